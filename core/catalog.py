@@ -1,0 +1,80 @@
+"""Events and their ticket types."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from zoneinfo import ZoneInfo
+
+from core.money import Money
+
+
+class EventStatus(StrEnum):
+    """Life cycle of an event."""
+
+    DRAFT = "draft"
+    PUBLISHED = "published"
+    CANCELLED = "cancelled"
+
+
+class SaleMode(StrEnum):
+    """How tickets are sold: first come first served, or a lottery among entrants."""
+
+    DIRECT = "direct"
+    LOTTERY = "lottery"
+
+
+@dataclass(frozen=True, slots=True)
+class LotteryWindow:
+    """When a lottery takes entries and when it draws (all aware UTC)."""
+
+    entries_open_at: datetime
+    entries_close_at: datetime
+    draw_at: datetime
+    max_per_entry: int
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """Something people buy tickets for."""
+
+    id: int
+    title: str
+    description: str
+    venue: str
+    starts_at: datetime
+    timezone: str
+    status: EventStatus
+    sale_mode: SaleMode
+    lottery: LotteryWindow | None = None
+
+    @property
+    def tz(self) -> ZoneInfo:
+        """The event's IANA time zone."""
+        return ZoneInfo(self.timezone)
+
+    def local_start(self) -> datetime:
+        """Start time in the event's own time zone (for display)."""
+        return self.starts_at.astimezone(self.tz)
+
+    def is_on_sale(self, now: datetime) -> bool:
+        """Direct sales run while the event is published and has not started."""
+        return (
+            self.status is EventStatus.PUBLISHED
+            and self.sale_mode is SaleMode.DIRECT
+            and now < self.starts_at
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class TicketType:
+    """A kind of ticket within an event (GA, VIP...)."""
+
+    id: int
+    event_id: int
+    name: str
+    price: Money
+    capacity: int
+    per_user_limit: int
+    position: int = 0

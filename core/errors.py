@@ -1,0 +1,43 @@
+"""Domain errors: a stable code plus parameters. Text lives in ``handlers/texts.py``."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+
+class ErrorCode(StrEnum):
+    """Stable error codes; never reuse or rename one (clients and texts key on them)."""
+
+    # catalog
+    EVENT_NOT_FOUND = "event_not_found"
+    EVENT_NOT_ON_SALE = "event_not_on_sale"
+    TICKET_TYPE_NOT_FOUND = "ticket_type_not_found"
+    INVALID_CURRENCY = "invalid_currency"
+    CURRENCY_MISMATCH = "currency_mismatch"
+    INVALID_EVENT_SPEC = "invalid_event_spec"
+    # holds and orders
+    INVALID_QUANTITY = "invalid_quantity"
+    SOLD_OUT = "sold_out"
+    NOT_ENOUGH_SEATS = "not_enough_seats"
+    USER_LIMIT_REACHED = "user_limit_reached"
+    ORDER_NOT_FOUND = "order_not_found"
+    ORDER_NOT_PAYABLE = "order_not_payable"
+    HOLD_EXPIRED = "hold_expired"
+    AMOUNT_MISMATCH = "amount_mismatch"
+    # tickets
+    TICKET_NOT_FOUND = "ticket_not_found"
+    # access
+    NOT_ALLOWED = "not_allowed"
+
+
+class DomainError(Exception):
+    """A rule was broken. ``code`` is stable; ``params`` fill the user-facing text."""
+
+    def __init__(self, code: ErrorCode, **params: Any) -> None:
+        super().__init__(code.value)
+        self.code = code
+        self.params = params
+
+    def __repr__(self) -> str:
+        return f"DomainError({self.code.value!r}, {self.params!r})"

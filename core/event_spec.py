@@ -1,0 +1,272 @@
+"""Validation of an event description (the YAML/JSON import format).
+
+:func:`parse_event_spec` turns an untrusted mapping into an :class:`EventSpec`, or raises
+one :class:`~core.errors.DomainError` listing every problem with its field path, so an
+organizer can fix the whole file in one go. Nothing here touches storage.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from core.catalog import LotteryWindow, SaleMode
+from core.errors import DomainError, ErrorCode
+from core.money import Money, currency_exponent
+
+TITLE_MAX = 120
+TEXT_MAX = 2000
+NAME_MAX = 32
+MAX_CAPACITY = 1_000_000
+MAX_PER_USER = 50
+MAX_PRICE_MINOR = 10_000_000_00
+
+
+@dataclass(frozen=True, slots=True)
+class SpecIssue:
+    """One problem in an event file: where (dotted path) and what (stable code + params)."""
+
+    path: str
+    code: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class TicketTypeSpec:
+    """A validated ticket type to create."""
+
+    name: str
+    price: Money
+    capacity: int
+    per_user_limit: int
+
+
+@dataclass(frozen=True, slots=True)
+class EventSpec:
+    """A validated event to create."""
+
+    title: str
+    description: str
+    venue: str
+    starts_at: datetime
+    timezone: str
+    sale_mode: SaleMode
+    ticket_types: tuple[TicketTypeSpec, ...]
+    publish: bool
+    lottery: LotteryWindow | None = None
+
+
+class _Collector:
+    def __init__(self) -> None:
+        self.issues: list[SpecIssue] = []
+
+    def add(self, path: str, code: str, **params: Any) -> None:
+        self.issues.append(SpecIssue(path, code, params))
+
+
+def _text(raw: dict[str, Any], key: str, errs: _Collector, *, limit: int,
+          required: bool = True, path: str = "") -> str:
+    where = f"{path}{key}"
+    value = raw.get(key)
+    if value is None or (isinstance(value, str) and not value.strip()):
+        if required:
+            errs.add(where, "required")
+        return ""
+    if not isinstance(value, str):
+        errs.add(where, "not_text")
+        return ""
+    value = value.strip()
+    if len(value) > limit:
+        errs.add(where, "too_long", max=limit, length=len(value))
+    return value
+
+
+def _int(raw: dict[str, Any], key: str, errs: _Collector, *, low: int, high: int,
+         path: str, default: int | None = None) -> int:
+    where = f"{path}{key}"
+    value = raw.get(key, default)
+    if value is None:
+        errs.add(where, "required")
+        return 0
+    if isinstance(value, bool) or not isinstance(value, int):
+        errs.add(where, "not_integer", value=str(value))
+        return 0
+    if not low <= value <= high:
+        errs.add(where, "out_of_range", min=low, max=high, value=value)
+    return value
+
+
+def _zone(raw: dict[str, Any], errs: _Collector) -> ZoneInfo | None:
+    name = raw.get("timezone")
+    if not isinstance(name, str) or not name.strip():
+        errs.add("timezone", "required")
+        return None
+    try:
+        return ZoneInfo(name.strip())
+    except (ZoneInfoNotFoundError, ValueError):
+        errs.add("timezone", "unknown_timezone", value=name)
+        return None
+
+
+def _datetime(raw: dict[str, Any], key: str, tz: ZoneInfo | None, errs: _Collector,
+              path: str = "") -> datetime | None:
+    where = f"{path}{key}"
+    value = raw.get(key)
+    if value is None:
+        errs.add(where, "required")
+        return None
+    if isinstance(value, datetime):
+        parsed = value
+    elif isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value.strip())
+        except ValueError:
+            errs.add(where, "bad_datetime", value=value)
+            return None
+    else:
+        errs.add(where, "bad_datetime", value=str(value))
+        return None
+    if parsed.tzinfo is None:
+        if tz is None:
+            return None
+        parsed = parsed.replace(tzinfo=tz)
+    return parsed.astimezone(UTC)
+
+
+def _price(raw: dict[str, Any], currency: str, errs: _Collector, path: str) -> int:
+    """Price from ``price_minor`` (int) or ``price`` (decimal "25.00"); never float math."""
+    if "price_minor" in raw:
+        return _int(raw, "price_minor", errs, low=0, high=MAX_PRICE_MINOR, path=path)
+    value = raw.get("price")
+    where = f"{path}price"
+    if value is None:
+        errs.add(where, "required")
+        return 0
+    if isinstance(value, bool):
+        errs.add(where, "bad_price", value=str(value))
+        return 0
+    try:
+        amount = Decimal(str(value).strip())
+    except InvalidOperation:
+        errs.add(where, "bad_price", value=str(value))
+        return 0
+    if not amount.is_finite() or amount < 0:
+        errs.add(where, "bad_price", value=str(value))
+        return 0
+    exponent = currency_exponent(currency) if currency else 2
+    minor = amount.scaleb(exponent)
+    if minor != minor.to_integral_value():
+        errs.add(where, "too_many_decimals", value=str(value), decimals=exponent)
+        return 0
+    if minor > MAX_PRICE_MINOR:
+        errs.add(where, "out_of_range", min=0, max=MAX_PRICE_MINOR, value=str(value))
+    return int(minor)
+
+
+def _ticket_types(raw: dict[str, Any], errs: _Collector) -> list[TicketTypeSpec]:
+    items = raw.get("ticket_types")
+    if not isinstance(items, list) or not items:
+        errs.add("ticket_types", "required_list")
+        return []
+    if len(items) > 10:
+        errs.add("ticket_types", "too_many", max=10)
+    out: list[TicketTypeSpec] = []
+    seen: set[str] = set()
+    for i, item in enumerate(items):
+        path = f"ticket_types[{i}]."
+        if not isinstance(item, dict):
+            errs.add(f"ticket_types[{i}]", "not_mapping")
+            continue
+        name = _text(item, "name", errs, limit=NAME_MAX, path=path)
+        if name and name.casefold() in seen:
+            errs.add(f"{path}name", "duplicate_name", value=name)
+        seen.add(name.casefold())
+        currency = item.get("currency", raw.get("currency"))
+        if not isinstance(currency, str) or len(currency.strip()) != 3 \
+                or not currency.strip().isalpha() or not currency.isascii():
+            errs.add(f"{path}currency", "bad_currency", value=str(currency))
+            currency = ""
+        currency = currency.strip().upper()
+        price = _price(item, currency, errs, path)
+        capacity = _int(item, "capacity", errs, low=1, high=MAX_CAPACITY, path=path)
+        limit = _int(item, "per_user_limit", errs, low=1, high=MAX_PER_USER, path=path,
+                     default=4)
+        if currency:
+            out.append(TicketTypeSpec(name, Money(price, currency), capacity, limit))
+    currencies = {t.price.currency for t in out}
+    if len(currencies) > 1:
+        errs.add("ticket_types", "mixed_currencies", values=sorted(currencies))
+    return out
+
+
+def _lottery(raw: dict[str, Any], tz: ZoneInfo | None, starts_at: datetime | None,
+             errs: _Collector) -> LotteryWindow | None:
+    block = raw.get("lottery")
+    if not isinstance(block, dict):
+        errs.add("lottery", "required_for_lottery")
+        return None
+    p = "lottery."
+    opens = _datetime(block, "entries_open_at", tz, errs, p)
+    closes = _datetime(block, "entries_close_at", tz, errs, p)
+    draw = _datetime(block, "draw_at", tz, errs, p)
+    max_per_entry = _int(block, "max_per_entry", errs, low=1, high=MAX_PER_USER, path=p,
+                         default=1)
+    if opens and closes and closes <= opens:
+        errs.add(f"{p}entries_close_at", "close_before_open")
+    if closes and draw and draw < closes:
+        errs.add(f"{p}draw_at", "draw_before_close")
+    if draw and starts_at and draw >= starts_at:
+        errs.add(f"{p}draw_at", "draw_after_start")
+    if opens and closes and draw:
+        return LotteryWindow(opens, closes, draw, max_per_entry)
+    return None
+
+
+def parse_event_spec(raw: object, *, now: datetime) -> EventSpec:
+    """Validate an event description.
+
+    Args:
+        raw: the decoded YAML/JSON document.
+        now: current time; events must start in the future.
+
+    Returns:
+        The validated spec.
+
+    Raises:
+        DomainError: ``invalid_event_spec`` with ``issues`` (a list of :class:`SpecIssue`).
+    """
+    errs = _Collector()
+    if not isinstance(raw, dict):
+        raise DomainError(ErrorCode.INVALID_EVENT_SPEC,
+                          issues=[SpecIssue("", "not_mapping")])
+    title = _text(raw, "title", errs, limit=TITLE_MAX)
+    description = _text(raw, "description", errs, limit=TEXT_MAX, required=False)
+    venue = _text(raw, "venue", errs, limit=TITLE_MAX)
+    tz = _zone(raw, errs)
+    starts_at = _datetime(raw, "starts_at", tz, errs)
+    if starts_at and starts_at <= now:
+        errs.add("starts_at", "in_past")
+    mode_raw = raw.get("sale_mode", "direct")
+    try:
+        sale_mode = SaleMode(str(mode_raw).strip().lower())
+    except ValueError:
+        errs.add("sale_mode", "bad_choice", value=str(mode_raw),
+                 choices=[m.value for m in SaleMode])
+        sale_mode = SaleMode.DIRECT
+    publish = raw.get("publish", True)
+    if not isinstance(publish, bool):
+        errs.add("publish", "not_boolean", value=str(publish))
+        publish = False
+    types = _ticket_types(raw, errs)
+    lottery = _lottery(raw, tz, starts_at, errs) if sale_mode is SaleMode.LOTTERY else None
+    if errs.issues:
+        raise DomainError(ErrorCode.INVALID_EVENT_SPEC, issues=errs.issues)
+    assert starts_at is not None and tz is not None
+    return EventSpec(
+        title=title, description=description, venue=venue, starts_at=starts_at,
+        timezone=tz.key, sale_mode=sale_mode, ticket_types=tuple(types), publish=publish,
+        lottery=lottery,
+    )

@@ -1,0 +1,50 @@
+"""Outbox item kinds and the JSON codec for their payloads.
+
+Payload values may be :class:`~core.money.Money` and aware :class:`~datetime.datetime` objects;
+they survive the round trip through the database (a datetime keeps its IANA zone).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from core.money import Money
+
+# A chat message rendered from a text key: {"key": str, "params": {...}}.
+MESSAGE = "message"
+# One ticket's QR image sent to its owner: {"ticket_id": int}.
+TICKET = "ticket"
+# A Stripe refund to perform: {"refund_id": int}.
+REFUND = "refund"
+
+
+def encode(value: Any) -> Any:
+    """Make ``value`` JSON-safe, tagging Money and datetimes."""
+    if isinstance(value, Money):
+        return {"$money": [value.amount, value.currency]}
+    if isinstance(value, datetime):
+        tz = value.tzinfo.key if isinstance(value.tzinfo, ZoneInfo) else None
+        return {"$dt": value.isoformat(), "tz": tz}
+    if isinstance(value, dict):
+        return {str(k): encode(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [encode(v) for v in value]
+    return value
+
+
+def decode(value: Any) -> Any:
+    """Inverse of :func:`encode`."""
+    if isinstance(value, dict):
+        if "$money" in value:
+            amount, currency = value["$money"]
+            return Money(int(amount), str(currency))
+        if "$dt" in value:
+            parsed = datetime.fromisoformat(value["$dt"])
+            tz = value.get("tz")
+            return parsed.astimezone(ZoneInfo(tz)) if tz else parsed
+        return {k: decode(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [decode(v) for v in value]
+    return value

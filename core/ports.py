@@ -1,0 +1,340 @@
+"""Narrow interfaces the domain needs from the outside world.
+
+Storage (``bot/storage``), Stripe (``bot/payments``) and Telegram (``bot/messenger``) implement
+these; services depend only on them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Protocol
+
+from core.catalog import Event, TicketType
+from core.event_spec import EventSpec
+from core.money import Money
+from core.orders import Order, Stock
+from core.tickets import Ticket
+
+
+class RefundStatus(StrEnum):
+    """A refund is pending until Stripe confirms it; ``failed`` needs the organizer."""
+
+    PENDING = "pending"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+class RefundReason(StrEnum):
+    """Why money goes back."""
+
+    SEATS_GONE = "seats_gone"
+    LIMIT_EXCEEDED = "limit_exceeded"
+    DUPLICATE_PAYMENT = "duplicate_payment"
+    UNMATCHED_PAYMENT = "unmatched_payment"
+    EVENT_CANCELLED = "event_cancelled"
+    LOTTERY_NOT_SELECTED = "lottery_not_selected"
+    ENTRY_TOO_LATE = "entry_too_late"
+
+
+@dataclass(frozen=True, slots=True)
+class IncomingPayment:
+    """What Telegram reports in ``successful_payment``."""
+
+    user_id: int
+    chat_id: int
+    telegram_charge_id: str
+    provider_charge_id: str
+    payload: str
+    amount: Money
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentRecord:
+    """A payment we received, stored once per Telegram charge id."""
+
+    id: int
+    order_id: int | None
+    user_id: int
+    chat_id: int
+    telegram_charge_id: str
+    provider_charge_id: str
+    amount: Money
+    received_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Refund:
+    """Money owed back for one payment."""
+
+    id: int
+    payment_id: int
+    user_id: int
+    chat_id: int
+    amount: Money
+    reason: RefundReason
+    status: RefundStatus
+    provider_charge_id: str
+    attempts: int
+    provider_refund_id: str | None = None
+    last_error: str | None = None
+
+    @property
+    def idempotency_key(self) -> str:
+        """Stripe Idempotency-Key: one refund per payment, whatever the retries."""
+        return f"tq-refund-{self.payment_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxItem:
+    """A side effect waiting to leave the building."""
+
+    id: int
+    kind: str
+    payload: dict[str, Any]
+    attempts: int
+    chat_id: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class TicketTypeSales:
+    """Sales figures of one ticket type."""
+
+    ticket_type: TicketType
+    stock: Stock
+    revenue: Money
+
+
+class EventRepository(Protocol):
+    """Events and ticket types."""
+
+    async def add(self, spec: EventSpec, *, created_by: int, now: datetime) -> Event:
+        """Create an event with its ticket types."""
+        ...
+
+    async def get(self, event_id: int) -> Event | None:
+        """One event or None."""
+        ...
+
+    async def list_published(self, *, now: datetime, offset: int, limit: int) -> list[Event]:
+        """Published events that have not started, soonest first."""
+        ...
+
+    async def count_published(self, *, now: datetime) -> int:
+        """How many events :meth:`list_published` would page through."""
+        ...
+
+    async def ticket_types(self, event_id: int) -> list[TicketType]:
+        """An event's ticket types in display order."""
+        ...
+
+    async def get_ticket_type(self, ticket_type_id: int, *,
+                              lock: bool = False) -> TicketType | None:
+        """One ticket type; ``lock`` serializes seat allocation for it until commit."""
+        ...
+
+    async def stock(self, ticket_type_ids: Sequence[int], *, now: datetime,
+                    exclude_user_id: int | None = None) -> dict[int, Stock]:
+        """Capacity, sold and live-held seats per ticket type at ``now``.
+
+        ``exclude_user_id`` leaves that user's own live holds out of ``held`` (they are
+        replaced when the user picks again).
+        """
+        ...
+
+
+class OrderRepository(Protocol):
+    """Orders and holds."""
+
+    async def add_hold(self, *, user_id: int, ticket_type: TicketType, quantity: int,
+                       now: datetime, expires_at: datetime) -> Order:
+        """Create an order in ``held`` state."""
+        ...
+
+    async def get(self, order_id: int) -> Order | None:
+        """One order or None."""
+        ...
+
+    async def release_live_holds(self, *, user_id: int, event_id: int, now: datetime,
+                                 except_order_id: int | None = None) -> int:
+        """Release the user's live holds for an event (one cart per event); returns how many."""
+        ...
+
+    async def release(self, order_id: int) -> None:
+        """Release one hold."""
+        ...
+
+    async def seats_owned(self, *, user_id: int, ticket_type_id: int) -> int:
+        """Seats of a type the user has paid for."""
+        ...
+
+    async def renew_hold(self, order_id: int, *, expires_at: datetime) -> None:
+        """Put the order (back) in ``held`` until ``expires_at`` (pre-checkout re-acquire)."""
+        ...
+
+    async def mark_paid(self, order_id: int, *, now: datetime) -> None:
+        """The order is paid."""
+        ...
+
+    async def mark_rejected(self, order_id: int) -> None:
+        """A payment for this order could not be honoured."""
+        ...
+
+
+class PaymentRepository(Protocol):
+    """Payments, unique per Telegram charge id."""
+
+    async def record(self, payment: IncomingPayment, *, order_id: int | None,
+                     now: datetime) -> tuple[PaymentRecord, bool]:
+        """Store a payment; returns (record, created). ``created`` is False for a repeat."""
+        ...
+
+    async def for_order(self, order_id: int) -> list[PaymentRecord]:
+        """Payments attached to an order."""
+        ...
+
+
+class RefundRepository(Protocol):
+    """Refunds owed and their progress."""
+
+    async def request(self, payment: PaymentRecord, *, amount: Money, reason: RefundReason,
+                      now: datetime) -> Refund:
+        """Record that ``payment`` must be refunded (once per payment)."""
+        ...
+
+    async def get(self, refund_id: int) -> Refund | None:
+        """One refund or None."""
+        ...
+
+    async def mark_succeeded(self, refund_id: int, *, provider_refund_id: str,
+                             now: datetime) -> None:
+        """Stripe confirmed the refund."""
+        ...
+
+    async def mark_attempt(self, refund_id: int, *, error: str, final: bool,
+                           now: datetime) -> None:
+        """An attempt failed; ``final`` flags it for the organizer."""
+        ...
+
+    async def counts(self, event_id: int | None = None) -> dict[RefundStatus, tuple[int, int]]:
+        """(count, amount in minor units) per status."""
+        ...
+
+
+class TicketRepository(Protocol):
+    """Issued tickets."""
+
+    async def issue(self, order: Order, *, now: datetime) -> list[Ticket]:
+        """One fresh ticket per seat of a paid order."""
+        ...
+
+    async def for_order(self, order_id: int) -> list[Ticket]:
+        """Tickets of an order."""
+        ...
+
+    async def for_owner(self, user_id: int, *, upcoming_after: datetime) -> list[Ticket]:
+        """A user's tickets for events that have not ended."""
+        ...
+
+    async def get(self, ticket_id: int) -> Ticket | None:
+        """One ticket or None."""
+        ...
+
+    async def by_token(self, token: str) -> Ticket | None:
+        """The ticket with this token, or None."""
+        ...
+
+
+class UserRepository(Protocol):
+    """People who talked to the bot."""
+
+    async def seen(self, *, user_id: int, first_name: str, language_code: str | None,
+                   now: datetime) -> None:
+        """Remember (or refresh) a user."""
+        ...
+
+    async def first_name(self, user_id: int) -> str | None:
+        """A user's first name as Telegram last told us."""
+        ...
+
+
+class Outbox(Protocol):
+    """Side effects recorded in the same transaction as the change that causes them."""
+
+    async def put(self, kind: str, payload: dict[str, Any], *, dedupe_key: str,
+                  now: datetime, chat_id: int | None = None) -> None:
+        """Queue an effect; a second put with the same ``dedupe_key`` is ignored."""
+        ...
+
+
+class UnitOfWork(Protocol):
+    """One database transaction and the repositories bound to it."""
+
+    events: EventRepository
+    orders: OrderRepository
+    payments: PaymentRepository
+    refunds: RefundRepository
+    tickets: TicketRepository
+    users: UserRepository
+    outbox: Outbox
+
+
+class Database(Protocol):
+    """Opens units of work. Writes are serialized where the engine needs it."""
+
+    def write(self) -> AbstractAsyncContextManager[UnitOfWork]:
+        """A read-write transaction, committed when the block ends without error."""
+        ...
+
+    def read(self) -> AbstractAsyncContextManager[UnitOfWork]:
+        """A read-only transaction."""
+        ...
+
+
+class GatewayError(Exception):
+    """A payment provider call failed. ``permanent`` errors must not be retried."""
+
+    def __init__(self, message: str, *, permanent: bool, code: str | None = None) -> None:
+        super().__init__(message)
+        self.permanent = permanent
+        self.code = code
+
+
+class RefundGateway(Protocol):
+    """The payment provider's refund API (Stripe)."""
+
+    async def refund(self, *, charge_id: str, amount: Money, idempotency_key: str,
+                     metadata: dict[str, str]) -> str:
+        """Refund ``amount`` of a charge exactly once per key; returns the provider refund id.
+
+        Raises:
+            GatewayError: on failure, with ``permanent`` telling whether a retry can help.
+        """
+        ...
+
+
+class OutboxStore(Protocol):
+    """The worker's side of the outbox."""
+
+    async def claim_due(self, *, now: datetime, limit: int) -> list[OutboxItem]:
+        """Pending items whose time has come, oldest first."""
+        ...
+
+    async def mark_done(self, item_id: int, *, now: datetime) -> None:
+        """The effect happened."""
+        ...
+
+    async def retry_later(self, item_id: int, *, error: str, at: datetime) -> None:
+        """The effect failed for now; try again at ``at``."""
+        ...
+
+    async def mark_dead(self, item_id: int, *, error: str, now: datetime) -> None:
+        """The effect failed for good; it stays visible for the organizer."""
+        ...
+
+    async def pending_count(self) -> int:
+        """Items not yet done or dead."""
+        ...

@@ -1,0 +1,96 @@
+"""Organizer use cases: importing events and reading sales figures."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from core.catalog import Event
+from core.clock import Clock
+from core.errors import DomainError, ErrorCode
+from core.event_spec import parse_event_spec
+from core.money import Money
+from core.ports import Database, RefundStatus, TicketTypeSales
+
+
+@dataclass(frozen=True, slots=True)
+class EventSales:
+    """Figures an organizer checks during a sale."""
+
+    event: Event
+    types: list[TicketTypeSales]
+    refunds: dict[RefundStatus, tuple[int, int]]
+
+    @property
+    def tickets_sold(self) -> int:
+        """Tickets sold across types."""
+        return sum(t.stock.sold for t in self.types)
+
+
+class AdminService:
+    """What admins and organizers do."""
+
+    def __init__(self, db: Database, clock: Clock, admin_ids: frozenset[int]) -> None:
+        self._db = db
+        self._clock = clock
+        self.admin_ids = admin_ids
+
+    def is_admin(self, user_id: int) -> bool:
+        """Configured admins may manage events."""
+        return user_id in self.admin_ids
+
+    def require_admin(self, user_id: int) -> None:
+        """Raises ``not_allowed`` for anyone but an admin."""
+        if not self.is_admin(user_id):
+            raise DomainError(ErrorCode.NOT_ALLOWED)
+
+    async def import_event(self, raw: object, *, actor_id: int | None) -> Event:
+        """Validate and create an event with its ticket types (published if it says so).
+
+        ``actor_id`` None means the operator's command line, which is trusted.
+
+        Raises:
+            DomainError: ``not_allowed``, or ``invalid_event_spec`` with every issue found;
+                nothing is stored then.
+        """
+        if actor_id is not None:
+            self.require_admin(actor_id)
+        now = self._clock.now()
+        spec = parse_event_spec(raw, now=now)
+        async with self._db.write() as uow:
+            return await uow.events.add(spec, created_by=actor_id or 0, now=now)
+
+    async def sales(self, event_id: int, *, actor_id: int) -> EventSales:
+        """Per-type sold / held / available and revenue, plus refunds.
+
+        Raises:
+            DomainError: ``not_allowed`` or ``event_not_found``.
+        """
+        self.require_admin(actor_id)
+        now = self._clock.now()
+        async with self._db.read() as uow:
+            event = await uow.events.get(event_id)
+            if event is None:
+                raise DomainError(ErrorCode.EVENT_NOT_FOUND, event_id=event_id)
+            types = await uow.events.ticket_types(event_id)
+            stock = await uow.events.stock([t.id for t in types], now=now)
+            rows = [TicketTypeSales(t, stock[t.id], t.price.times(stock[t.id].sold))
+                    for t in types]
+            refunds = await uow.refunds.counts(event_id)
+        return EventSales(event=event, types=rows, refunds=refunds)
+
+    async def list_events(self, *, actor_id: int) -> list[Event]:
+        """Every event, newest first (admins only)."""
+        self.require_admin(actor_id)
+        now = self._clock.now()
+        async with self._db.read() as uow:
+            return await uow.events.list_published(now=now, offset=0, limit=50)
+
+
+def revenue_total(rows: list[TicketTypeSales]) -> Money | None:
+    """Sum of revenue when all types share a currency."""
+    if not rows:
+        return None
+    total = Money(0, rows[0].revenue.currency)
+    for row in rows:
+        total = total + row.revenue
+    return total

@@ -1,0 +1,275 @@
+"""Direct purchase: hold seats, validate the pre-checkout, confirm a payment exactly once.
+
+Every payment ends in tickets or in a refund: :meth:`PurchaseService.confirm_payment` never
+keeps money it cannot honour.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from core import outbox
+from core.catalog import Event, TicketType
+from core.clock import Clock
+from core.errors import DomainError, ErrorCode
+from core.money import Money
+from core.orders import (
+    Order,
+    OrderStatus,
+    check_hold_request,
+    hold_deadline,
+    max_selectable,
+    parse_invoice_payload,
+)
+from core.ports import Database, IncomingPayment, PaymentRecord, RefundReason, UnitOfWork
+from core.tickets import Ticket
+
+# A hold validated at pre-checkout stays alive at least this long, covering the few seconds
+# between Telegram's pre_checkout_query and its successful_payment.
+PRE_CHECKOUT_GRACE = timedelta(minutes=2)
+
+
+@dataclass(frozen=True, slots=True)
+class QuantityChoice:
+    """What the quantity picker may offer."""
+
+    event: Event
+    ticket_type: TicketType
+    max_quantity: int
+    available: int
+
+
+@dataclass(frozen=True, slots=True)
+class Hold:
+    """A fresh hold, ready to be invoiced."""
+
+    order: Order
+    event: Event
+    ticket_type: TicketType
+
+
+class PaymentOutcome(StrEnum):
+    """How a successful payment ended."""
+
+    TICKETED = "ticketed"
+    REFUNDING = "refunding"
+    ALREADY_PROCESSED = "already_processed"
+
+
+@dataclass(frozen=True, slots=True)
+class Confirmation:
+    """Result of :meth:`PurchaseService.confirm_payment`."""
+
+    outcome: PaymentOutcome
+    payment_id: int
+    order_id: int | None
+    tickets: list[Ticket]
+    refund_reason: RefundReason | None = None
+
+
+class PurchaseService:
+    """First come, first served ticket sales with holds."""
+
+    def __init__(self, db: Database, clock: Clock, *, hold_minutes: int = 10) -> None:
+        self._db = db
+        self._clock = clock
+        self.hold_minutes = hold_minutes
+
+    async def quantity_choice(self, *, user_id: int, ticket_type_id: int) -> QuantityChoice:
+        """How many seats of a type this user may pick now.
+
+        Raises:
+            DomainError: ``ticket_type_not_found``, ``event_not_on_sale``, ``sold_out`` or
+                ``user_limit_reached``.
+        """
+        now = self._clock.now()
+        async with self._db.read() as uow:
+            ticket_type, event = await _type_and_event(uow, ticket_type_id)
+            if not event.is_on_sale(now):
+                raise DomainError(ErrorCode.EVENT_NOT_ON_SALE, event_id=event.id)
+            stock = (await uow.events.stock([ticket_type_id], now=now,
+                                            exclude_user_id=user_id))[ticket_type_id]
+            owned = await uow.orders.seats_owned(user_id=user_id, ticket_type_id=ticket_type_id)
+        if owned >= ticket_type.per_user_limit:
+            raise DomainError(ErrorCode.USER_LIMIT_REACHED, limit=ticket_type.per_user_limit)
+        if stock.sold_out:
+            raise DomainError(ErrorCode.SOLD_OUT)
+        return QuantityChoice(
+            event=event, ticket_type=ticket_type,
+            max_quantity=max_selectable(stock, ticket_type.per_user_limit, owned),
+            available=stock.available,
+        )
+
+    async def hold(self, *, user_id: int, ticket_type_id: int, quantity: int) -> Hold:
+        """Reserve seats for ``hold_minutes``. Replaces the user's other holds for the event.
+
+        Raises:
+            DomainError: as :func:`core.orders.check_hold_request`, or ``event_not_on_sale``.
+        """
+        now = self._clock.now()
+        async with self._db.write() as uow:
+            ticket_type = await uow.events.get_ticket_type(ticket_type_id, lock=True)
+            if ticket_type is None:
+                raise DomainError(ErrorCode.TICKET_TYPE_NOT_FOUND)
+            event = await uow.events.get(ticket_type.event_id)
+            if event is None or not event.is_on_sale(now):
+                raise DomainError(ErrorCode.EVENT_NOT_ON_SALE, event_id=ticket_type.event_id)
+            await uow.orders.release_live_holds(user_id=user_id, event_id=event.id, now=now)
+            stock = (await uow.events.stock([ticket_type_id], now=now))[ticket_type_id]
+            owned = await uow.orders.seats_owned(user_id=user_id, ticket_type_id=ticket_type_id)
+            check_hold_request(quantity, stock, ticket_type.per_user_limit, owned)
+            order = await uow.orders.add_hold(
+                user_id=user_id, ticket_type=ticket_type, quantity=quantity, now=now,
+                expires_at=hold_deadline(now, self.hold_minutes),
+            )
+        return Hold(order=order, event=event, ticket_type=ticket_type)
+
+    async def release(self, *, user_id: int, order_id: int) -> None:
+        """Give held seats back (the buyer changed their mind). Idempotent."""
+        async with self._db.write() as uow:
+            order = await uow.orders.get(order_id)
+            if order is None or order.user_id != user_id:
+                raise DomainError(ErrorCode.ORDER_NOT_FOUND)
+            if order.status is OrderStatus.HELD:
+                await uow.orders.release(order_id)
+
+    async def pre_checkout(self, *, user_id: int, payload: str, amount: Money) -> None:
+        """Decide whether Telegram may take the money (answer within 10 s).
+
+        The hold must be alive, or its seats re-acquirable if it expired; the amount and
+        currency must match the order; the user's limit must still hold. A valid hold is
+        extended by a short grace period so the payment that follows finds it alive.
+
+        Raises:
+            DomainError: ``order_not_found``, ``order_not_payable``, ``amount_mismatch``,
+                ``event_not_on_sale``, ``sold_out``, ``not_enough_seats`` or
+                ``user_limit_reached``.
+        """
+        now = self._clock.now()
+        order_id = parse_invoice_payload(payload)
+        async with self._db.write() as uow:
+            order = await uow.orders.get(order_id)
+            if order is None or order.user_id != user_id:
+                raise DomainError(ErrorCode.ORDER_NOT_FOUND)
+            if order.status not in (OrderStatus.HELD, OrderStatus.RELEASED):
+                raise DomainError(ErrorCode.ORDER_NOT_PAYABLE, status=order.status.value)
+            if amount != order.total:
+                raise DomainError(ErrorCode.AMOUNT_MISMATCH)
+            ticket_type, event = await _type_and_event(uow, order.ticket_type_id, lock=True)
+            if not event.is_on_sale(now):
+                raise DomainError(ErrorCode.EVENT_NOT_ON_SALE, event_id=event.id)
+            await uow.orders.release_live_holds(user_id=user_id, event_id=event.id, now=now,
+                                                except_order_id=order_id)
+            if order.hold_is_live(now):
+                deadline = max(order.hold_expires_at, now + PRE_CHECKOUT_GRACE)
+            else:
+                await _check_reacquire(uow, order, ticket_type, now)
+                deadline = now + PRE_CHECKOUT_GRACE
+            await uow.orders.renew_hold(order_id, expires_at=deadline)
+
+    async def confirm_payment(self, payment: IncomingPayment) -> Confirmation:
+        """Turn a successful payment into tickets, exactly once per Telegram charge id.
+
+        If the order cannot be honoured (seats resold after the hold expired, order already
+        paid, event off sale, amount or owner mismatch) the payment is queued for an automatic
+        refund and the buyer is told. A repeat delivery of the same charge changes nothing.
+        """
+        now = self._clock.now()
+        try:
+            order_id: int | None = parse_invoice_payload(payment.payload)
+        except DomainError:
+            order_id = None
+        async with self._db.write() as uow:
+            order = await uow.orders.get(order_id) if order_id is not None else None
+            record, created = await uow.payments.record(
+                payment, order_id=order.id if order else None, now=now
+            )
+            if not created:
+                tickets = await uow.tickets.for_order(record.order_id) if record.order_id else []
+                return Confirmation(PaymentOutcome.ALREADY_PROCESSED, record.id,
+                                    record.order_id, tickets)
+            reason = await self._refund_reason(uow, order, payment, now)
+            if reason is not None:
+                if order is not None and order.status is OrderStatus.HELD:
+                    await uow.orders.mark_rejected(order.id)
+                await _queue_refund(uow, record, reason, now)
+                return Confirmation(PaymentOutcome.REFUNDING, record.id,
+                                    order.id if order else None, [], reason)
+            assert order is not None
+            await uow.orders.mark_paid(order.id, now=now)
+            tickets = await uow.tickets.issue(order, now=now)
+            event = await uow.events.get(order.event_id)
+            ticket_type = await uow.events.get_ticket_type(order.ticket_type_id)
+            assert event is not None and ticket_type is not None
+            await uow.outbox.put(
+                outbox.MESSAGE,
+                {"key": "payment_confirmed", "params": {
+                    "event": event.title, "ticket_type": ticket_type.name,
+                    "quantity": order.quantity, "total": order.total,
+                    "starts": event.local_start(), "venue": event.venue}},
+                dedupe_key=f"paid:{record.id}", now=now, chat_id=payment.chat_id,
+            )
+            for ticket in tickets:
+                await uow.outbox.put(outbox.TICKET, {"ticket_id": ticket.id},
+                                     dedupe_key=f"ticket:{ticket.id}", now=now,
+                                     chat_id=payment.chat_id)
+        return Confirmation(PaymentOutcome.TICKETED, record.id, order.id, tickets)
+
+    async def _refund_reason(self, uow: UnitOfWork, order: Order | None,
+                             payment: IncomingPayment, now: datetime) -> RefundReason | None:
+        """None if the order can be honoured now, else why the payment goes back."""
+        if order is None or order.user_id != payment.user_id or payment.amount != order.total:
+            return RefundReason.UNMATCHED_PAYMENT
+        if order.status in (OrderStatus.PAID, OrderStatus.REJECTED):
+            return RefundReason.DUPLICATE_PAYMENT
+        ticket_type, event = await _type_and_event(uow, order.ticket_type_id, lock=True)
+        if not event.is_on_sale(now):
+            return RefundReason.EVENT_CANCELLED
+        owned = await uow.orders.seats_owned(user_id=order.user_id,
+                                             ticket_type_id=ticket_type.id)
+        if owned + order.quantity > ticket_type.per_user_limit:
+            return RefundReason.LIMIT_EXCEEDED
+        if order.hold_is_live(now):
+            return None
+        try:
+            await _check_reacquire(uow, order, ticket_type, now)
+        except DomainError:
+            return RefundReason.SEATS_GONE
+        return None
+
+
+async def _type_and_event(uow: UnitOfWork, ticket_type_id: int,
+                          *, lock: bool = False) -> tuple[TicketType, Event]:
+    ticket_type = await uow.events.get_ticket_type(ticket_type_id, lock=lock)
+    if ticket_type is None:
+        raise DomainError(ErrorCode.TICKET_TYPE_NOT_FOUND)
+    event = await uow.events.get(ticket_type.event_id)
+    if event is None:
+        raise DomainError(ErrorCode.EVENT_NOT_FOUND)
+    return ticket_type, event
+
+
+async def _check_reacquire(uow: UnitOfWork, order: Order, ticket_type: TicketType,
+                           now: datetime) -> None:
+    """Raise unless an expired (or released) hold's seats can be taken again right now.
+
+    The order itself holds nothing any more, and the user's other live holds still count:
+    re-acquiring never takes seats someone (the same user included) is holding.
+    """
+    stock = (await uow.events.stock([ticket_type.id], now=now))[ticket_type.id]
+    owned = await uow.orders.seats_owned(user_id=order.user_id, ticket_type_id=ticket_type.id)
+    check_hold_request(order.quantity, stock, ticket_type.per_user_limit, owned)
+
+
+async def _queue_refund(uow: UnitOfWork, payment: PaymentRecord, reason: RefundReason,
+                        now: datetime) -> None:
+    refund = await uow.refunds.request(payment, amount=payment.amount, reason=reason, now=now)
+    await uow.outbox.put(
+        outbox.MESSAGE,
+        {"key": f"refund_started.{reason.value}", "params": {"amount": payment.amount}},
+        dedupe_key=f"refund_notice:{refund.id}", now=now, chat_id=payment.chat_id,
+    )
+    await uow.outbox.put(outbox.REFUND, {"refund_id": refund.id},
+                         dedupe_key=f"refund:{refund.id}", now=now)

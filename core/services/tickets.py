@@ -1,0 +1,98 @@
+"""A ticket holder's view of their tickets."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from core.catalog import Event, TicketType
+from core.clock import Clock
+from core.errors import DomainError, ErrorCode
+from core.ports import Database, UnitOfWork
+from core.tickets import Ticket, token_from_payload
+
+# Tickets stay listed until this long after the start (a night out does not end at doors).
+LISTED_AFTER_START = timedelta(hours=12)
+
+
+@dataclass(frozen=True, slots=True)
+class TicketView:
+    """A ticket with what is needed to show it."""
+
+    ticket: Ticket
+    event: Event
+    ticket_type: TicketType
+
+
+@dataclass(frozen=True, slots=True)
+class TicketLink:
+    """What opening a ticket's deep link shows: the ticket to its owner, a hint to others."""
+
+    is_owner: bool
+    view: TicketView | None
+
+
+class TicketService:
+    """Listing and re-showing tickets."""
+
+    def __init__(self, db: Database, clock: Clock) -> None:
+        self._db = db
+        self._clock = clock
+
+    async def my_tickets(self, user_id: int) -> list[TicketView]:
+        """The user's tickets for events that have not long passed, soonest first."""
+        after = self._clock.now() - LISTED_AFTER_START
+        async with self._db.read() as uow:
+            tickets = await uow.tickets.for_owner(user_id, upcoming_after=after)
+            views = [await _view(uow, t) for t in tickets]
+        return sorted(views, key=lambda v: (v.event.starts_at, v.ticket.id))
+
+    async def ticket_for_owner(self, *, user_id: int, ticket_id: int) -> TicketView:
+        """One of the user's own tickets.
+
+        Raises:
+            DomainError: ``ticket_not_found`` if it does not exist or is someone else's.
+        """
+        async with self._db.read() as uow:
+            ticket = await uow.tickets.get(ticket_id)
+            if ticket is None or ticket.owner_user_id != user_id:
+                raise DomainError(ErrorCode.TICKET_NOT_FOUND)
+            return await _view(uow, ticket)
+
+    async def ticket_view(self, ticket_id: int) -> TicketView:
+        """Any ticket (for delivery by the outbox).
+
+        Raises:
+            DomainError: ``ticket_not_found``.
+        """
+        async with self._db.read() as uow:
+            ticket = await uow.tickets.get(ticket_id)
+            if ticket is None:
+                raise DomainError(ErrorCode.TICKET_NOT_FOUND)
+            return await _view(uow, ticket)
+
+    async def open_link(self, *, user_id: int, payload: str) -> TicketLink:
+        """Resolve a ``/start t_<token>`` payload for whoever opened it.
+
+        The owner gets their ticket back; anyone else learns only that it is a ticket.
+
+        Raises:
+            DomainError: ``ticket_not_found`` for anything that is not a real ticket link.
+        """
+        token = token_from_payload(payload)
+        if token is None:
+            raise DomainError(ErrorCode.TICKET_NOT_FOUND)
+        async with self._db.read() as uow:
+            ticket = await uow.tickets.by_token(token)
+            if ticket is None:
+                raise DomainError(ErrorCode.TICKET_NOT_FOUND)
+            if ticket.owner_user_id != user_id:
+                return TicketLink(is_owner=False, view=None)
+            return TicketLink(is_owner=True, view=await _view(uow, ticket))
+
+
+async def _view(uow: UnitOfWork, ticket: Ticket) -> TicketView:
+    event = await uow.events.get(ticket.event_id)
+    ticket_type = await uow.events.get_ticket_type(ticket.ticket_type_id)
+    assert event is not None and ticket_type is not None
+    return TicketView(ticket=ticket, event=event, ticket_type=ticket_type)
