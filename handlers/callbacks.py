@@ -1,0 +1,177 @@
+"""The one callback_data codec: short, versioned, ASCII strings of at most 64 bytes.
+
+Every inline button the bot sends carries one of the actions below, encoded as
+``v1:<tag>[:<int>...]``. :func:`decode` never raises: anything malformed, forged, stale (an
+unknown version) or out of range decodes to ``None`` and the caller says the button expired.
+
+=============  ===================  ==========================================
+Wire form      Action               Meaning
+=============  ===================  ==========================================
+``v1:ls:2``    :class:`ListPage`    event list, page 2 (0-based)
+``v1:ev:42``   :class:`ShowEvent`   event card of event 42
+``v1:tt:17``   :class:`ChooseType`  ticket type 17 -> quantity picker
+``v1:q:17:3``  :class:`HoldSeats`   hold 3 seats of type 17 -> invoice
+``v1:rel:99``  :class:`Release`     release the hold of order 99
+``v1:tk:55``   :class:`ShowTicket`  send ticket 55's QR again
+``v1:my``      :class:`MyTickets`   the user's tickets
+``v1:noop``    :class:`Noop`        a label that does nothing when tapped
+=============  ===================  ==========================================
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+VERSION = "v1"
+MAX_BYTES = 64
+# Ids are positive database keys; anything above a signed 63-bit integer is forged.
+MAX_ID = 2**63 - 1
+MAX_PAGE = 10_000
+MAX_QUANTITY = 100
+
+# Canonical non-negative decimal: no sign, no leading zeros, ASCII digits only.
+_NUMBER = re.compile(r"0|[1-9][0-9]{0,18}")
+
+
+@dataclass(frozen=True, slots=True)
+class ListPage:
+    """The event list at ``page`` (0-based)."""
+
+    page: int
+
+
+@dataclass(frozen=True, slots=True)
+class ShowEvent:
+    """One event's card."""
+
+    event_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class ChooseType:
+    """A ticket type was picked: offer the quantity picker."""
+
+    ticket_type_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class HoldSeats:
+    """Hold ``quantity`` seats of a ticket type and send the invoice."""
+
+    ticket_type_id: int
+    quantity: int
+
+
+@dataclass(frozen=True, slots=True)
+class Release:
+    """Give back the seats held by an order (cancel before paying)."""
+
+    order_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class ShowTicket:
+    """Send one ticket's QR code again."""
+
+    ticket_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class MyTickets:
+    """List the user's tickets."""
+
+
+@dataclass(frozen=True, slots=True)
+class Noop:
+    """A button that only shows information (e.g. a sold-out type)."""
+
+
+Action = ListPage | ShowEvent | ChooseType | HoldSeats | Release | ShowTicket | MyTickets | Noop
+
+
+def encode(action: Action) -> str:
+    """The callback_data string for ``action``.
+
+    Raises:
+        ValueError: if a field is out of range (a programming error, not user input).
+    """
+    match action:
+        case ListPage(page):
+            parts = ["ls", _check(page, 0, MAX_PAGE)]
+        case ShowEvent(event_id):
+            parts = ["ev", _check(event_id, 1, MAX_ID)]
+        case ChooseType(ticket_type_id):
+            parts = ["tt", _check(ticket_type_id, 1, MAX_ID)]
+        case HoldSeats(ticket_type_id, quantity):
+            parts = ["q", _check(ticket_type_id, 1, MAX_ID), _check(quantity, 1, MAX_QUANTITY)]
+        case Release(order_id):
+            parts = ["rel", _check(order_id, 1, MAX_ID)]
+        case ShowTicket(ticket_id):
+            parts = ["tk", _check(ticket_id, 1, MAX_ID)]
+        case MyTickets():
+            parts = ["my"]
+        case Noop():
+            parts = ["noop"]
+        case _:
+            raise ValueError(f"not a callback action: {action!r}")
+    data = ":".join([VERSION, *parts])
+    assert len(data.encode("ascii")) <= MAX_BYTES
+    return data
+
+
+def decode(data: object) -> Action | None:
+    """Parse callback_data; ``None`` for anything that :func:`encode` would not produce."""
+    if not isinstance(data, str) or not data or len(data) > MAX_BYTES or not data.isascii():
+        return None
+    parts = data.split(":")
+    if len(parts) < 2 or parts[0] != VERSION:
+        return None
+    tag, raw = parts[1], parts[2:]
+    shape = _SHAPES.get(tag)
+    if shape is None or len(raw) != len(shape):
+        return None
+    numbers: list[int] = []
+    for text, (low, high) in zip(raw, shape, strict=True):
+        value = _number(text, low, high)
+        if value is None:
+            return None
+        numbers.append(value)
+    return _BUILD[tag](*numbers)
+
+
+def _check(value: int, low: int, high: int) -> str:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ValueError(f"callback field out of range: {value!r}")
+    return str(value)
+
+
+def _number(text: str, low: int, high: int) -> int | None:
+    if not _NUMBER.fullmatch(text):
+        return None
+    value = int(text)
+    return value if low <= value <= high else None
+
+
+_ID = (1, MAX_ID)
+_SHAPES: dict[str, tuple[tuple[int, int], ...]] = {
+    "ls": ((0, MAX_PAGE),),
+    "ev": (_ID,),
+    "tt": (_ID,),
+    "q": (_ID, (1, MAX_QUANTITY)),
+    "rel": (_ID,),
+    "tk": (_ID,),
+    "my": (),
+    "noop": (),
+}
+_BUILD: dict[str, Callable[..., Action]] = {
+    "ls": ListPage,
+    "ev": ShowEvent,
+    "tt": ChooseType,
+    "q": HoldSeats,
+    "rel": Release,
+    "tk": ShowTicket,
+    "my": MyTickets,
+    "noop": Noop,
+}
