@@ -1,0 +1,204 @@
+"""The sandbox server: one aiohttp app on 127.0.0.1 serving the Bot API and Stripe."""
+
+from __future__ import annotations
+
+from collections import Counter
+from types import TracebackType
+from typing import Self
+
+from aiohttp import web
+
+from bot.sandbox.faults import FaultInjector
+from bot.sandbox.models import BotError
+from bot.sandbox.stripe_emulator import StripeEmulator
+from bot.sandbox.telegram import TelegramBotApi
+from bot.sandbox.users import VirtualUser
+
+
+class Sandbox:
+    """Loopback Telegram Bot API + Stripe emulator for tests, demos and benchmarks.
+
+    Example:
+        async with Sandbox() as sandbox:
+            app = (ApplicationBuilder().token(sandbox.bot_token)
+                   .base_url(sandbox.bot_api_base_url)
+                   .base_file_url(sandbox.bot_file_base_url).build())
+    """
+
+    def __init__(
+        self,
+        bot_token: str = "123456:TEST",
+        bot_username: str = "ticketq_bot",
+        stripe_secret_key: str = "sk_test_sandbox",
+        provider_token: str = "sandbox-provider-token",
+        rate_limit_global: float | None = 30.0,
+        rate_limit_per_chat: float | None = None,
+        *,
+        strict_html: bool = True,
+        host: str = "127.0.0.1",
+    ) -> None:
+        """Configure (but do not start) the sandbox.
+
+        Args:
+            bot_token: The only token the Bot API accepts.
+            bot_username: Username returned by getMe.
+            stripe_secret_key: The only key the Stripe emulator accepts.
+            provider_token: The payment provider token sendInvoice requires.
+            rate_limit_global: Max sends per sliding second for the bot (None = unlimited).
+            rate_limit_per_chat: Max sends per sliding second per chat (None = off).
+            strict_html: Reject a bare ``&`` in HTML (real Telegram keeps it literally).
+            host: Loopback address to bind.
+        """
+        self.bot_token = bot_token
+        self.bot_username = bot_username
+        self.stripe_secret_key = stripe_secret_key
+        self.provider_token = provider_token
+        self.host = host
+        self.faults = FaultInjector()
+        self.stripe = StripeEmulator(stripe_secret_key)
+        self.telegram = TelegramBotApi(
+            bot_token=bot_token,
+            bot_username=bot_username,
+            provider_token=provider_token,
+            rate_limit_global=rate_limit_global,
+            rate_limit_per_chat=rate_limit_per_chat,
+            stripe=self.stripe,
+            faults=self.faults,
+            strict_html=strict_html,
+        )
+        self._runner: web.AppRunner | None = None
+        self.port: int | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+    def _build_app(self) -> web.Application:
+        app = web.Application(client_max_size=60 * 1024 * 1024)
+        api = self.telegram
+        app.router.add_route("*", "/bot{token}/{method}", api.handle)
+        app.router.add_get("/file/bot{token}/{file_path:.+}", api.handle_file)
+        app.router.add_route("*", "/v1/{path:.*}", self.stripe.handle)
+        return app
+
+    async def start(self, port: int = 0) -> None:
+        """Bind the server on ``host`` and ``port`` (0 = a free port).
+
+        Raises:
+            RuntimeError: Already started.
+        """
+        if self._runner is not None:
+            raise RuntimeError("sandbox already started")
+        runner = web.AppRunner(
+            self._build_app(),
+            access_log=None,
+            handle_signals=False,
+            shutdown_timeout=1.0,
+            handler_cancellation=True,
+        )
+        await runner.setup()
+        site = web.TCPSite(runner, self.host, port, backlog=2048)
+        await site.start()
+        self._runner = runner
+        server = site._server
+        assert server is not None
+        sockets = getattr(server, "sockets", None) or []
+        self.port = sockets[0].getsockname()[1] if sockets else port
+
+    async def stop(self) -> None:
+        """Release long-polls and delayed answers, then shut the server down."""
+        self.telegram.close()
+        self.stripe.close()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    # ------------------------------------------------------------------ URLs
+    @property
+    def base_url(self) -> str:
+        """``http://127.0.0.1:PORT``."""
+        if self.port is None:
+            raise RuntimeError("sandbox not started")
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def bot_api_base_url(self) -> str:
+        """Value for ``ApplicationBuilder().base_url()`` (PTB appends ``<token>/<method>``)."""
+        return f"{self.base_url}/bot"
+
+    @property
+    def bot_file_base_url(self) -> str:
+        """Value for ``ApplicationBuilder().base_file_url()``."""
+        return f"{self.base_url}/file/bot"
+
+    @property
+    def stripe_api_base(self) -> str:
+        """Value for ``StripeClient(base_addresses={"api": ...})``."""
+        return self.base_url
+
+    # ------------------------------------------------------------------ users & updates
+    def user(
+        self,
+        user_id: int,
+        first_name: str = "Test",
+        last_name: str | None = None,
+        username: str | None = None,
+        language_code: str | None = "en",
+    ) -> VirtualUser:
+        """Create (or return the existing) virtual user; its private chat becomes known."""
+        existing = self.telegram.users.get(user_id)
+        if existing is not None:
+            return existing
+        user = VirtualUser(self.telegram, user_id, first_name, last_name, username, language_code)
+        self.telegram.users[user_id] = user
+        return user
+
+    @property
+    def users(self) -> dict[int, VirtualUser]:
+        """All virtual users by id."""
+        return self.telegram.users
+
+    def redeliver(self, update_id: int | None = None) -> int:
+        """Deliver an already-emitted update again (None = the last one); returns its id."""
+        return self.telegram.redeliver(update_id)
+
+    def pending_updates(self) -> int:
+        """Updates not yet confirmed by the bot's getUpdates offset."""
+        return self.telegram.pending_updates()
+
+    # ------------------------------------------------------------------ observability
+    @property
+    def sent_messages_count(self) -> int:
+        """Messages the bot successfully sent (sendMessage/Photo/Document/Invoice)."""
+        return self.telegram.sent_messages_count
+
+    @property
+    def rate_limited_count(self) -> int:
+        """429 answers given to the bot."""
+        return self.telegram.rate_limited_count
+
+    @property
+    def method_calls(self) -> Counter[str]:
+        """Bot API calls by lower-cased method name."""
+        return self.telegram.method_calls
+
+    @property
+    def bot_errors(self) -> list[BotError]:
+        """4xx answers given to the bot, except 429 and injected faults."""
+        return self.telegram.bot_errors
+
+    def set_rate_limit(
+        self, global_per_s: float | None, per_chat_per_s: float | None = None
+    ) -> None:
+        """Change the send rate limits (None = unlimited / off)."""
+        self.telegram.rate_limit_global = global_per_s
+        self.telegram.rate_limit_per_chat = per_chat_per_s
