@@ -154,8 +154,8 @@ class OrderRepository(Protocol):
         """Create an order in ``held`` state."""
         ...
 
-    async def get(self, order_id: int) -> Order | None:
-        """One order or None."""
+    async def get(self, order_id: int, *, lock: bool = False) -> Order | None:
+        """One order or None; ``lock`` holds its row until commit (take type locks first)."""
         ...
 
     async def release_live_holds(self, *, user_id: int, event_id: int, now: datetime,

@@ -153,6 +153,9 @@ class PurchaseService:
             order = await uow.orders.get(order_id)
             if order is None or order.user_id != user_id:
                 raise DomainError(ErrorCode.ORDER_NOT_FOUND)
+            await uow.events.get_ticket_type(order.ticket_type_id, lock=True)
+            order = await uow.orders.get(order_id, lock=True)
+            assert order is not None
             if order.status not in (OrderStatus.HELD, OrderStatus.RELEASED):
                 raise DomainError(ErrorCode.ORDER_NOT_PAYABLE, status=order.status.value)
             if amount != order.total:
@@ -183,6 +186,11 @@ class PurchaseService:
             order_id = None
         async with self._db.write() as uow:
             order = await uow.orders.get(order_id) if order_id is not None else None
+            if order is not None:
+                # Lock order: ticket type first, then the order row, re-read under the lock
+                # so two payments for one order cannot both see it unpaid.
+                await uow.events.get_ticket_type(order.ticket_type_id, lock=True)
+                order = await uow.orders.get(order.id, lock=True)
             record, created = await uow.payments.record(
                 payment, order_id=order.id if order else None, now=now
             )

@@ -1,0 +1,423 @@
+"""Repositories implementing :mod:`core.ports` with SQLAlchemy Core on one connection."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, case, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Row
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from bot.storage import tables as t
+from core import outbox as outbox_codec
+from core.catalog import Event, EventStatus, LotteryWindow, SaleMode, TicketType
+from core.event_spec import EventSpec
+from core.money import Money
+from core.orders import Order, OrderStatus, Stock
+from core.ports import (
+    IncomingPayment,
+    OutboxItem,
+    PaymentRecord,
+    Refund,
+    RefundReason,
+    RefundStatus,
+)
+from core.tickets import Ticket, TicketStatus, new_short_code, new_token
+
+
+def _upsert(dialect: str, table: Any) -> Any:
+    """INSERT that can say ON CONFLICT DO NOTHING on both engines."""
+    return postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
+
+
+class _Repo:
+    def __init__(self, conn: AsyncConnection, dialect: str) -> None:
+        self.conn = conn
+        self.dialect = dialect
+
+
+def _event(row: Row[Any]) -> Event:
+    lottery = None
+    if row.entries_open_at and row.entries_close_at and row.draw_at:
+        lottery = LotteryWindow(row.entries_open_at, row.entries_close_at, row.draw_at,
+                                row.max_per_entry or 1)
+    return Event(
+        id=row.id, title=row.title, description=row.description, venue=row.venue,
+        starts_at=row.starts_at, timezone=row.timezone, status=EventStatus(row.status),
+        sale_mode=SaleMode(row.sale_mode), lottery=lottery,
+    )
+
+
+def _ticket_type(row: Row[Any]) -> TicketType:
+    return TicketType(
+        id=row.id, event_id=row.event_id, name=row.name,
+        price=Money(row.price_minor, row.currency), capacity=row.capacity,
+        per_user_limit=row.per_user_limit, position=row.position,
+    )
+
+
+def _order(row: Row[Any]) -> Order:
+    return Order(
+        id=row.id, user_id=row.user_id, event_id=row.event_id,
+        ticket_type_id=row.ticket_type_id, quantity=row.quantity,
+        unit_price=Money(row.unit_price_minor, row.currency), status=OrderStatus(row.status),
+        created_at=row.created_at, hold_expires_at=row.hold_expires_at, paid_at=row.paid_at,
+    )
+
+
+def _ticket(row: Row[Any]) -> Ticket:
+    return Ticket(
+        id=row.id, order_id=row.order_id, event_id=row.event_id,
+        ticket_type_id=row.ticket_type_id, owner_user_id=row.owner_user_id, token=row.token,
+        short_code=row.short_code, status=TicketStatus(row.status), issued_at=row.issued_at,
+    )
+
+
+def _payment(row: Row[Any]) -> PaymentRecord:
+    return PaymentRecord(
+        id=row.id, order_id=row.order_id, user_id=row.user_id, chat_id=row.chat_id,
+        telegram_charge_id=row.telegram_charge_id, provider_charge_id=row.provider_charge_id,
+        amount=Money(row.amount_minor, row.currency), received_at=row.received_at,
+    )
+
+
+def _refund(row: Row[Any]) -> Refund:
+    return Refund(
+        id=row.id, payment_id=row.payment_id, user_id=row.user_id, chat_id=row.chat_id,
+        amount=Money(row.amount_minor, row.currency), reason=RefundReason(row.reason),
+        status=RefundStatus(row.status), provider_charge_id=row.provider_charge_id,
+        attempts=row.attempts, provider_refund_id=row.provider_refund_id,
+        last_error=row.last_error,
+    )
+
+
+class SqlEventRepository(_Repo):
+    """Events, ticket types and the derived stock."""
+
+    async def add(self, spec: EventSpec, *, created_by: int, now: datetime) -> Event:
+        lottery = spec.lottery
+        result = await self.conn.execute(t.events.insert().values(
+            title=spec.title, description=spec.description, venue=spec.venue,
+            starts_at=spec.starts_at, timezone=spec.timezone,
+            status=(EventStatus.PUBLISHED if spec.publish else EventStatus.DRAFT).value,
+            sale_mode=spec.sale_mode.value,
+            entries_open_at=lottery.entries_open_at if lottery else None,
+            entries_close_at=lottery.entries_close_at if lottery else None,
+            draw_at=lottery.draw_at if lottery else None,
+            max_per_entry=lottery.max_per_entry if lottery else None,
+            created_by=created_by, created_at=now,
+        ).returning(t.events.c.id))
+        event_id = result.scalar_one()
+        await self.conn.execute(t.ticket_types.insert(), [
+            {"event_id": event_id, "name": tt.name, "price_minor": tt.price.amount,
+             "currency": tt.price.currency, "capacity": tt.capacity,
+             "per_user_limit": tt.per_user_limit, "position": i}
+            for i, tt in enumerate(spec.ticket_types)
+        ])
+        event = await self.get(event_id)
+        assert event is not None
+        return event
+
+    async def get(self, event_id: int) -> Event | None:
+        row = (await self.conn.execute(
+            select(t.events).where(t.events.c.id == event_id))).first()
+        return _event(row) if row else None
+
+    def _published(self, now: datetime) -> Any:
+        return and_(t.events.c.status == EventStatus.PUBLISHED.value,
+                    t.events.c.starts_at > now)
+
+    async def list_published(self, *, now: datetime, offset: int, limit: int) -> list[Event]:
+        rows = await self.conn.execute(
+            select(t.events).where(self._published(now))
+            .order_by(t.events.c.starts_at, t.events.c.id).offset(offset).limit(limit))
+        return [_event(r) for r in rows]
+
+    async def count_published(self, *, now: datetime) -> int:
+        result = await self.conn.execute(
+            select(func.count()).select_from(t.events).where(self._published(now)))
+        return int(result.scalar_one())
+
+    async def ticket_types(self, event_id: int) -> list[TicketType]:
+        rows = await self.conn.execute(
+            select(t.ticket_types).where(t.ticket_types.c.event_id == event_id)
+            .order_by(t.ticket_types.c.position, t.ticket_types.c.id))
+        return [_ticket_type(r) for r in rows]
+
+    async def get_ticket_type(self, ticket_type_id: int, *,
+                              lock: bool = False) -> TicketType | None:
+        query = select(t.ticket_types).where(t.ticket_types.c.id == ticket_type_id)
+        if lock:
+            # PostgreSQL: row lock until commit. SQLite: a no-op; BEGIN IMMEDIATE already
+            # made this transaction the only writer.
+            query = query.with_for_update()
+        row = (await self.conn.execute(query)).first()
+        return _ticket_type(row) if row else None
+
+    async def stock(self, ticket_type_ids: Sequence[int], *, now: datetime,
+                    exclude_user_id: int | None = None) -> dict[int, Stock]:
+        if not ticket_type_ids:
+            return {}
+        o = t.orders.c
+        live_hold = and_(o.status == OrderStatus.HELD.value, o.hold_expires_at > now)
+        if exclude_user_id is not None:
+            live_hold = and_(live_hold, o.user_id != exclude_user_id)
+        counts = (
+            select(
+                o.ticket_type_id,
+                func.coalesce(func.sum(case((o.status == OrderStatus.PAID.value, o.quantity),
+                                            else_=0)), 0).label("sold"),
+                func.coalesce(func.sum(case((live_hold, o.quantity), else_=0)), 0)
+                .label("held"),
+            )
+            .where(o.ticket_type_id.in_(ticket_type_ids),
+                   o.status.in_([OrderStatus.PAID.value, OrderStatus.HELD.value]))
+            .group_by(o.ticket_type_id)
+        )
+        found = {r.ticket_type_id: (int(r.sold), int(r.held))
+                 for r in await self.conn.execute(counts)}
+        caps = await self.conn.execute(
+            select(t.ticket_types.c.id, t.ticket_types.c.capacity)
+            .where(t.ticket_types.c.id.in_(ticket_type_ids)))
+        return {r.id: Stock(r.capacity, *found.get(r.id, (0, 0))) for r in caps}
+
+
+class SqlOrderRepository(_Repo):
+    """Orders and holds."""
+
+    async def add_hold(self, *, user_id: int, ticket_type: TicketType, quantity: int,
+                       now: datetime, expires_at: datetime) -> Order:
+        result = await self.conn.execute(t.orders.insert().values(
+            user_id=user_id, event_id=ticket_type.event_id, ticket_type_id=ticket_type.id,
+            quantity=quantity, unit_price_minor=ticket_type.price.amount,
+            currency=ticket_type.price.currency, status=OrderStatus.HELD.value,
+            created_at=now, hold_expires_at=expires_at,
+        ).returning(t.orders))
+        return _order(result.one())
+
+    async def get(self, order_id: int, *, lock: bool = False) -> Order | None:
+        query = select(t.orders).where(t.orders.c.id == order_id)
+        if lock:
+            query = query.with_for_update()
+        row = (await self.conn.execute(query)).first()
+        return _order(row) if row else None
+
+    async def release_live_holds(self, *, user_id: int, event_id: int, now: datetime,
+                                 except_order_id: int | None = None) -> int:
+        o = t.orders.c
+        where = and_(o.user_id == user_id, o.event_id == event_id,
+                     o.status == OrderStatus.HELD.value, o.hold_expires_at > now)
+        if except_order_id is not None:
+            where = and_(where, o.id != except_order_id)
+        result = await self.conn.execute(
+            update(t.orders).where(where).values(status=OrderStatus.RELEASED.value))
+        return int(result.rowcount)
+
+    async def release(self, order_id: int) -> None:
+        await self._set_status(order_id, OrderStatus.RELEASED)
+
+    async def seats_owned(self, *, user_id: int, ticket_type_id: int) -> int:
+        o = t.orders.c
+        result = await self.conn.execute(
+            select(func.coalesce(func.sum(o.quantity), 0))
+            .where(o.user_id == user_id, o.ticket_type_id == ticket_type_id,
+                   o.status == OrderStatus.PAID.value))
+        return int(result.scalar_one())
+
+    async def renew_hold(self, order_id: int, *, expires_at: datetime) -> None:
+        await self.conn.execute(update(t.orders).where(t.orders.c.id == order_id).values(
+            status=OrderStatus.HELD.value, hold_expires_at=expires_at))
+
+    async def mark_paid(self, order_id: int, *, now: datetime) -> None:
+        await self.conn.execute(update(t.orders).where(t.orders.c.id == order_id).values(
+            status=OrderStatus.PAID.value, paid_at=now))
+
+    async def mark_rejected(self, order_id: int) -> None:
+        await self._set_status(order_id, OrderStatus.REJECTED)
+
+    async def _set_status(self, order_id: int, status: OrderStatus) -> None:
+        await self.conn.execute(update(t.orders).where(t.orders.c.id == order_id)
+                                .values(status=status.value))
+
+
+class SqlPaymentRepository(_Repo):
+    """Payments, unique per Telegram charge id."""
+
+    async def record(self, payment: IncomingPayment, *, order_id: int | None,
+                     now: datetime) -> tuple[PaymentRecord, bool]:
+        stmt = _upsert(self.dialect, t.payments).values(
+            telegram_charge_id=payment.telegram_charge_id,
+            provider_charge_id=payment.provider_charge_id, order_id=order_id,
+            user_id=payment.user_id, chat_id=payment.chat_id,
+            amount_minor=payment.amount.amount, currency=payment.amount.currency,
+            payload=payment.payload[:128], received_at=now,
+        ).on_conflict_do_nothing(index_elements=["telegram_charge_id"])
+        result = await self.conn.execute(stmt)
+        created = result.rowcount == 1
+        row = (await self.conn.execute(select(t.payments).where(
+            t.payments.c.telegram_charge_id == payment.telegram_charge_id))).one()
+        return _payment(row), created
+
+    async def for_order(self, order_id: int) -> list[PaymentRecord]:
+        rows = await self.conn.execute(select(t.payments).where(
+            t.payments.c.order_id == order_id).order_by(t.payments.c.id))
+        return [_payment(r) for r in rows]
+
+
+class SqlRefundRepository(_Repo):
+    """Refunds owed and their progress."""
+
+    async def request(self, payment: PaymentRecord, *, amount: Money, reason: RefundReason,
+                      now: datetime) -> Refund:
+        event_id = None
+        if payment.order_id is not None:
+            event_id = (await self.conn.execute(select(t.orders.c.event_id).where(
+                t.orders.c.id == payment.order_id))).scalar_one_or_none()
+        await self.conn.execute(_upsert(self.dialect, t.refunds).values(
+            payment_id=payment.id, event_id=event_id, user_id=payment.user_id,
+            chat_id=payment.chat_id, amount_minor=amount.amount, currency=amount.currency,
+            reason=reason.value, status=RefundStatus.PENDING.value,
+            provider_charge_id=payment.provider_charge_id, attempts=0,
+            created_at=now, updated_at=now,
+        ).on_conflict_do_nothing(index_elements=["payment_id"]))
+        row = (await self.conn.execute(select(t.refunds).where(
+            t.refunds.c.payment_id == payment.id))).one()
+        return _refund(row)
+
+    async def get(self, refund_id: int) -> Refund | None:
+        row = (await self.conn.execute(select(t.refunds).where(
+            t.refunds.c.id == refund_id))).first()
+        return _refund(row) if row else None
+
+    async def mark_succeeded(self, refund_id: int, *, provider_refund_id: str,
+                             now: datetime) -> None:
+        await self.conn.execute(update(t.refunds).where(t.refunds.c.id == refund_id).values(
+            status=RefundStatus.SUCCEEDED.value, provider_refund_id=provider_refund_id,
+            attempts=t.refunds.c.attempts + 1, last_error=None, updated_at=now))
+
+    async def mark_attempt(self, refund_id: int, *, error: str, final: bool,
+                           now: datetime) -> None:
+        values: dict[str, Any] = {"attempts": t.refunds.c.attempts + 1,
+                                  "last_error": error[:500], "updated_at": now}
+        if final:
+            values["status"] = RefundStatus.FAILED.value
+        await self.conn.execute(
+            update(t.refunds).where(t.refunds.c.id == refund_id).values(**values))
+
+    async def counts(self, event_id: int | None = None) -> dict[RefundStatus, tuple[int, int]]:
+        r = t.refunds.c
+        query = select(r.status, func.count(), func.coalesce(func.sum(r.amount_minor), 0))
+        if event_id is not None:
+            query = query.where(r.event_id == event_id)
+        rows = await self.conn.execute(query.group_by(r.status))
+        out = {status: (0, 0) for status in RefundStatus}
+        for status, count, amount in rows:
+            out[RefundStatus(status)] = (int(count), int(amount))
+        return out
+
+
+class SqlTicketRepository(_Repo):
+    """Issued tickets."""
+
+    async def issue(self, order: Order, *, now: datetime) -> list[Ticket]:
+        rows = []
+        for _ in range(order.quantity):
+            code = await self._free_short_code()
+            rows.append({
+                "order_id": order.id, "event_id": order.event_id,
+                "ticket_type_id": order.ticket_type_id, "owner_user_id": order.user_id,
+                "token": new_token(), "short_code": code,
+                "status": TicketStatus.VALID.value, "issued_at": now,
+            })
+        await self.conn.execute(t.tickets.insert(), rows)
+        return await self.for_order(order.id)
+
+    async def _free_short_code(self) -> str:
+        # 31^8 codes: a clash is rare, but a check costs one indexed lookup.
+        while True:
+            code = new_short_code()
+            taken = (await self.conn.execute(select(t.tickets.c.id).where(
+                t.tickets.c.short_code == code))).first()
+            if taken is None:
+                return code
+
+    async def for_order(self, order_id: int) -> list[Ticket]:
+        rows = await self.conn.execute(select(t.tickets).where(
+            t.tickets.c.order_id == order_id).order_by(t.tickets.c.id))
+        return [_ticket(r) for r in rows]
+
+    async def for_owner(self, user_id: int, *, upcoming_after: datetime) -> list[Ticket]:
+        rows = await self.conn.execute(
+            select(t.tickets).join(t.events, t.events.c.id == t.tickets.c.event_id)
+            .where(t.tickets.c.owner_user_id == user_id,
+                   t.events.c.starts_at > upcoming_after)
+            .order_by(t.events.c.starts_at, t.tickets.c.id))
+        return [_ticket(r) for r in rows]
+
+    async def get(self, ticket_id: int) -> Ticket | None:
+        row = (await self.conn.execute(select(t.tickets).where(
+            t.tickets.c.id == ticket_id))).first()
+        return _ticket(row) if row else None
+
+    async def by_token(self, token: str) -> Ticket | None:
+        # The unique index finds the row; the token itself is the secret, so an indexed
+        # equality lookup leaks nothing a constant-time compare would protect.
+        row = (await self.conn.execute(select(t.tickets).where(
+            t.tickets.c.token == token))).first()
+        return _ticket(row) if row else None
+
+
+class SqlUserRepository(_Repo):
+    """People who talked to the bot."""
+
+    async def seen(self, *, user_id: int, first_name: str, language_code: str | None,
+                   now: datetime) -> None:
+        stmt = _upsert(self.dialect, t.users).values(
+            id=user_id, first_name=first_name[:128], language_code=language_code,
+            created_at=now, seen_at=now)
+        stmt = stmt.on_conflict_do_update(index_elements=["id"], set_={
+            "first_name": stmt.excluded.first_name,
+            "language_code": stmt.excluded.language_code, "seen_at": stmt.excluded.seen_at})
+        await self.conn.execute(stmt)
+
+    async def first_name(self, user_id: int) -> str | None:
+        result = await self.conn.execute(select(t.users.c.first_name).where(
+            t.users.c.id == user_id))
+        return result.scalar_one_or_none()
+
+
+class SqlOutbox(_Repo):
+    """Outbox writes, inside the caller's transaction."""
+
+    async def put(self, kind: str, payload: dict[str, Any], *, dedupe_key: str,
+                  now: datetime, chat_id: int | None = None) -> None:
+        await self.conn.execute(_upsert(self.dialect, t.outbox).values(
+            kind=kind, payload=json.dumps(outbox_codec.encode(payload)),
+            dedupe_key=dedupe_key, chat_id=chat_id, status="pending", attempts=0,
+            due_at=now, created_at=now,
+        ).on_conflict_do_nothing(index_elements=["dedupe_key"]))
+
+
+def outbox_item(row: Row[Any]) -> OutboxItem:
+    """Decode an outbox row for the worker."""
+    return OutboxItem(id=row.id, kind=row.kind,
+                      payload=outbox_codec.decode(json.loads(row.payload)),
+                      attempts=row.attempts, chat_id=row.chat_id)
+
+
+class SqlUnitOfWork:
+    """Repositories sharing one connection and transaction."""
+
+    def __init__(self, conn: AsyncConnection, dialect: str) -> None:
+        self.conn = conn
+        self.events = SqlEventRepository(conn, dialect)
+        self.orders = SqlOrderRepository(conn, dialect)
+        self.payments = SqlPaymentRepository(conn, dialect)
+        self.refunds = SqlRefundRepository(conn, dialect)
+        self.tickets = SqlTicketRepository(conn, dialect)
+        self.users = SqlUserRepository(conn, dialect)
+        self.outbox = SqlOutbox(conn, dialect)

@@ -1,0 +1,172 @@
+"""The schema, as SQLAlchemy Core tables. Changes go through Alembic migrations."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+)
+from sqlalchemy.engine import Dialect
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes on every backend (SQLite stores naive text; we re-attach UTC)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the database")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, datetime)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+metadata = MetaData(naming_convention={
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+})
+
+users = Table(
+    "users", metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=False),
+    Column("first_name", String(128), nullable=False),
+    Column("language_code", String(16)),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("seen_at", UTCDateTime, nullable=False),
+)
+
+events = Table(
+    "events", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("title", String(200), nullable=False),
+    Column("description", Text, nullable=False),
+    Column("venue", String(200), nullable=False),
+    Column("starts_at", UTCDateTime, nullable=False),
+    Column("timezone", String(64), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("sale_mode", String(16), nullable=False),
+    Column("entries_open_at", UTCDateTime),
+    Column("entries_close_at", UTCDateTime),
+    Column("draw_at", UTCDateTime),
+    Column("max_per_entry", Integer),
+    Column("created_by", BigInteger, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Index("ix_events_status_starts", "status", "starts_at"),
+)
+
+ticket_types = Table(
+    "ticket_types", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("event_id", Integer, ForeignKey("events.id"), nullable=False, index=True),
+    Column("name", String(64), nullable=False),
+    Column("price_minor", BigInteger, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("capacity", Integer, nullable=False),
+    Column("per_user_limit", Integer, nullable=False),
+    Column("position", Integer, nullable=False, default=0),
+)
+
+orders = Table(
+    "orders", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("user_id", BigInteger, nullable=False),
+    Column("event_id", Integer, ForeignKey("events.id"), nullable=False),
+    Column("ticket_type_id", Integer, ForeignKey("ticket_types.id"), nullable=False),
+    Column("quantity", Integer, nullable=False),
+    Column("unit_price_minor", BigInteger, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("hold_expires_at", UTCDateTime, nullable=False),
+    Column("paid_at", UTCDateTime),
+    Index("ix_orders_type_status", "ticket_type_id", "status", "hold_expires_at"),
+    Index("ix_orders_user_event", "user_id", "event_id", "status"),
+)
+
+payments = Table(
+    "payments", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("telegram_charge_id", String(255), nullable=False, unique=True),
+    Column("provider_charge_id", String(255), nullable=False),
+    Column("order_id", Integer, ForeignKey("orders.id")),
+    Column("user_id", BigInteger, nullable=False),
+    Column("chat_id", BigInteger, nullable=False),
+    Column("amount_minor", BigInteger, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("payload", String(128), nullable=False),
+    Column("received_at", UTCDateTime, nullable=False),
+    Index("ix_payments_order", "order_id"),
+)
+
+refunds = Table(
+    "refunds", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("payment_id", Integer, ForeignKey("payments.id"), nullable=False, unique=True),
+    Column("event_id", Integer, ForeignKey("events.id")),
+    Column("user_id", BigInteger, nullable=False),
+    Column("chat_id", BigInteger, nullable=False),
+    Column("amount_minor", BigInteger, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("reason", String(32), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("provider_charge_id", String(255), nullable=False),
+    Column("provider_refund_id", String(255)),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("last_error", Text),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index("ix_refunds_event_status", "event_id", "status"),
+)
+
+tickets = Table(
+    "tickets", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("order_id", Integer, ForeignKey("orders.id"), nullable=False, index=True),
+    Column("event_id", Integer, ForeignKey("events.id"), nullable=False),
+    Column("ticket_type_id", Integer, ForeignKey("ticket_types.id"), nullable=False),
+    Column("owner_user_id", BigInteger, nullable=False),
+    Column("token", String(32), nullable=False, unique=True),
+    Column("short_code", String(16), nullable=False, unique=True),
+    Column("status", String(16), nullable=False),
+    Column("issued_at", UTCDateTime, nullable=False),
+    Index("ix_tickets_owner", "owner_user_id", "event_id"),
+)
+
+outbox = Table(
+    "outbox", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("kind", String(32), nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("dedupe_key", String(128), nullable=False, unique=True),
+    Column("chat_id", BigInteger),
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("due_at", UTCDateTime, nullable=False),
+    Column("last_error", Text),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("done_at", UTCDateTime),
+    Index("ix_outbox_status_due", "status", "due_at"),
+)
