@@ -1,0 +1,517 @@
+"""Every user-facing string, looked up by key, plus the formatting of money and times.
+
+Texts are Telegram HTML (``parse_mode="HTML"``). Templates are trusted; every interpolated
+value is escaped by :func:`t` unless it is wrapped in :class:`Html` (already-rendered text).
+:func:`plain` turns a rendered text into plain text (pre-checkout error messages, the CLI).
+
+Keys:
+
+* ``error.<code>`` for every :class:`core.errors.ErrorCode` (see :func:`error_text`);
+* ``spec.<code>`` for every :class:`core.event_spec.SpecIssue` code (see
+  :func:`spec_issue_text`);
+* the outbox message keys queued by ``core/services`` (:data:`OUTBOX_KEYS`);
+* the handler texts (``welcome``, ``events.*``, ``card.*``, ``picker.*``, ``hold.*`` ...).
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from core.catalog import EventStatus, SaleMode
+from core.errors import DomainError, ErrorCode
+from core.event_spec import SpecIssue
+from core.money import Money, currency_exponent
+from core.ports import RefundReason, RefundStatus
+from core.services.admin import EventSales, revenue_total
+from core.services.catalog import EventCard, EventPage, EventSummary, Offer
+from core.services.tickets import TicketView
+from core.tickets import TicketStatus, format_short_code
+
+log = logging.getLogger(__name__)
+
+# Telegram rejects messages above 4096 characters (captions: 1024).
+MESSAGE_LIMIT = 4096
+CAPTION_LIMIT = 1024
+
+
+class Html(str):
+    """A string that is already safe HTML: :func:`t` inserts it without escaping."""
+
+    __slots__ = ()
+
+
+TEXTS: dict[str, str] = {
+    # --- start / help / fallback ------------------------------------------------------------
+    "welcome": (
+        "👋 Hi {name}! I sell tickets for upcoming events.\n\n"
+        "Browse the events, pick a ticket type and pay right here in the chat. "
+        "Your tickets arrive as QR codes: show one at the door."
+    ),
+    "button.browse": "🎫 Browse events",
+    "button.my_tickets": "🎟 My tickets",
+    "button.back_to_list": "⬅️ All events",
+    "button.back_to_event": "⬅️ Back",
+    "button.prev": "◀️ Previous",
+    "button.next": "Next ▶️",
+    "button.cancel_hold": "✖️ Cancel hold",
+    "help": (
+        "<b>How it works</b>\n"
+        "1. /events — see what is on sale.\n"
+        "2. Open an event, pick a ticket type and how many.\n"
+        "3. Pay the invoice within the hold time; your seats are reserved meanwhile.\n"
+        "4. Your tickets arrive here as QR codes. /mytickets shows them again.\n\n"
+        "At the door, show the QR code (or read out the short code under it)."
+    ),
+    "help.admin": (
+        "\n\n<b>Organizers</b>\n"
+        "/import — how to add an event from a YAML or JSON file\n"
+        "/stats &lt;event id&gt; — sales figures of an event"
+    ),
+    "fallback.unknown_command": "I don't know that command. /help lists what I can do.",
+    "fallback.text": "I only understand buttons and commands. Try /events or /help.",
+    "fallback.stale_button": "This button has expired. Please start again from /events.",
+    "fallback.noop": "Nothing to do here.",
+    "error.unexpected": "😕 Something went wrong on our side. Please try again in a moment.",
+    "error.busy": "We are very busy right now. Please try again in a moment.",
+    # --- deep links ---------------------------------------------------------------------------
+    "link.not_owner": (
+        "🎟 This is a TicketQ ticket. Its holder shows this QR code at the door; "
+        "opening it here does not transfer it."
+    ),
+    # --- browsing ---------------------------------------------------------------------------
+    "events.title": "<b>Upcoming events</b>",
+    "events.page": " (page {page} of {pages})",
+    "events.empty": "No events are on sale right now. Check back soon!",
+    "events.item": "<b>{title}</b>\n{when} · {venue}\n{price} · {seats}",
+    "events.seats_left": "{count} seats left",
+    "events.sold_out": "SOLD OUT",
+    "events.no_price": "no tickets yet",
+    "card.header": "<b>{title}</b>",
+    "card.where_when": "📍 {venue}\n🗓 {when}",
+    "card.tickets": "<b>Tickets</b>",
+    "card.offer": "• {name} — {price} · {seats}",
+    "card.offer_sold_out": "• {name} — {price} · <b>SOLD OUT</b>",
+    "card.seats_left": "{count} left",
+    "card.limit_reached": "\n<i>You already have the maximum number of {name} tickets.</i>",
+    "card.not_on_sale": "\n<i>Ticket sales for this event are closed.</i>",
+    "card.lottery": "\n<i>Tickets for this event are allocated by lottery.</i>",
+    "card.cancelled": "\n<b>This event has been cancelled.</b>",
+    "card.button": "{name} · {price}",
+    "card.button_sold_out": "{name} · sold out",
+    "card.button_limit": "{name} · limit reached",
+    # --- purchase -----------------------------------------------------------------------------
+    "picker.prompt": (
+        "<b>{event}</b>\nHow many <b>{ticket_type}</b> tickets? {price} each.\n"
+        "<i>You can pick up to {max}.</i>"
+    ),
+    "hold.placed": (
+        "✅ {quantity} × {ticket_type} for <b>{event}</b> reserved: {total}.\n"
+        "Your seats are held for {minutes} minutes — pay the invoice below to get your "
+        "tickets."
+    ),
+    "hold.released": "Your hold was cancelled and the seats went back on sale.",
+    "invoice.title": "{event}",
+    "invoice.description": "{quantity} × {ticket_type} · {when} · {venue}",
+    "invoice.label": "{quantity} × {ticket_type}",
+    "precheckout.timeout": "We could not confirm your seats in time. Please try again.",
+    # --- tickets ------------------------------------------------------------------------------
+    "ticket.caption": (
+        "🎟 <b>{event}</b>\n{ticket_type}\n🗓 {when}\n📍 {venue}\n"
+        "Code: <code>{code}</code>\n<i>Show this QR code at the door.</i>"
+    ),
+    "ticket.revoked": "\n<b>⚠️ This ticket is no longer valid.</b>",
+    "mytickets.title": "<b>Your tickets</b>",
+    "mytickets.empty": "You have no upcoming tickets. Find an event with /events.",
+    "mytickets.item": "• <b>{event}</b> — {ticket_type}\n  {when} · <code>{code}</code>",
+    "mytickets.hint": "\nTap a ticket to get its QR code again.",
+    "mytickets.button": "{event} · {ticket_type} · {code}",
+    # --- admin --------------------------------------------------------------------------------
+    "import.hint": (
+        "Send me the event as a YAML or JSON document (up to {max_kb} KB). Example:\n"
+        "<pre>title: Winter Gala\nvenue: Town Hall\nstarts_at: 2026-12-12T21:00\n"
+        "timezone: Europe/Berlin\ncurrency: EUR\nticket_types:\n"
+        "  - name: GA\n    price: \"25.00\"\n    capacity: 200\n    per_user_limit: 4</pre>"
+    ),
+    "import.not_admin": (
+        "Thanks for the file! Only organizers can import events, so I did not read it."
+    ),
+    "import.too_large": "That file is too large ({size_kb} KB). The limit is {max_kb} KB.",
+    "import.unreadable": "I could not read that file as YAML or JSON: {reason}",
+    "import.failed_download": "I could not download that file. Please send it again.",
+    "import.created": (
+        "✅ Event #{event_id} <b>{title}</b> created ({status}). "
+        "Deep link: {link}"
+    ),
+    "import.issues": "The event was not created. Please fix these problems:\n{issues}",
+    "import.more_issues": "… and {count} more",
+    "stats.usage": "Usage: /stats &lt;event id&gt;",
+    "stats.header": "<b>{title}</b> (#{event_id}) — {when}",
+    "stats.type": "• {name}: {sold}/{capacity} sold, {held} held, {available} left — {revenue}",
+    "stats.total": "Total: {sold} tickets, {revenue}",
+    "stats.refunds": "Refunds {status}: {count} ({amount})",
+    # --- outbox messages (keys queued by core/services) ---------------------------------------
+    "payment_confirmed": (
+        "🎉 Payment received: {total} for {quantity} × {ticket_type}.\n"
+        "<b>{event}</b>\n🗓 {starts}\n📍 {venue}\n"
+        "Your tickets follow, one QR code each."
+    ),
+    "refund_started.seats_gone": (
+        "😔 Your hold expired and the seats were sold before your payment arrived. "
+        "We are refunding {amount} in full."
+    ),
+    "refund_started.limit_exceeded": (
+        "This payment would take you over the ticket limit for this event, so we are "
+        "refunding {amount} in full."
+    ),
+    "refund_started.duplicate_payment": (
+        "This order was already paid, so we are refunding the second payment of {amount}."
+    ),
+    "refund_started.unmatched_payment": (
+        "We could not match this payment to an order, so we are refunding {amount} in full."
+    ),
+    "refund_started.event_cancelled": (
+        "Ticket sales for this event have ended or it was cancelled. "
+        "We are refunding {amount} in full."
+    ),
+    "refund_started.lottery_not_selected": (
+        "You were not drawn in the lottery this time. We are refunding {amount} in full."
+    ),
+    "refund_started.entry_too_late": (
+        "Your lottery entry arrived after entries closed. We are refunding {amount} in full."
+    ),
+    "refund_done": "💸 Your refund of {amount} has been issued. It may take a few days to show.",
+    "refund_needs_attention": (
+        "We could not complete your refund of {amount} automatically. The organizer has "
+        "been notified and will sort it out personally."
+    ),
+    # --- domain errors ------------------------------------------------------------------------
+    "error.event_not_found": "That event does not exist or is no longer listed.",
+    "error.event_not_on_sale": "Tickets for this event are not on sale right now.",
+    "error.ticket_type_not_found": "That ticket type no longer exists.",
+    "error.invalid_currency": "“{currency}” is not a valid currency code.",
+    "error.currency_mismatch": "Amounts in {left} and {right} cannot be combined.",
+    "error.invalid_event_spec": "The event file has problems:\n{issues}",
+    "error.invalid_quantity": "Please pick at least one ticket.",
+    "error.sold_out": "😔 Sorry, this ticket type just sold out.",
+    "error.not_enough_seats": "Only {available} seats are left. Please pick fewer.",
+    "error.user_limit_reached": "You already have the maximum of {limit} tickets of this type.",
+    "error.user_limit_reached.remaining": (
+        "You can buy at most {limit} tickets of this type; {remaining} more for you."
+    ),
+    "error.order_not_found": "We could not find that order. Please start again from /events.",
+    "error.order_not_payable": "This order can no longer be paid. Please start a new one.",
+    "error.hold_expired": "Your hold expired. Please pick your tickets again.",
+    "error.amount_mismatch": "The amount does not match your order. Please start a new one.",
+    "error.ticket_not_found": "We could not find that ticket.",
+    "error.not_allowed": "Sorry, only organizers can do that.",
+    # --- event file issues (plain text: also printed by the CLI) ------------------------------
+    "spec.document": "document",
+    "spec.required": "is required",
+    "spec.not_text": "must be text",
+    "spec.too_long": "must be at most {max} characters (it has {length})",
+    "spec.not_integer": "must be a whole number (got {value})",
+    "spec.out_of_range": "must be between {min} and {max} (got {value})",
+    "spec.unknown_timezone": "unknown time zone “{value}” (use an IANA name like Europe/Berlin)",
+    "spec.bad_datetime": "must be a date and time like 2026-12-12T21:00 (got {value})",
+    "spec.bad_price": "must be a decimal amount like 25.00 (got {value})",
+    "spec.too_many_decimals": "has too many decimals: this currency allows {decimals} ({value})",
+    "spec.required_list": "must be a non-empty list",
+    "spec.too_many": "has too many entries (at most {max})",
+    "spec.not_mapping": "must be a mapping of fields (key: value)",
+    "spec.duplicate_name": "“{value}” is used twice",
+    "spec.bad_currency": "must be a three-letter currency code like EUR (got {value})",
+    "spec.mixed_currencies": "all ticket types must use the same currency (got {values})",
+    "spec.bad_choice": "must be one of {choices} (got {value})",
+    "spec.not_boolean": "must be true or false (got {value})",
+    "spec.in_past": "must be in the future",
+    "spec.required_for_lottery": "is required when sale_mode is lottery",
+    "spec.close_before_open": "must be after entries_open_at",
+    "spec.draw_before_close": "must not be before entries_close_at",
+    "spec.draw_after_start": "must be before the event starts",
+    "spec.unknown": "is invalid ({code})",
+}
+
+# Message keys the services put into the outbox (``{"key": ..., "params": ...}``).
+OUTBOX_KEYS: frozenset[str] = frozenset(
+    {"payment_confirmed", "refund_done", "refund_needs_attention"}
+    | {f"refund_started.{reason.value}" for reason in RefundReason}
+)
+
+SPEC_CODES: frozenset[str] = frozenset({
+    "required", "not_text", "too_long", "not_integer", "out_of_range", "unknown_timezone",
+    "bad_datetime", "bad_price", "too_many_decimals", "required_list", "too_many",
+    "not_mapping", "duplicate_name", "bad_currency", "mixed_currencies", "bad_choice",
+    "not_boolean", "in_past", "required_for_lottery", "close_before_open",
+    "draw_before_close", "draw_after_start",
+})
+
+_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+# Currencies written with a leading symbol; all others get the ISO code after the amount.
+_PREFIX_SYMBOLS: dict[str, str] = {
+    "EUR": "€", "USD": "$", "GBP": "£", "JPY": "¥", "INR": "₹", "KRW": "₩", "ILS": "₪",
+    "UAH": "₴", "TRY": "₺", "NGN": "₦", "VND": "₫", "PHP": "₱",
+}
+_TAG = re.compile(r"<[^>]*>")
+
+
+class _Params(dict[str, str]):
+    """Template parameters; a missing one renders as ``?`` instead of failing a send."""
+
+    key = ""
+
+    def __missing__(self, name: str) -> str:
+        log.warning("text %r rendered without parameter %r", self.key, name)
+        return "?"
+
+
+def t(key: str, /, **params: Any) -> str:
+    """Render the text ``key`` with ``params`` escaped for Telegram HTML.
+
+    Money renders with :func:`format_money`, aware datetimes with :func:`format_local`,
+    sequences as comma-separated lists; :class:`Html` values are inserted as they are.
+
+    Raises:
+        KeyError: for an unknown key (a programming error).
+    """
+    template = TEXTS[key]
+    values = _Params({name: _render(value) for name, value in params.items()})
+    values.key = key
+    return template.format_map(values)
+
+
+def plain(text: str) -> str:
+    """Plain text of rendered HTML: tags dropped, entities decoded."""
+    return html.unescape(_TAG.sub("", text))
+
+
+_to_plain = plain
+
+
+def _render(value: Any) -> str:
+    if isinstance(value, Html):
+        return str(value)
+    return html.escape(_to_str(value), quote=False)
+
+
+def _to_str(value: Any) -> str:
+    if isinstance(value, Money):
+        return format_money(value)
+    if isinstance(value, datetime):
+        return format_local(value)
+    if value is None:
+        return ""
+    if isinstance(value, list | tuple | set | frozenset):
+        return ", ".join(_to_str(v) for v in value)
+    return str(value)
+
+
+def format_money(money: Money) -> str:
+    """Human form of an amount: ``€25.00``, ``$10.00``, ``¥500``, ``12.50 CHF``, ``500 ⭐``.
+
+    Minor units are split with the currency's exponent by integer arithmetic, never floats.
+    """
+    currency = money.currency.upper()
+    exponent = currency_exponent(currency)
+    whole, frac = divmod(abs(money.amount), 10**exponent)
+    number = f"{whole:,}" + (f".{frac:0{exponent}d}" if exponent else "")
+    sign = "-" if money.amount < 0 else ""
+    if currency == "XTR":
+        return f"{sign}{number} ⭐"
+    symbol = _PREFIX_SYMBOLS.get(currency)
+    if symbol:
+        return f"{sign}{symbol}{number}"
+    return f"{sign}{number} {currency}"
+
+
+def format_price_range(low: Money | None, high: Money | None) -> str:
+    """``€25.00`` or ``€25.00–€80.00``; empty when there is no price."""
+    if low is None or high is None:
+        return ""
+    if low == high:
+        return format_money(low)
+    return f"{format_money(low)}–{format_money(high)}"
+
+
+def format_local(dt: datetime, zone: str | ZoneInfo | None = None) -> str:
+    """A time as people read it: ``Sat 12 Dec 2026, 21:00 CET``.
+
+    Args:
+        dt: an aware datetime (naive ones are shown without a zone).
+        zone: convert to this IANA zone first; by default ``dt``'s own zone is kept (use
+            ``event.local_start()`` for an event's start).
+    """
+    if zone is not None and dt.tzinfo is not None:
+        dt = dt.astimezone(zone if isinstance(zone, ZoneInfo) else ZoneInfo(zone))
+    text = (f"{_DAYS[dt.weekday()]} {dt.day} {_MONTHS[dt.month - 1]} {dt.year}, "
+            f"{dt.hour:02d}:{dt.minute:02d}")
+    name = dt.tzname() if dt.tzinfo is not None else None
+    return f"{text} {name}" if name else text
+
+
+def error_text(error: DomainError) -> str:
+    """The HTML message for a domain error, filled with its parameters."""
+    code = error.code.value if isinstance(error.code, ErrorCode) else str(error.code)
+    params = dict(error.params)
+    if error.code is ErrorCode.USER_LIMIT_REACHED and params.get("remaining") is not None:
+        return t("error.user_limit_reached.remaining", **params)
+    if error.code is ErrorCode.INVALID_EVENT_SPEC:
+        issues = params.get("issues") or []
+        return t("error.invalid_event_spec", issues=Html(spec_issues_text(issues)))
+    key = f"error.{code}"
+    if key not in TEXTS:
+        log.error("no text for error code %r", code)
+        return t("error.unexpected")
+    return t(key, **params)
+
+
+def spec_issue_text(issue: SpecIssue, *, plain: bool = False) -> str:
+    """One line per event-file problem: ``ticket_types[0].price: must be a decimal ...``.
+
+    Args:
+        issue: the problem.
+        plain: plain text for the CLI instead of escaped HTML.
+    """
+    key = f"spec.{issue.code}" if issue.code in SPEC_CODES else "spec.unknown"
+    params = {**issue.params, "code": issue.code}
+    message = TEXTS[key].format_map(_Params({k: _to_str(v) for k, v in params.items()}))
+    line = f"{issue.path or TEXTS['spec.document']}: {message}"
+    return line if plain else html.escape(line, quote=False)
+
+
+def spec_issues_text(issues: Iterable[SpecIssue], *, plain: bool = False,
+                     limit: int = 30) -> str:
+    """All issues, one per line, at most ``limit`` lines (then "… and N more")."""
+    items = list(issues)
+    lines = [f"• {spec_issue_text(issue, plain=plain)}" for issue in items[:limit]]
+    if len(items) > limit:
+        more = t("import.more_issues", count=len(items) - limit)
+        lines.append(_to_plain(more) if plain else more)
+    return "\n".join(lines)
+
+
+def fit(text: str, limit: int = MESSAGE_LIMIT) -> str:
+    """Cut ``text`` to Telegram's length limit at a line break, keeping HTML tags balanced.
+
+    Only whole lines are dropped, so as long as every line is balanced (true of all texts
+    here) the result is too.
+    """
+    if len(text) <= limit:
+        return text
+    kept: list[str] = []
+    size = 0
+    for line in text.split("\n"):
+        if size + len(line) + 1 > limit - 2:
+            break
+        kept.append(line)
+        size += len(line) + 1
+    return "\n".join(kept) + "\n…"
+
+
+# --- composite views ----------------------------------------------------------------------
+
+def event_list_text(page: EventPage) -> str:
+    """The event list message for one page."""
+    if not page.items:
+        return t("events.empty")
+    head = t("events.title")
+    if page.pages > 1:
+        head += t("events.page", page=page.page + 1, pages=page.pages)
+    return fit("\n\n".join([head, *(_summary_text(s) for s in page.items)]))
+
+
+def _summary_text(item: EventSummary) -> str:
+    event = item.event
+    price = format_price_range(item.price_min, item.price_max) or TEXTS["events.no_price"]
+    seats = (t("events.sold_out") if item.sold_out
+             else t("events.seats_left", count=item.available))
+    return t("events.item", title=event.title, when=event.local_start(), venue=event.venue,
+             price=price, seats=Html(seats))
+
+
+def event_card_text(card: EventCard) -> str:
+    """The event card: title, description, where and when, each ticket type's state."""
+    event = card.event
+    parts = [t("card.header", title=event.title)]
+    if event.description:
+        parts.append(html.escape(event.description, quote=False))
+    parts.append(t("card.where_when", venue=event.venue, when=event.local_start()))
+    lines = [t("card.tickets"), *(_offer_line(o) for o in card.offers)]
+    parts.append("\n".join(lines))
+    notes = []
+    if event.status is EventStatus.CANCELLED:
+        notes.append(t("card.cancelled"))
+    elif event.sale_mode is SaleMode.LOTTERY:
+        notes.append(t("card.lottery"))
+    elif not card.on_sale:
+        notes.append(t("card.not_on_sale"))
+    else:
+        notes.extend(t("card.limit_reached", name=o.ticket_type.name) for o in card.offers
+                     if o.max_for_user == 0 and not o.stock.sold_out)
+    return fit("\n\n".join(parts) + "".join(notes))
+
+
+def _offer_line(offer: Offer) -> str:
+    name, price = offer.ticket_type.name, offer.ticket_type.price
+    if offer.stock.sold_out:
+        return t("card.offer_sold_out", name=name, price=price)
+    seats = t("card.seats_left", count=offer.stock.available)
+    return t("card.offer", name=name, price=price, seats=Html(seats))
+
+
+def ticket_caption(view: TicketView) -> str:
+    """Caption under a ticket's QR code (shared by the outbox and /mytickets)."""
+    ticket, event = view.ticket, view.event
+    text = t("ticket.caption", event=event.title, ticket_type=view.ticket_type.name,
+             when=event.local_start(), venue=event.venue,
+             code=format_short_code(ticket.short_code))
+    if ticket.status is TicketStatus.REVOKED:
+        text += t("ticket.revoked")
+    return fit(text, CAPTION_LIMIT)
+
+
+def my_tickets_text(views: Sequence[TicketView]) -> str:
+    """The /mytickets list."""
+    if not views:
+        return t("mytickets.empty")
+    lines = [t("mytickets.title")]
+    lines += [t("mytickets.item", event=v.event.title, ticket_type=v.ticket_type.name,
+                when=v.event.local_start(), code=format_short_code(v.ticket.short_code))
+              for v in views]
+    lines.append(t("mytickets.hint"))
+    return fit("\n".join(lines))
+
+
+def sales_text(sales: EventSales) -> str:
+    """The /stats report for an organizer."""
+    event = sales.event
+    lines = [t("stats.header", title=event.title, event_id=event.id, when=event.local_start())]
+    for row in sales.types:
+        lines.append(t("stats.type", name=row.ticket_type.name, sold=row.stock.sold,
+                       capacity=row.stock.capacity, held=row.stock.held,
+                       available=row.stock.available, revenue=row.revenue))
+    total = revenue_total(sales.types)
+    if total is not None:
+        lines.append(t("stats.total", sold=sales.tickets_sold, revenue=total))
+    currency = total.currency if total is not None else "EUR"
+    for status in RefundStatus:
+        count, amount = sales.refunds.get(status, (0, 0))
+        if count:
+            lines.append(t("stats.refunds", status=status.value, count=count,
+                           amount=Money(amount, currency)))
+    return fit("\n".join(lines))
+
+
+def render_outbox_message(key: str, params: Mapping[str, Any]) -> str:
+    """Text of an outbox message (params already decoded by :func:`core.outbox.decode`).
+
+    Raises:
+        KeyError: the key has no text (the item can never be sent).
+    """
+    return fit(t(key, **params))
