@@ -1,0 +1,214 @@
+"""The Telegram side of the outbox: rate-limited sends that classify failures.
+
+The outbox worker decodes an item (:func:`core.outbox.decode`) and calls
+:meth:`TelegramMessenger.send_message` or :meth:`TelegramMessenger.send_ticket`. A failure
+raises :class:`DeliveryError` (a :class:`core.ports.GatewayError`): ``permanent`` means retrying
+cannot help (bot blocked, chat gone, unknown text key, no such ticket) and the item should be
+marked dead; otherwise retry later with backoff.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import warnings
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, TypeVar
+
+from telegram import Bot
+from telegram.constants import ParseMode
+from telegram.error import (
+    BadRequest,
+    ChatMigrated,
+    Forbidden,
+    InvalidToken,
+    NetworkError,
+    RetryAfter,
+    TelegramError,
+)
+from telegram.warnings import PTBDeprecationWarning
+
+from bot.qr import ticket_qr_png
+from core.errors import DomainError
+from core.ports import GatewayError
+from core.services.tickets import TicketService
+from core.tickets import TicketStatus
+from handlers.texts import render_outbox_message, ticket_caption
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+Sleep = Callable[[float], Awaitable[None]]
+Clock = Callable[[], float]
+
+# Per-chat buckets idle long enough to be full again are dropped beyond this many.
+_PRUNE_ABOVE = 10_000
+
+
+class DeliveryError(GatewayError):
+    """A Telegram send failed. ``permanent`` errors must not be retried."""
+
+
+@dataclass(slots=True)
+class _Bucket:
+    rate: float
+    burst: float
+    tokens: float
+    updated: float
+
+    def reserve(self, now: float) -> float:
+        """Take one token, possibly ahead of time; returns how long to wait for it."""
+        self.tokens = min(self.burst, self.tokens + (now - self.updated) * self.rate)
+        self.updated = now
+        self.tokens -= 1.0
+        return 0.0 if self.tokens >= 0 else -self.tokens / self.rate
+
+    def full_at(self, now: float) -> bool:
+        return self.tokens + (now - self.updated) * self.rate >= self.burst
+
+
+class RateLimiter:
+    """Token buckets, one global and one per chat, shared by concurrent senders.
+
+    A caller reserves a token (the bucket may go negative) and sleeps until it is due, so
+    waiting callers are served in arrival order without a lock and without polling. The
+    per-chat token is taken first, the global one when the chat's turn comes, so a busy chat
+    never holds back the global budget of the others.
+    """
+
+    def __init__(self, *, rate_global: float = 25.0, burst_global: int | None = None,
+                 rate_per_chat: float = 1.0, burst_per_chat: int = 3,
+                 clock: Clock = time.monotonic, sleep: Sleep = asyncio.sleep) -> None:
+        if rate_global <= 0 or rate_per_chat <= 0 or burst_per_chat < 1:
+            raise ValueError("rates must be positive and bursts at least 1")
+        self._clock = clock
+        self._sleep = sleep
+        self._rate_chat = rate_per_chat
+        self._burst_chat = float(burst_per_chat)
+        burst = float(burst_global if burst_global is not None else max(1, int(rate_global)))
+        self._global = _Bucket(rate_global, burst, burst, clock())
+        self._chats: dict[int, _Bucket] = {}
+
+    async def acquire(self, chat_id: int | None = None) -> None:
+        """Wait until one more message may go to ``chat_id`` (None: global limit only)."""
+        if chat_id is not None:
+            now = self._clock()
+            bucket = self._chats.get(chat_id)
+            if bucket is None:
+                if len(self._chats) > _PRUNE_ABOVE:
+                    self._prune(now)
+                bucket = self._chats[chat_id] = _Bucket(
+                    self._rate_chat, self._burst_chat, self._burst_chat, now)
+            delay = bucket.reserve(now)
+            if delay > 0:
+                await self._sleep(delay)
+        delay = self._global.reserve(self._clock())
+        if delay > 0:
+            await self._sleep(delay)
+
+    def _prune(self, now: float) -> None:
+        for chat_id in [c for c, b in self._chats.items() if b.full_at(now)]:
+            del self._chats[chat_id]
+
+
+class TelegramMessenger:
+    """Sends outbox messages and ticket QR codes through the Bot API, within rate limits."""
+
+    def __init__(self, bot: Bot, tickets: TicketService, bot_username: str, *,
+                 rate_global: float = 25.0, rate_per_chat: float = 1.0,
+                 burst_per_chat: int = 3, max_retry_after: int = 3,
+                 max_retry_after_seconds: float = 60.0,
+                 clock: Clock = time.monotonic, sleep: Sleep = asyncio.sleep) -> None:
+        self._bot = bot
+        self._tickets = tickets
+        self.bot_username = bot_username
+        self._sleep = sleep
+        self._max_retry_after = max_retry_after
+        self._max_retry_after_seconds = max_retry_after_seconds
+        self.limiter = RateLimiter(rate_global=rate_global, rate_per_chat=rate_per_chat,
+                                   burst_per_chat=burst_per_chat, clock=clock, sleep=sleep)
+
+    async def send_message(self, chat_id: int, key: str, params: Mapping[str, Any]) -> None:
+        """Render text ``key`` with decoded ``params`` and send it as HTML.
+
+        Raises:
+            DeliveryError: permanent for an unknown key or an unreachable chat, else transient.
+        """
+        try:
+            text = render_outbox_message(key, params)
+        except KeyError as exc:
+            raise DeliveryError(f"no text for message key {key!r}", permanent=True,
+                                code="unknown_key") from exc
+        await self._call(chat_id, lambda: self._bot.send_message(
+            chat_id=chat_id, text=text, parse_mode=ParseMode.HTML))
+
+    async def send_ticket(self, chat_id: int, ticket_id: int) -> None:
+        """Send a ticket's QR code with its caption (event, type, start, venue, short code).
+
+        A revoked ticket is not sent (the refund message explains it).
+
+        Raises:
+            DeliveryError: permanent for an unknown ticket or an unreachable chat, else
+                transient.
+        """
+        try:
+            view = await self._tickets.ticket_view(ticket_id)
+        except DomainError as exc:
+            raise DeliveryError(f"ticket {ticket_id}: {exc.code.value}", permanent=True,
+                                code=exc.code.value) from exc
+        if view.ticket.status is TicketStatus.REVOKED:
+            log.info("ticket %s is revoked; not sending its QR code", ticket_id)
+            return
+        png = ticket_qr_png(self.bot_username, view.ticket.token)
+        caption = ticket_caption(view)
+        await self._call(chat_id, lambda: self._bot.send_photo(
+            chat_id=chat_id, photo=png, caption=caption, parse_mode=ParseMode.HTML))
+
+    async def _call(self, chat_id: int, send: Callable[[], Awaitable[T]]) -> T:
+        """Rate-limit and perform ``send``, honouring RetryAfter a bounded number of times."""
+        for attempt in range(self._max_retry_after + 1):
+            await self.limiter.acquire(chat_id)
+            try:
+                return await send()
+            except RetryAfter as exc:
+                wait = _retry_after_seconds(exc)
+                if attempt >= self._max_retry_after or wait > self._max_retry_after_seconds:
+                    raise DeliveryError(f"flood control: retry after {wait:g} s",
+                                        permanent=False, code="retry_after") from exc
+                log.warning("flood control for chat %s: sleeping %.1f s", chat_id, wait)
+                await self._sleep(wait)
+            except TelegramError as exc:
+                raise classify(exc) from exc
+        raise AssertionError("unreachable")  # pragma: no cover
+
+
+def classify(exc: TelegramError) -> DeliveryError:
+    """Map a Bot API error to a :class:`DeliveryError` with the right ``permanent`` flag."""
+    message = str(exc)
+    if isinstance(exc, Forbidden):
+        return DeliveryError(f"forbidden: {message}", permanent=True, code="forbidden")
+    if isinstance(exc, ChatMigrated):
+        return DeliveryError(f"chat migrated to {exc.new_chat_id}", permanent=True,
+                             code="chat_migrated")
+    if isinstance(exc, BadRequest):
+        code = "chat_not_found" if "chat not found" in message.lower() else "bad_request"
+        return DeliveryError(f"bad request: {message}", permanent=True, code=code)
+    if isinstance(exc, InvalidToken):
+        # A configuration problem: keep the item so it goes out once the token is fixed.
+        return DeliveryError("invalid bot token", permanent=False, code="invalid_token")
+    if isinstance(exc, NetworkError):  # includes TimedOut
+        return DeliveryError(f"network: {message}", permanent=False, code="network")
+    return DeliveryError(f"telegram: {message}", permanent=False, code="telegram")
+
+
+def _retry_after_seconds(exc: RetryAfter) -> float:
+    # PTB 22 warns that ``retry_after`` becomes a timedelta; accept both, without the noise.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PTBDeprecationWarning)
+        value: int | float | timedelta = exc.retry_after
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    return float(value)
