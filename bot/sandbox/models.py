@@ -67,7 +67,7 @@ class SandboxMessage:
             LookupError: No such button.
         """
         rows = (self.reply_markup or {}).get("inline_keyboard") or []
-        flat = [b for row in rows for b in row]
+        flat: list[dict[str, Any]] = [b for row in rows for b in row]
         if data is not None:
             for b in flat:
                 if b.get("callback_data") == data:

@@ -202,7 +202,7 @@ class StripeEmulator:
         """aiohttp handler for ``/v1/{path}``."""
         self.requests += 1
         request_id = "req_" + secrets.token_hex(7)
-        headers = {"Request-Id": request_id, "Stripe-Version": "2025-01-01"}
+        headers: dict[str, str] = {"Request-Id": request_id, "Stripe-Version": "2025-01-01"}
         try:
             self._authenticate(request)
         except StripeError as exc:
@@ -259,13 +259,14 @@ class StripeEmulator:
         try:
             if self.processing_delay:
                 await asyncio.sleep(self.processing_delay)
+            result: dict[str, Any]
             try:
-                status, body = 200, self._dispatch(request.method, path, params, key)
+                status, result = 200, self._dispatch(request.method, path, params, key)
             except StripeError as exc:
-                status, body = exc.status, {"error": exc.body}
+                status, result = exc.status, {"error": exc.body}
             if key:
                 self._idempotency[key] = _IdempotencyRecord(
-                    fingerprint, status, {**body, "_request_id": request_id}
+                    fingerprint, status, {**result, "_request_id": request_id}
                 )
         finally:
             if key:
@@ -273,7 +274,7 @@ class StripeEmulator:
         if fault == "timeout":
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._closing.wait(), self.timeout_delay)
-        return web.json_response(self._public(body), status=status, headers=headers)
+        return web.json_response(self._public(result), status=status, headers=headers)
 
     @staticmethod
     def _public(body: dict[str, Any]) -> dict[str, Any]:

@@ -106,7 +106,7 @@ class Params:
         """Whether the parameter was given (and is not an empty string)."""
         return self.raw.get(name) not in (None, "")
 
-    def str(self, name: str, default: str | None = None) -> str | None:
+    def get_str(self, name: str, default: str | None = None) -> str | None:
         """String parameter."""
         value = self.raw.get(name)
         if value is None:
@@ -115,7 +115,7 @@ class Params:
             return value
         return json.dumps(value) if isinstance(value, dict | list) else str(value)
 
-    def int(self, name: str, default: int | None = None) -> int | None:
+    def get_int(self, name: str, default: int | None = None) -> int | None:
         """Integer parameter (JSON number or decimal string)."""
         value = self.raw.get(name)
         if value is None or value == "":
@@ -133,7 +133,7 @@ class Params:
                 raise bad_request("chat not found") from None
             raise bad_request(f"invalid {name} specified") from None
 
-    def float(self, name: str, default: float | None = None) -> float | None:
+    def get_float(self, name: str, default: float | None = None) -> float | None:
         """Float parameter."""
         value = self.raw.get(name)
         if value is None or value == "":
@@ -143,7 +143,7 @@ class Params:
         except (TypeError, ValueError):
             raise bad_request(f"invalid {name} specified") from None
 
-    def bool(self, name: str, default: bool = False) -> bool:
+    def get_bool(self, name: str, default: bool = False) -> bool:
         """Boolean parameter (``true``/``false``/``1``/``0``)."""
         value = self.raw.get(name)
         if value is None or value == "":
@@ -152,7 +152,7 @@ class Params:
             return value
         return str(value).strip().lower() in ("true", "1", "yes", "on")
 
-    def json(self, name: str, what: str | None = None) -> Any:
+    def get_json(self, name: str, what: str | None = None) -> Any:
         """JSON-serialized parameter (already-decoded values from JSON bodies pass through)."""
         value = self.raw.get(name)
         if value is None or value == "":
@@ -319,7 +319,7 @@ class TelegramBotApi:
     def _chat(self, params: Params, name: str = "chat_id") -> VirtualUser:
         if not params.has(name):
             raise bad_request(f"{name} is empty")
-        chat_id = params.int(name)
+        chat_id = params.get_int(name)
         user = self.users.get(chat_id) if chat_id is not None else None
         if user is None:
             raise bad_request("chat not found")
@@ -373,7 +373,7 @@ class TelegramBotApi:
         return text, list(entities or [])
 
     def _markup(self, params: Params) -> dict[str, Any] | None:
-        markup = params.json("reply_markup", "reply keyboard markup")
+        markup = params.get_json("reply_markup", "reply keyboard markup")
         if markup is None:
             return None
         if not isinstance(markup, dict):
@@ -459,7 +459,7 @@ class TelegramBotApi:
         if params.has("inline_message_id"):
             raise bad_request("MESSAGE_ID_INVALID")
         user = self._chat(params)
-        mid = params.int("message_id")
+        mid = params.get_int("message_id")
         if mid is None:
             raise bad_request("message identifier is not specified")
         key = (user.user_id, mid)
@@ -570,7 +570,7 @@ class TelegramBotApi:
 
     async def delete_webhook(self, params: Params) -> Any:
         """deleteWebhook (drop_pending_updates supported)."""
-        if params.bool("drop_pending_updates"):
+        if params.get_bool("drop_pending_updates"):
             self._updates.clear()
             self._redeliver.clear()
         return True
@@ -584,12 +584,12 @@ class TelegramBotApi:
         }
 
     def _commands_key(self, params: Params) -> tuple[str, str]:
-        scope = params.json("scope") or {"type": "default"}
-        return json.dumps(scope, sort_keys=True), params.str("language_code") or ""
+        scope = params.get_json("scope") or {"type": "default"}
+        return json.dumps(scope, sort_keys=True), params.get_str("language_code") or ""
 
     async def set_my_commands(self, params: Params) -> Any:
         """setMyCommands with Telegram's validation."""
-        commands = params.json("commands")
+        commands = params.get_json("commands")
         if not isinstance(commands, list) or len(commands) > 100:
             raise bad_request("can't parse commands JSON object")
         for cmd in commands:
@@ -614,11 +614,11 @@ class TelegramBotApi:
 
     async def get_updates(self, params: Params) -> Any:
         """getUpdates with long polling and offset confirmation semantics."""
-        offset = params.int("offset")
-        limit = params.int("limit", 100) or 100
+        offset = params.get_int("offset")
+        limit = params.get_int("limit", 100) or 100
         limit = min(max(limit, 1), 100)
-        timeout = params.float("timeout", 0.0) or 0.0
-        allowed = params.json("allowed_updates")
+        timeout = params.get_float("timeout", 0.0) or 0.0
+        allowed = params.get_json("allowed_updates")
         if allowed is not None:
             if not isinstance(allowed, list):
                 raise bad_request("can't parse allowed_updates JSON object")
@@ -649,11 +649,11 @@ class TelegramBotApi:
     async def send_message(self, params: Params) -> Any:
         """sendMessage."""
         user = self._chat(params)
-        text = params.str("text") or ""
+        text = params.get_str("text") or ""
         if not text.strip():
             raise bad_request("message text is empty")
-        parse_mode = params.str("parse_mode")
-        plain, entities = self._format(text, parse_mode, params.json("entities"))
+        parse_mode = params.get_str("parse_mode")
+        plain, entities = self._format(text, parse_mode, params.get_json("entities"))
         if not plain.strip():
             raise bad_request("message text is empty")
         if len(plain) > MAX_TEXT:
@@ -673,9 +673,9 @@ class TelegramBotApi:
         return self._store_and_notify(user, msg)
 
     def _check_reply(self, chat_id: int, params: Params) -> None:
-        reply = params.json("reply_parameters")
-        mid = params.int("reply_to_message_id")
-        allow = params.bool("allow_sending_without_reply")
+        reply = params.get_json("reply_parameters")
+        mid = params.get_int("reply_to_message_id")
+        allow = params.get_bool("allow_sending_without_reply")
         if isinstance(reply, dict):
             mid = reply.get("message_id", mid)
             allow = allow or bool(reply.get("allow_sending_without_reply"))
@@ -686,11 +686,11 @@ class TelegramBotApi:
             raise bad_request("message to be replied not found")
 
     def _caption(self, params: Params) -> tuple[str | None, str | None, list[dict[str, Any]]]:
-        caption = params.str("caption")
-        parse_mode = params.str("parse_mode")
+        caption = params.get_str("caption")
+        parse_mode = params.get_str("parse_mode")
         if not caption:
             return caption, parse_mode, []
-        plain, entities = self._format(caption, parse_mode, params.json("caption_entities"))
+        plain, entities = self._format(caption, parse_mode, params.get_json("caption_entities"))
         if len(plain) > MAX_CAPTION:
             raise bad_request("message caption is too long")
         return caption, parse_mode, entities
@@ -868,7 +868,7 @@ class TelegramBotApi:
     async def send_chat_action(self, params: Params) -> Any:
         """sendChatAction."""
         self._chat(params)
-        if params.str("action") not in CHAT_ACTIONS:
+        if params.get_str("action") not in CHAT_ACTIONS:
             raise bad_request("wrong parameter action in request")
         return True
 
@@ -877,9 +877,9 @@ class TelegramBotApi:
         msg = self._find_bot_message(params)
         if msg.photo_sizes is not None or msg.document_json is not None or msg.invoice:
             raise bad_request("there is no text in the message to edit")
-        text = params.str("text") or ""
-        parse_mode = params.str("parse_mode")
-        plain, entities = self._format(text, parse_mode, params.json("entities"))
+        text = params.get_str("text") or ""
+        parse_mode = params.get_str("parse_mode")
+        plain, entities = self._format(text, parse_mode, params.get_json("entities"))
         if not plain.strip():
             raise bad_request("message text is empty")
         if len(plain) > MAX_TEXT:
@@ -925,7 +925,7 @@ class TelegramBotApi:
     async def delete_message(self, params: Params) -> Any:
         """deleteMessage (bot messages and, in private chats, user messages)."""
         user = self._chat(params)
-        mid = params.int("message_id")
+        mid = params.get_int("message_id")
         key = (user.user_id, mid or 0)
         msg = self.messages.get(key)
         if msg is not None and not msg.deleted:
@@ -937,18 +937,18 @@ class TelegramBotApi:
 
     async def answer_callback_query(self, params: Params) -> Any:
         """answerCallbackQuery."""
-        qid = params.str("callback_query_id") or ""
+        qid = params.get_str("callback_query_id") or ""
         query = self.callback_queries.get(qid)
         now = time.monotonic()
         if query is None or query.answered or now - query.created > query.timeout:
             raise bad_request(QUERY_TOO_OLD[len("Bad Request: ") :])
-        text = params.str("text")
+        text = params.get_str("text")
         if text is not None and len(text) > 200:
             raise bad_request("MESSAGE_TOO_LONG")
         query.answered = True
         if not query.future.done():
             query.future.set_result(
-                CallbackAnswer(text or None, params.bool("show_alert"), params.str("url"))
+                CallbackAnswer(text or None, params.get_bool("show_alert"), params.get_str("url"))
             )
         return True
 
@@ -973,11 +973,11 @@ class TelegramBotApi:
     async def send_invoice(self, params: Params) -> Any:
         """sendInvoice with Telegram's validation of the invoice fields."""
         user = self._chat(params)
-        title = params.str("title") or ""
-        description = params.str("description") or ""
-        payload = params.str("payload") or ""
-        currency = params.str("currency") or ""
-        provider_token = params.str("provider_token") or ""
+        title = params.get_str("title") or ""
+        description = params.get_str("description") or ""
+        payload = params.get_str("payload") or ""
+        currency = params.get_str("currency") or ""
+        provider_token = params.get_str("provider_token") or ""
         if not 1 <= len(title) <= 32:
             raise bad_request("INVOICE_TITLE_INVALID" if title else "title is empty")
         if not 1 <= len(description) <= 255:
@@ -993,7 +993,7 @@ class TelegramBotApi:
                 raise bad_request("PAYMENT_PROVIDER_INVALID")
         elif provider_token != self.provider_token:
             raise bad_request("PAYMENT_PROVIDER_INVALID")
-        prices = params.json("prices")
+        prices = params.get_json("prices")
         if not isinstance(prices, list) or not prices:
             raise bad_request("can't parse prices JSON object")
         for price in prices:
@@ -1009,8 +1009,8 @@ class TelegramBotApi:
         total = sum(p["amount"] for p in prices)
         if total <= 0:
             raise bad_request("CURRENCY_TOTAL_AMOUNT_INVALID")
-        tips = params.json("suggested_tip_amounts")
-        max_tip = params.int("max_tip_amount", 0) or 0
+        tips = params.get_json("suggested_tip_amounts")
+        max_tip = params.get_int("max_tip_amount", 0) or 0
         if tips is not None and (
             not isinstance(tips, list)
             or len(tips) > 4
@@ -1032,13 +1032,13 @@ class TelegramBotApi:
             "prices": prices,
             "total_amount": total,
             "provider_token": provider_token,
-            "start_parameter": params.str("start_parameter") or "",
+            "start_parameter": params.get_str("start_parameter") or "",
             "max_tip_amount": max_tip,
             "suggested_tip_amounts": tips or [],
-            "need_name": params.bool("need_name"),
-            "need_email": params.bool("need_email"),
-            "need_phone_number": params.bool("need_phone_number"),
-            "is_flexible": params.bool("is_flexible"),
+            "need_name": params.get_bool("need_name"),
+            "need_email": params.get_bool("need_email"),
+            "need_phone_number": params.get_bool("need_phone_number"),
+            "is_flexible": params.get_bool("is_flexible"),
         }
         msg = SandboxMessage(
             message_id=self.next_message_id(user.user_id),
@@ -1051,12 +1051,12 @@ class TelegramBotApi:
 
     async def answer_pre_checkout_query(self, params: Params) -> Any:
         """answerPreCheckoutQuery (10 s limit, answer once, error_message needed if not ok)."""
-        qid = params.str("pre_checkout_query_id") or ""
+        qid = params.get_str("pre_checkout_query_id") or ""
         query = self.pre_checkout_queries.get(qid)
         if query is None or query.answered or time.monotonic() - query.created > query.timeout:
             raise bad_request(QUERY_TOO_OLD[len("Bad Request: ") :])
-        ok = params.bool("ok")
-        error_message = params.str("error_message")
+        ok = params.get_bool("ok")
+        error_message = params.get_str("error_message")
         if not ok and not error_message:
             raise bad_request("ERROR_MESSAGE_EMPTY")
         query.answered = True
@@ -1066,7 +1066,7 @@ class TelegramBotApi:
 
     async def get_file(self, params: Params) -> Any:
         """getFile."""
-        stored = self.files.get(params.str("file_id") or "")
+        stored = self.files.get(params.get_str("file_id") or "")
         if stored is None:
             raise bad_request("invalid file_id")
         if len(stored.data) > 20 * 1024 * 1024:
