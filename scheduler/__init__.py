@@ -1,0 +1,1 @@
+"""Background work: the outbox worker and APScheduler jobs. Jobs call core services."""

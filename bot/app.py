@@ -1,0 +1,147 @@
+"""Assembly: settings -> database, services, PTB Application, outbox worker, scheduler.
+
+:class:`TicketQRuntime` is used the same way by ``ticketq run``, ``ticketq demo``, the
+end-to-end tests and the benchmarks: ``await runtime.start()`` ... ``await runtime.stop()``.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from telegram import BotCommand, Update
+from telegram.ext import Application, ApplicationBuilder, ContextTypes
+
+import handlers
+from bot.config import Settings
+from bot.messenger import TelegramMessenger
+from bot.payments.stripe_refunds import StripeRefundGateway
+from bot.storage.database import SqlDatabase
+from bot.storage.migrate import upgrade_to_head
+from bot.storage.outbox_store import SqlOutboxStore
+from core import outbox
+from core.clock import Clock, SystemClock
+from core.ports import OutboxItem, RefundGateway
+from core.services.admin import AdminService
+from core.services.catalog import CatalogService
+from core.services.purchase import PurchaseService
+from core.services.refunds import RefundService
+from core.services.tickets import TicketService
+from handlers.context import Services, TicketQContext
+from scheduler.jobs import build_scheduler
+from scheduler.outbox_worker import OutboxWorker
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TicketQRuntime:
+    """A running (or ready to run) TicketQ bot."""
+
+    settings: Settings
+    db: SqlDatabase
+    application: Application[Any, Any, Any, Any, Any, Any]
+    services: Services
+    refunds: RefundService
+    worker: OutboxWorker
+    clock: Clock
+    _polling: bool = field(default=False)
+
+    async def start(self, *, poll_timeout: float = 10.0) -> None:
+        """Connect to the Bot API, start polling, the outbox worker and the scheduler."""
+        app = self.application
+        await app.initialize()
+        self.services.bot_username = app.bot.username
+        messenger = TelegramMessenger(
+            bot=app.bot, tickets=self.services.tickets, bot_username=app.bot.username,
+            rate_global=self.settings.send_rate, rate_per_chat=self.settings.send_rate_per_chat,
+        )
+        self._wire_effects(messenger)
+        await app.bot.set_my_commands([BotCommand(c, d) for c, d in handlers.BOT_COMMANDS])
+        assert app.updater is not None
+        await app.updater.start_polling(poll_interval=0.0, timeout=int(poll_timeout),
+                                        allowed_updates=Update.ALL_TYPES,
+                                        drop_pending_updates=False)
+        self._polling = True
+        await app.start()
+        self.worker.start()
+        self.scheduler = build_scheduler(self)
+        self.scheduler.start()
+        log.info("TicketQ running as @%s", app.bot.username)
+
+    async def stop(self) -> None:
+        """Stop everything in reverse order and close the database."""
+        if getattr(self, "scheduler", None) is not None:
+            self.scheduler.shutdown(wait=False)
+        await self.worker.stop()
+        app = self.application
+        if self._polling and app.updater is not None:
+            await app.updater.stop()
+            self._polling = False
+        if app.running:
+            await app.stop()
+        await app.shutdown()
+        await self.db.dispose()
+
+    def _wire_effects(self, messenger: TelegramMessenger) -> None:
+        async def send_message(item: OutboxItem) -> None:
+            assert item.chat_id is not None
+            await messenger.send_message(item.chat_id, item.payload["key"],
+                                         item.payload.get("params", {}))
+
+        async def send_ticket(item: OutboxItem) -> None:
+            assert item.chat_id is not None
+            await messenger.send_ticket(item.chat_id, int(item.payload["ticket_id"]))
+
+        async def refund(item: OutboxItem) -> None:
+            await self.refunds.execute(int(item.payload["refund_id"]))
+
+        async def refund_give_up(item: OutboxItem, error: str) -> None:
+            await self.refunds.give_up(int(item.payload["refund_id"]), error)
+
+        self.worker.set_effects(
+            {outbox.MESSAGE: send_message, outbox.TICKET: send_ticket, outbox.REFUND: refund},
+            give_up={outbox.REFUND: refund_give_up},
+        )
+
+
+async def build_runtime(settings: Settings, *, clock: Clock | None = None,
+                        refund_gateway: RefundGateway | None = None,
+                        migrate: bool = True) -> TicketQRuntime:
+    """Build (but do not start) the bot from settings; migrates the database first."""
+    settings.require_bot_secrets()
+    clock = clock or SystemClock()
+    db = SqlDatabase(settings.database_url)
+    if migrate:
+        await upgrade_to_head(db)
+    gateway = refund_gateway or StripeRefundGateway(
+        settings.secret("stripe_secret_key"), api_base=settings.stripe_api_base)
+    refunds = RefundService(db, gateway, clock)
+    worker = OutboxWorker(SqlOutboxStore(db), {}, clock)
+    services = Services(
+        catalog=CatalogService(db, clock),
+        purchase=PurchaseService(db, clock, hold_minutes=settings.hold_minutes),
+        tickets=TicketService(db, clock),
+        admin=AdminService(db, clock, settings.admin_ids),
+        clock=clock,
+        provider_token=settings.secret("payment_provider_token"),
+        wake_outbox=worker.wake,
+    )
+    builder = (
+        ApplicationBuilder()
+        .token(settings.secret("bot_token"))
+        .context_types(ContextTypes(context=TicketQContext))
+        .concurrent_updates(64)
+        .connection_pool_size(64)
+        .get_updates_read_timeout(30)
+    )
+    if settings.bot_api_url:
+        builder = builder.base_url(settings.bot_api_url)
+    if settings.bot_file_url:
+        builder = builder.base_file_url(settings.bot_file_url)
+    application = builder.build()
+    application.bot_data["services"] = services
+    handlers.register(application)
+    return TicketQRuntime(settings=settings, db=db, application=application,
+                          services=services, refunds=refunds, worker=worker, clock=clock)

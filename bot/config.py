@@ -1,0 +1,96 @@
+"""Settings from environment variables (``TICKETQ_*``) and an optional ``.env`` file."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+class ConfigError(Exception):
+    """A setting is missing or malformed. The message names the variable, never its value."""
+
+
+class Settings(BaseSettings):
+    """Everything TicketQ reads from its environment."""
+
+    model_config = SettingsConfigDict(env_prefix="TICKETQ_", env_file=".env",
+                                      env_file_encoding="utf-8", extra="ignore")
+
+    bot_token: SecretStr | None = Field(default=None, description="Bot token from @BotFather.")
+    payment_provider_token: SecretStr | None = Field(
+        default=None, description="Payment provider token from @BotFather (Stripe connected).")
+    stripe_secret_key: SecretStr | None = Field(
+        default=None, description="Stripe secret key, used for refunds.")
+    database_url: str = Field(default="sqlite:///ticketq.sqlite3",
+                              description="SQLAlchemy URL; SQLite file by default.")
+    admin_ids: Annotated[frozenset[int], NoDecode] = Field(
+        default=frozenset(), description="Comma-separated Telegram user ids of admins.")
+    bot_api_url: str | None = Field(
+        default=None, description="Bot API server base, e.g. http://127.0.0.1:8081/bot")
+    bot_file_url: str | None = Field(default=None, description="Bot API file base URL.")
+    stripe_api_base: str | None = Field(default=None, description="Stripe API base URL.")
+    hold_minutes: int = Field(default=10, ge=1, le=120,
+                              description="How long chosen seats are held for payment.")
+    send_rate: float = Field(default=25.0, gt=0, le=1000,
+                             description="Outgoing Telegram messages per second, overall.")
+    send_rate_per_chat: float = Field(default=1.0, gt=0, le=100,
+                                      description="Outgoing messages per second per chat.")
+    log_level: str = Field(default="INFO", description="Python logging level.")
+
+    @field_validator("admin_ids", mode="before")
+    @classmethod
+    def _parse_ids(cls, value: object) -> object:
+        if isinstance(value, str):
+            parts = [p.strip() for p in value.replace(";", ",").split(",") if p.strip()]
+            return frozenset(int(p) for p in parts)
+        return value
+
+    @field_validator("bot_token")
+    @classmethod
+    def _token_shape(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        raw = value.get_secret_value()
+        head, _, tail = raw.partition(":")
+        if not head.isdigit() or not tail:
+            raise ValueError("must look like 123456:ABC... (the token from @BotFather)")
+        return value
+
+
+    def require_bot_secrets(self) -> None:
+        """The bot itself needs its token, the payment token and the Stripe key.
+
+        Raises:
+            ConfigError: naming every missing variable.
+        """
+        missing = [name for name in ("bot_token", "payment_provider_token",
+                                     "stripe_secret_key") if getattr(self, name) is None]
+        if missing:
+            raise ConfigError("; ".join(f"TICKETQ_{m.upper()} is required but not set"
+                                        for m in missing))
+
+    def secret(self, name: str) -> str:
+        """The plain value of a required secret (call :meth:`require_bot_secrets` first)."""
+        value = getattr(self, name)
+        assert isinstance(value, SecretStr), name
+        return value.get_secret_value()
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read settings, turning validation failures into one clear line per variable.
+
+    Raises:
+        ConfigError: naming each bad variable and why, without echoing any value.
+    """
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            name = "TICKETQ_" + str(err["loc"][0]).upper() if err["loc"] else "TICKETQ_?"
+            why = "is required but not set" if err["type"] == "missing" else (
+                "is malformed: " + err["msg"].removeprefix("Value error, "))
+            lines.append(f"{name} {why}")
+        raise ConfigError("; ".join(lines)) from None

@@ -1,0 +1,287 @@
+"""``ticketq demo``: a scripted sale in the loopback sandbox, no token and no network.
+
+An organizer uploads the sample event file to the bot; dozens of buyers race for fewer seats
+than they ask for, each tapping through /events -> event -> type -> quantity -> invoice -> pay;
+one buyer pays for a hold that expired while the seats were resold and is refunded
+automatically. Prints one buyer's chat, the late payer's chat and a summary (or JSON).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import re
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import timedelta
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from bot.harness import SandboxedBot, sandboxed_bot, sqlite_url
+from bot.reconcile import money_report
+from bot.sandbox import SandboxMessage, VirtualUser
+from core.clock import OffsetClock
+
+ORGANIZER_ID = 9000
+EVENT_TITLE = "Harbour Lights Festival"
+_NAMES = ("Ann", "Ben", "Cleo", "Dev", "Ema", "Finn", "Gus", "Hana", "Ivo", "Jade", "Kai",
+          "Lou", "Mia", "Noor", "Otto", "Pia", "Quin", "Rosa", "Sami", "Tess", "Uma", "Vik",
+          "Wen", "Xavi", "Yara", "Zed")
+
+
+@dataclass
+class Transcript:
+    """A phone's view of one chat: what the user did and what the bot answered."""
+
+    user: VirtualUser
+    lines: list[str] = field(default_factory=list)
+    _seen: int = 0
+
+    def did(self, action: str) -> None:
+        """Record the user's action after any bot messages that arrived before it."""
+        self.catch_up()
+        self.lines.append(f"  👤 {self.user.first_name}: {action}")
+
+    def catch_up(self) -> None:
+        """Append bot messages that arrived since the last call."""
+        for msg in self.user.messages[self._seen:]:
+            self.lines.append(render_message(msg))
+        self._seen = len(self.user.messages)
+
+    def text(self) -> str:
+        """The transcript so far."""
+        self.catch_up()
+        return "\n".join(self.lines)
+
+
+def render_message(msg: SandboxMessage) -> str:
+    """A bot message as a phone would show it, in plain text."""
+    if msg.invoice:
+        inv = msg.invoice
+        total = inv.get("total_amount")
+        body = f"[invoice] {inv.get('title')} — {inv.get('description')} ({total} minor " \
+               f"{inv.get('currency')}) [ Pay ]"
+    elif msg.photo is not None:
+        body = f"[QR image]\n{msg.text or ''}"
+    else:
+        body = msg.text or ""
+    lines = body.splitlines() or [""]
+    out = [f"  🤖 {lines[0]}"] + [f"     {line}" for line in lines[1:]]
+    buttons = [text for row in msg.buttons() for text, _ in row]
+    if buttons:
+        out.append("     " + "  ".join(f"[ {b} ]" for b in buttons))
+    return "\n".join(out)
+
+
+@dataclass
+class BuyerResult:
+    """What happened to one buyer."""
+
+    user_id: int
+    wanted: int
+    ticket_type: str
+    got: int = 0
+    sold_out: bool = False
+    error: str | None = None
+
+
+def _is_invoice(msg: SandboxMessage) -> bool:
+    return msg.invoice is not None
+
+
+async def open_event(user: VirtualUser, log: Transcript | None = None) -> SandboxMessage:
+    """/events, then tap the festival; returns the event card."""
+    mark = user.mark()
+    if log:
+        log.did("/events")
+    await user.send("/events")
+    listing = await user.wait_for_message(contains="Upcoming events", since=mark, timeout=15)
+    if log:
+        log.did(f"taps [ {EVENT_TITLE} ]")
+    mark = user.mark()
+    await user.tap(listing, text=EVENT_TITLE, timeout=15)
+    return await user.wait_for_message(contains="📍", since=mark, timeout=15)
+
+
+async def buy(user: VirtualUser, type_name: str, quantity: int,
+              log: Transcript | None = None, *, deliver: bool = True) -> Any:
+    """Tap through to an invoice and pay it. Returns the sandbox PaymentOutcome or a reason."""
+    card = await open_event(user, log)
+    labels = [text for row in card.buttons() for text, _ in row]
+    label = next((x for x in labels if x.startswith(f"{type_name} ·")), None)
+    if label is None or "sold out" in label:
+        return "sold_out"
+    if log:
+        log.did(f"taps [ {label} ]")
+    mark = user.mark()
+    answer = await user.tap(card, text=label, timeout=15)
+    if answer.text and "sold out" in answer.text.lower():
+        return "sold_out"
+    picker = await user.wait_for_message(contains="How many", since=mark, timeout=15)
+    numbers = [int(x) for x in picker.button_texts() if x.isdigit()]
+    if not numbers:
+        return "sold_out"
+    quantity = min(quantity, max(numbers))
+    while True:
+        if log:
+            log.did(f"taps [ {quantity} ]")
+        mark = user.mark()
+        answer = await user.tap(picker, text=str(quantity), timeout=15)
+        reply = (answer.text or "").lower()
+        if "sold out" in reply:
+            return "sold_out"
+        fewer = re.search(r"only (\d+) seats", reply)
+        if fewer:
+            quantity = int(fewer.group(1))
+            continue
+        break
+    invoice = await user.wait_for_message(predicate=_is_invoice, since=mark, timeout=15)
+    if log:
+        log.did("taps [ Pay ] and confirms the payment")
+    return await user.pay(invoice, deliver_success=deliver), quantity
+
+
+async def _buyer(bot: SandboxedBot, index: int, rng: random.Random) -> BuyerResult:
+    user = bot.sandbox.user(user_id=20_000 + index, first_name=_NAMES[index % len(_NAMES)])
+    type_name = "VIP" if rng.random() < 0.3 else "GA"
+    wanted = rng.randint(1, 2 if type_name == "VIP" else 3)
+    result = BuyerResult(user.user_id, wanted, type_name)
+    await asyncio.sleep(rng.random() * 0.2)
+    try:
+        outcome = await buy(user, type_name, wanted)
+    except (TimeoutError, LookupError) as exc:
+        result.error = str(exc).splitlines()[0][:120]
+        return result
+    if outcome == "sold_out":
+        result.sold_out = True
+        return result
+    payment, quantity = outcome
+    if not payment.ok:
+        result.error = f"payment refused: {payment.error_message}"
+        return result
+    await user.wait_for_message(contains="Payment received", timeout=15)
+    result.got = quantity
+    return result
+
+
+async def run_demo(*, as_json: bool = False, buyers: int = 60,
+                   keep_dir: Path | None = None, seed: int = 7) -> int:
+    """Play the scripted sale; print a transcript and summary (or JSON). Exit code 0 if sound."""
+    started = time.perf_counter()
+    rng = random.Random(seed)
+    clock = OffsetClock()
+    with tempfile.TemporaryDirectory(prefix="ticketq-demo-") as tmp:
+        workdir = keep_dir or Path(tmp)
+        workdir.mkdir(parents=True, exist_ok=True)
+        async with sandboxed_bot(sqlite_url(workdir), admin_ids=frozenset({ORGANIZER_ID}),
+                                 clock=clock, hold_minutes=10,
+                                 rate_limit_global=None) as bot:
+            summary, transcripts = await _play(bot, clock, rng, buyers)
+    summary["duration_s"] = round(time.perf_counter() - started, 2)
+    if as_json:
+        print(json.dumps(summary, sort_keys=True))
+    else:
+        _print_report(summary, transcripts)
+    return 0 if summary["oversold"] == 0 and summary["unsettled"] == 0 else 1
+
+
+async def _play(bot: SandboxedBot, clock: OffsetClock, rng: random.Random,
+                buyers: int) -> tuple[dict[str, Any], dict[str, str]]:
+    sandbox = bot.sandbox
+    # 1. The organizer uploads the event file to the bot.
+    organizer = sandbox.user(user_id=ORGANIZER_ID, first_name="Olga")
+    org_log = Transcript(organizer)
+    sample = resources.files("bot").joinpath("samples/demo_event.yaml").read_bytes()
+    org_log.did("sends harbour-lights.yaml")
+    await organizer.send_document(sample, filename="harbour-lights.yaml",
+                                  mime_type="application/x-yaml")
+    await organizer.wait_for_message(contains="created", timeout=15)
+
+    # 2. Lena holds two GA seats and pays, but her payment is delayed past the hold...
+    lena = sandbox.user(user_id=10_001, first_name="Lena")
+    lena_log = Transcript(lena)
+    late = await buy(lena, "GA", 2, lena_log, deliver=False)
+    assert not isinstance(late, str) and late[0].ok, late
+    late_payment = late[0]
+    clock.advance(timedelta(minutes=11))  # ...her hold expires
+
+    # 3. A crowd races for the remaining seats; Ann's chat is recorded.
+    ann = sandbox.user(user_id=10_002, first_name="Ann")
+    ann_log = Transcript(ann)
+    ann_outcome = await buy(ann, "VIP", 2, ann_log)
+    if not isinstance(ann_outcome, str):
+        await ann.wait_for_message(contains="Payment received", timeout=15)
+    results = await asyncio.gather(*(_buyer(bot, i, rng) for i in range(buyers)))
+
+    # 4. Lena's payment finally lands: her seats are gone, so she is refunded automatically.
+    lena_log.did("(payment confirmation arrives 11 minutes late)")
+    await lena.deliver_successful_payment(late_payment)
+    await lena.wait_for_message(contains="refund of", timeout=20)
+    await bot.settle()
+    await asyncio.sleep(0.2)
+    for who in (ann, lena):
+        await _wait_quiet(who)
+
+    sales = await bot.runtime.services.admin.sales(1, actor_id=ORGANIZER_ID)
+    report = await money_report(bot.runtime.db)
+    ledger = sandbox.stripe
+    types = [{
+        "name": row.ticket_type.name, "capacity": row.stock.capacity, "sold": row.stock.sold,
+        "held": row.stock.held, "available": row.stock.available,
+        "revenue_minor": row.revenue.amount, "currency": row.revenue.currency,
+    } for row in sales.types]
+    summary: dict[str, Any] = {
+        "buyers": buyers + 2,
+        "seats": sum(x["capacity"] for x in types),
+        "seats_asked": sum(r.wanted for r in results) + 4,
+        "tickets_issued": report.tickets_issued,
+        "orders_paid": report.orders_paid,
+        "oversold": sum(max(0, x["sold"] - x["capacity"]) for x in types),
+        "seats_left": sum(x["available"] for x in types),
+        "payments": report.payments,
+        "paid_minor": ledger.total_charged(),
+        "refunds": len(ledger.refunds),
+        "refunded_minor": ledger.total_refunded(),
+        "duplicate_refunds": sum(1 for c in ledger.charges if ledger.refund_count(c.id) > 1),
+        "unsettled": report.unsettled,
+        "sold_out_replies": sum(r.sold_out for r in results),
+        "buyer_errors": sum(r.error is not None for r in results),
+        "telegram_429s": sandbox.rate_limited_count,
+        "bot_api_errors": len(sandbox.bot_errors),
+        "types": types,
+    }
+    transcripts = {"organizer": org_log.text(), "ann": ann_log.text(), "lena": lena_log.text()}
+    return summary, transcripts
+
+
+async def _wait_quiet(user: VirtualUser, quiet: float = 0.3) -> None:
+    """Wait until the bot has sent nothing to ``user`` for ``quiet`` seconds."""
+    count = -1
+    while count != len(user.messages):
+        count = len(user.messages)
+        await asyncio.sleep(quiet)
+
+
+def _print_report(summary: dict[str, Any], transcripts: dict[str, str]) -> None:
+    print("TicketQ demo: the real bot against the loopback Telegram + Stripe sandbox\n")
+    print("— The organizer uploads the event file —")
+    print(transcripts["organizer"])
+    print("\n— Ann buys two VIP tickets —")
+    print(transcripts["ann"])
+    print("\n— Lena pays for a hold that expired while the seats were resold —")
+    print(transcripts["lena"])
+    print("\n— Summary —")
+    width = 28
+    for key in ("buyers", "seats", "seats_asked", "tickets_issued", "orders_paid", "oversold",
+                "seats_left", "payments", "paid_minor", "refunds", "refunded_minor",
+                "duplicate_refunds", "unsettled", "sold_out_replies", "buyer_errors",
+                "telegram_429s", "bot_api_errors", "duration_s"):
+        print(f"  {key:<{width}}{summary[key]}")
+    for row in summary["types"]:
+        print(f"  {row['name']:<6} sold {row['sold']}/{row['capacity']}, "
+              f"{row['available']} left, revenue {row['revenue_minor']} minor {row['currency']}")
+    verdict = "OK" if summary["oversold"] == 0 and summary["unsettled"] == 0 else "PROBLEM"
+    print(f"\n  {verdict}: nothing oversold; every payment ended in tickets or a refund.")
