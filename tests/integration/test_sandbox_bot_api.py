@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
+import aiohttp
 import pytest
 from PIL import Image
 from telegram import (
@@ -425,3 +426,34 @@ async def test_user_document_is_downloadable_through_get_file(sandbox: Sandbox) 
         await stop_polling(app)
     assert received == [("event.yaml", content)]
     assert sandbox.bot_errors == []
+
+
+async def test_raw_http_accepts_json_query_strings_and_case_insensitive_methods(
+    sandbox: Sandbox,
+) -> None:
+    sandbox.user(1001, "Ann")
+    base = f"{sandbox.bot_api_base_url}{TOKEN}"
+    async with aiohttp.ClientSession() as http:
+        async with http.post(f"{base}/SENDMESSAGE", json={"chat_id": 1001, "text": "j"}) as r:
+            assert r.status == 200 and (await r.json())["result"]["text"] == "j"
+        async with http.get(f"{base}/sendMessage?chat_id=1001&text=q&unknown_param=1") as r:
+            assert (await r.json())["result"]["chat"]["id"] == 1001
+        async with http.post(f"{base}/noSuchMethod") as r:
+            assert r.status == 404
+            assert await r.json() == {"ok": False, "error_code": 404, "description": "Not Found"}
+        bad_markup = {"chat_id": "1001", "text": "x", "reply_markup": "{nope"}
+        async with http.post(f"{base}/sendMessage", data=bad_markup) as r:
+            body = await r.json()
+            assert r.status == 400
+            assert body["description"] == (
+                "Bad Request: can't parse reply keyboard markup JSON object"
+            )
+
+
+async def test_wait_for_message_timeout_shows_the_chat(sandbox: Sandbox) -> None:
+    ann = sandbox.user(1001, "Ann")
+    async with make_bot(sandbox) as bot:
+        await bot.send_message(1001, "something else")
+    with pytest.raises(TimeoutError, match="something else"):
+        await ann.wait_for_message(contains="Welcome", timeout=0.1)
+    assert ann.last_message is not None and ann.last_message.text == "something else"
