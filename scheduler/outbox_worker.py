@@ -11,6 +11,7 @@ for the organizer, never dropped).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 from collections.abc import Awaitable, Callable
@@ -96,10 +97,8 @@ class OutboxWorker:
             if handled:
                 continue
             self._wake.clear()
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=self.idle_poll)
-            except TimeoutError:
-                pass
 
     async def drain_once(self) -> int:
         """One pass over due items; returns how many were attempted."""
