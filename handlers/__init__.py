@@ -1,0 +1,57 @@
+"""Thin python-telegram-bot handlers: parse the update, call one service, render the result.
+
+:func:`register` installs the whole handler graph on an Application built with
+``ContextTypes(context=TicketQContext)`` whose ``bot_data["services"]`` holds the
+:class:`~handlers.context.Services`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from telegram.ext import (
+    Application,
+    CallbackQueryHandler,
+    CommandHandler,
+    MessageHandler,
+    PreCheckoutQueryHandler,
+    filters,
+)
+
+from handlers import admin, browse, fallback, my_tickets, purchase, router, start
+from handlers import help as help_
+from handlers.common import guarded
+from handlers.errors import on_error
+
+# (command, description) for setMyCommands; organizer commands are left out of the menu.
+BOT_COMMANDS: list[tuple[str, str]] = [
+    ("events", "Browse upcoming events"),
+    ("mytickets", "Show my tickets"),
+    ("help", "How buying tickets works"),
+    ("start", "Start over"),
+]
+
+# Payments first: they must never be shadowed by another handler.
+PAYMENT_GROUP = -1
+MAIN_GROUP = 0
+
+
+def register(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
+    """Add every TicketQ handler and the error handler to ``application``."""
+    application.add_handlers([
+        PreCheckoutQueryHandler(purchase.on_pre_checkout),
+        MessageHandler(filters.SUCCESSFUL_PAYMENT, guarded(purchase.on_successful_payment)),
+    ], group=PAYMENT_GROUP)
+    application.add_handlers([
+        CommandHandler("start", guarded(start.cmd_start)),
+        CommandHandler("events", guarded(browse.cmd_events)),
+        CommandHandler("mytickets", guarded(my_tickets.cmd_my_tickets)),
+        CommandHandler("help", guarded(help_.cmd_help)),
+        CommandHandler("import", guarded(admin.cmd_import)),
+        CommandHandler("stats", guarded(admin.cmd_stats)),
+        CallbackQueryHandler(router.on_callback),
+        MessageHandler(filters.Document.ALL, guarded(admin.on_document)),
+        MessageHandler(filters.COMMAND, guarded(fallback.on_unknown_command)),
+        MessageHandler(filters.TEXT & ~filters.COMMAND, guarded(fallback.on_stray_text)),
+    ], group=MAIN_GROUP)
+    application.add_error_handler(on_error)

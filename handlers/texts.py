@@ -119,6 +119,10 @@ TEXTS: dict[str, str] = {
     "invoice.title": "{event}",
     "invoice.description": "{quantity} × {ticket_type} · {when} · {venue}",
     "invoice.label": "{quantity} × {ticket_type}",
+    "payment.delayed": (
+        "We received your payment but could not process it just now. Don't pay again: "
+        "your tickets (or a refund) will follow as soon as it is sorted out."
+    ),
     "precheckout.timeout": "We could not confirm your seats in time. Please try again.",
     # --- tickets ------------------------------------------------------------------------------
     "ticket.caption": (
@@ -148,7 +152,6 @@ TEXTS: dict[str, str] = {
         "✅ Event #{event_id} <b>{title}</b> created ({status}). "
         "Deep link: {link}"
     ),
-    "import.issues": "The event was not created. Please fix these problems:\n{issues}",
     "import.more_issues": "… and {count} more",
     "stats.usage": "Usage: /stats &lt;event id&gt;",
     "stats.header": "<b>{title}</b> (#{event_id}) — {when}",

@@ -1,0 +1,123 @@
+"""Organizer commands: ``/import`` (send a YAML/JSON event file) and ``/stats <event id>``."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from typing import Any
+
+import yaml
+from telegram import Update
+from telegram.error import TelegramError
+
+from core.catalog import EventStatus
+from core.errors import DomainError, ErrorCode
+from handlers.browse import send_event_card
+from handlers.common import reply, user_id
+from handlers.context import TicketQContext
+from handlers.texts import error_text, sales_text, t
+
+log = logging.getLogger(__name__)
+
+MAX_IMPORT_BYTES = 256 * 1024
+
+
+class UnreadableDocument(ValueError):
+    """The file is neither JSON nor YAML (or not UTF-8)."""
+
+
+def parse_document(data: bytes, file_name: str = "") -> Any:
+    """Decode an event file: JSON for ``.json``, else YAML (a superset of JSON).
+
+    Raises:
+        UnreadableDocument: with a short, user-presentable reason.
+    """
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise UnreadableDocument("the file is not UTF-8 text") from exc
+    try:
+        if file_name.lower().endswith(".json"):
+            return json.loads(text)
+        return yaml.safe_load(text)
+    except json.JSONDecodeError as exc:
+        raise UnreadableDocument(f"line {exc.lineno}, column {exc.colno}: {exc.msg}") from exc
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        raise UnreadableDocument(f"{where}{problem}") from exc
+    except RecursionError as exc:
+        raise UnreadableDocument("the document is nested too deeply") from exc
+
+
+async def cmd_import(update: Update, context: TicketQContext) -> None:
+    """``/import``: explain how to send an event file (organizers only)."""
+    uid = user_id(update)
+    if uid is None or not context.services.admin.is_admin(uid):
+        await reply(update, context, error_text(DomainError(ErrorCode.NOT_ALLOWED)))
+        return
+    await reply(update, context, t("import.hint", max_kb=MAX_IMPORT_BYTES // 1024))
+
+
+async def on_document(update: Update, context: TicketQContext) -> None:
+    """A document: organizers import it as an event; others get a polite refusal.
+
+    Raises:
+        DomainError: ``not_allowed`` or ``invalid_event_spec`` (rendered by the caller).
+    """
+    message = update.effective_message
+    uid = user_id(update)
+    if message is None or message.document is None or uid is None:
+        return
+    services = context.services
+    if not services.admin.is_admin(uid):
+        await reply(update, context, t("import.not_admin"))
+        return
+    document = message.document
+    if document.file_size is not None and document.file_size > MAX_IMPORT_BYTES:
+        await reply(update, context, t("import.too_large", size_kb=-(-document.file_size // 1024),
+                                       max_kb=MAX_IMPORT_BYTES // 1024))
+        return
+    try:
+        telegram_file = await context.bot.get_file(document.file_id)
+        data = bytes(await telegram_file.download_as_bytearray())
+    except TelegramError as exc:
+        log.warning("could not download document %s: %s", document.file_unique_id, exc)
+        await reply(update, context, t("import.failed_download"))
+        return
+    if len(data) > MAX_IMPORT_BYTES:
+        await reply(update, context, t("import.too_large", size_kb=-(-len(data) // 1024),
+                                       max_kb=MAX_IMPORT_BYTES // 1024))
+        return
+    try:
+        raw = await asyncio.to_thread(parse_document, data, document.file_name or "")
+    except UnreadableDocument as exc:
+        await reply(update, context, t("import.unreadable", reason=str(exc)))
+        return
+    event = await services.admin.import_event(raw, actor_id=uid)
+    username = services.bot_username or context.bot.username
+    await reply(update, context, t("import.created", event_id=event.id, title=event.title,
+                                   status=event.status.value,
+                                   link=f"https://t.me/{username}?start=ev_{event.id}"))
+    if event.status is EventStatus.PUBLISHED:
+        await send_event_card(update, context, event.id)
+
+
+async def cmd_stats(update: Update, context: TicketQContext) -> None:
+    """``/stats <event id>``: sales per ticket type and refunds (organizers only).
+
+    Raises:
+        DomainError: ``not_allowed`` or ``event_not_found``.
+    """
+    uid = user_id(update)
+    if uid is None:
+        return
+    context.services.admin.require_admin(uid)
+    args = context.args or []
+    if len(args) != 1 or not args[0].isascii() or not args[0].isdigit() or len(args[0]) > 18:
+        await reply(update, context, t("stats.usage"))
+        return
+    sales = await context.services.admin.sales(int(args[0]), actor_id=uid)
+    await reply(update, context, sales_text(sales))

@@ -1,0 +1,41 @@
+"""PTB's error handler: log without secrets, apologise to the user if there is a chat."""
+
+from __future__ import annotations
+
+import logging
+import re
+import traceback
+
+from telegram import Update
+from telegram.constants import ParseMode
+from telegram.error import TelegramError
+
+from handlers.context import TicketQContext
+from handlers.texts import t
+
+log = logging.getLogger(__name__)
+
+# Bot tokens appear in Bot API URLs (".../bot123:ABC.../sendMessage"); Stripe keys in configs.
+_SECRETS = re.compile(r"\d{5,}:[A-Za-z0-9_-]{30,}|(?:sk|rk|pk)_(?:test|live)_[A-Za-z0-9]+"
+                      r"|whsec_[A-Za-z0-9]+")
+
+
+def redact(text: str) -> str:
+    """``text`` with bot tokens and Stripe keys replaced by ``***``."""
+    return _SECRETS.sub("***", text)
+
+
+async def on_error(update: object, context: TicketQContext) -> None:
+    """Log the failure (redacted) and tell the user, when there is a chat, that it failed."""
+    error = context.error
+    if error is not None:
+        details = "".join(traceback.format_exception(type(error), error, error.__traceback__))
+        log.error("handler failed for update %s:\n%s",
+                  update.update_id if isinstance(update, Update) else "-", redact(details))
+    if not isinstance(update, Update) or update.effective_chat is None:
+        return
+    try:
+        await context.bot.send_message(chat_id=update.effective_chat.id,
+                                       text=t("error.unexpected"), parse_mode=ParseMode.HTML)
+    except TelegramError as exc:
+        log.warning("could not tell chat about the failure: %s", redact(str(exc)))

@@ -1,0 +1,18 @@
+"""``/help``."""
+
+from __future__ import annotations
+
+from telegram import Update
+
+from handlers.common import reply, user_id
+from handlers.context import TicketQContext
+from handlers.texts import t
+
+
+async def cmd_help(update: Update, context: TicketQContext) -> None:
+    """How buying works; organizers also see their commands."""
+    text = t("help")
+    uid = user_id(update)
+    if uid is not None and context.services.admin.is_admin(uid):
+        text += t("help.admin")
+    await reply(update, context, text)

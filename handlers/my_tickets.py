@@ -1,0 +1,53 @@
+"""``/mytickets``: the user's tickets, each one's QR code on demand."""
+
+from __future__ import annotations
+
+from telegram import Update
+from telegram.constants import ParseMode
+
+from bot.qr import ticket_qr_png
+from core.services.tickets import TicketView
+from handlers import callbacks as cb
+from handlers import keyboards
+from handlers.common import reply, show, user_id
+from handlers.context import TicketQContext
+from handlers.texts import my_tickets_text, ticket_caption
+
+
+async def cmd_my_tickets(update: Update, context: TicketQContext) -> None:
+    """``/mytickets``: list the user's upcoming tickets."""
+    uid = user_id(update)
+    if uid is None:
+        return
+    views = await context.services.tickets.my_tickets(uid)
+    await reply(update, context, my_tickets_text(views), keyboards.my_tickets(views))
+
+
+async def on_my_tickets(update: Update, context: TicketQContext, action: cb.MyTickets) -> None:
+    """The "My tickets" button: the same list, in place."""
+    uid = user_id(update)
+    if uid is None:
+        return
+    views = await context.services.tickets.my_tickets(uid)
+    await show(update, context, my_tickets_text(views), keyboards.my_tickets(views))
+
+
+async def on_show_ticket(update: Update, context: TicketQContext,
+                         action: cb.ShowTicket) -> None:
+    """A ticket button: send that ticket's QR code again (owner only).
+
+    Raises:
+        DomainError: ``ticket_not_found`` (also for someone else's ticket).
+    """
+    uid, chat = user_id(update), update.effective_chat
+    if uid is None or chat is None:
+        return
+    view = await context.services.tickets.ticket_for_owner(user_id=uid, ticket_id=action.ticket_id)
+    await send_ticket_photo(context, chat.id, view)
+
+
+async def send_ticket_photo(context: TicketQContext, chat_id: int, view: TicketView) -> None:
+    """Send a ticket's QR code with the same caption the outbox uses."""
+    username = context.services.bot_username or context.bot.username
+    await context.bot.send_photo(chat_id=chat_id, photo=ticket_qr_png(username, view.ticket.token),
+                                 caption=ticket_caption(view), parse_mode=ParseMode.HTML)

@@ -1,0 +1,186 @@
+"""Direct purchase: type -> quantity -> hold + invoice -> pre-checkout -> successful payment.
+
+Nothing here is per-chat state: the order lives in the database and the invoice payload names
+it, so a pre-checkout query (which has no chat) and a redelivered payment both work.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from telegram import LabeledPrice, Update
+from telegram.error import TelegramError
+
+from core.errors import DomainError
+from core.money import Money
+from core.orders import invoice_payload
+from core.ports import IncomingPayment
+from core.services.purchase import PaymentOutcome
+from handlers import callbacks as cb
+from handlers import keyboards
+from handlers.common import reply, show, user_id
+from handlers.context import TicketQContext
+from handlers.texts import error_text, plain, t
+
+log = logging.getLogger(__name__)
+
+# Telegram drops a pre-checkout query not answered within 10 s; leave room for the answer.
+PRE_CHECKOUT_TIMEOUT = 7.0
+INVOICE_TITLE_MAX = 32
+INVOICE_DESCRIPTION_MAX = 255
+PRECHECKOUT_ERROR_MAX = 200
+# confirm_payment is idempotent per charge id, so a failed attempt (database hiccup) is retried.
+CONFIRM_ATTEMPTS = 3
+CONFIRM_BACKOFF = 0.5
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+async def on_choose_type(update: Update, context: TicketQContext,
+                         action: cb.ChooseType) -> None:
+    """A ticket type was tapped: offer 1..max seats.
+
+    Raises:
+        DomainError: ``ticket_type_not_found``, ``event_not_on_sale``, ``sold_out``,
+            ``user_limit_reached``.
+    """
+    uid = user_id(update)
+    if uid is None:
+        return
+    choice = await context.services.purchase.quantity_choice(
+        user_id=uid, ticket_type_id=action.ticket_type_id)
+    text = t("picker.prompt", event=choice.event.title, ticket_type=choice.ticket_type.name,
+             price=choice.ticket_type.price, max=choice.max_quantity)
+    markup = keyboards.quantity_picker(choice.ticket_type.id, choice.max_quantity,
+                                       event_id=choice.event.id)
+    await show(update, context, text, markup)
+
+
+async def on_hold(update: Update, context: TicketQContext, action: cb.HoldSeats) -> None:
+    """A quantity was tapped: hold the seats and send the invoice.
+
+    Raises:
+        DomainError: as :meth:`PurchaseService.hold`.
+    """
+    uid, chat = user_id(update), update.effective_chat
+    if uid is None or chat is None:
+        return
+    services = context.services
+    hold = await services.purchase.hold(user_id=uid, ticket_type_id=action.ticket_type_id,
+                                        quantity=action.quantity)
+    order, event, ticket_type = hold.order, hold.event, hold.ticket_type
+    await show(update, context,
+               t("hold.placed", quantity=order.quantity, ticket_type=ticket_type.name,
+                 event=event.title, total=order.total,
+                 minutes=services.purchase.hold_minutes),
+               keyboards.hold_followup(order.id))
+    label = plain(t("invoice.label", quantity=order.quantity, ticket_type=ticket_type.name))
+    try:
+        await context.bot.send_invoice(
+            chat_id=chat.id,
+            title=_cut(plain(t("invoice.title", event=event.title)), INVOICE_TITLE_MAX),
+            description=_cut(plain(t("invoice.description", quantity=order.quantity,
+                                     ticket_type=ticket_type.name, when=event.local_start(),
+                                     venue=event.venue)), INVOICE_DESCRIPTION_MAX),
+            payload=invoice_payload(order.id),
+            provider_token=services.provider_token or None,
+            currency=order.total.currency,
+            prices=[LabeledPrice(label, order.total.amount)],
+        )
+    except TelegramError:
+        # No invoice, no way to pay: give the seats back right away.
+        await services.purchase.release(user_id=uid, order_id=order.id)
+        raise
+
+
+async def on_release(update: Update, context: TicketQContext, action: cb.Release) -> None:
+    """"Cancel hold": give the seats back (idempotent; a paid order is not affected).
+
+    Raises:
+        DomainError: ``order_not_found`` for someone else's or an unknown order.
+    """
+    uid = user_id(update)
+    if uid is None:
+        return
+    await context.services.purchase.release(user_id=uid, order_id=action.order_id)
+    await show(update, context, t("hold.released"), keyboards.back_to_list())
+
+
+async def on_pre_checkout(update: Update, context: TicketQContext) -> None:
+    """Answer Telegram's pre-checkout query within its 10 s limit; never raises.
+
+    ``ok=True`` only when the service confirmed the order can be honoured for exactly this
+    amount; any error or timeout answers ``ok=False`` with a plain-text reason.
+    """
+    query = update.pre_checkout_query
+    if query is None:
+        return
+    error_message: str | None = None
+    try:
+        await asyncio.wait_for(
+            context.services.purchase.pre_checkout(
+                user_id=query.from_user.id, payload=query.invoice_payload,
+                amount=Money(query.total_amount, query.currency.upper())),
+            timeout=PRE_CHECKOUT_TIMEOUT)
+    except DomainError as err:
+        error_message = plain(error_text(err))
+    except TimeoutError:
+        log.warning("pre-checkout for %r timed out", query.invoice_payload)
+        error_message = plain(t("precheckout.timeout"))
+    except Exception:
+        log.exception("pre-checkout for %r failed", query.invoice_payload)
+        error_message = plain(t("error.unexpected"))
+    try:
+        if error_message is None:
+            await query.answer(ok=True)
+        else:
+            await query.answer(ok=False,
+                               error_message=_cut(error_message, PRECHECKOUT_ERROR_MAX))
+    except TelegramError as exc:
+        log.warning("could not answer pre-checkout query %s: %s", query.id, exc)
+
+
+async def on_successful_payment(update: Update, context: TicketQContext) -> None:
+    """Record the payment exactly once and wake the outbox.
+
+    The confirmation (or refund notice) and the ticket QR codes are queued by the service in
+    the same transaction and sent by the outbox worker, so this handler sends nothing itself:
+    a redelivered update (``already_processed``) therefore produces no duplicate message.
+    """
+    message = update.effective_message
+    if message is None or message.successful_payment is None:
+        return
+    paid = message.successful_payment
+    uid = user_id(update)
+    payment = IncomingPayment(
+        user_id=uid if uid is not None else message.chat.id,
+        chat_id=message.chat.id,
+        telegram_charge_id=paid.telegram_payment_charge_id,
+        provider_charge_id=paid.provider_payment_charge_id,
+        payload=paid.invoice_payload,
+        amount=Money(paid.total_amount, paid.currency.upper()),
+    )
+    services = context.services
+    for attempt in range(1, CONFIRM_ATTEMPTS + 1):
+        try:
+            confirmation = await services.purchase.confirm_payment(payment)
+            break
+        except DomainError:
+            raise
+        except Exception:
+            if attempt == CONFIRM_ATTEMPTS:
+                log.critical("payment %s could not be recorded; reconcile it",
+                             payment.telegram_charge_id, exc_info=True)
+                await reply(update, context, t("payment.delayed"))
+                return
+            log.warning("recording payment %s failed (attempt %d); retrying",
+                        payment.telegram_charge_id, attempt, exc_info=True)
+            await asyncio.sleep(CONFIRM_BACKOFF * attempt)
+    if confirmation.outcome is not PaymentOutcome.ALREADY_PROCESSED:
+        services.wake_outbox()
+    # already_processed: everything was queued the first time; nothing to send or wake.
+    log.info("payment %s: %s (order %s)", confirmation.payment_id,
+             confirmation.outcome.value, confirmation.order_id)

@@ -1,0 +1,66 @@
+"""The single CallbackQueryHandler: decode, dispatch, and answer every query exactly once."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from telegram import Update
+from telegram.error import TelegramError
+
+from core.errors import DomainError
+from handlers import browse, my_tickets, purchase
+from handlers import callbacks as cb
+from handlers.context import TicketQContext
+from handlers.texts import error_text, plain, t
+
+log = logging.getLogger(__name__)
+
+ANSWER_MAX = 200
+
+Flow = Callable[[Update, TicketQContext, Any], Awaitable[None]]
+
+ROUTES: dict[type, Flow] = {
+    cb.ListPage: browse.on_list_page,
+    cb.ShowEvent: browse.on_show_event,
+    cb.ChooseType: purchase.on_choose_type,
+    cb.HoldSeats: purchase.on_hold,
+    cb.Release: purchase.on_release,
+    cb.ShowTicket: my_tickets.on_show_ticket,
+    cb.MyTickets: my_tickets.on_my_tickets,
+}
+
+
+async def on_callback(update: Update, context: TicketQContext) -> None:
+    """Run the button's flow; answer the query once, with an alert for a domain error.
+
+    Stale or forged callback_data (anything :func:`handlers.callbacks.decode` rejects) gets a
+    friendly "this button has expired" alert. Unexpected exceptions still answer the query
+    (silently) before reaching the error handler.
+    """
+    query = update.callback_query
+    if query is None:
+        return
+    notice: str | None = None
+    alert = False
+    try:
+        action = cb.decode(query.data)
+        if action is None:
+            notice, alert = plain(t("fallback.stale_button")), True
+        elif isinstance(action, cb.Noop):
+            notice = plain(t("fallback.noop"))
+        else:
+            await ROUTES[type(action)](update, context, action)
+    except DomainError as err:
+        log.info("callback %r: %r", query.data, err)
+        notice, alert = plain(error_text(err)), True
+    finally:
+        try:
+            if notice is None:
+                await query.answer()
+            else:
+                text = notice if len(notice) <= ANSWER_MAX else notice[: ANSWER_MAX - 1] + "…"
+                await query.answer(text=text, show_alert=alert)
+        except TelegramError as exc:
+            log.info("could not answer callback query %s: %s", query.id, exc)
