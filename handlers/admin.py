@@ -16,7 +16,7 @@ from core.errors import DomainError, ErrorCode
 from handlers.browse import send_event_card
 from handlers.common import reply, user_id
 from handlers.context import TicketQContext
-from handlers.texts import error_text, sales_text, t
+from handlers.texts import Html, error_text, sales_text, spec_issues_text, t
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +96,14 @@ async def on_document(update: Update, context: TicketQContext) -> None:
     except UnreadableDocument as exc:
         await reply(update, context, t("import.unreadable", reason=str(exc)))
         return
-    event = await services.admin.import_event(raw, actor_id=uid)
+    try:
+        event = await services.admin.import_event(raw, actor_id=uid)
+    except DomainError as err:
+        if err.code is not ErrorCode.INVALID_EVENT_SPEC:
+            raise
+        issues = spec_issues_text(err.params.get("issues") or [])
+        await reply(update, context, t("import.issues", issues=Html(issues)))
+        return
     username = services.bot_username or context.bot.username
     await reply(update, context, t("import.created", event_id=event.id, title=event.title,
                                    status=event.status.value,

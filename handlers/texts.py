@@ -152,6 +152,7 @@ TEXTS: dict[str, str] = {
         "✅ Event #{event_id} <b>{title}</b> created ({status}). "
         "Deep link: {link}"
     ),
+    "import.issues": "The event was not created. Please fix these problems:\n{issues}",
     "import.more_issues": "… and {count} more",
     "stats.usage": "Usage: /stats &lt;event id&gt;",
     "stats.header": "<b>{title}</b> (#{event_id}) — {when}",
