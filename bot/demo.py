@@ -24,6 +24,8 @@ from bot.harness import SandboxedBot, sandboxed_bot, sqlite_url
 from bot.reconcile import money_report
 from bot.sandbox import SandboxMessage, VirtualUser
 from core.clock import OffsetClock
+from core.money import Money
+from handlers.texts import format_money
 
 ORGANIZER_ID = 9000
 EVENT_TITLE = "Harbour Lights Festival"
@@ -38,7 +40,7 @@ class Transcript:
 
     user: VirtualUser
     lines: list[str] = field(default_factory=list)
-    _seen: int = 0
+    _shown: dict[int, int] = field(default_factory=dict)  # message id -> edits shown
 
     def did(self, action: str) -> None:
         """Record the user's action after any bot messages that arrived before it."""
@@ -46,10 +48,12 @@ class Transcript:
         self.lines.append(f"  👤 {self.user.first_name}: {action}")
 
     def catch_up(self) -> None:
-        """Append bot messages that arrived since the last call."""
-        for msg in self.user.messages[self._seen:]:
-            self.lines.append(render_message(msg))
-        self._seen = len(self.user.messages)
+        """Append bot messages that arrived, or were edited in place, since the last call."""
+        for msg in self.user.messages:
+            shown = self._shown.get(msg.message_id)
+            if shown is None or shown != msg.edits:
+                self.lines.append(render_message(msg, edited=shown is not None))
+                self._shown[msg.message_id] = msg.edits
 
     def text(self) -> str:
         """The transcript so far."""
@@ -57,20 +61,20 @@ class Transcript:
         return "\n".join(self.lines)
 
 
-def render_message(msg: SandboxMessage) -> str:
+def render_message(msg: SandboxMessage, *, edited: bool = False) -> str:
     """A bot message as a phone would show it, in plain text."""
     if msg.invoice:
         inv = msg.invoice
-        total = inv.get("total_amount")
-        body = f"[invoice] {inv.get('title')} — {inv.get('description')} ({total} minor " \
-               f"{inv.get('currency')}) [ Pay ]"
+        total = format_money(Money(int(inv["total_amount"]), str(inv["currency"])))
+        body = f"[invoice] {inv.get('title')} — {inv.get('description')} — {total}  [ Pay ]"
     elif msg.photo is not None:
         body = f"[QR image]\n{msg.text or ''}"
     else:
         body = msg.text or ""
     lines = body.splitlines() or [""]
-    out = [f"  🤖 {lines[0]}"] + [f"     {line}" for line in lines[1:]]
-    buttons = [text for row in msg.buttons() for text, _ in row]
+    mark = "(edited) " if edited else ""
+    out = [f"  🤖 {mark}{lines[0]}"] + [f"     {line}" for line in lines[1:]]
+    buttons = [text for row in msg.buttons for text, _ in row]
     if buttons:
         out.append("     " + "  ".join(f"[ {b} ]" for b in buttons))
     return "\n".join(out)
@@ -110,7 +114,7 @@ async def buy(user: VirtualUser, type_name: str, quantity: int,
               log: Transcript | None = None, *, deliver: bool = True) -> Any:
     """Tap through to an invoice and pay it. Returns the sandbox PaymentOutcome or a reason."""
     card = await open_event(user, log)
-    labels = [text for row in card.buttons() for text, _ in row]
+    labels = card.button_texts()
     label = next((x for x in labels if x.startswith(f"{type_name} ·")), None)
     if label is None or "sold out" in label:
         return "sold_out"
@@ -245,7 +249,7 @@ async def _play(bot: SandboxedBot, clock: OffsetClock, rng: random.Random,
         "paid_minor": ledger.total_charged(),
         "refunds": len(ledger.refunds),
         "refunded_minor": ledger.total_refunded(),
-        "duplicate_refunds": sum(1 for c in ledger.charges if ledger.refund_count(c.id) > 1),
+        "duplicate_refunds": sum(1 for c in ledger.charges if ledger.refund_count(c) > 1),
         "unsettled": report.unsettled,
         "sold_out_replies": sum(r.sold_out for r in results),
         "buyer_errors": sum(r.error is not None for r in results),

@@ -55,6 +55,9 @@ class OutboxWorker:
         self.idle_poll = idle_poll
         self._slots = asyncio.Semaphore(concurrency)
         self._wake = asyncio.Event()
+        # One pass at a time: the background loop and an explicit drain never claim the
+        # same item twice.
+        self._pass_lock = asyncio.Lock()
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
         self.stats = WorkerStats()
@@ -102,6 +105,10 @@ class OutboxWorker:
 
     async def drain_once(self) -> int:
         """One pass over due items; returns how many were attempted."""
+        async with self._pass_lock:
+            return await self._pass()
+
+    async def _pass(self) -> int:
         items = await self._store.claim_due(now=self._clock.now(), limit=self.batch_size)
         if not items:
             return 0

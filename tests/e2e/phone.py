@@ -1,0 +1,56 @@
+"""What a person does on their phone, step by step, for the end-to-end tests."""
+
+from __future__ import annotations
+
+from bot.harness import SandboxedBot
+from bot.sandbox import SandboxMessage, VirtualUser
+from core.catalog import Event
+from tests.e2e.conftest import ORGANIZER
+from tests.factories import event_doc
+
+
+async def create_event(live: SandboxedBot, **kwargs) -> Event:
+    """The organizer's event, created through the same service the file upload uses."""
+    return await live.runtime.services.admin.import_event(event_doc(**kwargs),
+                                                          actor_id=ORGANIZER)
+
+
+async def open_event(user: VirtualUser, title: str = "Night Market") -> SandboxMessage:
+    """/events, then tap the event: returns the event card."""
+    mark = user.mark()
+    await user.send("/events")
+    listing = await user.wait_for_message(contains="Upcoming events", since=mark)
+    mark = user.mark()
+    await user.tap(listing, text=title)
+    return await user.wait_for_message(contains="📍", since=mark)
+
+
+async def pick(user: VirtualUser, card: SandboxMessage, type_label: str,
+               quantity: int) -> SandboxMessage:
+    """Tap a ticket type, then a quantity: returns the invoice."""
+    mark = user.mark()
+    await user.tap(card, text=type_label)
+    picker = await user.wait_for_message(contains="How many", since=mark)
+    mark = user.mark()
+    await user.tap(picker, text=str(quantity))
+    return await user.wait_for_message(predicate=lambda m: m.invoice is not None, since=mark)
+
+
+async def invoice_for(user: VirtualUser, quantity: int = 1, type_label: str = "GA",
+                      title: str = "Night Market") -> SandboxMessage:
+    """From /events to an invoice in one go."""
+    return await pick(user, await open_event(user, title), type_label, quantity)
+
+
+def photos(user: VirtualUser) -> list[SandboxMessage]:
+    """QR ticket images the bot sent to this user."""
+    return [m for m in user.messages if m.photo is not None]
+
+
+async def buy(live: SandboxedBot, user: VirtualUser, quantity: int = 1, **kwargs):
+    """Invoice, pay, and wait until the tickets are delivered; returns the payment outcome."""
+    outcome = await user.pay(await invoice_for(user, quantity, **kwargs))
+    assert outcome.ok, outcome
+    await user.wait_for_message(contains="Payment received")
+    await live.settle()
+    return outcome
