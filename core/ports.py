@@ -273,13 +273,40 @@ class Outbox(Protocol):
 class UnitOfWork(Protocol):
     """One database transaction and the repositories bound to it."""
 
-    events: EventRepository
-    orders: OrderRepository
-    payments: PaymentRepository
-    refunds: RefundRepository
-    tickets: TicketRepository
-    users: UserRepository
-    outbox: Outbox
+    @property
+    def events(self) -> EventRepository:
+        """The events repository of this transaction."""
+        ...
+
+    @property
+    def orders(self) -> OrderRepository:
+        """The orders repository of this transaction."""
+        ...
+
+    @property
+    def payments(self) -> PaymentRepository:
+        """The payments repository of this transaction."""
+        ...
+
+    @property
+    def refunds(self) -> RefundRepository:
+        """The refunds repository of this transaction."""
+        ...
+
+    @property
+    def tickets(self) -> TicketRepository:
+        """The tickets repository of this transaction."""
+        ...
+
+    @property
+    def users(self) -> UserRepository:
+        """The users repository of this transaction."""
+        ...
+
+    @property
+    def outbox(self) -> Outbox:
+        """The outbox repository of this transaction."""
+        ...
 
 
 class Database(Protocol):
