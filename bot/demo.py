@@ -232,7 +232,7 @@ async def _play(bot: SandboxedBot, clock: OffsetClock, rng: random.Random,
     sales = await bot.runtime.services.admin.sales(1, actor_id=ORGANIZER_ID)
     report = await money_report(bot.runtime.db)
     ledger = sandbox.stripe
-    types = [{
+    types: list[dict[str, Any]] = [{
         "name": row.ticket_type.name, "capacity": row.stock.capacity, "sold": row.stock.sold,
         "held": row.stock.held, "available": row.stock.available,
         "revenue_minor": row.revenue.amount, "currency": row.revenue.currency,

@@ -114,7 +114,7 @@ class VirtualUser:
     async def wait_for_message(
         self,
         contains: str | None = None,
-        timeout: float = 5.0,  # noqa: ASYNC109 (public API takes a timeout)
+        timeout: float = 5.0,
         *,
         since: int | None = None,
         predicate: Callable[[SandboxMessage], bool] | None = None,
@@ -253,7 +253,7 @@ class VirtualUser:
         text: str | None = None,
         *,
         data: str | None = None,
-        timeout: float = 5.0,  # noqa: ASYNC109 (public API takes a timeout)
+        timeout: float = 5.0,
     ) -> CallbackAnswer:
         """Tap an inline button and wait for the bot's answerCallbackQuery.
 
@@ -303,7 +303,7 @@ class VirtualUser:
     async def pay(
         self,
         invoice_msg: SandboxMessage,
-        timeout: float = 10.0,  # noqa: ASYNC109 (public API takes a timeout)
+        timeout: float = 10.0,
         *,
         deliver_success: bool = True,
     ) -> PaymentOutcome:

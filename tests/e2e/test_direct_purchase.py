@@ -119,7 +119,7 @@ async def test_a_redelivered_payment_update_issues_no_second_ticket(live) -> Non
     hana = live.sandbox.user(user_id=108, first_name="Hana")
     await buy(live, hana)
     live.sandbox.redeliver()  # Telegram delivers the successful_payment update again
-    while live.sandbox.pending_updates():
+    while live.sandbox.pending_updates():  # noqa: ASYNC110 (polling a test double)
         await asyncio.sleep(0.05)
     await asyncio.sleep(0.3)
     await live.settle()
