@@ -14,7 +14,7 @@ from telegram.error import TelegramError
 
 from core.errors import DomainError
 from core.money import Money
-from core.orders import invoice_payload
+from core.orders import OrderStatus, invoice_payload
 from core.ports import IncomingPayment
 from core.services.purchase import PaymentOutcome
 from handlers import callbacks as cb
@@ -105,8 +105,9 @@ async def on_release(update: Update, context: TicketQContext, action: cb.Release
     uid = user_id(update)
     if uid is None:
         return
-    await context.services.purchase.release(user_id=uid, order_id=action.order_id)
-    await show(update, context, t("hold.released"), keyboards.back_to_list())
+    status = await context.services.purchase.release(user_id=uid, order_id=action.order_id)
+    key = "hold.already_paid" if status is OrderStatus.PAID else "hold.released"
+    await show(update, context, t(key), keyboards.back_to_list())
 
 
 async def on_pre_checkout(update: Update, context: TicketQContext) -> None:

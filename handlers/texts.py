@@ -116,6 +116,10 @@ TEXTS: dict[str, str] = {
         "tickets."
     ),
     "hold.released": "Your hold was cancelled and the seats went back on sale.",
+    "hold.already_paid": (
+        "This order is already paid, so there is nothing to cancel: your tickets are in this "
+        "chat and under /mytickets."
+    ),
     "invoice.title": "{event}",
     "invoice.description": "{quantity} × {ticket_type} · {when} · {venue}",
     "invoice.label": "{quantity} × {ticket_type}",

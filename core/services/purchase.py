@@ -126,14 +126,24 @@ class PurchaseService:
             )
         return Hold(order=order, event=event, ticket_type=ticket_type)
 
-    async def release(self, *, user_id: int, order_id: int) -> None:
-        """Give held seats back (the buyer changed their mind). Idempotent."""
+    async def release(self, *, user_id: int, order_id: int) -> OrderStatus:
+        """Give held seats back (the buyer changed their mind). Idempotent.
+
+        Returns:
+            The order's status afterwards: ``released``, or ``paid`` if the payment already
+            went through (then nothing is released).
+
+        Raises:
+            DomainError: ``order_not_found`` for unknown orders and other people's orders.
+        """
         async with self._db.write() as uow:
             order = await uow.orders.get(order_id)
             if order is None or order.user_id != user_id:
                 raise DomainError(ErrorCode.ORDER_NOT_FOUND)
             if order.status is OrderStatus.HELD:
                 await uow.orders.release(order_id)
+                return OrderStatus.RELEASED
+            return order.status
 
     async def pre_checkout(self, *, user_id: int, payload: str, amount: Money) -> None:
         """Decide whether Telegram may take the money (answer within 10 s).

@@ -136,3 +136,15 @@ async def test_cancelling_a_hold_gives_the_seats_back(live) -> None:
     await ivo.tap(hold_msg, text="Cancel hold")
     card = await open_event(live.sandbox.user(user_id=110, first_name="Jade"))
     assert "2 left" in card.text
+
+
+async def test_cancel_after_paying_says_the_order_is_paid_and_keeps_the_tickets(live) -> None:
+    await create_event(live, capacity=2)
+    kim = live.sandbox.user(user_id=111, first_name="Kim")
+    await buy(live, kim)
+    hold_msg = next(m for m in kim.messages if "reserved" in (m.text or ""))
+    mark = kim.mark()
+    await kim.tap(hold_msg, text="Cancel hold")
+    await kim.wait_for_message(contains="already paid", since=mark)
+    sales = await live.runtime.services.admin.sales(1, actor_id=9000)
+    assert sales.types[0].stock.sold == 1
