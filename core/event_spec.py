@@ -23,6 +23,8 @@ NAME_MAX = 32
 MAX_CAPACITY = 1_000_000
 MAX_PER_USER = 50
 MAX_PRICE_MINOR = 10_000_000_00
+# Telegram Stars are not paid through Stripe, so Stripe cannot refund them.
+UNSUPPORTED_CURRENCIES = frozenset({"XTR"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,6 +192,9 @@ def _ticket_types(raw: dict[str, Any], errs: _Collector) -> list[TicketTypeSpec]
             errs.add(f"{path}currency", "bad_currency", value=str(currency))
             currency = ""
         currency = currency.strip().upper()
+        if currency in UNSUPPORTED_CURRENCIES:
+            errs.add(f"{path}currency", "unsupported_currency", value=currency)
+            currency = ""
         price = _price(item, currency, errs, path)
         capacity = _int(item, "capacity", errs, low=1, high=MAX_CAPACITY, path=path)
         limit = _int(item, "per_user_limit", errs, low=1, high=MAX_PER_USER, path=path,

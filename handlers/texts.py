@@ -234,6 +234,9 @@ TEXTS: dict[str, str] = {
     "spec.not_mapping": "must be a mapping of fields (key: value)",
     "spec.duplicate_name": "“{value}” is used twice",
     "spec.bad_currency": "must be a three-letter currency code like EUR (got {value})",
+    "spec.unsupported_currency": (
+        "{value} cannot be sold here: payments go through Stripe, which cannot refund it"
+    ),
     "spec.mixed_currencies": "all ticket types must use the same currency (got {values})",
     "spec.bad_choice": "must be one of {choices} (got {value})",
     "spec.not_boolean": "must be true or false (got {value})",
@@ -254,7 +257,8 @@ OUTBOX_KEYS: frozenset[str] = frozenset(
 SPEC_CODES: frozenset[str] = frozenset({
     "required", "not_text", "too_long", "not_integer", "out_of_range", "unknown_timezone",
     "bad_datetime", "bad_price", "too_many_decimals", "required_list", "too_many",
-    "not_mapping", "duplicate_name", "bad_currency", "mixed_currencies", "bad_choice",
+    "not_mapping", "duplicate_name", "bad_currency", "unsupported_currency",
+    "mixed_currencies", "bad_choice",
     "not_boolean", "in_past", "required_for_lottery", "close_before_open",
     "draw_before_close", "draw_after_start",
 })

@@ -18,12 +18,16 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from core import outbox
 from core.clock import Clock
 from core.ports import GatewayError, OutboxItem, OutboxStore
 
 log = logging.getLogger(__name__)
 
 Effect = Callable[[OutboxItem], Awaitable[None]]
+# Refunds outlast provider outages: 40 attempts with the delay capped at 5 minutes is about
+# three hours, well inside the 24 hours Stripe keeps an Idempotency-Key.
+DEFAULT_ATTEMPTS_BY_KIND = {outbox.REFUND: 40}
 GiveUp = Callable[[OutboxItem, str], Awaitable[None]]
 
 
@@ -42,7 +46,8 @@ class OutboxWorker:
 
     def __init__(self, store: OutboxStore, effects: dict[str, Effect], clock: Clock, *,
                  give_up: dict[str, GiveUp] | None = None, batch_size: int = 200,
-                 concurrency: int = 32, max_attempts: int = 8, base_delay: float = 1.0,
+                 concurrency: int = 32, max_attempts: int = 8,
+                 attempts_by_kind: dict[str, int] | None = None, base_delay: float = 1.0,
                  max_delay: float = 300.0, idle_poll: float = 1.0) -> None:
         self._store = store
         self._effects = effects
@@ -50,6 +55,8 @@ class OutboxWorker:
         self._clock = clock
         self.batch_size = batch_size
         self.max_attempts = max_attempts
+        self.attempts_by_kind = dict(DEFAULT_ATTEMPTS_BY_KIND if attempts_by_kind is None
+                                     else attempts_by_kind)
         self.base_delay = base_delay
         self.max_delay = max_delay
         self.idle_poll = idle_poll
@@ -116,7 +123,12 @@ class OutboxWorker:
         for item in items:
             lane = ("chat", item.chat_id) if item.chat_id is not None else ("item", item.id)
             lanes.setdefault(lane, []).append(item)
-        await asyncio.gather(*(self._run_lane(lane) for lane in lanes.values()))
+        results = await asyncio.gather(*(self._run_lane(lane) for lane in lanes.values()),
+                                       return_exceptions=True)
+        for result in results:
+            # Bookkeeping failed (database hiccup): the item stays pending and is retried.
+            if isinstance(result, BaseException):
+                log.error("outbox lane failed: %r", result)
         return len(items)
 
     async def drain_until_idle(self, *, timeout: float = 30.0) -> None:
@@ -155,14 +167,23 @@ class OutboxWorker:
         error = f"{type(exc).__name__}: {exc}"[:500]
         attempts = item.attempts + 1
         now = self._clock.now()
-        if permanent or attempts >= self.max_attempts:
+        limit = self.attempts_by_kind.get(item.kind, self.max_attempts)
+        if permanent or attempts >= limit:
             log.warning("outbox item %s (%s) gave up after %s attempts: %s",
                         item.id, item.kind, attempts, error)
-            await self._store.mark_dead(item.id, error=error, now=now)
-            self.stats.dead += 1
             hook = self._give_up.get(item.kind)
             if hook is not None:
-                await hook(item, error)
+                # The hook first (it flags the refund for the organizer and tells the buyer):
+                # if it fails, the item stays pending and giving up is tried again.
+                try:
+                    await hook(item, error)
+                except Exception as hook_exc:
+                    log.error("give-up hook for outbox item %s failed: %r", item.id, hook_exc)
+                    await self._store.retry_later(
+                        item.id, error=error, at=now + timedelta(seconds=self.base_delay))
+                    return False
+            await self._store.mark_dead(item.id, error=error, now=now)
+            self.stats.dead += 1
             return True  # a dead item no longer blocks its chat
         delay = min(self.max_delay, self.base_delay * 2 ** (attempts - 1))
         delay *= random.uniform(0.8, 1.2)

@@ -108,11 +108,11 @@ class PurchaseService:
         Raises:
             DomainError: as :func:`core.orders.check_hold_request`, or ``event_not_on_sale``.
         """
-        now = self._clock.now()
         async with self._db.write() as uow:
             ticket_type = await uow.events.get_ticket_type(ticket_type_id, lock=True)
             if ticket_type is None:
                 raise DomainError(ErrorCode.TICKET_TYPE_NOT_FOUND)
+            now = self._clock.now()  # after the lock: waiting must not make holds look alive
             event = await uow.events.get(ticket_type.event_id)
             if event is None or not event.is_on_sale(now):
                 raise DomainError(ErrorCode.EVENT_NOT_ON_SALE, event_id=ticket_type.event_id)
@@ -157,7 +157,6 @@ class PurchaseService:
                 ``event_not_on_sale``, ``sold_out``, ``not_enough_seats`` or
                 ``user_limit_reached``.
         """
-        now = self._clock.now()
         order_id = parse_invoice_payload(payload)
         async with self._db.write() as uow:
             order = await uow.orders.get(order_id)
@@ -166,6 +165,7 @@ class PurchaseService:
             await uow.events.get_ticket_type(order.ticket_type_id, lock=True)
             order = await uow.orders.get(order_id, lock=True)
             assert order is not None
+            now = self._clock.now()  # after the locks
             if order.status not in (OrderStatus.HELD, OrderStatus.RELEASED):
                 raise DomainError(ErrorCode.ORDER_NOT_PAYABLE, status=order.status.value)
             if amount != order.total:
@@ -173,8 +173,6 @@ class PurchaseService:
             ticket_type, event = await _type_and_event(uow, order.ticket_type_id, lock=True)
             if not event.is_on_sale(now):
                 raise DomainError(ErrorCode.EVENT_NOT_ON_SALE, event_id=event.id)
-            await uow.orders.release_live_holds(user_id=user_id, event_id=event.id, now=now,
-                                                except_order_id=order_id)
             if order.hold_is_live(now):
                 deadline = max(order.hold_expires_at, now + PRE_CHECKOUT_GRACE)
             else:
@@ -189,7 +187,6 @@ class PurchaseService:
         paid, event off sale, amount or owner mismatch) the payment is queued for an automatic
         refund and the buyer is told. A repeat delivery of the same charge changes nothing.
         """
-        now = self._clock.now()
         try:
             order_id: int | None = parse_invoice_payload(payment.payload)
         except DomainError:
@@ -201,6 +198,7 @@ class PurchaseService:
                 # so two payments for one order cannot both see it unpaid.
                 await uow.events.get_ticket_type(order.ticket_type_id, lock=True)
                 order = await uow.orders.get(order.id, lock=True)
+            now = self._clock.now()  # after the locks: a hold must not outlive its deadline
             record, created = await uow.payments.record(
                 payment, order_id=order.id if order else None, now=now
             )

@@ -69,3 +69,8 @@ def test_a_lottery_needs_a_coherent_window() -> None:
 @pytest.mark.parametrize("doc", [None, [], "title: x", 42])
 def test_documents_that_are_not_mappings_are_refused(doc: object) -> None:
     assert issues_of(doc) == {"": "not_mapping"}
+
+
+def test_telegram_stars_are_refused_because_stripe_cannot_refund_them() -> None:
+    assert issues_of(event_doc(currency="XTR")) == {"ticket_types[0].currency":
+                                                    "unsupported_currency"}

@@ -1,4 +1,4 @@
-"""Review: services read the clock before waiting for the write lock (stale `now`)."""
+"""services read the clock before waiting for the write lock (stale `now`)."""
 
 from __future__ import annotations
 

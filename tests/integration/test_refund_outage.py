@@ -1,4 +1,4 @@
-"""Review: a short Stripe outage must not turn queued refunds into permanent failures."""
+"""a short Stripe outage must not turn queued refunds into permanent failures."""
 
 from __future__ import annotations
 
