@@ -1,4 +1,4 @@
-"""services read the clock before waiting for the write lock (stale `now`)."""
+"""A hold that expires while its payment waits for the write lock is not honoured."""
 
 from __future__ import annotations
 

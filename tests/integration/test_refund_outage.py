@@ -1,4 +1,4 @@
-"""a short Stripe outage must not turn queued refunds into permanent failures."""
+"""A short Stripe outage must not turn queued refunds into permanent failures."""
 
 from __future__ import annotations
 
