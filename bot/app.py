@@ -25,6 +25,7 @@ from core.clock import Clock, SystemClock
 from core.ports import OutboxItem, RefundGateway
 from core.services.admin import AdminService
 from core.services.catalog import CatalogService
+from core.services.lottery import LotteryService
 from core.services.purchase import PurchaseService
 from core.services.refunds import RefundService
 from core.services.tickets import TicketService
@@ -119,11 +120,14 @@ async def build_runtime(settings: Settings, *, clock: Clock | None = None,
         settings.secret("stripe_secret_key"), api_base=settings.stripe_api_base)
     refunds = RefundService(db, gateway, clock)
     worker = OutboxWorker(SqlOutboxStore(db), {}, clock)
+    lottery = LotteryService(db, clock)
     services = Services(
         catalog=CatalogService(db, clock),
-        purchase=PurchaseService(db, clock, hold_minutes=settings.hold_minutes),
+        purchase=PurchaseService(db, clock, hold_minutes=settings.hold_minutes,
+                                 lottery=lottery),
         tickets=TicketService(db, clock),
         admin=AdminService(db, clock, settings.admin_ids),
+        lottery=lottery,
         clock=clock,
         provider_token=settings.secret("payment_provider_token"),
         wake_outbox=worker.wake,

@@ -18,6 +18,14 @@ class EventStatus(StrEnum):
     CANCELLED = "cancelled"
 
 
+class LotteryState(StrEnum):
+    """A lottery moves forward only: open -> closed -> drawn."""
+
+    OPEN = "open"
+    CLOSED = "closed"
+    DRAWN = "drawn"
+
+
 class SaleMode(StrEnum):
     """How tickets are sold: first come first served, or a lottery among entrants."""
 
@@ -48,6 +56,7 @@ class Event:
     status: EventStatus
     sale_mode: SaleMode
     lottery: LotteryWindow | None = None
+    lottery_state: LotteryState | None = None
 
     @property
     def tz(self) -> ZoneInfo:
@@ -57,6 +66,11 @@ class Event:
     def local_start(self) -> datetime:
         """Start time in the event's own time zone (for display)."""
         return self.starts_at.astimezone(self.tz)
+
+    @property
+    def is_lottery(self) -> bool:
+        """Tickets are allocated by a draw among paid entries."""
+        return self.sale_mode is SaleMode.LOTTERY and self.lottery is not None
 
     def is_on_sale(self, now: datetime) -> bool:
         """Direct sales run while the event is published and has not started."""

@@ -25,6 +25,12 @@ class ErrorCode(StrEnum):
     ORDER_NOT_PAYABLE = "order_not_payable"
     HOLD_EXPIRED = "hold_expired"
     AMOUNT_MISMATCH = "amount_mismatch"
+    # lottery
+    ENTRIES_NOT_OPEN = "entries_not_open"
+    ENTRIES_CLOSED = "entries_closed"
+    ALREADY_ENTERED = "already_entered"
+    ENTRY_NOT_FOUND = "entry_not_found"
+    NOT_A_LOTTERY = "not_a_lottery"
     # tickets
     TICKET_NOT_FOUND = "ticket_not_found"
     # access

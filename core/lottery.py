@@ -29,20 +29,14 @@ from datetime import datetime
 from enum import StrEnum
 from typing import TypeVar
 
-from core.catalog import LotteryWindow
+from core.catalog import LotteryState, LotteryWindow
 from core.money import Money
+
+__all__ = ["LotteryState"]  # re-exported for callers that think in lottery terms
 
 SEED_BYTES = 32
 _DOMAIN = b"ticketq-draw-v1"
 T = TypeVar("T")
-
-
-class LotteryState(StrEnum):
-    """A lottery moves forward only: open -> closed -> drawn."""
-
-    OPEN = "open"
-    CLOSED = "closed"
-    DRAWN = "drawn"
 
 
 class EntryStatus(StrEnum):

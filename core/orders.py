@@ -114,8 +114,9 @@ def hold_deadline(now: datetime, hold_minutes: int) -> datetime:
     return now + timedelta(minutes=hold_minutes)
 
 
-# Invoice payloads identify the order; Telegram allows 1-128 bytes.
+# Invoice payloads identify the order (or lottery entry); Telegram allows 1-128 bytes.
 _PAYLOAD_PREFIX = "tq1:o:"
+_ENTRY_PREFIX = "tq1:e:"
 
 
 def invoice_payload(order_id: int) -> str:
@@ -134,4 +135,19 @@ def parse_invoice_payload(payload: str) -> int:
     raw = payload[len(_PAYLOAD_PREFIX):]
     if not raw.isdigit() or len(raw) > 18:
         raise DomainError(ErrorCode.ORDER_NOT_FOUND)
+    return int(raw)
+
+
+def entry_payload(entry_id: int) -> str:
+    """The opaque invoice payload for a lottery entry."""
+    return f"{_ENTRY_PREFIX}{entry_id}"
+
+
+def parse_entry_payload(payload: str) -> int | None:
+    """Entry id from an invoice payload, or None if it is not a lottery entry's."""
+    if not payload.startswith(_ENTRY_PREFIX):
+        return None
+    raw = payload[len(_ENTRY_PREFIX):]
+    if not raw.isdigit() or len(raw) > 18:
+        return None
     return int(raw)

@@ -13,8 +13,9 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
-from core.catalog import Event, TicketType
+from core.catalog import Event, LotteryState, TicketType
 from core.event_spec import EventSpec
+from core.lottery import Candidate, DrawResult, Entry
 from core.money import Money
 from core.orders import Order, Stock
 from core.tickets import Ticket
@@ -64,6 +65,7 @@ class PaymentRecord:
     provider_charge_id: str
     amount: Money
     received_at: datetime
+    entry_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +148,65 @@ class EventRepository(Protocol):
         ...
 
 
+class LotteryRepository(Protocol):
+    """Lottery state on events, entries, and the draw's bulk bookkeeping."""
+
+    async def lock_event(self, event_id: int) -> Event | None:
+        """The event, its row locked until commit (serializes state changes)."""
+        ...
+
+    async def due(self, *, now: datetime) -> list[Event]:
+        """Lottery events whose close or draw time has come and that are not drawn."""
+        ...
+
+    async def set_state(self, event_id: int, state: LotteryState, *, now: datetime) -> None:
+        """Move a lottery forward."""
+        ...
+
+    async def seed(self, event_id: int) -> bytes:
+        """The lottery's secret seed (drawn from ``secrets`` when the event was created)."""
+        ...
+
+    async def add_pending(self, *, user_id: int, chat_id: int, ticket_type: TicketType,
+                          quantity: int, now: datetime) -> Entry:
+        """A new unpaid entry; the user's older unpaid entries for the event become void."""
+        ...
+
+    async def get(self, entry_id: int, *, lock: bool = False) -> Entry | None:
+        """One entry or None."""
+        ...
+
+    async def active_for_user(self, *, event_id: int, user_id: int) -> Entry | None:
+        """The user's paid entry in this lottery (entered, won or lost), if any."""
+        ...
+
+    async def mark_entered(self, entry_id: int, *, now: datetime) -> None:
+        """The entry is paid and in the draw."""
+        ...
+
+    async def void_pending(self, event_id: int) -> int:
+        """Unpaid entries can no longer be paid; returns how many were voided."""
+        ...
+
+    async def candidates(self, event_id: int) -> list[Candidate]:
+        """Every paid entry of the lottery."""
+        ...
+
+    async def for_user(self, user_id: int) -> list[Entry]:
+        """The user's paid entries, newest first."""
+        ...
+
+    async def tally(self, event_id: int) -> dict[str, int]:
+        """``entries``, ``tickets_asked``, ``winners``, ``tickets_won``, ``paid_minor``."""
+        ...
+
+    async def record_draw(self, event: Event, result: DrawResult, *,
+                          now: datetime) -> dict[str, int]:
+        """Store the whole order, winners' orders and tickets, losers' refunds and every
+        outbox item, in the caller's transaction. Returns counts for logging."""
+        ...
+
+
 class OrderRepository(Protocol):
     """Orders and holds."""
 
@@ -188,7 +249,7 @@ class PaymentRepository(Protocol):
     """Payments, unique per Telegram charge id."""
 
     async def record(self, payment: IncomingPayment, *, order_id: int | None,
-                     now: datetime) -> tuple[PaymentRecord, bool]:
+                     now: datetime, entry_id: int | None = None) -> tuple[PaymentRecord, bool]:
         """Store a payment; returns (record, created). ``created`` is False for a repeat."""
         ...
 
@@ -276,6 +337,11 @@ class UnitOfWork(Protocol):
     @property
     def events(self) -> EventRepository:
         """The events repository of this transaction."""
+        ...
+
+    @property
+    def lottery(self) -> LotteryRepository:
+        """The lottery repository of this transaction."""
         ...
 
     @property

@@ -10,6 +10,7 @@ from telegram.ext import CallbackContext, ExtBot
 from core.clock import Clock
 from core.services.admin import AdminService
 from core.services.catalog import CatalogService
+from core.services.lottery import LotteryService
 from core.services.purchase import PurchaseService
 from core.services.tickets import TicketService
 
@@ -26,6 +27,7 @@ class Services:
     purchase: PurchaseService
     tickets: TicketService
     admin: AdminService
+    lottery: LotteryService
     clock: Clock
     provider_token: str
     bot_username: str = ""

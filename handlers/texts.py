@@ -194,6 +194,19 @@ TEXTS: dict[str, str] = {
         "Your lottery entry arrived after entries closed. We are refunding {amount} in full."
     ),
     "refund_done": "💸 Your refund of {amount} has been issued. It may take a few days to show.",
+    "lottery_entered": (
+        "🎟 You are in the draw for <b>{event}</b>: {quantity} × {ticket_type}, {total} paid.\n"
+        "The draw is on {draw_at}. If you are not selected, you get every cent back "
+        "automatically."
+    ),
+    "lottery_won": (
+        "🎉 You won the lottery for <b>{event}</b>! {quantity} × {ticket_type} ({total}).\n"
+        "🗓 {starts}\n📍 {venue}\nYour tickets follow, one QR code each."
+    ),
+    "lottery_not_selected": (
+        "Not selected this time, sorry. Your {amount} has been refunded in full; it may take "
+        "a few days to show."
+    ),
     "refund_needs_attention": (
         "We could not complete your refund of {amount} automatically. The organizer has "
         "been notified and will sort it out personally."
@@ -218,6 +231,13 @@ TEXTS: dict[str, str] = {
     "error.amount_mismatch": "The amount does not match your order. Please start a new one.",
     "error.ticket_not_found": "We could not find that ticket.",
     "error.not_allowed": "Sorry, only organizers can do that.",
+    "error.entries_not_open": "Entries for this lottery open on {opens}.",
+    "error.entries_closed": "Entries for this lottery are closed.",
+    "error.already_entered": (
+        "You are already in this draw: one entry per account. /mytickets shows your entry."
+    ),
+    "error.entry_not_found": "We could not find that entry. Please start again from /events.",
+    "error.not_a_lottery": "This event is not a lottery.",
     # --- event file issues (plain text: also printed by the CLI) ------------------------------
     "spec.document": "document",
     "spec.required": "is required",
@@ -250,7 +270,8 @@ TEXTS: dict[str, str] = {
 
 # Message keys the services put into the outbox (``{"key": ..., "params": ...}``).
 OUTBOX_KEYS: frozenset[str] = frozenset(
-    {"payment_confirmed", "refund_done", "refund_needs_attention"}
+    {"payment_confirmed", "refund_done", "refund_needs_attention", "lottery_entered",
+     "lottery_won", "lottery_not_selected"}
     | {f"refund_started.{reason.value}" for reason in RefundReason}
 )
 

@@ -1,22 +1,46 @@
-"""APScheduler set-up. The database is the truth: jobs are re-armed from it at start-up, and
-missed jobs run as soon as the bot is back (no misfire grace limit, coalesced)."""
+"""APScheduler jobs. The database is the truth: every job reloads state from it, so nothing
+is lost when the bot restarts, and a lottery whose close or draw time passed while the bot was
+down is handled by the first tick after start-up (misfires are never skipped)."""
 
 from __future__ import annotations
 
+import logging
+from datetime import UTC, datetime
 from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+log = logging.getLogger(__name__)
+
 JOB_DEFAULTS = {"misfire_grace_time": None, "coalesce": True, "max_instances": 1}
+LOTTERY_TICK_SECONDS = 1.0
 
 
-def build_scheduler(runtime: Any) -> AsyncIOScheduler:
-    """A scheduler with TicketQ's periodic jobs (outbox safety-net wake-up).
+def build_scheduler(runtime: Any, *, tick_seconds: float = LOTTERY_TICK_SECONDS
+                    ) -> AsyncIOScheduler:
+    """A scheduler with TicketQ's jobs, keyed by deterministic ids.
+
+    * ``lottery:tick`` closes entries and runs draws that are due (state transitions are
+      idempotent: a repeated or late tick changes nothing twice);
+    * ``outbox:wake`` nudges the outbox worker for retries that became due.
 
     Args:
         runtime: the :class:`bot.app.TicketQRuntime` whose services the jobs call.
+        tick_seconds: seconds between lottery checks.
     """
     scheduler = AsyncIOScheduler(job_defaults=JOB_DEFAULTS, timezone="UTC")
+
+    async def lottery_tick() -> None:
+        try:
+            drawn = await runtime.services.lottery.run_due()
+        except Exception:
+            log.exception("lottery tick failed; the next tick retries")
+            return
+        if drawn:
+            runtime.worker.wake()
+
+    scheduler.add_job(lottery_tick, "interval", seconds=tick_seconds, id="lottery:tick",
+                      replace_existing=True, next_run_time=datetime.now(UTC))
     scheduler.add_job(runtime.worker.wake, "interval", seconds=5, id="outbox:wake",
                       replace_existing=True)
     return scheduler

@@ -24,3 +24,20 @@ def event_doc(*, title: str = "Night Market", capacity: int = 10, per_user_limit
     }
     doc.update(extra)
     return doc
+
+
+def lottery_doc(now, *, seats: int = 5, max_per_entry: int = 4, opens_in: int = -60,
+                closes_in: int = 3600, draw_in: int = 3660, price: str = "30.00",
+                vip_seats: int | None = None, title: str = "Sold-Out Show") -> dict[str, Any]:
+    """A lottery event whose window is placed relative to ``now`` (seconds)."""
+    from datetime import timedelta
+
+    def at(seconds: int) -> str:
+        return (now + timedelta(seconds=seconds)).isoformat()
+
+    doc = event_doc(title=title, capacity=seats, price=price, per_user_limit=max_per_entry,
+                    vip_capacity=vip_seats, starts_at=at(draw_in + 86_400),
+                    sale_mode="lottery")
+    doc["lottery"] = {"entries_open_at": at(opens_in), "entries_close_at": at(closes_in),
+                      "draw_at": at(draw_in), "max_per_entry": max_per_entry}
+    return doc

@@ -7,15 +7,16 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, case, func, select, update
+from sqlalchemy import String, and_, bindparam, case, cast, func, literal, null, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.storage import tables as t
 from core import outbox as outbox_codec
-from core.catalog import Event, EventStatus, LotteryWindow, SaleMode, TicketType
+from core.catalog import Event, EventStatus, LotteryState, LotteryWindow, SaleMode, TicketType
 from core.event_spec import EventSpec
+from core.lottery import Candidate, DrawResult, Entry, EntryStatus, new_seed
 from core.money import Money
 from core.orders import Order, OrderStatus, Stock
 from core.ports import (
@@ -49,6 +50,7 @@ def _event(row: Row[Any]) -> Event:
         id=row.id, title=row.title, description=row.description, venue=row.venue,
         starts_at=row.starts_at, timezone=row.timezone, status=EventStatus(row.status),
         sale_mode=SaleMode(row.sale_mode), lottery=lottery,
+        lottery_state=LotteryState(row.lottery_state) if row.lottery_state else None,
     )
 
 
@@ -82,6 +84,7 @@ def _payment(row: Row[Any]) -> PaymentRecord:
         id=row.id, order_id=row.order_id, user_id=row.user_id, chat_id=row.chat_id,
         telegram_charge_id=row.telegram_charge_id, provider_charge_id=row.provider_charge_id,
         amount=Money(row.amount_minor, row.currency), received_at=row.received_at,
+        entry_id=row.entry_id,
     )
 
 
@@ -109,6 +112,8 @@ class SqlEventRepository(_Repo):
             entries_close_at=lottery.entries_close_at if lottery else None,
             draw_at=lottery.draw_at if lottery else None,
             max_per_entry=lottery.max_per_entry if lottery else None,
+            lottery_state=LotteryState.OPEN.value if lottery else None,
+            lottery_seed=new_seed().hex() if lottery else None,
             created_by=created_by, created_at=now,
         ).returning(t.events.c.id))
         event_id = result.scalar_one()
@@ -248,10 +253,11 @@ class SqlPaymentRepository(_Repo):
     """Payments, unique per Telegram charge id."""
 
     async def record(self, payment: IncomingPayment, *, order_id: int | None,
-                     now: datetime) -> tuple[PaymentRecord, bool]:
+                     now: datetime, entry_id: int | None = None) -> tuple[PaymentRecord, bool]:
         stmt = _upsert(self.dialect, t.payments).values(
             telegram_charge_id=payment.telegram_charge_id,
             provider_charge_id=payment.provider_charge_id, order_id=order_id,
+            entry_id=entry_id,
             user_id=payment.user_id, chat_id=payment.chat_id,
             amount_minor=payment.amount.amount, currency=payment.amount.currency,
             payload=payment.payload[:128], received_at=now,
@@ -277,6 +283,9 @@ class SqlRefundRepository(_Repo):
         if payment.order_id is not None:
             event_id = (await self.conn.execute(select(t.orders.c.event_id).where(
                 t.orders.c.id == payment.order_id))).scalar_one_or_none()
+        elif payment.entry_id is not None:
+            event_id = (await self.conn.execute(select(t.entries.c.event_id).where(
+                t.entries.c.id == payment.entry_id))).scalar_one_or_none()
         await self.conn.execute(_upsert(self.dialect, t.refunds).values(
             payment_id=payment.id, event_id=event_id, user_id=payment.user_id,
             chat_id=payment.chat_id, amount_minor=amount.amount, currency=amount.currency,
@@ -421,3 +430,240 @@ class SqlUnitOfWork:
         self.tickets = SqlTicketRepository(conn, dialect)
         self.users = SqlUserRepository(conn, dialect)
         self.outbox = SqlOutbox(conn, dialect)
+        self.lottery = SqlLotteryRepository(conn, dialect)
+
+
+_PAID = (EntryStatus.ENTERED.value, EntryStatus.WON.value, EntryStatus.LOST.value)
+
+
+def _entry(row: Row[Any], position: int | None = None) -> Entry:
+    return Entry(
+        id=row.id, event_id=row.event_id, ticket_type_id=row.ticket_type_id,
+        user_id=row.user_id, chat_id=row.chat_id, quantity=row.quantity,
+        unit_price=Money(row.unit_price_minor, row.currency), status=EntryStatus(row.status),
+        created_at=row.created_at, paid_at=row.paid_at, draw_position=position,
+        order_id=row.order_id,
+    )
+
+
+class SqlLotteryRepository(_Repo):
+    """Lottery state, entries and the draw's set-based bookkeeping."""
+
+    async def lock_event(self, event_id: int) -> Event | None:
+        row = (await self.conn.execute(select(t.events).where(t.events.c.id == event_id)
+                                       .with_for_update())).first()
+        return _event(row) if row else None
+
+    async def due(self, *, now: datetime) -> list[Event]:
+        e = t.events.c
+        rows = await self.conn.execute(select(t.events).where(
+            e.sale_mode == SaleMode.LOTTERY.value,
+            e.lottery_state.in_([LotteryState.OPEN.value, LotteryState.CLOSED.value]),
+            e.entries_close_at <= now).order_by(e.draw_at, e.id))
+        return [_event(r) for r in rows]
+
+    async def set_state(self, event_id: int, state: LotteryState, *, now: datetime) -> None:
+        values: dict[str, Any] = {"lottery_state": state.value}
+        if state is LotteryState.CLOSED:
+            values["closed_at"] = now
+        elif state is LotteryState.DRAWN:
+            values["drawn_at"] = now
+        await self.conn.execute(update(t.events).where(t.events.c.id == event_id)
+                                .values(**values))
+
+    async def seed(self, event_id: int) -> bytes:
+        value = (await self.conn.execute(select(t.events.c.lottery_seed).where(
+            t.events.c.id == event_id))).scalar_one()
+        return bytes.fromhex(value)
+
+    async def add_pending(self, *, user_id: int, chat_id: int, ticket_type: TicketType,
+                          quantity: int, now: datetime) -> Entry:
+        en = t.entries.c
+        await self.conn.execute(update(t.entries).where(
+            en.event_id == ticket_type.event_id, en.user_id == user_id,
+            en.status == EntryStatus.PENDING.value).values(status=EntryStatus.VOID.value))
+        result = await self.conn.execute(t.entries.insert().values(
+            event_id=ticket_type.event_id, ticket_type_id=ticket_type.id, user_id=user_id,
+            chat_id=chat_id, quantity=quantity, unit_price_minor=ticket_type.price.amount,
+            currency=ticket_type.price.currency, status=EntryStatus.PENDING.value,
+            created_at=now).returning(t.entries))
+        return _entry(result.one())
+
+    async def get(self, entry_id: int, *, lock: bool = False) -> Entry | None:
+        query = select(t.entries).where(t.entries.c.id == entry_id)
+        if lock:
+            query = query.with_for_update()
+        row = (await self.conn.execute(query)).first()
+        return _entry(row) if row else None
+
+    async def active_for_user(self, *, event_id: int, user_id: int) -> Entry | None:
+        en = t.entries.c
+        row = (await self.conn.execute(select(t.entries).where(
+            en.event_id == event_id, en.user_id == user_id, en.status.in_(_PAID)))).first()
+        return _entry(row) if row else None
+
+    async def mark_entered(self, entry_id: int, *, now: datetime) -> None:
+        await self.conn.execute(update(t.entries).where(t.entries.c.id == entry_id).values(
+            status=EntryStatus.ENTERED.value, paid_at=now))
+
+    async def void_pending(self, event_id: int) -> int:
+        en = t.entries.c
+        result = await self.conn.execute(update(t.entries).where(
+            en.event_id == event_id, en.status == EntryStatus.PENDING.value)
+            .values(status=EntryStatus.VOID.value))
+        return int(result.rowcount)
+
+    async def candidates(self, event_id: int) -> list[Candidate]:
+        en = t.entries.c
+        rows = await self.conn.execute(select(en.id, en.ticket_type_id, en.quantity).where(
+            en.event_id == event_id, en.status == EntryStatus.ENTERED.value).order_by(en.id))
+        return [Candidate(r.id, r.ticket_type_id, r.quantity) for r in rows]
+
+    async def for_user(self, user_id: int) -> list[Entry]:
+        en, d = t.entries.c, t.draw_order.c
+        rows = await self.conn.execute(
+            select(t.entries, d.position).select_from(
+                t.entries.outerjoin(t.draw_order, d.entry_id == en.id))
+            .where(en.user_id == user_id, en.status.in_(_PAID)).order_by(en.id.desc()))
+        return [_entry(r, r.position) for r in rows]
+
+    async def tally(self, event_id: int) -> dict[str, int]:
+        en, p = t.entries.c, t.payments.c
+        won = en.status == EntryStatus.WON.value
+        row = (await self.conn.execute(select(
+            func.count().label("entries"),
+            func.coalesce(func.sum(en.quantity), 0).label("tickets_asked"),
+            func.coalesce(func.sum(case((won, 1), else_=0)), 0).label("winners"),
+            func.coalesce(func.sum(case((won, en.quantity), else_=0)), 0).label("tickets_won"),
+        ).where(en.event_id == event_id, en.status.in_(_PAID)))).one()
+        paid = (await self.conn.execute(
+            select(func.coalesce(func.sum(p.amount_minor), 0))
+            .select_from(t.payments.join(t.entries, en.id == p.entry_id))
+            .where(en.event_id == event_id))).scalar_one()
+        return {"entries": int(row.entries), "tickets_asked": int(row.tickets_asked),
+                "winners": int(row.winners), "tickets_won": int(row.tickets_won),
+                "paid_minor": int(paid)}
+
+    async def record_draw(self, event: Event, result: DrawResult, *,
+                          now: datetime) -> dict[str, int]:
+        en = t.entries.c
+        # 1. The complete order, for audits, returns and a waiting list.
+        order_rows = [{"event_id": event.id, "position": i, "entry_id": c.entry_id,
+                       "won": c.entry_id in result.winners}
+                      for i, c in enumerate(result.order, start=1)]
+        for chunk in _chunks(order_rows, 20_000):
+            await self.conn.execute(t.draw_order.insert(), chunk)
+        # 2. Everyone not drawn lost; then the winners.
+        await self.conn.execute(update(t.entries).where(
+            en.event_id == event.id, en.status == EntryStatus.ENTERED.value)
+            .values(status=EntryStatus.LOST.value))
+        winners = sorted(result.winners)
+        for chunk in _chunks(winners, 5_000):
+            await self.conn.execute(update(t.entries).where(en.id.in_(chunk))
+                                    .values(status=EntryStatus.WON.value))
+        tickets = await self._ticket_winners(event, winners, now)
+        refunds = await self._refund_losers(event.id, now)
+        return {"entries": len(result.order), "winners": len(winners), "tickets": tickets,
+                "refunds": refunds}
+
+    async def _ticket_winners(self, event: Event, winners: list[int], now: datetime) -> int:
+        """A paid order and tickets per winning entry, and their outbox messages."""
+        en, tt = t.entries.c, t.ticket_types.c
+        issued = 0
+        for chunk in _chunks(winners, 2_000):
+            rows = (await self.conn.execute(
+                select(t.entries, tt.name.label("type_name"))
+                .join(t.ticket_types, tt.id == en.ticket_type_id)
+                .where(en.id.in_(chunk)).order_by(en.id))).all()
+            order_ids = (await self.conn.execute(
+                t.orders.insert().returning(t.orders.c.id, sort_by_parameter_order=True),
+                [{"user_id": r.user_id, "event_id": r.event_id,
+                  "ticket_type_id": r.ticket_type_id, "quantity": r.quantity,
+                  "unit_price_minor": r.unit_price_minor, "currency": r.currency,
+                  "status": OrderStatus.PAID.value, "created_at": now,
+                  "hold_expires_at": now, "paid_at": now} for r in rows])).scalars().all()
+            await self.conn.execute(
+                update(t.entries).where(en.id == bindparam("b_entry"))
+                .values(order_id=bindparam("b_order")),
+                [{"b_entry": r.id, "b_order": o} for r, o in zip(rows, order_ids, strict=True)])
+            ticket_rows = []
+            codes = await self._free_codes(sum(r.quantity for r in rows))
+            for r, order_id in zip(rows, order_ids, strict=True):
+                for _ in range(r.quantity):
+                    ticket_rows.append({
+                        "order_id": order_id, "event_id": r.event_id,
+                        "ticket_type_id": r.ticket_type_id, "owner_user_id": r.user_id,
+                        "token": new_token(), "short_code": codes.pop(),
+                        "status": TicketStatus.VALID.value, "issued_at": now})
+            ticket_ids = (await self.conn.execute(
+                t.tickets.insert().returning(t.tickets.c.id, t.tickets.c.order_id,
+                                             sort_by_parameter_order=True),
+                ticket_rows)).all()
+            issued += len(ticket_ids)
+            by_order: dict[int, list[int]] = {}
+            for ticket_id, order_id in ticket_ids:
+                by_order.setdefault(order_id, []).append(ticket_id)
+            outbox_rows = []
+            for r, order_id in zip(rows, order_ids, strict=True):
+                total = Money(r.unit_price_minor * r.quantity, r.currency)
+                outbox_rows.append(_outbox_row(
+                    outbox_codec.MESSAGE,
+                    {"key": "lottery_won", "params": {
+                        "event": event.title, "ticket_type": r.type_name,
+                        "quantity": r.quantity, "total": total,
+                        "starts": event.local_start(), "venue": event.venue}},
+                    f"won:{r.id}", r.chat_id, now))
+                for ticket_id in by_order[order_id]:
+                    outbox_rows.append(_outbox_row(outbox_codec.TICKET, {"ticket_id": ticket_id},
+                                                   f"ticket:{ticket_id}", r.chat_id, now))
+            await self.conn.execute(t.outbox.insert(), outbox_rows)
+        return issued
+
+    async def _free_codes(self, count: int) -> list[str]:
+        codes: set[str] = set()
+        while len(codes) < count:
+            fresh = {new_short_code() for _ in range(count - len(codes))} - codes
+            taken = set((await self.conn.execute(select(t.tickets.c.short_code).where(
+                t.tickets.c.short_code.in_(list(fresh))))).scalars())
+            codes |= fresh - taken
+        return list(codes)
+
+    async def _refund_losers(self, event_id: int, now: datetime) -> int:
+        """Set-based: a full refund and its outbox item for every losing entry's payment."""
+        en, p, r = t.entries.c, t.payments.c, t.refunds.c
+        already = select(r.id).where(r.payment_id == p.id).exists()
+        await self.conn.execute(t.refunds.insert().from_select(
+            ["payment_id", "event_id", "user_id", "chat_id", "amount_minor", "currency",
+             "reason", "status", "provider_charge_id", "attempts", "created_at", "updated_at"],
+            select(p.id, en.event_id, p.user_id, p.chat_id, p.amount_minor, p.currency,
+                   literal(RefundReason.LOTTERY_NOT_SELECTED.value),
+                   literal(RefundStatus.PENDING.value), p.provider_charge_id, literal(0),
+                   literal(now, t.UTCDateTime), literal(now, t.UTCDateTime))
+            .select_from(t.payments.join(t.entries, en.id == p.entry_id))
+            .where(en.event_id == event_id, en.status == EntryStatus.LOST.value, ~already)
+            .order_by(p.id)))
+        key = literal("refund:") + cast(r.id, String)
+        payload = literal('{"refund_id": ') + cast(r.id, String) + literal("}")
+        o = t.outbox.c
+        queued = select(o.id).where(o.dedupe_key == key).exists()
+        result = await self.conn.execute(t.outbox.insert().from_select(
+            ["kind", "payload", "dedupe_key", "chat_id", "status", "attempts", "due_at",
+             "created_at"],
+            select(literal(outbox_codec.REFUND), payload, key, null(), literal("pending"),
+                   literal(0), literal(now, t.UTCDateTime), literal(now, t.UTCDateTime))
+            .where(r.event_id == event_id,
+                   r.reason == RefundReason.LOTTERY_NOT_SELECTED.value,
+                   r.status == RefundStatus.PENDING.value, ~queued)
+            .order_by(r.id)))
+        return int(result.rowcount)
+
+
+def _outbox_row(kind: str, payload: dict[str, Any], key: str, chat_id: int | None,
+                now: datetime) -> dict[str, Any]:
+    return {"kind": kind, "payload": json.dumps(outbox_codec.encode(payload)),
+            "dedupe_key": key, "chat_id": chat_id, "status": "pending", "attempts": 0,
+            "due_at": now, "created_at": now}
+
+
+def _chunks(items: list[Any], size: int) -> list[list[Any]]:
+    return [items[i:i + size] for i in range(0, len(items), size)]

@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     DateTime,
     ForeignKey,
@@ -17,6 +18,7 @@ from sqlalchemy import (
     Table,
     Text,
     TypeDecorator,
+    text,
 )
 from sqlalchemy.engine import Dialect
 
@@ -72,6 +74,10 @@ events = Table(
     Column("entries_close_at", UTCDateTime),
     Column("draw_at", UTCDateTime),
     Column("max_per_entry", Integer),
+    Column("lottery_state", String(16)),
+    Column("lottery_seed", String(64)),  # hex; secret until the draw is published
+    Column("closed_at", UTCDateTime),
+    Column("drawn_at", UTCDateTime),
     Column("created_by", BigInteger, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
     Index("ix_events_status_starts", "status", "starts_at"),
@@ -106,12 +112,45 @@ orders = Table(
     Index("ix_orders_user_event", "user_id", "event_id", "status"),
 )
 
+entries = Table(
+    "entries", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("event_id", Integer, ForeignKey("events.id"), nullable=False),
+    Column("ticket_type_id", Integer, ForeignKey("ticket_types.id"), nullable=False),
+    Column("user_id", BigInteger, nullable=False),
+    Column("chat_id", BigInteger, nullable=False),
+    Column("quantity", Integer, nullable=False),
+    Column("unit_price_minor", BigInteger, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("paid_at", UTCDateTime),
+    Column("order_id", Integer, ForeignKey("orders.id")),
+    Index("ix_entries_event_status", "event_id", "status"),
+    Index("ix_entries_user_event", "user_id", "event_id"),
+)
+
+# One paid entry per account per lottery, enforced by the database as well as the service.
+_PAID_ENTRY = "status IN ('entered', 'won', 'lost')"
+Index("uq_entries_one_paid_per_user", entries.c.event_id, entries.c.user_id, unique=True,
+      sqlite_where=text(_PAID_ENTRY), postgresql_where=text(_PAID_ENTRY))
+
+# The complete random order of a draw: kept for audits, returns and a waiting list.
+draw_order = Table(
+    "draw_order", metadata,
+    Column("event_id", Integer, ForeignKey("events.id"), primary_key=True),
+    Column("position", Integer, primary_key=True),
+    Column("entry_id", Integer, ForeignKey("entries.id"), nullable=False, unique=True),
+    Column("won", Boolean, nullable=False),
+)
+
 payments = Table(
     "payments", metadata,
     Column("id", Integer, primary_key=True),
     Column("telegram_charge_id", String(255), nullable=False, unique=True),
     Column("provider_charge_id", String(255), nullable=False),
     Column("order_id", Integer, ForeignKey("orders.id")),
+    Column("entry_id", Integer, ForeignKey("entries.id")),
     Column("user_id", BigInteger, nullable=False),
     Column("chat_id", BigInteger, nullable=False),
     Column("amount_minor", BigInteger, nullable=False),
@@ -119,6 +158,7 @@ payments = Table(
     Column("payload", String(128), nullable=False),
     Column("received_at", UTCDateTime, nullable=False),
     Index("ix_payments_order", "order_id"),
+    Index("ix_payments_entry", "entry_id"),
 )
 
 refunds = Table(

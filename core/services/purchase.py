@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from core import outbox
 from core.catalog import Event, TicketType
@@ -21,10 +22,14 @@ from core.orders import (
     check_hold_request,
     hold_deadline,
     max_selectable,
+    parse_entry_payload,
     parse_invoice_payload,
 )
 from core.ports import Database, IncomingPayment, PaymentRecord, RefundReason, UnitOfWork
 from core.tickets import Ticket
+
+if TYPE_CHECKING:
+    from core.services.lottery import LotteryService
 
 # A hold validated at pre-checkout stays alive at least this long, covering the few seconds
 # between Telegram's pre_checkout_query and its successful_payment.
@@ -54,6 +59,7 @@ class PaymentOutcome(StrEnum):
     """How a successful payment ended."""
 
     TICKETED = "ticketed"
+    ENTERED = "entered"
     REFUNDING = "refunding"
     ALREADY_PROCESSED = "already_processed"
 
@@ -72,10 +78,13 @@ class Confirmation:
 class PurchaseService:
     """First come, first served ticket sales with holds."""
 
-    def __init__(self, db: Database, clock: Clock, *, hold_minutes: int = 10) -> None:
+    def __init__(self, db: Database, clock: Clock, *, hold_minutes: int = 10,
+                 lottery: LotteryService | None = None) -> None:
         self._db = db
         self._clock = clock
         self.hold_minutes = hold_minutes
+        # Lottery entries are paid through the same invoice flow; their payloads go there.
+        self._lottery = lottery
 
     async def quantity_choice(self, *, user_id: int, ticket_type_id: int) -> QuantityChoice:
         """How many seats of a type this user may pick now.
@@ -157,6 +166,10 @@ class PurchaseService:
                 ``event_not_on_sale``, ``sold_out``, ``not_enough_seats`` or
                 ``user_limit_reached``.
         """
+        entry_id = parse_entry_payload(payload)
+        if entry_id is not None and self._lottery is not None:
+            await self._lottery.pre_checkout(user_id=user_id, entry_id=entry_id, amount=amount)
+            return
         order_id = parse_invoice_payload(payload)
         async with self._db.write() as uow:
             order = await uow.orders.get(order_id)
@@ -187,6 +200,9 @@ class PurchaseService:
         paid, event off sale, amount or owner mismatch) the payment is queued for an automatic
         refund and the buyer is told. A repeat delivery of the same charge changes nothing.
         """
+        entry_id = parse_entry_payload(payment.payload)
+        if entry_id is not None and self._lottery is not None:
+            return await self._lottery.confirm_payment(payment, entry_id)
         try:
             order_id: int | None = parse_invoice_payload(payment.payload)
         except DomainError:
@@ -210,7 +226,7 @@ class PurchaseService:
             if reason is not None:
                 if order is not None and order.status is OrderStatus.HELD:
                     await uow.orders.mark_rejected(order.id)
-                await _queue_refund(uow, record, reason, now)
+                await queue_refund(uow, record, reason, now)
                 return Confirmation(PaymentOutcome.REFUNDING, record.id,
                                     order.id if order else None, [], reason)
             assert order is not None
@@ -279,8 +295,9 @@ async def _check_reacquire(uow: UnitOfWork, order: Order, ticket_type: TicketTyp
     check_hold_request(order.quantity, stock, ticket_type.per_user_limit, owned)
 
 
-async def _queue_refund(uow: UnitOfWork, payment: PaymentRecord, reason: RefundReason,
-                        now: datetime) -> None:
+async def queue_refund(uow: UnitOfWork, payment: PaymentRecord, reason: RefundReason,
+                       now: datetime) -> None:
+    """Owe ``payment`` back in full: a refund row, a notice to the payer, the Stripe call."""
     refund = await uow.refunds.request(payment, amount=payment.amount, reason=reason, now=now)
     await uow.outbox.put(
         outbox.MESSAGE,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from core import outbox
 from core.clock import Clock
-from core.ports import Database, GatewayError, RefundGateway, RefundStatus
+from core.ports import Database, GatewayError, RefundGateway, RefundReason, RefundStatus
 
 
 class RetryLater(Exception):
@@ -58,11 +58,12 @@ class RefundService:
         async with self._db.write() as uow:
             await uow.refunds.mark_succeeded(refund_id, provider_refund_id=provider_refund_id,
                                              now=now)
-            await uow.outbox.put(
-                outbox.MESSAGE,
-                {"key": "refund_done", "params": {"amount": refund.amount}},
-                dedupe_key=f"refund_done:{refund.id}", now=now, chat_id=refund.chat_id,
-            )
+            params = {"amount": refund.amount}
+            message = ({"key": "lottery_not_selected", "params": params}
+                       if refund.reason is RefundReason.LOTTERY_NOT_SELECTED
+                       else {"key": "refund_done", "params": params})
+            await uow.outbox.put(outbox.MESSAGE, message, dedupe_key=f"refund_done:{refund.id}",
+                                 now=now, chat_id=refund.chat_id)
 
     async def give_up(self, refund_id: int, error: str) -> None:
         """The outbox ran out of retries: flag the refund for the organizer, tell the buyer."""

@@ -132,6 +132,7 @@ def test_every_text_renders_as_telegram_html_with_hostile_params(key: str) -> No
 def test_every_error_renders_with_its_parameters(code: ErrorCode) -> None:
     params = {"available": 3, "limit": 4, "currency": "E<UR", "left": "EUR", "right": "USD",
               "status": "paid", "quantity": 0, "event_id": 1,
+              "opens": datetime(2030, 5, 1, 10, 0, tzinfo=ZoneInfo("Europe/Berlin")),
               "issues": [SpecIssue("title", "required")]}
     text = error_text(DomainError(code, **params))
     assert_telegram_html(text)

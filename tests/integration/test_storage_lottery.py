@@ -1,0 +1,164 @@
+"""Lottery rules against the real storage, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import timedelta
+
+import pytest
+
+from bot.storage.outbox_store import SqlOutboxStore
+from core import outbox
+from core.catalog import LotteryState
+from core.errors import DomainError, ErrorCode
+from core.lottery import EntryStatus
+from core.orders import entry_payload
+from core.ports import IncomingPayment, RefundReason
+from core.services.admin import AdminService
+from core.services.lottery import LotteryService
+from core.services.purchase import PaymentOutcome, PurchaseService
+from core.services.refunds import RefundService
+from tests.factories import lottery_doc
+
+ADMIN = 1
+_charges = itertools.count(1)
+
+
+class LedgerGateway:
+    """A refund gateway that remembers every refund it made, keyed like Stripe."""
+
+    def __init__(self) -> None:
+        self.by_key: dict[str, tuple[str, int]] = {}
+
+    async def refund(self, *, charge_id, amount, idempotency_key, metadata) -> str:
+        if idempotency_key not in self.by_key:
+            self.by_key[idempotency_key] = (charge_id, amount.amount)
+        return f"re_{idempotency_key}"
+
+
+@pytest.fixture
+def services(db, clock):
+    lottery = LotteryService(db, clock)
+    purchase = PurchaseService(db, clock, lottery=lottery)
+    return AdminService(db, clock, frozenset({ADMIN})), lottery, purchase
+
+
+async def enter(lottery, purchase, user: int, type_id: int, quantity: int):
+    pending = await lottery.start_entry(user_id=user, chat_id=user, ticket_type_id=type_id,
+                                        quantity=quantity)
+    payment = IncomingPayment(
+        user_id=user, chat_id=user, telegram_charge_id=f"tg_{next(_charges)}",
+        provider_charge_id=f"ch_{user}", payload=entry_payload(pending.entry.id),
+        amount=pending.entry.total)
+    await purchase.pre_checkout(user_id=user, payload=payment.payload, amount=payment.amount)
+    return pending, payment, await purchase.confirm_payment(payment)
+
+
+async def lottery_type(admin, clock, **kwargs) -> tuple[int, int]:
+    event = await admin.import_event(lottery_doc(clock.now(), **kwargs), actor_id=ADMIN)
+    sales = await admin.sales(event.id, actor_id=ADMIN)
+    return event.id, sales.types[0].ticket_type.id
+
+
+async def test_a_full_lottery_tickets_winners_and_refunds_everyone_else(
+        services, db, clock) -> None:
+    admin, lottery, purchase = services
+    event_id, tt = await lottery_type(admin, clock, seats=5)
+    for user in range(100, 112):
+        _, _, confirmation = await enter(lottery, purchase, user, tt, 1 + user % 2)
+        assert confirmation.outcome is PaymentOutcome.ENTERED
+    clock.advance(timedelta(hours=1, minutes=1))
+    assert await lottery.run_due() == [event_id]
+    assert await lottery.run_due() == []  # a second trigger is a no-op
+    figures = await lottery.figures(event_id)
+    assert figures.state is LotteryState.DRAWN
+    assert figures.entries == 12 and figures.tickets_asked == 18
+    assert figures.tickets_won == 5  # every seat filled (1s and 2s always fit)
+    losers = figures.entries - figures.winners
+    assert figures.refunds_pending[0] == losers
+    gateway = LedgerGateway()
+    refunds = RefundService(db, gateway, clock)
+    items = await SqlOutboxStore(db).claim_due(now=clock.now(), limit=1000)
+    for item in items:
+        if item.kind == outbox.REFUND:
+            await refunds.execute(item.payload["refund_id"])
+            await refunds.execute(item.payload["refund_id"])  # a retry changes nothing
+    assert len(gateway.by_key) == losers
+    figures = await lottery.figures(event_id)
+    assert figures.refunds_done == (losers, sum(a for _, a in gateway.by_key.values()))
+    assert figures.money_held == figures.tickets_won * 3000
+    kinds = [i.kind for i in items]
+    assert kinds.count(outbox.TICKET) == 5 and kinds.count(outbox.REFUND) == losers
+
+
+async def test_one_paid_entry_per_account(services, clock) -> None:
+    admin, lottery, purchase = services
+    _, tt = await lottery_type(admin, clock)
+    await enter(lottery, purchase, 7, tt, 1)
+    with pytest.raises(DomainError) as exc:
+        await lottery.start_entry(user_id=7, chat_id=7, ticket_type_id=tt, quantity=1)
+    assert exc.value.code is ErrorCode.ALREADY_ENTERED
+
+
+async def test_a_second_invoice_paid_in_parallel_is_refunded(services, clock) -> None:
+    admin, lottery, purchase = services
+    _, tt = await lottery_type(admin, clock)
+    first = await lottery.start_entry(user_id=8, chat_id=8, ticket_type_id=tt, quantity=1)
+    second = await lottery.start_entry(user_id=8, chat_id=8, ticket_type_id=tt, quantity=2)
+    outcomes = []
+    for pending in (second, first):
+        payment = IncomingPayment(8, 8, f"tg_{next(_charges)}", "ch_8",
+                                  entry_payload(pending.entry.id), pending.entry.total)
+        outcomes.append(await purchase.confirm_payment(payment))
+    assert [o.outcome for o in outcomes] == [PaymentOutcome.ENTERED, PaymentOutcome.REFUNDING]
+    assert outcomes[1].refund_reason is RefundReason.DUPLICATE_PAYMENT
+
+
+async def test_entries_before_open_and_after_close_are_refused(services, clock) -> None:
+    admin, lottery, _ = services
+    _, tt = await lottery_type(admin, clock, opens_in=600)
+    with pytest.raises(DomainError) as early:
+        await lottery.entry_choice(user_id=9, ticket_type_id=tt)
+    assert early.value.code is ErrorCode.ENTRIES_NOT_OPEN
+    clock.advance(timedelta(hours=2))
+    with pytest.raises(DomainError) as late:
+        await lottery.entry_choice(user_id=9, ticket_type_id=tt)
+    assert late.value.code is ErrorCode.ENTRIES_CLOSED
+
+
+async def test_a_payment_landing_after_the_close_is_refunded(services, clock) -> None:
+    admin, lottery, purchase = services
+    event_id, tt = await lottery_type(admin, clock)
+    pending = await lottery.start_entry(user_id=10, chat_id=10, ticket_type_id=tt, quantity=2)
+    payment = IncomingPayment(10, 10, "tg_late", "ch_late", entry_payload(pending.entry.id),
+                              pending.entry.total)
+    await purchase.pre_checkout(user_id=10, payload=payment.payload, amount=payment.amount)
+    clock.advance(timedelta(hours=1))
+    await lottery.run_due()  # closes; the unpaid entry becomes void
+    with pytest.raises(DomainError):
+        await purchase.pre_checkout(user_id=10, payload=payment.payload, amount=payment.amount)
+    result = await purchase.confirm_payment(payment)
+    assert result.outcome is PaymentOutcome.REFUNDING
+    assert result.refund_reason is RefundReason.ENTRY_TOO_LATE
+    figures = await lottery.figures(event_id)
+    assert figures.entries == 0 and figures.refunds_pending[0] == 1
+
+
+async def test_the_draw_order_is_stored_whole(services, db, clock) -> None:
+    from sqlalchemy import func, select
+
+    from bot.storage import tables
+
+    admin, lottery, purchase = services
+    event_id, tt = await lottery_type(admin, clock, seats=2)
+    for user in range(200, 210):
+        await enter(lottery, purchase, user, tt, 1)
+    clock.advance(timedelta(hours=2))
+    await lottery.run_due()
+    async with db.read() as uow:
+        count = (await uow.conn.execute(select(func.count()).select_from(tables.draw_order)
+                 .where(tables.draw_order.c.event_id == event_id))).scalar_one()
+        entries = await uow.lottery.for_user(205)
+    assert count == 10
+    assert entries[0].draw_position is not None
+    assert entries[0].status in (EntryStatus.WON, EntryStatus.LOST)
