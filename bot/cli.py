@@ -29,6 +29,10 @@ def _parser() -> argparse.ArgumentParser:
     imp.add_argument("file", type=Path)
     demo = sub.add_parser("demo", help="play a scripted sale in the loopback sandbox")
     demo.add_argument("--json", action="store_true", help="print only a JSON summary")
+    demo.add_argument("--lottery", action="store_true",
+                      help="run a whole lottery instead of a direct sale")
+    demo.add_argument("--entrants", type=int, default=200,
+                      help="lottery entrants (default 200)")
     demo.add_argument("--buyers", type=int, default=60, help="racing buyers (default 60)")
     demo.add_argument("--keep", type=Path, default=None,
                       help="keep the demo database in this directory")
@@ -40,6 +44,12 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         if args.command == "demo":
+            if args.lottery:
+                from bot.demo_lottery import run_lottery_demo
+
+                return asyncio.run(run_lottery_demo(as_json=args.json,
+                                                    entrants=args.entrants,
+                                                    keep_dir=args.keep))
             from bot.demo import run_demo
 
             return asyncio.run(run_demo(as_json=args.json, buyers=args.buyers,

@@ -96,17 +96,18 @@ def _is_invoice(msg: SandboxMessage) -> bool:
     return msg.invoice is not None
 
 
-async def open_event(user: VirtualUser, log: Transcript | None = None) -> SandboxMessage:
-    """/events, then tap the festival; returns the event card."""
+async def open_event(user: VirtualUser, log: Transcript | None = None, *,
+                     title: str = EVENT_TITLE) -> SandboxMessage:
+    """/events, then tap the event; returns the event card."""
     mark = user.mark()
     if log:
         log.did("/events")
     await user.send("/events")
     listing = await user.wait_for_message(contains="Upcoming events", since=mark, timeout=15)
     if log:
-        log.did(f"taps [ {EVENT_TITLE} ]")
+        log.did(f"taps [ {title} ]")
     mark = user.mark()
-    await user.tap(listing, text=EVENT_TITLE, timeout=15)
+    await user.tap(listing, text=title, timeout=15)
     return await user.wait_for_message(contains="📍", since=mark, timeout=15)
 
 
@@ -227,7 +228,7 @@ async def _play(bot: SandboxedBot, clock: OffsetClock, rng: random.Random,
     await bot.settle()
     await asyncio.sleep(0.2)
     for who in (ann, lena):
-        await _wait_quiet(who)
+        await wait_quiet(who)
 
     sales = await bot.runtime.services.admin.sales(1, actor_id=ORGANIZER_ID)
     report = await money_report(bot.runtime.db)
@@ -261,7 +262,7 @@ async def _play(bot: SandboxedBot, clock: OffsetClock, rng: random.Random,
     return summary, transcripts
 
 
-async def _wait_quiet(user: VirtualUser, quiet: float = 0.3) -> None:
+async def wait_quiet(user: VirtualUser, quiet: float = 0.3) -> None:
     """Wait until the bot has sent nothing to ``user`` for ``quiet`` seconds."""
     count = -1
     while count != len(user.messages):

@@ -43,6 +43,32 @@ def sandbox_settings(sandbox: Sandbox, database_url: str, *, admin_ids: frozense
     )
 
 
+def new_sandbox(*, rate_limit_global: float | None = None,
+                strict_html: bool = True) -> Sandbox:
+    """A sandbox configured with the harness's token and keys (not started)."""
+    return Sandbox(bot_token=SANDBOX_TOKEN, stripe_secret_key=SANDBOX_STRIPE_KEY,
+                   provider_token=SANDBOX_PROVIDER_TOKEN, rate_limit_global=rate_limit_global,
+                   strict_html=strict_html)
+
+
+@asynccontextmanager
+async def running_bot(sandbox: Sandbox, database_url: str, *,
+                      admin_ids: frozenset[int] = frozenset(), clock: Clock | None = None,
+                      hold_minutes: int = 10, send_rate: float = 1000.0,
+                      send_rate_per_chat: float = 100.0) -> AsyncIterator[TicketQRuntime]:
+    """Start TicketQ against a running sandbox; stop it afterwards (restart tests call this
+    twice on the same sandbox and database)."""
+    settings = sandbox_settings(sandbox, database_url, admin_ids=admin_ids,
+                                hold_minutes=hold_minutes, send_rate=send_rate,
+                                send_rate_per_chat=send_rate_per_chat)
+    runtime = await build_runtime(settings, clock=clock)
+    await runtime.start(poll_timeout=1.0)
+    try:
+        yield runtime
+    finally:
+        await runtime.stop()
+
+
 @asynccontextmanager
 async def sandboxed_bot(database_url: str, *, admin_ids: frozenset[int] = frozenset(),
                         clock: Clock | None = None, hold_minutes: int = 10,
@@ -50,20 +76,13 @@ async def sandboxed_bot(database_url: str, *, admin_ids: frozenset[int] = frozen
                         send_rate: float = 1000.0, send_rate_per_chat: float = 100.0,
                         strict_html: bool = True) -> AsyncIterator[SandboxedBot]:
     """Start a sandbox and the real bot against it; stop both afterwards."""
-    sandbox = Sandbox(bot_token=SANDBOX_TOKEN, stripe_secret_key=SANDBOX_STRIPE_KEY,
-                      provider_token=SANDBOX_PROVIDER_TOKEN,
-                      rate_limit_global=rate_limit_global, strict_html=strict_html)
+    sandbox = new_sandbox(rate_limit_global=rate_limit_global, strict_html=strict_html)
     await sandbox.start()
     try:
-        settings = sandbox_settings(sandbox, database_url, admin_ids=admin_ids,
-                                    hold_minutes=hold_minutes, send_rate=send_rate,
-                                    send_rate_per_chat=send_rate_per_chat)
-        runtime = await build_runtime(settings, clock=clock)
-        await runtime.start(poll_timeout=1.0)
-        try:
+        async with running_bot(sandbox, database_url, admin_ids=admin_ids, clock=clock,
+                               hold_minutes=hold_minutes, send_rate=send_rate,
+                               send_rate_per_chat=send_rate_per_chat) as runtime:
             yield SandboxedBot(sandbox=sandbox, runtime=runtime)
-        finally:
-            await runtime.stop()
     finally:
         await sandbox.stop()
 
