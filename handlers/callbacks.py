@@ -4,18 +4,20 @@ Every inline button the bot sends carries one of the actions below, encoded as
 ``v1:<tag>[:<int>...]``. :func:`decode` never raises: anything malformed, forged, stale (an
 unknown version) or out of range decodes to ``None`` and the caller says the button expired.
 
-=============  ===================  ==========================================
-Wire form      Action               Meaning
-=============  ===================  ==========================================
-``v1:ls:2``    :class:`ListPage`    event list, page 2 (0-based)
-``v1:ev:42``   :class:`ShowEvent`   event card of event 42
-``v1:tt:17``   :class:`ChooseType`  ticket type 17 -> quantity picker
-``v1:q:17:3``  :class:`HoldSeats`   hold 3 seats of type 17 -> invoice
-``v1:rel:99``  :class:`Release`     release the hold of order 99
-``v1:tk:55``   :class:`ShowTicket`  send ticket 55's QR again
-``v1:my``      :class:`MyTickets`   the user's tickets
-``v1:noop``    :class:`Noop`        a label that does nothing when tapped
-=============  ===================  ==========================================
+==============  ======================  ================================================
+Wire form       Action                  Meaning
+==============  ======================  ================================================
+``v1:ls:2``     :class:`ListPage`       event list, page 2 (0-based)
+``v1:ev:42``    :class:`ShowEvent`      event card of event 42
+``v1:tt:17``    :class:`ChooseType`     ticket type 17 -> quantity picker
+``v1:q:17:3``   :class:`HoldSeats`      hold 3 seats of type 17 -> invoice
+``v1:rel:99``   :class:`Release`        release the hold of order 99
+``v1:le:17``    :class:`EnterLottery`   lottery ticket type 17 -> entry picker
+``v1:lq:17:2``  :class:`EntryQuantity`  enter asking for 2 tickets of type 17 -> invoice
+``v1:tk:55``    :class:`ShowTicket`     send ticket 55's QR again
+``v1:my``       :class:`MyTickets`      the user's tickets
+``v1:noop``     :class:`Noop`           a label that does nothing when tapped
+==============  ======================  ================================================
 """
 
 from __future__ import annotations
@@ -72,6 +74,21 @@ class Release:
 
 
 @dataclass(frozen=True, slots=True)
+class EnterLottery:
+    """A lottery ticket type was picked: offer the entry picker."""
+
+    ticket_type_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class EntryQuantity:
+    """Enter the lottery asking for ``quantity`` tickets of a type, and send the invoice."""
+
+    ticket_type_id: int
+    quantity: int
+
+
+@dataclass(frozen=True, slots=True)
 class ShowTicket:
     """Send one ticket's QR code again."""
 
@@ -88,7 +105,8 @@ class Noop:
     """A button that only shows information (e.g. a sold-out type)."""
 
 
-Action = ListPage | ShowEvent | ChooseType | HoldSeats | Release | ShowTicket | MyTickets | Noop
+Action = (ListPage | ShowEvent | ChooseType | HoldSeats | Release | EnterLottery | EntryQuantity
+          | ShowTicket | MyTickets | Noop)
 
 
 def encode(action: Action) -> str:
@@ -108,6 +126,10 @@ def encode(action: Action) -> str:
             parts = ["q", _check(ticket_type_id, 1, MAX_ID), _check(quantity, 1, MAX_QUANTITY)]
         case Release(order_id):
             parts = ["rel", _check(order_id, 1, MAX_ID)]
+        case EnterLottery(ticket_type_id):
+            parts = ["le", _check(ticket_type_id, 1, MAX_ID)]
+        case EntryQuantity(ticket_type_id, quantity):
+            parts = ["lq", _check(ticket_type_id, 1, MAX_ID), _check(quantity, 1, MAX_QUANTITY)]
         case ShowTicket(ticket_id):
             parts = ["tk", _check(ticket_id, 1, MAX_ID)]
         case MyTickets():
@@ -161,6 +183,8 @@ _SHAPES: dict[str, tuple[tuple[int, int], ...]] = {
     "tt": (_ID,),
     "q": (_ID, (1, MAX_QUANTITY)),
     "rel": (_ID,),
+    "le": (_ID,),
+    "lq": (_ID, (1, MAX_QUANTITY)),
     "tk": (_ID,),
     "my": (),
     "noop": (),
@@ -171,6 +195,8 @@ _BUILD: dict[str, Callable[..., Action]] = {
     "tt": ChooseType,
     "q": HoldSeats,
     "rel": Release,
+    "le": EnterLottery,
+    "lq": EntryQuantity,
     "tk": ShowTicket,
     "my": MyTickets,
     "noop": Noop,

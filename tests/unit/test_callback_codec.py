@@ -13,6 +13,8 @@ from handlers.callbacks import (
     MAX_QUANTITY,
     Action,
     ChooseType,
+    EnterLottery,
+    EntryQuantity,
     HoldSeats,
     ListPage,
     MyTickets,
@@ -31,6 +33,8 @@ actions = st.one_of(
     st.builds(ChooseType, ids),
     st.builds(HoldSeats, ids, st.integers(min_value=1, max_value=MAX_QUANTITY)),
     st.builds(Release, ids),
+    st.builds(EnterLottery, ids),
+    st.builds(EntryQuantity, ids, st.integers(min_value=1, max_value=MAX_QUANTITY)),
     st.builds(ShowTicket, ids),
     st.just(MyTickets()),
     st.just(Noop()),
@@ -43,6 +47,8 @@ actions = st.one_of(
     (ChooseType(17), "v1:tt:17"),
     (HoldSeats(17, 3), "v1:q:17:3"),
     (Release(99), "v1:rel:99"),
+    (EnterLottery(17), "v1:le:17"),
+    (EntryQuantity(17, 2), "v1:lq:17:2"),
     (ShowTicket(55), "v1:tk:55"),
     (MyTickets(), "v1:my"),
     (Noop(), "v1:noop"),
@@ -62,6 +68,18 @@ def test_every_action_round_trips_within_64_ascii_bytes(action: Action) -> None:
 
 def test_largest_ids_still_fit() -> None:
     assert len(encode(HoldSeats(MAX_ID, MAX_QUANTITY))) <= MAX_BYTES
+    assert len(encode(EntryQuantity(MAX_ID, MAX_QUANTITY))) <= MAX_BYTES
+
+
+@pytest.mark.parametrize("data", [
+    "v1:le", "v1:le:", "v1:le:0", "v1:le:-17", "v1:le:017", "v1:le:17:2", "v1:le:abc",
+    f"v1:le:{MAX_ID + 1}", "v1:le:17 ", "v1:le:１７", "v2:le:17", "v1:LE:17",
+    "v1:lq", "v1:lq:17", "v1:lq:17:", "v1:lq::2", "v1:lq:17:0", "v1:lq:17:-1",
+    f"v1:lq:17:{MAX_QUANTITY + 1}", "v1:lq:0:2", "v1:lq:17:02", "v1:lq:17:2:1",
+    "v1:lq:17:2.0", "v1:lq:17:1e1", f"v1:lq:{MAX_ID + 1}:1", "v1:lq:17:²",
+])
+def test_forged_lottery_buttons_decode_to_none(data: str) -> None:
+    assert decode(data) is None
 
 
 @pytest.mark.parametrize("data", [
@@ -89,7 +107,8 @@ def test_random_text_never_raises_and_only_canonical_forms_decode(data: str) -> 
 
 
 @given(st.lists(st.sampled_from(["v1", "ev", "q", "ls", "my", "noop", "tk", "rel", "tt",
-                                 "0", "1", "17", "-1", "x", "", "007"]), max_size=5))
+                                 "le", "lq", "0", "1", "17", "-1", "x", "", "007"]),
+                max_size=5))
 def test_near_miss_wire_forms_decode_canonically_or_not_at_all(parts: list[str]) -> None:
     data = ":".join(parts)
     action = decode(data)
@@ -98,7 +117,10 @@ def test_near_miss_wire_forms_decode_canonically_or_not_at_all(parts: list[str])
 
 
 @pytest.mark.parametrize("action", [ShowEvent(0), ListPage(-1), HoldSeats(1, 0),
-                                    ShowTicket(MAX_ID + 1), HoldSeats(1, MAX_QUANTITY + 1)])
+                                    ShowTicket(MAX_ID + 1), HoldSeats(1, MAX_QUANTITY + 1),
+                                    EnterLottery(0), EntryQuantity(1, 0),
+                                    EntryQuantity(MAX_ID + 1, 1),
+                                    EntryQuantity(1, MAX_QUANTITY + 1)])
 def test_encoding_out_of_range_values_is_a_programming_error(action: Action) -> None:
     with pytest.raises(ValueError):
         encode(action)
