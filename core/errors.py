@@ -31,6 +31,14 @@ class ErrorCode(StrEnum):
     ALREADY_ENTERED = "already_entered"
     ENTRY_NOT_FOUND = "entry_not_found"
     NOT_A_LOTTERY = "not_a_lottery"
+    # roles and invites
+    INVITE_NOT_FOUND = "invite_not_found"
+    INVITE_USED = "invite_used"
+    INVITE_EXPIRED = "invite_expired"
+    INVITE_REVOKED = "invite_revoked"
+    # organizer console
+    EVENT_ALREADY_CANCELLED = "event_already_cancelled"
+    CAPACITY_BELOW_SOLD = "capacity_below_sold"
     # tickets
     TICKET_NOT_FOUND = "ticket_not_found"
     # access

@@ -9,11 +9,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, Protocol
 
-from core.catalog import Event, LotteryState, TicketType
+from core.access import Grant, Invite, Role
+from core.catalog import Event, EventStatus, LotteryState, TicketType
+from core.checkin import CheckinRecord, Verdict
 from core.event_spec import EventSpec
 from core.lottery import Candidate, DrawResult, Entry
 from core.money import Money
@@ -51,6 +53,7 @@ class IncomingPayment:
     provider_charge_id: str
     payload: str
     amount: Money
+    first_name: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +139,23 @@ class EventRepository(Protocol):
     async def get_ticket_type(self, ticket_type_id: int, *,
                               lock: bool = False) -> TicketType | None:
         """One ticket type; ``lock`` serializes seat allocation for it until commit."""
+        ...
+
+    async def managed_by(self, user_id: int, *, all_events: bool = False) -> list[int]:
+        """Ids of events this user created (every event when ``all_events``)."""
+        ...
+
+    async def set_status(self, event_id: int, status: EventStatus, *, now: datetime) -> None:
+        """Publish, unpublish or cancel."""
+        ...
+
+    async def cancel_everything(self, event: Event, *, now: datetime) -> dict[str, int]:
+        """Set-based: refund every paid order and entry, revoke tickets, release holds, tell
+        holders. Returns ``refunds_queued``, ``tickets_revoked``, ``holders_told``."""
+        ...
+
+    async def queue_reminders(self, *, now: datetime, before: timedelta) -> int:
+        """Queue the reminder due ``before`` the start for every holder (once, ever)."""
         ...
 
     async def stock(self, ticket_type_ids: Sequence[int], *, now: datetime,
@@ -300,12 +320,88 @@ class TicketRepository(Protocol):
         """A user's tickets for events that have not ended."""
         ...
 
-    async def get(self, ticket_id: int) -> Ticket | None:
-        """One ticket or None."""
+    async def get(self, ticket_id: int, *, lock: bool = False) -> Ticket | None:
+        """One ticket or None; ``lock`` serializes check-ins of this ticket."""
         ...
 
     async def by_token(self, token: str) -> Ticket | None:
         """The ticket with this token, or None."""
+        ...
+
+    async def by_short_code(self, code: str) -> Ticket | None:
+        """The ticket with this short code, or None."""
+        ...
+
+    async def export_rows(self, event_id: int) -> list[tuple[object, ...]]:
+        """Rows for the organizer's CSV (see ``OrganizerService.export_csv``)."""
+        ...
+
+
+class CheckinRepository(Protocol):
+    """The append-only check-in log."""
+
+    async def append(self, *, ticket_id: int, event_id: int, staff_user_id: int,
+                     verdict: Verdict, nonce: str, now: datetime) -> CheckinRecord:
+        """Add one scan to the log."""
+        ...
+
+    async def by_nonce(self, nonce: str) -> CheckinRecord | None:
+        """The scan recorded under this nonce (a redelivered scan), if any."""
+        ...
+
+    async def first_admission(self, ticket_id: int) -> CheckinRecord | None:
+        """The scan that let this ticket in, if any."""
+        ...
+
+    async def counts(self, event_id: int) -> tuple[int, int]:
+        """(tickets checked in, valid tickets sold) for an event."""
+        ...
+
+
+class RoleRepository(Protocol):
+    """Organizer and staff roles, and the invites that grant them."""
+
+    async def has(self, user_id: int, role: Role, event_id: int | None) -> bool:
+        """Whether the user holds this role (for this event, for staff)."""
+        ...
+
+    async def staff_events(self, user_id: int) -> list[int]:
+        """Events the user is door staff for."""
+        ...
+
+    async def add_invite(self, *, role: Role, event_id: int | None, created_by: int,
+                         now: datetime, expires_at: datetime) -> Invite:
+        """A fresh invite with a random token."""
+        ...
+
+    async def invite_by_token(self, token: str, *, lock: bool = False) -> Invite | None:
+        """The invite with this token, or None."""
+        ...
+
+    async def invite(self, invite_id: int) -> Invite | None:
+        """One invite or None."""
+        ...
+
+    async def use_invite(self, invite_id: int, *, user_id: int, now: datetime) -> None:
+        """Mark an invite used."""
+        ...
+
+    async def revoke_invite(self, invite_id: int, *, now: datetime) -> None:
+        """Withdraw an invite."""
+        ...
+
+    async def grant(self, *, user_id: int, role: Role, event_id: int | None,
+                    granted_by: int, now: datetime) -> Grant:
+        """Give a role (idempotent)."""
+        ...
+
+    async def grants(self, role: Role, event_id: int | None) -> list[Grant]:
+        """Current holders of a role."""
+        ...
+
+    async def revoke(self, *, user_id: int, role: Role, event_id: int | None,
+                     now: datetime) -> bool:
+        """Take a role away; False if not held."""
         ...
 
 
@@ -342,6 +438,16 @@ class UnitOfWork(Protocol):
     @property
     def lottery(self) -> LotteryRepository:
         """The lottery repository of this transaction."""
+        ...
+
+    @property
+    def checkins(self) -> CheckinRepository:
+        """The check-in log of this transaction."""
+        ...
+
+    @property
+    def roles(self) -> RoleRepository:
+        """The roles repository of this transaction."""
         ...
 
     @property

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import String, and_, bindparam, case, cast, func, literal, null, select, update
@@ -14,7 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.storage import tables as t
 from core import outbox as outbox_codec
+from core.access import Grant, Invite, Role, new_invite_token
 from core.catalog import Event, EventStatus, LotteryState, LotteryWindow, SaleMode, TicketType
+from core.checkin import CheckinRecord, Verdict
 from core.event_spec import EventSpec
 from core.lottery import Candidate, DrawResult, Entry, EntryStatus, new_seed
 from core.money import Money
@@ -28,6 +30,9 @@ from core.ports import (
     RefundStatus,
 )
 from core.tickets import Ticket, TicketStatus, new_short_code, new_token
+
+# Reminder offsets before an event's start, largest first (see OrganizerService).
+REMINDER_OFFSETS = (timedelta(hours=24), timedelta(hours=2))
 
 
 def _upsert(dialect: str, table: Any) -> Any:
@@ -162,6 +167,131 @@ class SqlEventRepository(_Repo):
             query = query.with_for_update()
         row = (await self.conn.execute(query)).first()
         return _ticket_type(row) if row else None
+
+    async def managed_by(self, user_id: int, *, all_events: bool = False) -> list[int]:
+        query = select(t.events.c.id)
+        if not all_events:
+            query = query.where(t.events.c.created_by == user_id)
+        return list((await self.conn.execute(query.order_by(t.events.c.id))).scalars())
+
+    async def set_status(self, event_id: int, status: EventStatus, *, now: datetime) -> None:
+        values: dict[str, Any] = {"status": status.value}
+        if status is EventStatus.CANCELLED:
+            values["cancelled_at"] = now
+        await self.conn.execute(update(t.events).where(t.events.c.id == event_id)
+                                .values(**values))
+
+    async def cancel_everything(self, event: Event, *, now: datetime) -> dict[str, int]:
+        p, o, en, r, tk = t.payments.c, t.orders.c, t.entries.c, t.refunds.c, t.tickets.c
+        ts = literal(now, t.UTCDateTime)
+        columns = ["payment_id", "event_id", "user_id", "chat_id", "amount_minor", "currency",
+                   "reason", "status", "provider_charge_id", "attempts", "created_at",
+                   "updated_at"]
+        no_refund_yet = ~select(r.id).where(r.payment_id == p.id).exists()
+
+        def refund_rows(source: Any, where: Any) -> Any:
+            return (select(p.id, literal(event.id), p.user_id, p.chat_id, p.amount_minor,
+                           p.currency, literal(RefundReason.EVENT_CANCELLED.value),
+                           literal(RefundStatus.PENDING.value), p.provider_charge_id,
+                           literal(0), ts, ts)
+                    .select_from(source).where(where, no_refund_yet).order_by(p.id))
+
+        queued = 0
+        for source, where in (
+            (t.payments.join(t.orders, o.id == p.order_id),
+             and_(o.event_id == event.id, o.status == OrderStatus.PAID.value)),
+            (t.payments.join(t.entries, en.id == p.entry_id),
+             and_(en.event_id == event.id,
+                  en.status.in_([EntryStatus.ENTERED.value, EntryStatus.WON.value]))),
+        ):
+            result = await self.conn.execute(
+                t.refunds.insert().from_select(columns, refund_rows(source, where)))
+            queued += int(result.rowcount)
+        key = literal("refund:") + cast(r.id, String)
+        payload = literal('{"refund_id": ') + cast(r.id, String) + literal("}")
+        oc = t.outbox.c
+        await self.conn.execute(t.outbox.insert().from_select(
+            ["kind", "payload", "dedupe_key", "chat_id", "status", "attempts", "due_at",
+             "created_at"],
+            select(literal(outbox_codec.REFUND), payload, key, null(), literal("pending"),
+                   literal(0), ts, ts)
+            .where(r.event_id == event.id, r.reason == RefundReason.EVENT_CANCELLED.value,
+                   r.status == RefundStatus.PENDING.value,
+                   ~select(oc.id).where(oc.dedupe_key == key).exists())
+            .order_by(r.id)))
+        revoked = await self.conn.execute(update(t.tickets).where(
+            tk.event_id == event.id, tk.status == TicketStatus.VALID.value)
+            .values(status=TicketStatus.REVOKED.value))
+        await self.conn.execute(update(t.orders).where(
+            o.event_id == event.id, o.status == OrderStatus.HELD.value)
+            .values(status=OrderStatus.RELEASED.value))
+        await self.conn.execute(update(t.entries).where(
+            en.event_id == event.id, en.status == EntryStatus.PENDING.value)
+            .values(status=EntryStatus.VOID.value))
+        # Everyone who paid (ticket holders, lottery entrants) hears it once, in their chat.
+        payers = (select(p.chat_id.label("chat_id"))
+                  .select_from(t.payments.join(t.orders, o.id == p.order_id))
+                  .where(o.event_id == event.id, o.status == OrderStatus.PAID.value)
+                  .union(select(p.chat_id).select_from(
+                      t.payments.join(t.entries, en.id == p.entry_id))
+                      .where(en.event_id == event.id,
+                             en.status.in_([EntryStatus.ENTERED.value, EntryStatus.WON.value])))
+                  .subquery())
+        message = json.dumps(outbox_codec.encode({"key": "event_cancelled", "params": {
+            "event": event.title, "starts": event.local_start()}}))
+        told = await self.conn.execute(t.outbox.insert().from_select(
+            ["kind", "payload", "dedupe_key", "chat_id", "status", "attempts", "due_at",
+             "created_at"],
+            select(literal(outbox_codec.MESSAGE), literal(message),
+                   literal(f"cancelled:{event.id}:") + cast(payers.c.chat_id, String),
+                   payers.c.chat_id, literal("pending"), literal(0), ts, ts)
+            .where(~select(oc.id).where(oc.dedupe_key == literal(f"cancelled:{event.id}:")
+                                        + cast(payers.c.chat_id, String)).exists())))
+        return {"refunds_queued": queued, "tickets_revoked": int(revoked.rowcount),
+                "holders_told": int(told.rowcount)}
+
+    async def queue_reminders(self, *, now: datetime, before: timedelta) -> int:
+        e, tk, o, oc = t.events.c, t.tickets.c, t.orders.c, t.outbox.c
+        hours = int(before.total_seconds() // 3600)
+        # Due: the reminder time has passed, the start has not, and no smaller reminder is due
+        # yet (a 24 h reminder is not sent 1 h before the start).
+        smaller = [b for b in REMINDER_OFFSETS if b < before]
+        latest = now + (max(smaller) if smaller else timedelta(0))
+        events = (await self.conn.execute(select(t.events).where(
+            e.status == EventStatus.PUBLISHED.value, e.starts_at > latest,
+            e.starts_at <= now + before))).all()
+        queued = 0
+        ts = literal(now, t.UTCDateTime)
+        for row in events:
+            event = _event(row)
+            remind_at = event.starts_at - before
+            message = json.dumps(outbox_codec.encode({"key": "reminder", "params": {
+                "event": event.title, "starts": event.local_start(), "venue": event.venue,
+                "hours": hours}}))
+            holders = (select(o.user_id.label("user_id")).distinct()
+                       .select_from(t.tickets.join(t.orders, o.id == tk.order_id))
+                       .where(tk.event_id == event.id, tk.status == TicketStatus.VALID.value,
+                              tk.issued_at <= remind_at).subquery())
+            key = literal(f"reminder:{hours}:{event.id}:") + cast(holders.c.user_id, String)
+            result = await self.conn.execute(t.outbox.insert().from_select(
+                ["kind", "payload", "dedupe_key", "chat_id", "status", "attempts", "due_at",
+                 "created_at"],
+                select(literal(outbox_codec.MESSAGE), literal(message), key,
+                       holders.c.user_id, literal("pending"), literal(0), ts, ts)
+                .where(~select(oc.id).where(oc.dedupe_key == key).exists())))
+            queued += int(result.rowcount)
+            ticket_key = literal(f"reminder:{hours}:ticket:") + cast(tk.id, String)
+            payload = literal('{"ticket_id": ') + cast(tk.id, String) + literal("}")
+            await self.conn.execute(t.outbox.insert().from_select(
+                ["kind", "payload", "dedupe_key", "chat_id", "status", "attempts", "due_at",
+                 "created_at"],
+                select(literal(outbox_codec.TICKET), payload, ticket_key, tk.owner_user_id,
+                       literal("pending"), literal(0), ts, ts)
+                .where(tk.event_id == event.id, tk.status == TicketStatus.VALID.value,
+                       tk.issued_at <= remind_at,
+                       ~select(oc.id).where(oc.dedupe_key == ticket_key).exists())
+                .order_by(tk.id)))
+        return queued
 
     async def stock(self, ticket_type_ids: Sequence[int], *, now: datetime,
                     exclude_user_id: int | None = None) -> dict[int, Stock]:
@@ -367,10 +497,38 @@ class SqlTicketRepository(_Repo):
             .order_by(t.events.c.starts_at, t.tickets.c.id))
         return [_ticket(r) for r in rows]
 
-    async def get(self, ticket_id: int) -> Ticket | None:
-        row = (await self.conn.execute(select(t.tickets).where(
-            t.tickets.c.id == ticket_id))).first()
+    async def get(self, ticket_id: int, *, lock: bool = False) -> Ticket | None:
+        query = select(t.tickets).where(t.tickets.c.id == ticket_id)
+        if lock:
+            query = query.with_for_update()
+        row = (await self.conn.execute(query)).first()
         return _ticket(row) if row else None
+
+    async def by_short_code(self, code: str) -> Ticket | None:
+        row = (await self.conn.execute(select(t.tickets).where(
+            t.tickets.c.short_code == code))).first()
+        return _ticket(row) if row else None
+
+    async def export_rows(self, event_id: int) -> list[tuple[object, ...]]:
+        tk, tt, o, u, c = (t.tickets.c, t.ticket_types.c, t.orders.c, t.users.c,
+                           t.checkins.c)
+        first_valid = (select(c.ticket_id, func.min(c.id).label("first_id"))
+                       .where(c.verdict == "valid").group_by(c.ticket_id).subquery())
+        scan = t.checkins.alias("scan")
+        staff = t.users.alias("staff")
+        rows = await self.conn.execute(
+            select(tk.id, tk.short_code, tt.name, tk.status, tk.owner_user_id, u.first_name,
+                   tk.order_id, o.paid_at, o.unit_price_minor, o.currency,
+                   scan.c.scanned_at, staff.c.first_name)
+            .select_from(
+                t.tickets.join(t.ticket_types, tt.id == tk.ticket_type_id)
+                .join(t.orders, o.id == tk.order_id)
+                .outerjoin(t.users, u.id == tk.owner_user_id)
+                .outerjoin(first_valid, first_valid.c.ticket_id == tk.id)
+                .outerjoin(scan, scan.c.id == first_valid.c.first_id)
+                .outerjoin(staff, staff.c.id == scan.c.staff_user_id))
+            .where(tk.event_id == event_id).order_by(tk.id))
+        return [tuple(r) for r in rows]
 
     async def by_token(self, token: str) -> Ticket | None:
         # The unique index finds the row; the token itself is the secret, so an indexed
@@ -431,6 +589,8 @@ class SqlUnitOfWork:
         self.users = SqlUserRepository(conn, dialect)
         self.outbox = SqlOutbox(conn, dialect)
         self.lottery = SqlLotteryRepository(conn, dialect)
+        self.checkins = SqlCheckinRepository(conn, dialect)
+        self.roles = SqlRoleRepository(conn, dialect)
 
 
 _PAID = (EntryStatus.ENTERED.value, EntryStatus.WON.value, EntryStatus.LOST.value)
@@ -457,7 +617,7 @@ class SqlLotteryRepository(_Repo):
     async def due(self, *, now: datetime) -> list[Event]:
         e = t.events.c
         rows = await self.conn.execute(select(t.events).where(
-            e.sale_mode == SaleMode.LOTTERY.value,
+            e.sale_mode == SaleMode.LOTTERY.value, e.status == EventStatus.PUBLISHED.value,
             e.lottery_state.in_([LotteryState.OPEN.value, LotteryState.CLOSED.value]),
             e.entries_close_at <= now).order_by(e.draw_at, e.id))
         return [_event(r) for r in rows]
@@ -667,3 +827,127 @@ def _outbox_row(kind: str, payload: dict[str, Any], key: str, chat_id: int | Non
 
 def _chunks(items: list[Any], size: int) -> list[list[Any]]:
     return [items[i:i + size] for i in range(0, len(items), size)]
+
+
+def _checkin(row: Row[Any]) -> CheckinRecord:
+    return CheckinRecord(id=row.id, ticket_id=row.ticket_id, event_id=row.event_id,
+                         staff_user_id=row.staff_user_id, verdict=Verdict(row.verdict),
+                         scanned_at=row.scanned_at, nonce=row.nonce)
+
+
+class SqlCheckinRepository(_Repo):
+    """The append-only check-in log."""
+
+    async def append(self, *, ticket_id: int, event_id: int, staff_user_id: int,
+                     verdict: Verdict, nonce: str, now: datetime) -> CheckinRecord:
+        result = await self.conn.execute(t.checkins.insert().values(
+            ticket_id=ticket_id, event_id=event_id, staff_user_id=staff_user_id,
+            verdict=verdict.value, nonce=nonce[:64], scanned_at=now).returning(t.checkins))
+        return _checkin(result.one())
+
+    async def by_nonce(self, nonce: str) -> CheckinRecord | None:
+        row = (await self.conn.execute(select(t.checkins).where(
+            t.checkins.c.nonce == nonce[:64]))).first()
+        return _checkin(row) if row else None
+
+    async def first_admission(self, ticket_id: int) -> CheckinRecord | None:
+        c = t.checkins.c
+        row = (await self.conn.execute(select(t.checkins).where(
+            c.ticket_id == ticket_id, c.verdict == Verdict.VALID.value)
+            .order_by(c.id).limit(1))).first()
+        return _checkin(row) if row else None
+
+    async def counts(self, event_id: int) -> tuple[int, int]:
+        c, tk = t.checkins.c, t.tickets.c
+        checked = (await self.conn.execute(select(func.count(func.distinct(c.ticket_id)))
+                   .where(c.event_id == event_id, c.verdict == Verdict.VALID.value))
+                   ).scalar_one()
+        sold = (await self.conn.execute(select(func.count()).select_from(t.tickets).where(
+            tk.event_id == event_id, tk.status == TicketStatus.VALID.value))).scalar_one()
+        return int(checked), int(sold)
+
+
+def _invite(row: Row[Any]) -> Invite:
+    return Invite(id=row.id, token=row.token, role=Role(row.role), event_id=row.event_id,
+                  created_by=row.created_by, created_at=row.created_at,
+                  expires_at=row.expires_at, used_by=row.used_by, used_at=row.used_at,
+                  revoked_at=row.revoked_at)
+
+
+class SqlRoleRepository(_Repo):
+    """Roles and invites."""
+
+    def _active(self, user_id: int, role: Role, event_id: int | None) -> Any:
+        ro = t.roles.c
+        where = and_(ro.user_id == user_id, ro.role == role.value, ro.revoked_at.is_(None))
+        return and_(where, ro.event_id.is_(None) if event_id is None
+                    else ro.event_id == event_id)
+
+    async def has(self, user_id: int, role: Role, event_id: int | None) -> bool:
+        row = (await self.conn.execute(select(t.roles.c.id).where(
+            self._active(user_id, role, event_id)).limit(1))).first()
+        return row is not None
+
+    async def staff_events(self, user_id: int) -> list[int]:
+        ro = t.roles.c
+        rows = await self.conn.execute(select(ro.event_id).where(
+            ro.user_id == user_id, ro.role == Role.STAFF.value, ro.revoked_at.is_(None)))
+        return [r for r in rows.scalars() if r is not None]
+
+    async def add_invite(self, *, role: Role, event_id: int | None, created_by: int,
+                         now: datetime, expires_at: datetime) -> Invite:
+        result = await self.conn.execute(t.invites.insert().values(
+            token=new_invite_token(), role=role.value, event_id=event_id,
+            created_by=created_by, created_at=now, expires_at=expires_at)
+            .returning(t.invites))
+        return _invite(result.one())
+
+    async def invite_by_token(self, token: str, *, lock: bool = False) -> Invite | None:
+        query = select(t.invites).where(t.invites.c.token == token)
+        if lock:
+            query = query.with_for_update()
+        row = (await self.conn.execute(query)).first()
+        return _invite(row) if row else None
+
+    async def invite(self, invite_id: int) -> Invite | None:
+        row = (await self.conn.execute(select(t.invites).where(
+            t.invites.c.id == invite_id))).first()
+        return _invite(row) if row else None
+
+    async def use_invite(self, invite_id: int, *, user_id: int, now: datetime) -> None:
+        await self.conn.execute(update(t.invites).where(t.invites.c.id == invite_id)
+                                .values(used_by=user_id, used_at=now))
+
+    async def revoke_invite(self, invite_id: int, *, now: datetime) -> None:
+        await self.conn.execute(update(t.invites).where(
+            t.invites.c.id == invite_id, t.invites.c.used_by.is_(None))
+            .values(revoked_at=now))
+
+    async def grant(self, *, user_id: int, role: Role, event_id: int | None,
+                    granted_by: int, now: datetime) -> Grant:
+        if not await self.has(user_id, role, event_id):
+            await self.conn.execute(t.roles.insert().values(
+                user_id=user_id, role=role.value, event_id=event_id, granted_by=granted_by,
+                granted_at=now))
+        name = (await self.conn.execute(select(t.users.c.first_name).where(
+            t.users.c.id == user_id))).scalar_one_or_none()
+        return Grant(user_id, role, event_id, granted_by, now, name)
+
+    async def grants(self, role: Role, event_id: int | None) -> list[Grant]:
+        ro, u = t.roles.c, t.users.c
+        where = and_(ro.role == role.value, ro.revoked_at.is_(None))
+        where = and_(where, ro.event_id.is_(None) if event_id is None
+                     else ro.event_id == event_id)
+        rows = await self.conn.execute(
+            select(ro.user_id, ro.role, ro.event_id, ro.granted_by, ro.granted_at,
+                   u.first_name)
+            .select_from(t.roles.outerjoin(t.users, u.id == ro.user_id))
+            .where(where).order_by(ro.granted_at))
+        return [Grant(r.user_id, Role(r.role), r.event_id, r.granted_by, r.granted_at,
+                      r.first_name) for r in rows]
+
+    async def revoke(self, *, user_id: int, role: Role, event_id: int | None,
+                     now: datetime) -> bool:
+        result = await self.conn.execute(update(t.roles).where(
+            self._active(user_id, role, event_id)).values(revoked_at=now))
+        return int(result.rowcount) > 0

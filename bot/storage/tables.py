@@ -78,6 +78,7 @@ events = Table(
     Column("lottery_seed", String(64)),  # hex; secret until the draw is published
     Column("closed_at", UTCDateTime),
     Column("drawn_at", UTCDateTime),
+    Column("cancelled_at", UTCDateTime),
     Column("created_by", BigInteger, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
     Index("ix_events_status_starts", "status", "starts_at"),
@@ -209,4 +210,54 @@ outbox = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("done_at", UTCDateTime),
     Index("ix_outbox_status_due", "status", "due_at"),
+)
+
+# Door check-in: append-only. The first row with verdict 'valid' admits the ticket.
+checkins = Table(
+    "checkins", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("ticket_id", Integer, ForeignKey("tickets.id"), nullable=False),
+    Column("event_id", Integer, ForeignKey("events.id"), nullable=False),
+    Column("staff_user_id", BigInteger, nullable=False),
+    Column("verdict", String(16), nullable=False),
+    Column("nonce", String(64), nullable=False, unique=True),
+    Column("scanned_at", UTCDateTime, nullable=False),
+    Index("ix_checkins_ticket", "ticket_id", "verdict"),
+    Index("ix_checkins_event", "event_id", "verdict"),
+)
+
+roles = Table(
+    "roles", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("user_id", BigInteger, nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("event_id", Integer, ForeignKey("events.id")),
+    Column("granted_by", BigInteger, nullable=False),
+    Column("granted_at", UTCDateTime, nullable=False),
+    Column("revoked_at", UTCDateTime),
+    Index("ix_roles_user", "user_id", "role"),
+)
+
+invites = Table(
+    "invites", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("token", String(32), nullable=False, unique=True),
+    Column("role", String(16), nullable=False),
+    Column("event_id", Integer, ForeignKey("events.id")),
+    Column("created_by", BigInteger, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("used_by", BigInteger),
+    Column("used_at", UTCDateTime),
+    Column("revoked_at", UTCDateTime),
+)
+
+# The event wizard's draft, one per organizer: nothing is created until they publish.
+event_drafts = Table(
+    "event_drafts", metadata,
+    Column("user_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("event_id", Integer, ForeignKey("events.id")),
+    Column("step", String(32), nullable=False),
+    Column("data", Text, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
 )

@@ -162,6 +162,9 @@ class LotteryService:
             now = self._clock.now()
             record, created = await uow.payments.record(
                 payment, order_id=None, entry_id=entry.id if entry else None, now=now)
+            if created and payment.first_name:
+                await uow.users.seen(user_id=payment.user_id, first_name=payment.first_name,
+                                     language_code=None, now=now)
             if not created:
                 return Confirmation(PaymentOutcome.ALREADY_PROCESSED, record.id, None, [])
             reason = await _entry_refund_reason(uow, entry, event, payment, now)

@@ -218,6 +218,9 @@ class PurchaseService:
             record, created = await uow.payments.record(
                 payment, order_id=order.id if order else None, now=now
             )
+            if created and payment.first_name:
+                await uow.users.seen(user_id=payment.user_id, first_name=payment.first_name,
+                                     language_code=None, now=now)
             if not created:
                 tickets = await uow.tickets.for_order(record.order_id) if record.order_id else []
                 return Confirmation(PaymentOutcome.ALREADY_PROCESSED, record.id,

@@ -54,3 +54,18 @@ async def buy(live: SandboxedBot, user: VirtualUser, quantity: int = 1, **kwargs
     await user.wait_for_message(contains="Payment received")
     await live.settle()
     return outcome
+
+
+async def enter_lottery(user: VirtualUser, quantity: int, *, type_name: str = "GA",
+                        title: str = "Sold-Out Show", deliver: bool = True):
+    """From /events to a paid lottery entry; returns the sandbox payment outcome."""
+    card = await open_event(user, title)
+    label = next(b for b in card.button_texts() if b.startswith(f"Enter · {type_name} ·"))
+    mark = user.mark()
+    await user.tap(card, text=label)
+    picker = await user.wait_for_message(contains="How many", since=mark)
+    mark = user.mark()
+    await user.tap(picker, text=str(quantity))
+    invoice = await user.wait_for_message(predicate=lambda m: m.invoice is not None,
+                                          since=mark)
+    return await user.pay(invoice, deliver_success=deliver)

@@ -1,0 +1,97 @@
+"""Door check-in by QR link, QR photo or typed short code."""
+
+from __future__ import annotations
+
+from core.catalog import EventStatus
+from core.checkin import ScanResult, Verdict
+from core.clock import Clock
+from core.errors import DomainError, ErrorCode
+from core.ports import Database
+from core.services.access import AccessService
+from core.tickets import TicketStatus, normalize_short_code, token_from_payload, tokens_equal
+
+
+class CheckinService:
+    """Verdicts derived from an append-only log; one VALID per ticket, ever."""
+
+    def __init__(self, db: Database, clock: Clock, access: AccessService) -> None:
+        self._db = db
+        self._clock = clock
+        self._access = access
+
+    async def is_staff(self, user_id: int) -> bool:
+        """Whether this user checks tickets for any event."""
+        return bool(await self._access.staff_event_ids(user_id))
+
+    async def scan_link(self, *, staff_id: int, payload: str, nonce: str) -> ScanResult:
+        """A ``/start t_<token>`` opened by door staff (the phone camera path).
+
+        Raises:
+            DomainError: ``not_allowed`` if the user is not door staff.
+        """
+        token = token_from_payload(payload)
+        return await self._scan(staff_id=staff_id, token=token, code=None, nonce=nonce)
+
+    async def scan_code(self, *, staff_id: int, typed: str, nonce: str) -> ScanResult:
+        """A short code typed by hand (``/checkin K7QH-3MZP``)."""
+        return await self._scan(staff_id=staff_id, token=None,
+                                code=normalize_short_code(typed), nonce=nonce)
+
+    async def _scan(self, *, staff_id: int, token: str | None, code: str | None,
+                    nonce: str) -> ScanResult:
+        events = await self._access.staff_event_ids(staff_id)
+        if not events:
+            raise DomainError(ErrorCode.NOT_ALLOWED)
+        if token is None and code is None:
+            return ScanResult(Verdict.NOT_A_TICKET)
+        async with self._db.write() as uow:
+            ticket = (await uow.tickets.by_token(token) if token is not None
+                      else await uow.tickets.by_short_code(code or ""))
+            if ticket is None or (token is not None and not tokens_equal(ticket.token, token)):
+                return ScanResult(Verdict.NOT_A_TICKET)
+            ticket = await uow.tickets.get(ticket.id, lock=True)  # gates queue up here
+            assert ticket is not None
+            now = self._clock.now()
+            event = await uow.events.get(ticket.event_id)
+            ticket_type = await uow.events.get_ticket_type(ticket.ticket_type_id)
+            assert event is not None and ticket_type is not None
+            if ticket.event_id not in events:
+                return ScanResult(Verdict.WRONG_EVENT, event_title=event.title)
+            repeat = await uow.checkins.by_nonce(nonce)
+            first = await uow.checkins.first_admission(ticket.id)
+            if repeat is not None and first is not None and repeat.id == first.id:
+                verdict = Verdict.VALID  # the same scan delivered twice is still the same scan
+            elif event.status is EventStatus.CANCELLED:
+                verdict = Verdict.CANCELLED
+            elif ticket.status is TicketStatus.REVOKED:
+                verdict = Verdict.REVOKED
+            elif first is not None:
+                verdict = Verdict.ALREADY_USED
+            else:
+                verdict = Verdict.VALID
+            if repeat is None:
+                await uow.checkins.append(ticket_id=ticket.id, event_id=ticket.event_id,
+                                          staff_user_id=staff_id, verdict=verdict, nonce=nonce,
+                                          now=now)
+            holder = await uow.users.first_name(ticket.owner_user_id)
+            first_staff = (await uow.users.first_name(first.staff_user_id)
+                           if first is not None else None)
+            checked_in, sold = await uow.checkins.counts(ticket.event_id)
+        return ScanResult(
+            verdict=verdict, event_title=event.title, ticket_type=ticket_type.name,
+            holder_first_name=holder,
+            first_scan_at=(first.scanned_at.astimezone(event.tz) if first is not None
+                           and verdict is Verdict.ALREADY_USED else None),
+            first_scan_staff=first_staff if verdict is Verdict.ALREADY_USED else None,
+            checked_in=checked_in, sold=sold)
+
+    async def progress(self, *, staff_id: int, event_id: int) -> tuple[int, int]:
+        """(checked in, sold) for an event the user works at.
+
+        Raises:
+            DomainError: ``not_allowed``.
+        """
+        if event_id not in await self._access.staff_event_ids(staff_id):
+            raise DomainError(ErrorCode.NOT_ALLOWED)
+        async with self._db.read() as uow:
+            return await uow.checkins.counts(event_id)
