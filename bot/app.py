@@ -23,9 +23,12 @@ from bot.storage.outbox_store import SqlOutboxStore
 from core import outbox
 from core.clock import Clock, SystemClock
 from core.ports import OutboxItem, RefundGateway
+from core.services.access import AccessService
 from core.services.admin import AdminService
 from core.services.catalog import CatalogService
+from core.services.checkin import CheckinService
 from core.services.lottery import LotteryService
+from core.services.organizer import OrganizerService
 from core.services.purchase import PurchaseService
 from core.services.refunds import RefundService
 from core.services.tickets import TicketService
@@ -121,6 +124,7 @@ async def build_runtime(settings: Settings, *, clock: Clock | None = None,
     refunds = RefundService(db, gateway, clock)
     worker = OutboxWorker(SqlOutboxStore(db), {}, clock)
     lottery = LotteryService(db, clock)
+    access = AccessService(db, clock, settings.admin_ids)
     services = Services(
         catalog=CatalogService(db, clock),
         purchase=PurchaseService(db, clock, hold_minutes=settings.hold_minutes,
@@ -128,6 +132,9 @@ async def build_runtime(settings: Settings, *, clock: Clock | None = None,
         tickets=TicketService(db, clock),
         admin=AdminService(db, clock, settings.admin_ids),
         lottery=lottery,
+        access=access,
+        organizer=OrganizerService(db, clock, access, lottery),
+        checkin=CheckinService(db, clock, access),
         clock=clock,
         provider_token=settings.secret("payment_provider_token"),
         wake_outbox=worker.wake,

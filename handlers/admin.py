@@ -115,6 +115,9 @@ async def on_document(update: Update, context: TicketQContext) -> None:
 async def cmd_stats(update: Update, context: TicketQContext) -> None:
     """``/stats <event id>``: sales per ticket type and refunds (organizers only).
 
+    For a lottery the report adds entries, tickets asked, oversubscription, winners, money
+    paid in and still held, and the refunds by state.
+
     Raises:
         DomainError: ``not_allowed`` or ``event_not_found``.
     """
@@ -126,5 +129,7 @@ async def cmd_stats(update: Update, context: TicketQContext) -> None:
     if len(args) != 1 or not args[0].isascii() or not args[0].isdigit() or len(args[0]) > 18:
         await reply(update, context, t("stats.usage"))
         return
-    sales = await context.services.admin.sales(int(args[0]), actor_id=uid)
-    await reply(update, context, sales_text(sales))
+    services = context.services
+    sales = await services.admin.sales(int(args[0]), actor_id=uid)
+    figures = await services.lottery.figures(sales.event.id) if sales.event.is_lottery else None
+    await reply(update, context, sales_text(sales, figures))

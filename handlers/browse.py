@@ -8,7 +8,7 @@ from handlers import callbacks as cb
 from handlers import keyboards
 from handlers.common import reply, show, user_id
 from handlers.context import TicketQContext
-from handlers.texts import event_card_text, event_list_text
+from handlers.texts import event_card_text, event_list_text, lottery_card_text
 
 
 async def cmd_events(update: Update, context: TicketQContext) -> None:
@@ -32,12 +32,20 @@ async def send_event_card(update: Update, context: TicketQContext, event_id: int
                           edit: bool = False) -> None:
     """Show an event card with live availability for the asking user.
 
+    A lottery event's card shows the entry window, the draw, the seats, the entries so far
+    and the user's own entry, with "Enter" buttons while entries are open.
+
     Raises:
         DomainError: ``event_not_found``.
     """
     uid = user_id(update) or 0
-    card = await context.services.catalog.event_card(event_id, uid)
-    text, markup = event_card_text(card), keyboards.event_card(card)
+    services = context.services
+    card = await services.catalog.event_card(event_id, uid)
+    if card.event.is_lottery:
+        info = await services.lottery.info(card.event, uid)
+        text, markup = lottery_card_text(card, info), keyboards.lottery_card(card, info)
+    else:
+        text, markup = event_card_text(card), keyboards.event_card(card)
     if edit:
         await show(update, context, text, markup)
     else:

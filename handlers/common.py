@@ -1,4 +1,4 @@
-"""Small helpers shared by the flow handlers: replying, editing, who is asking."""
+"""Small helpers shared by the flow handlers: replying, editing, invoices, who is asking."""
 
 from __future__ import annotations
 
@@ -7,15 +7,25 @@ import logging
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from telegram import InlineKeyboardMarkup, Message, Update
+from telegram import InlineKeyboardMarkup, LabeledPrice, Message, Update
 from telegram.constants import ParseMode
 from telegram.error import BadRequest
 
 from core.errors import DomainError
+from core.money import Money
 from handlers.context import TicketQContext
-from handlers.texts import error_text
+from handlers.texts import error_text, plain
 
 log = logging.getLogger(__name__)
+
+# Telegram's sendInvoice limits (characters).
+INVOICE_TITLE_MAX = 32
+INVOICE_DESCRIPTION_MAX = 255
+
+
+def cut(text: str, limit: int) -> str:
+    """``text`` shortened to ``limit`` characters, ending in "…" when something was cut."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def user_id(update: Update) -> int | None:
@@ -52,6 +62,34 @@ async def show(update: Update, context: TicketQContext, text: str,
                 return
             log.info("could not edit message %s: %s", message.message_id, exc)
     await reply(update, context, text, markup)
+
+
+async def send_invoice(context: TicketQContext, chat_id: int, *, title: str, description: str,
+                       label: str, payload: str, total: Money) -> None:
+    """Send a one-line invoice for ``total`` (purchases and lottery entries alike).
+
+    Args:
+        context: the handler context (bot and payment provider token).
+        chat_id: where the invoice goes.
+        title: rendered text; made plain and cut to Telegram's 32 characters.
+        description: rendered text; made plain and cut to 255 characters, so anything that
+            must survive (a refund promise) belongs at its start.
+        label: rendered text of the single price line.
+        payload: the opaque invoice payload (``core.orders``), 1-128 bytes.
+        total: the amount and currency to charge.
+
+    Raises:
+        TelegramError: Telegram refused the invoice.
+    """
+    await context.bot.send_invoice(
+        chat_id=chat_id,
+        title=cut(plain(title), INVOICE_TITLE_MAX),
+        description=cut(plain(description), INVOICE_DESCRIPTION_MAX),
+        payload=payload,
+        provider_token=context.services.provider_token or None,
+        currency=total.currency,
+        prices=[LabeledPrice(plain(label), total.amount)],
+    )
 
 
 Handler = Callable[[Update, TicketQContext], Coroutine[Any, Any, None]]

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
 from core.services.catalog import EventCard, EventPage
+from core.services.lottery import EntryView, LotteryInfo
 from core.services.tickets import TicketView
 from core.tickets import format_short_code
 from handlers import callbacks as cb
-from handlers.texts import plain, t
+from handlers.texts import lottery_stage, plain, t
 
 # Telegram shows long button labels cut off anyway; keep them readable.
 LABEL_MAX = 48
@@ -68,15 +69,37 @@ def event_card(card: EventCard) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(rows)
 
 
-def quantity_picker(ticket_type_id: int, max_quantity: int,
-                    event_id: int | None = None) -> InlineKeyboardMarkup:
-    """Buttons 1..max_quantity (at most 10) in rows of five, then Back to the event."""
+def lottery_card(card: EventCard, info: LotteryInfo) -> InlineKeyboardMarkup:
+    """While entries are open and the user has none: one "Enter" button per ticket type."""
+    rows = []
+    if info.my_entry is None and lottery_stage(card.event, info) == "open":
+        rows = [[button(label("lottery.button", name=o.ticket_type.name,
+                              price=o.ticket_type.price),
+                        cb.EnterLottery(o.ticket_type.id))] for o in card.offers]
+    rows.append([button(label("button.back_to_list"), cb.ListPage(0))])
+    return InlineKeyboardMarkup(rows)
+
+
+def _number_picker(make: Callable[[int], cb.Action], max_quantity: int,
+                   event_id: int | None) -> InlineKeyboardMarkup:
     top = max(0, min(max_quantity, PICKER_MAX, cb.MAX_QUANTITY))
-    numbers = [button(str(n), cb.HoldSeats(ticket_type_id, n)) for n in range(1, top + 1)]
+    numbers = [button(str(n), make(n)) for n in range(1, top + 1)]
     rows = [numbers[i:i + PICKER_ROW] for i in range(0, len(numbers), PICKER_ROW)]
     back = cb.ShowEvent(event_id) if event_id else cb.ListPage(0)
     rows.append([button(label("button.back_to_event"), back)])
     return InlineKeyboardMarkup(rows)
+
+
+def quantity_picker(ticket_type_id: int, max_quantity: int,
+                    event_id: int | None = None) -> InlineKeyboardMarkup:
+    """Buttons 1..max_quantity (at most 10) in rows of five, then Back to the event."""
+    return _number_picker(lambda n: cb.HoldSeats(ticket_type_id, n), max_quantity, event_id)
+
+
+def entry_picker(ticket_type_id: int, max_quantity: int,
+                 event_id: int | None = None) -> InlineKeyboardMarkup:
+    """Lottery entry: how many tickets to ask for (1..max, at most 10), then Back."""
+    return _number_picker(lambda n: cb.EntryQuantity(ticket_type_id, n), max_quantity, event_id)
 
 
 def hold_followup(order_id: int) -> InlineKeyboardMarkup:
@@ -84,11 +107,15 @@ def hold_followup(order_id: int) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup([[button(label("button.cancel_hold"), cb.Release(order_id))]])
 
 
-def my_tickets(views: Sequence[TicketView]) -> InlineKeyboardMarkup:
-    """One button per ticket (sends its QR again), then Browse events."""
+def my_tickets(views: Sequence[TicketView],
+               entries: Sequence[EntryView] = ()) -> InlineKeyboardMarkup:
+    """One button per ticket (sends its QR again), one per lottery entry (opens its event),
+    then Browse events (at most 90 buttons: Telegram allows 100)."""
     rows = [[button(label("mytickets.button", event=v.event.title, ticket_type=v.ticket_type.name,
                       code=format_short_code(v.ticket.short_code)),
                     cb.ShowTicket(v.ticket.id))] for v in views[:90]]
+    rows += [[button(label("mytickets.entry_button", event=e.event.title),
+                     cb.ShowEvent(e.event.id))] for e in entries[:90 - len(rows)]]
     rows.append([button(label("button.browse"), cb.ListPage(0))])
     return InlineKeyboardMarkup(rows)
 

@@ -1,8 +1,8 @@
-"""``/mytickets``: the user's tickets, each one's QR code on demand."""
+"""``/mytickets``: the user's lottery entries and tickets, each ticket's QR code on demand."""
 
 from __future__ import annotations
 
-from telegram import Update
+from telegram import InlineKeyboardMarkup, Update
 from telegram.constants import ParseMode
 
 from bot.qr import ticket_qr_png
@@ -15,12 +15,12 @@ from handlers.texts import my_tickets_text, ticket_caption
 
 
 async def cmd_my_tickets(update: Update, context: TicketQContext) -> None:
-    """``/mytickets``: list the user's upcoming tickets."""
+    """``/mytickets``: list the user's lottery entries and upcoming tickets."""
     uid = user_id(update)
     if uid is None:
         return
-    views = await context.services.tickets.my_tickets(uid)
-    await reply(update, context, my_tickets_text(views), keyboards.my_tickets(views))
+    text, markup = await _listing(context, uid)
+    await reply(update, context, text, markup)
 
 
 async def on_my_tickets(update: Update, context: TicketQContext, action: cb.MyTickets) -> None:
@@ -28,8 +28,15 @@ async def on_my_tickets(update: Update, context: TicketQContext, action: cb.MyTi
     uid = user_id(update)
     if uid is None:
         return
-    views = await context.services.tickets.my_tickets(uid)
-    await show(update, context, my_tickets_text(views), keyboards.my_tickets(views))
+    text, markup = await _listing(context, uid)
+    await show(update, context, text, markup)
+
+
+async def _listing(context: TicketQContext, uid: int) -> tuple[str, InlineKeyboardMarkup]:
+    services = context.services
+    views = await services.tickets.my_tickets(uid)
+    entries = await services.lottery.my_entries(uid)
+    return my_tickets_text(views, entries), keyboards.my_tickets(views, entries)
 
 
 async def on_show_ticket(update: Update, context: TicketQContext,

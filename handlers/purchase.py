@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from telegram import LabeledPrice, Update
+from telegram import Update
 from telegram.error import TelegramError
 
 from core.errors import DomainError
@@ -19,7 +19,7 @@ from core.ports import IncomingPayment
 from core.services.purchase import PaymentOutcome
 from handlers import callbacks as cb
 from handlers import keyboards
-from handlers.common import reply, show, user_id
+from handlers.common import cut, reply, send_invoice, show, user_id
 from handlers.context import TicketQContext
 from handlers.texts import error_text, plain, t
 
@@ -27,16 +27,10 @@ log = logging.getLogger(__name__)
 
 # Telegram drops a pre-checkout query not answered within 10 s; leave room for the answer.
 PRE_CHECKOUT_TIMEOUT = 7.0
-INVOICE_TITLE_MAX = 32
-INVOICE_DESCRIPTION_MAX = 255
 PRECHECKOUT_ERROR_MAX = 200
 # confirm_payment is idempotent per charge id, so a failed attempt (database hiccup) is retried.
 CONFIRM_ATTEMPTS = 3
 CONFIRM_BACKOFF = 0.5
-
-
-def _cut(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 async def on_choose_type(update: Update, context: TicketQContext,
@@ -77,18 +71,16 @@ async def on_hold(update: Update, context: TicketQContext, action: cb.HoldSeats)
                  event=event.title, total=order.total,
                  minutes=services.purchase.hold_minutes),
                keyboards.hold_followup(order.id))
-    label = plain(t("invoice.label", quantity=order.quantity, ticket_type=ticket_type.name))
     try:
-        await context.bot.send_invoice(
-            chat_id=chat.id,
-            title=_cut(plain(t("invoice.title", event=event.title)), INVOICE_TITLE_MAX),
-            description=_cut(plain(t("invoice.description", quantity=order.quantity,
-                                     ticket_type=ticket_type.name, when=event.local_start(),
-                                     venue=event.venue)), INVOICE_DESCRIPTION_MAX),
+        await send_invoice(
+            context, chat.id,
+            title=t("invoice.title", event=event.title),
+            description=t("invoice.description", quantity=order.quantity,
+                          ticket_type=ticket_type.name, when=event.local_start(),
+                          venue=event.venue),
+            label=t("invoice.label", quantity=order.quantity, ticket_type=ticket_type.name),
             payload=invoice_payload(order.id),
-            provider_token=services.provider_token or None,
-            currency=order.total.currency,
-            prices=[LabeledPrice(label, order.total.amount)],
+            total=order.total,
         )
     except TelegramError:
         # No invoice, no way to pay: give the seats back right away.
@@ -139,7 +131,7 @@ async def on_pre_checkout(update: Update, context: TicketQContext) -> None:
             await query.answer(ok=True)
         else:
             await query.answer(ok=False,
-                               error_message=_cut(error_message, PRECHECKOUT_ERROR_MAX))
+                               error_message=cut(error_message, PRECHECKOUT_ERROR_MAX))
     except TelegramError as exc:
         log.warning("could not answer pre-checkout query %s: %s", query.id, exc)
 

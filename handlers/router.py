@@ -10,7 +10,7 @@ from telegram import Update
 from telegram.error import TelegramError
 
 from core.errors import DomainError
-from handlers import browse, my_tickets, purchase
+from handlers import browse, lottery, my_tickets, purchase
 from handlers import callbacks as cb
 from handlers.context import TicketQContext
 from handlers.texts import error_text, plain, t
@@ -27,6 +27,8 @@ ROUTES: dict[type, Flow] = {
     cb.ChooseType: purchase.on_choose_type,
     cb.HoldSeats: purchase.on_hold,
     cb.Release: purchase.on_release,
+    cb.EnterLottery: lottery.on_enter,
+    cb.EntryQuantity: lottery.on_entry_quantity,
     cb.ShowTicket: my_tickets.on_show_ticket,
     cb.MyTickets: my_tickets.on_my_tickets,
 }

@@ -23,13 +23,15 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from core.catalog import EventStatus, SaleMode
+from core.catalog import Event, EventStatus, LotteryState, SaleMode
 from core.errors import DomainError, ErrorCode
 from core.event_spec import SpecIssue
+from core.lottery import EntryStatus, LotteryFigures, WindowPhase
 from core.money import Money, currency_exponent
 from core.ports import RefundReason, RefundStatus
 from core.services.admin import EventSales, revenue_total
 from core.services.catalog import EventCard, EventPage, EventSummary, Offer
+from core.services.lottery import EntryView, LotteryInfo
 from core.services.tickets import TicketView
 from core.tickets import TicketStatus, format_short_code
 
@@ -105,6 +107,52 @@ TEXTS: dict[str, str] = {
     "card.button": "{name} · {price}",
     "card.button_sold_out": "{name} · sold out",
     "card.button_limit": "{name} · limit reached",
+    # --- lottery ------------------------------------------------------------------------------
+    "lottery.window": (
+        "🎲 <b>Lottery</b>: entries open {opens} – close {closes}; draw {draw}"
+    ),
+    "lottery.seats": "• {name} — {price} · {seats} seats",
+    "lottery.tally": "{entries} so far ({tickets} asked)",
+    "lottery.entries.one": "1 entry",
+    "lottery.entries.other": "{count} entries",
+    "lottery.tickets.one": "1 ticket",
+    "lottery.tickets.other": "{count} tickets",
+    "lottery.how": (
+        "<i>Pay the full price to enter. If you are not drawn you get every cent back "
+        "automatically, with no action needed. Everyone has the same chance, whenever they "
+        "enter.</i>"
+    ),
+    "lottery.phase.not_yet_open": "⏳ Entries open on {opens}.",
+    "lottery.phase.open": "Pick a ticket type below to enter. One entry per account.",
+    "lottery.phase.closed": "Entries are closed. The draw is on {draw}.",
+    "lottery.phase.drawn": "Entries are closed and the draw has taken place.",
+    "lottery.mine.entered": (
+        "✅ <b>Your entry</b>: {quantity} × {ticket_type} ({total}) — in the draw."
+    ),
+    "lottery.mine.won": (
+        "🎉 <b>Your entry</b>: {quantity} × {ticket_type} — won! Your tickets are under "
+        "/mytickets."
+    ),
+    "lottery.mine.lost": (
+        "<b>Your entry</b>: {quantity} × {ticket_type} — not selected, refunded {total}."
+    ),
+    "lottery.button": "Enter · {name} · {price}",
+    "lottery.picker": (
+        "<b>{event}</b>\n🎲 How many <b>{ticket_type}</b> tickets do you want to enter for? "
+        "{price} each, up to {max}.\n"
+        "<i>One entry per account; you win all N tickets or none.</i> You pay the full price "
+        "now and get every cent back if you are not drawn."
+    ),
+    "lottery.entry_started": (
+        "🎲 Entry started: {quantity} × {ticket_type} for <b>{event}</b>, {total}.\n"
+        "Pay the invoice below to be in the draw on {draw}. Full refund if you are not "
+        "selected."
+    ),
+    "invoice.lottery_description": (
+        "Full refund if not selected. Lottery entry: {quantity} × {ticket_type} · "
+        "draw {draw} · {venue}"
+    ),
+    "invoice.lottery_label": "{quantity} × {ticket_type} (lottery entry)",
     # --- purchase -----------------------------------------------------------------------------
     "picker.prompt": (
         "<b>{event}</b>\nHow many <b>{ticket_type}</b> tickets? {price} each.\n"
@@ -139,6 +187,13 @@ TEXTS: dict[str, str] = {
     "mytickets.item": "• <b>{event}</b> — {ticket_type}\n  {when} · <code>{code}</code>",
     "mytickets.hint": "\nTap a ticket to get its QR code again.",
     "mytickets.button": "{event} · {ticket_type} · {code}",
+    "mytickets.entries_title": "<b>Your lottery entries</b>",
+    "mytickets.entry": "• <b>{event}</b> — {quantity} × {ticket_type}: {status}",
+    "mytickets.entry.entered": "in the draw on {draw}",
+    "mytickets.entry.won": "won — your tickets are below",
+    "mytickets.entry.lost": "not selected — refunded {amount}",
+    "mytickets.entry.position": " (draw position #{position})",
+    "mytickets.entry_button": "🎲 {event}",
     # --- admin --------------------------------------------------------------------------------
     "import.hint": (
         "Send me the event as a YAML or JSON document (up to {max_kb} KB). Example:\n"
@@ -163,6 +218,17 @@ TEXTS: dict[str, str] = {
     "stats.type": "• {name}: {sold}/{capacity} sold, {held} held, {available} left — {revenue}",
     "stats.total": "Total: {sold} tickets, {revenue}",
     "stats.refunds": "Refunds {status}: {count} ({amount})",
+    "stats.lottery": "<b>🎲 Lottery</b> ({state})",
+    "stats.lottery_entries": (
+        "Entries: {entries}, {tickets_asked} tickets asked for {seats} seats — "
+        "{oversubscription} oversubscribed"
+    ),
+    "stats.lottery_winners": "Winners: {winners} entries, {tickets_won} tickets",
+    "stats.lottery_paid": "Paid in: {paid} · still held: {held}",
+    "stats.lottery_refunds": (
+        "Refunds: {done} done ({done_amount}), {pending} pending ({pending_amount}), "
+        "{failed} failed ({failed_amount})"
+    ),
     # --- outbox messages (keys queued by core/services) ---------------------------------------
     "payment_confirmed": (
         "🎉 Payment received: {total} for {quantity} × {ticket_type}.\n"
@@ -468,13 +534,18 @@ def _summary_text(item: EventSummary) -> str:
              price=price, seats=Html(seats))
 
 
-def event_card_text(card: EventCard) -> str:
-    """The event card: title, description, where and when, each ticket type's state."""
-    event = card.event
+def _card_head(event: Event) -> list[str]:
     parts = [t("card.header", title=event.title)]
     if event.description:
         parts.append(html.escape(event.description, quote=False))
     parts.append(t("card.where_when", venue=event.venue, when=event.local_start()))
+    return parts
+
+
+def event_card_text(card: EventCard) -> str:
+    """The event card: title, description, where and when, each ticket type's state."""
+    event = card.event
+    parts = _card_head(event)
     lines = [t("card.tickets"), *(_offer_line(o) for o in card.offers)]
     parts.append("\n".join(lines))
     notes = []
@@ -498,6 +569,58 @@ def _offer_line(offer: Offer) -> str:
     return t("card.offer", name=name, price=price, seats=Html(seats))
 
 
+def lottery_stage(event: Event, info: LotteryInfo) -> str:
+    """Where a lottery stands for display: ``cancelled``, ``not_yet_open``, ``open``,
+    ``closed`` or ``drawn``. Entering is offered only at ``open``."""
+    if event.status is EventStatus.CANCELLED:
+        return "cancelled"
+    if info.state is LotteryState.DRAWN:
+        return "drawn"
+    if info.state is LotteryState.CLOSED or info.phase is WindowPhase.CLOSED:
+        return "closed"
+    if info.phase is WindowPhase.NOT_YET_OPEN:
+        return "not_yet_open"
+    return "open"
+
+
+def _count(key: str, count: int) -> Html:
+    return Html(t(f"{key}.one") if count == 1 else t(f"{key}.other", count=count))
+
+
+def lottery_card_text(card: EventCard, info: LotteryInfo) -> str:
+    """A lottery event's card: the event, the entry window and draw time, the seats in the
+    draw, how many entered, how it works, and the user's own entry if there is one."""
+    event = card.event
+    window = event.lottery
+    if window is None:
+        return event_card_text(card)
+    tz = event.tz
+    opens, closes = window.entries_open_at.astimezone(tz), window.entries_close_at.astimezone(tz)
+    draw = window.draw_at.astimezone(tz)
+    parts = _card_head(event)
+    lines = [t("lottery.window", opens=opens, closes=closes, draw=draw)]
+    lines += [t("lottery.seats", name=o.ticket_type.name, price=o.ticket_type.price,
+                seats=o.ticket_type.capacity) for o in card.offers]
+    lines.append(t("lottery.tally", entries=_count("lottery.entries", info.entries),
+                   tickets=_count("lottery.tickets", info.tickets_asked)))
+    parts.append("\n".join(lines))
+    parts.append(t("lottery.how"))
+    stage, mine = lottery_stage(event, info), info.my_entry
+    status = []
+    if stage == "cancelled":
+        status.append(t("card.cancelled").strip())
+    elif stage != "open" or mine is None:
+        status.append(t(f"lottery.phase.{stage}", opens=opens, draw=draw))
+    if mine is not None:
+        name = next((o.ticket_type.name for o in card.offers
+                     if o.ticket_type.id == mine.ticket_type_id), "")
+        key = {EntryStatus.WON: "lottery.mine.won",
+               EntryStatus.LOST: "lottery.mine.lost"}.get(mine.status, "lottery.mine.entered")
+        status.append(t(key, quantity=mine.quantity, ticket_type=name, total=mine.total))
+    parts.append("\n".join(status))
+    return fit("\n\n".join(parts))
+
+
 def ticket_caption(view: TicketView) -> str:
     """Caption under a ticket's QR code (shared by the outbox and /mytickets)."""
     ticket, event = view.ticket, view.event
@@ -509,20 +632,42 @@ def ticket_caption(view: TicketView) -> str:
     return fit(text, CAPTION_LIMIT)
 
 
-def my_tickets_text(views: Sequence[TicketView]) -> str:
-    """The /mytickets list."""
-    if not views:
+def my_tickets_text(views: Sequence[TicketView], entries: Sequence[EntryView] = ()) -> str:
+    """The /mytickets list: lottery entries first, then tickets (a winner's are below)."""
+    if not views and not entries:
         return t("mytickets.empty")
-    lines = [t("mytickets.title")]
-    lines += [t("mytickets.item", event=v.event.title, ticket_type=v.ticket_type.name,
-                when=v.event.local_start(), code=format_short_code(v.ticket.short_code))
-              for v in views]
-    lines.append(t("mytickets.hint"))
+    lines = []
+    if entries:
+        lines.append(t("mytickets.entries_title"))
+        lines += [_entry_line(view) for view in entries]
+        if views:
+            lines.append("")
+    if views:
+        lines.append(t("mytickets.title"))
+        lines += [t("mytickets.item", event=v.event.title, ticket_type=v.ticket_type.name,
+                    when=v.event.local_start(), code=format_short_code(v.ticket.short_code))
+                  for v in views]
+        lines.append(t("mytickets.hint"))
     return fit("\n".join(lines))
 
 
-def sales_text(sales: EventSales) -> str:
-    """The /stats report for an organizer."""
+def _entry_line(view: EntryView) -> str:
+    entry, event = view.entry, view.event
+    if entry.status is EntryStatus.WON:
+        status = t("mytickets.entry.won")
+    elif entry.status is EntryStatus.LOST:
+        status = t("mytickets.entry.lost", amount=entry.total)
+    else:
+        draw = event.lottery.draw_at.astimezone(event.tz) if event.lottery else None
+        status = t("mytickets.entry.entered", draw=draw)
+    if entry.draw_position:
+        status += t("mytickets.entry.position", position=entry.draw_position)
+    return t("mytickets.entry", event=event.title, quantity=entry.quantity,
+             ticket_type=view.ticket_type.name, status=Html(status))
+
+
+def sales_text(sales: EventSales, lottery: LotteryFigures | None = None) -> str:
+    """The /stats report for an organizer; a lottery's figures replace the refund lines."""
     event = sales.event
     lines = [t("stats.header", title=event.title, event_id=event.id, when=event.local_start())]
     for row in sales.types:
@@ -533,12 +678,35 @@ def sales_text(sales: EventSales) -> str:
     if total is not None:
         lines.append(t("stats.total", sold=sales.tickets_sold, revenue=total))
     currency = total.currency if total is not None else "EUR"
+    if lottery is not None:
+        lines.append("")
+        lines += _lottery_figures_lines(lottery, currency)
+        return fit("\n".join(lines))
     for status in RefundStatus:
         count, amount = sales.refunds.get(status, (0, 0))
         if count:
             lines.append(t("stats.refunds", status=status.value, count=count,
                            amount=Money(amount, currency)))
     return fit("\n".join(lines))
+
+
+def _lottery_figures_lines(figures: LotteryFigures, currency: str) -> list[str]:
+    currency = figures.paid.currency if figures.paid is not None else currency
+
+    def money(minor: int) -> Money:
+        return Money(minor, currency)
+
+    done, pending, failed = figures.refunds_done, figures.refunds_pending, figures.refunds_failed
+    return [
+        t("stats.lottery", state=figures.state.value),
+        t("stats.lottery_entries", entries=figures.entries, tickets_asked=figures.tickets_asked,
+          seats=figures.seats, oversubscription=f"{figures.oversubscription:.1f}×"),
+        t("stats.lottery_winners", winners=figures.winners, tickets_won=figures.tickets_won),
+        t("stats.lottery_paid", paid=figures.paid or money(0), held=money(figures.money_held)),
+        t("stats.lottery_refunds", done=done[0], done_amount=money(done[1]),
+          pending=pending[0], pending_amount=money(pending[1]),
+          failed=failed[0], failed_amount=money(failed[1])),
+    ]
 
 
 def render_outbox_message(key: str, params: Mapping[str, Any]) -> str:

@@ -22,6 +22,7 @@ def build_scheduler(runtime: Any, *, tick_seconds: float = LOTTERY_TICK_SECONDS
 
     * ``lottery:tick`` closes entries and runs draws that are due (state transitions are
       idempotent: a repeated or late tick changes nothing twice);
+    * ``reminders`` queues the 24 h / 2 h reminders that are due (each once, ever);
     * ``outbox:wake`` nudges the outbox worker for retries that became due.
 
     Args:
@@ -40,6 +41,15 @@ def build_scheduler(runtime: Any, *, tick_seconds: float = LOTTERY_TICK_SECONDS
             runtime.worker.wake()
 
     scheduler.add_job(lottery_tick, "interval", seconds=tick_seconds, id="lottery:tick",
+                      replace_existing=True, next_run_time=datetime.now(UTC))
+    async def reminders() -> None:
+        try:
+            if await runtime.services.organizer.send_due_reminders():
+                runtime.worker.wake()
+        except Exception:
+            log.exception("reminder job failed; the next run retries")
+
+    scheduler.add_job(reminders, "interval", seconds=60, id="reminders",
                       replace_existing=True, next_run_time=datetime.now(UTC))
     scheduler.add_job(runtime.worker.wake, "interval", seconds=5, id="outbox:wake",
                       replace_existing=True)

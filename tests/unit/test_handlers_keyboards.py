@@ -1,16 +1,19 @@
-"""Keyboards: every button decodes, sold-out types are not buyable, the picker is bounded."""
+"""Keyboards: every button decodes, sold-out types are not buyable, pickers are bounded,
+lottery entry is offered only while entries are open."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from telegram import InlineKeyboardMarkup
 
-from core.catalog import Event, EventStatus, SaleMode, TicketType
+from core.catalog import Event, EventStatus, LotteryState, LotteryWindow, SaleMode, TicketType
+from core.lottery import Entry, EntryStatus, WindowPhase
 from core.money import Money
 from core.orders import Stock
 from core.services.catalog import EventCard, EventPage, EventSummary, Offer
+from core.services.lottery import EntryView, LotteryInfo
 from handlers import callbacks as cb
 from handlers import keyboards
 
@@ -85,3 +88,72 @@ def test_long_titles_and_markup_in_labels_are_plain_and_short() -> None:
 
 def test_hold_followup_releases_the_order() -> None:
     assert _actions(keyboards.hold_followup(99)) == [cb.Release(99)]
+
+
+# --- lottery -------------------------------------------------------------------------------
+
+def _lottery_card(status: EventStatus = EventStatus.PUBLISHED) -> EventCard:
+    now = datetime(2026, 6, 1, 10, tzinfo=UTC)
+    window = LotteryWindow(now, now + timedelta(days=7), now + timedelta(days=8), 4)
+    event = Event(id=7, title="Show", description="", venue="Hall",
+                  starts_at=now + timedelta(days=30), timezone="Europe/Berlin", status=status,
+                  sale_mode=SaleMode.LOTTERY, lottery=window, lottery_state=LotteryState.OPEN)
+    ga = TicketType(id=1, event_id=7, name="GA", price=Money(3000, "EUR"), capacity=5,
+                    per_user_limit=4)
+    vip = TicketType(id=2, event_id=7, name="VIP", price=Money(8000, "EUR"), capacity=2,
+                     per_user_limit=2)
+    return EventCard(event, [Offer(ga, Stock(5, 0, 0), 4), Offer(vip, Stock(2, 0, 0), 2)],
+                     on_sale=False)
+
+
+def _info(phase: WindowPhase = WindowPhase.OPEN, state: LotteryState = LotteryState.OPEN,
+          mine: Entry | None = None) -> LotteryInfo:
+    return LotteryInfo(phase=phase, state=state, entries=3, tickets_asked=7, seats=7,
+                       my_entry=mine)
+
+
+def test_an_open_lottery_offers_one_enter_button_per_type() -> None:
+    markup = keyboards.lottery_card(_lottery_card(), _info())
+    labels = [b.text for row in markup.inline_keyboard for b in row]
+    assert labels == ["Enter · GA · €30.00", "Enter · VIP · €80.00", "⬅️ All events"]
+    assert _actions(markup) == [cb.EnterLottery(1), cb.EnterLottery(2), cb.ListPage(0)]
+
+
+@pytest.mark.parametrize(("phase", "state"), [
+    (WindowPhase.NOT_YET_OPEN, LotteryState.OPEN), (WindowPhase.CLOSED, LotteryState.OPEN),
+    (WindowPhase.OPEN, LotteryState.CLOSED), (WindowPhase.CLOSED, LotteryState.DRAWN)])
+def test_a_lottery_outside_its_window_offers_no_enter_button(phase: WindowPhase,
+                                                              state: LotteryState) -> None:
+    assert _actions(keyboards.lottery_card(_lottery_card(), _info(phase, state))) == [
+        cb.ListPage(0)]
+
+
+def test_no_enter_button_once_entered_or_when_cancelled() -> None:
+    mine = Entry(id=9, event_id=7, ticket_type_id=1, user_id=5, chat_id=5, quantity=2,
+                 unit_price=Money(3000, "EUR"), status=EntryStatus.ENTERED,
+                 created_at=datetime(2026, 6, 1, tzinfo=UTC))
+    assert _actions(keyboards.lottery_card(_lottery_card(), _info(mine=mine))) == [
+        cb.ListPage(0)]
+    cancelled = _lottery_card(EventStatus.CANCELLED)
+    assert _actions(keyboards.lottery_card(cancelled, _info())) == [cb.ListPage(0)]
+
+
+@pytest.mark.parametrize(("max_quantity", "expected"), [(1, 1), (4, 4), (10, 10), (50, 10)])
+def test_entry_picker_asks_for_entry_quantities_and_is_bounded(max_quantity: int,
+                                                               expected: int) -> None:
+    markup = keyboards.entry_picker(17, max_quantity, event_id=7)
+    actions = _actions(markup)
+    assert actions[:-1] == [cb.EntryQuantity(17, n) for n in range(1, expected + 1)]
+    assert actions[-1] == cb.ShowEvent(7)
+    assert [b.text for row in markup.inline_keyboard[:-1] for b in row] == [
+        str(n) for n in range(1, expected + 1)]
+
+
+def test_my_tickets_links_each_lottery_entry_to_its_event() -> None:
+    card = _lottery_card()
+    entry = Entry(id=9, event_id=7, ticket_type_id=1, user_id=5, chat_id=5, quantity=2,
+                  unit_price=Money(3000, "EUR"), status=EntryStatus.ENTERED,
+                  created_at=datetime(2026, 6, 1, tzinfo=UTC))
+    markup = keyboards.my_tickets([], [EntryView(entry, card.event, card.offers[0].ticket_type)])
+    assert _actions(markup) == [cb.ShowEvent(7), cb.ListPage(0)]
+    assert markup.inline_keyboard[0][0].text == "🎲 Show"

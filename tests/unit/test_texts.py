@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import string
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -13,13 +13,16 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from core.catalog import Event, EventStatus, SaleMode, TicketType
+from core.catalog import Event, EventStatus, LotteryState, LotteryWindow, SaleMode, TicketType
 from core.errors import DomainError, ErrorCode
 from core.event_spec import SpecIssue, parse_event_spec
+from core.lottery import Entry, EntryStatus, LotteryFigures, WindowPhase
 from core.money import Money
 from core.orders import Stock
-from core.ports import RefundReason
+from core.ports import RefundReason, RefundStatus, TicketTypeSales
+from core.services.admin import EventSales
 from core.services.catalog import EventCard, EventPage, EventSummary, Offer
+from core.services.lottery import EntryView, LotteryInfo
 from core.services.tickets import TicketView
 from core.tickets import Ticket, TicketStatus
 from handlers import texts
@@ -32,8 +35,10 @@ from handlers.texts import (
     event_list_text,
     format_local,
     format_money,
+    lottery_card_text,
     my_tickets_text,
     plain,
+    sales_text,
     spec_issue_text,
     t,
     ticket_caption,
@@ -131,7 +136,7 @@ def test_every_text_renders_as_telegram_html_with_hostile_params(key: str) -> No
 @pytest.mark.parametrize("code", list(ErrorCode))
 def test_every_error_renders_with_its_parameters(code: ErrorCode) -> None:
     params = {"available": 3, "limit": 4, "currency": "E<UR", "left": "EUR", "right": "USD",
-              "status": "paid", "quantity": 0, "event_id": 1,
+              "status": "paid", "quantity": 0, "event_id": 1, "name": "GA", "sold": 5,
               "opens": datetime(2030, 5, 1, 10, 0, tzinfo=ZoneInfo("Europe/Berlin")),
               "issues": [SpecIssue("title", "required")]}
     text = error_text(DomainError(code, **params))
@@ -258,3 +263,144 @@ def test_long_texts_are_cut_to_telegram_limits() -> None:
     text = event_card_text(card)
     assert len(text) <= texts.MESSAGE_LIMIT
     assert_telegram_html(text)
+
+
+# --- lottery -------------------------------------------------------------------------------
+
+_NOW = datetime(2026, 6, 1, 10, 0, tzinfo=UTC)
+
+
+def _lottery_event(**overrides: object) -> Event:
+    window = LotteryWindow(_NOW, _NOW + timedelta(days=7), _NOW + timedelta(days=7, hours=1),
+                           4)
+    return _event(sale_mode=SaleMode.LOTTERY, lottery=window, lottery_state=LotteryState.OPEN,
+                  **overrides)
+
+
+def _entry(status: EntryStatus, position: int | None = None) -> Entry:
+    return Entry(id=9, event_id=7, ticket_type_id=1, user_id=5, chat_id=5, quantity=2,
+                 unit_price=Money(3000, "EUR"), status=status, created_at=_NOW,
+                 draw_position=position)
+
+
+def _lottery_card(event: Event | None = None) -> EventCard:
+    return EventCard(event=event or _lottery_event(), on_sale=False, offers=[
+        Offer(_type(1, "G<A>", 3000), Stock(100, 0, 0), 4),
+        Offer(_type(2, "VIP", 8000), Stock(100, 0, 0), 2)])
+
+
+def _info(phase: WindowPhase = WindowPhase.OPEN, state: LotteryState = LotteryState.OPEN,
+          mine: Entry | None = None, entries: int = 42, asked: int = 97) -> LotteryInfo:
+    return LotteryInfo(phase=phase, state=state, entries=entries, tickets_asked=asked,
+                       seats=200, my_entry=mine)
+
+
+def test_lottery_card_shows_window_draw_seats_tally_and_how_it_works() -> None:
+    text = lottery_card_text(_lottery_card(), _info())
+    assert_telegram_html(text)
+    shown = plain(text)
+    assert ("🎲 Lottery: entries open Mon 1 Jun 2026, 12:00 CEST – close Mon 8 Jun 2026, "
+            "12:00 CEST; draw Mon 8 Jun 2026, 13:00 CEST") in shown
+    assert "Winter <Gala> & Co" in shown and "Black tie & <dancing>" in shown
+    assert "Town Hall" in shown and "Sat 12 Dec 2026, 21:00 CET" in shown
+    assert "• G<A> — €30.00 · 100 seats" in shown and "• VIP — €80.00 · 100 seats" in shown
+    assert "42 entries so far (97 tickets asked)" in shown
+    assert "every cent back automatically, with no action needed" in shown
+    assert "Everyone has the same chance, whenever they enter." in shown
+    assert "Pick a ticket type below to enter" in shown
+
+
+def test_lottery_card_counts_read_naturally_for_one() -> None:
+    shown = plain(lottery_card_text(_lottery_card(), _info(entries=1, asked=1)))
+    assert "1 entry so far (1 ticket asked)" in shown
+    assert "0 entries so far (0 tickets asked)" in plain(
+        lottery_card_text(_lottery_card(), _info(entries=0, asked=0)))
+
+
+@pytest.mark.parametrize(("phase", "state", "expected"), [
+    (WindowPhase.NOT_YET_OPEN, LotteryState.OPEN, "Entries open on Mon 1 Jun 2026, 12:00 CEST"),
+    (WindowPhase.CLOSED, LotteryState.OPEN, "Entries are closed. The draw is on Mon 8 Jun"),
+    (WindowPhase.CLOSED, LotteryState.CLOSED, "Entries are closed. The draw is on"),
+    (WindowPhase.CLOSED, LotteryState.DRAWN, "the draw has taken place"),
+])
+def test_lottery_card_says_where_the_lottery_stands(phase: WindowPhase, state: LotteryState,
+                                                    expected: str) -> None:
+    text = lottery_card_text(_lottery_card(), _info(phase, state))
+    assert_telegram_html(text)
+    assert expected in plain(text)
+    assert "Pick a ticket type" not in plain(text)
+
+
+@pytest.mark.parametrize(("status", "expected"), [
+    (EntryStatus.ENTERED, "Your entry: 2 × G<A> (€60.00) — in the draw."),
+    (EntryStatus.WON, "Your entry: 2 × G<A> — won!"),
+    (EntryStatus.LOST, "Your entry: 2 × G<A> — not selected, refunded €60.00."),
+])
+def test_lottery_card_shows_the_users_own_entry(status: EntryStatus, expected: str) -> None:
+    text = lottery_card_text(_lottery_card(), _info(mine=_entry(status)))
+    assert_telegram_html(text)
+    assert expected in plain(text)
+    assert "Pick a ticket type" not in plain(text)
+
+
+def test_a_cancelled_lottery_says_so() -> None:
+    card = _lottery_card(_lottery_event(status=EventStatus.CANCELLED))
+    assert "cancelled" in plain(lottery_card_text(card, _info()))
+
+
+@pytest.mark.parametrize(("status", "position", "expected"), [
+    (EntryStatus.ENTERED, None, "2 × G<A>: in the draw on Mon 8 Jun 2026, 13:00 CEST"),
+    (EntryStatus.WON, 3, "2 × G<A>: won — your tickets are below (draw position #3)"),
+    (EntryStatus.LOST, 17, "2 × G<A>: not selected — refunded €60.00 (draw position #17)"),
+])
+def test_my_tickets_lists_lottery_entries_by_state(status: EntryStatus, position: int | None,
+                                                   expected: str) -> None:
+    view = EntryView(_entry(status, position), _lottery_event(), _type(1, "G<A>", 3000))
+    text = my_tickets_text([], [view])
+    assert_telegram_html(text)
+    assert "Your lottery entries" in text and expected in plain(text)
+    assert "Your tickets" not in text
+
+
+def test_my_tickets_puts_entries_above_the_tickets() -> None:
+    ticket = Ticket(id=1, order_id=1, event_id=7, ticket_type_id=1, owner_user_id=5,
+                    token="a" * 22, short_code="K7QH3MZP", status=TicketStatus.VALID,
+                    issued_at=_NOW)
+    entry = EntryView(_entry(EntryStatus.WON), _lottery_event(), _type(1, "GA", 3000))
+    text = my_tickets_text([TicketView(ticket, _lottery_event(), _type(1, "GA", 3000))],
+                           [entry])
+    assert_telegram_html(text)
+    assert text.index("Your lottery entries") < text.index("Your tickets")
+    assert my_tickets_text([], []) == t("mytickets.empty")
+
+
+def test_lottery_stats_show_entries_oversubscription_money_and_refunds() -> None:
+    event = _lottery_event()
+    sales = EventSales(event, [TicketTypeSales(_type(1, "GA", 3000), Stock(5, 5, 0),
+                                               Money(15000, "EUR"))],
+                       {RefundStatus.SUCCEEDED: (30, 200000)})
+    figures = LotteryFigures(state=LotteryState.DRAWN, entries=42, tickets_asked=97, seats=23,
+                             winners=2, tickets_won=5, paid=Money(291000, "EUR"),
+                             refunds_done=(30, 200000), refunds_pending=(10, 80000),
+                             refunds_failed=(1, 3000))
+    text = sales_text(sales, figures)
+    assert_telegram_html(text)
+    shown = plain(text)
+    assert "🎲 Lottery (drawn)" in shown
+    assert "Entries: 42, 97 tickets asked for 23 seats — 4.2× oversubscribed" in shown
+    assert "Winners: 2 entries, 5 tickets" in shown
+    assert "Paid in: €2,910.00 · still held: €910.00" in shown
+    assert ("Refunds: 30 done (€2,000.00), 10 pending (€800.00), 1 failed (€30.00)"
+            in shown)
+    assert "Refunds succeeded" not in shown  # the lottery lines replace the generic ones
+
+
+def test_lottery_texts_escape_hostile_names() -> None:
+    nasty = _lottery_event(title=NASTY, venue=NASTY, description=NASTY)
+    card = EventCard(event=nasty, on_sale=False,
+                     offers=[Offer(_type(1, NASTY, 3000), Stock(5, 0, 0), 4)])
+    assert_telegram_html(lottery_card_text(card, _info(mine=_entry(EntryStatus.LOST))))
+    view = EntryView(_entry(EntryStatus.ENTERED), nasty, _type(1, NASTY, 3000))
+    assert_telegram_html(my_tickets_text([], [view]))
+    assert_telegram_html(t("lottery.picker", event=NASTY, ticket_type=NASTY,
+                           price=Money(3000, "EUR"), max=4))
