@@ -8,9 +8,12 @@ from dataclasses import dataclass, field
 from telegram.ext import CallbackContext, ExtBot
 
 from core.clock import Clock
+from core.services.access import AccessService
 from core.services.admin import AdminService
 from core.services.catalog import CatalogService
+from core.services.checkin import CheckinService
 from core.services.lottery import LotteryService
+from core.services.organizer import OrganizerService
 from core.services.purchase import PurchaseService
 from core.services.tickets import TicketService
 
@@ -28,6 +31,9 @@ class Services:
     tickets: TicketService
     admin: AdminService
     lottery: LotteryService
+    access: AccessService
+    organizer: OrganizerService
+    checkin: CheckinService
     clock: Clock
     provider_token: str
     bot_username: str = ""
