@@ -269,6 +269,15 @@ TEXTS: dict[str, str] = {
         "🎉 You won the lottery for <b>{event}</b>! {quantity} × {ticket_type} ({total}).\n"
         "🗓 {starts}\n📍 {venue}\nYour tickets follow, one QR code each."
     ),
+    "event_cancelled": (
+        "⚠️ <b>{event}</b> ({starts}) has been cancelled by the organizer. Your tickets are no "
+        "longer valid and every payment is being refunded in full automatically; you will get "
+        "a message for each refund."
+    ),
+    "reminder": (
+        "⏰ Reminder: <b>{event}</b> starts in {hours} hours — {starts}, {venue}.\n"
+        "Your ticket QR codes follow; show one at the door."
+    ),
     "lottery_not_selected": (
         "Not selected this time, sorry. Your {amount} has been refunded in full; it may take "
         "a few days to show."
@@ -304,6 +313,14 @@ TEXTS: dict[str, str] = {
     ),
     "error.entry_not_found": "We could not find that entry. Please start again from /events.",
     "error.not_a_lottery": "This event is not a lottery.",
+    "error.invite_not_found": "This invite link is not valid.",
+    "error.invite_used": "This invite link was already used. Ask for a new one.",
+    "error.invite_expired": "This invite link has expired. Ask for a new one.",
+    "error.invite_revoked": "This invite link was withdrawn.",
+    "error.event_already_cancelled": "This event is already cancelled.",
+    "error.capacity_below_sold": (
+        "{name} already has {sold} tickets sold, so its capacity cannot go below {sold}."
+    ),
     # --- event file issues (plain text: also printed by the CLI) ------------------------------
     "spec.document": "document",
     "spec.required": "is required",
@@ -337,7 +354,7 @@ TEXTS: dict[str, str] = {
 # Message keys the services put into the outbox (``{"key": ..., "params": ...}``).
 OUTBOX_KEYS: frozenset[str] = frozenset(
     {"payment_confirmed", "refund_done", "refund_needs_attention", "lottery_entered",
-     "lottery_won", "lottery_not_selected"}
+     "lottery_won", "lottery_not_selected", "event_cancelled", "reminder"}
     | {f"refund_started.{reason.value}" for reason in RefundReason}
 )
 
