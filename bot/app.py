@@ -14,6 +14,7 @@ from telegram import BotCommand, Update
 from telegram.ext import Application, ApplicationBuilder, ContextTypes
 
 import handlers
+from bot.beacon import HttpBeacon
 from bot.config import Settings
 from bot.messenger import TelegramMessenger
 from bot.payments.stripe_refunds import StripeRefundGateway
@@ -123,7 +124,8 @@ async def build_runtime(settings: Settings, *, clock: Clock | None = None,
         settings.secret("stripe_secret_key"), api_base=settings.stripe_api_base)
     refunds = RefundService(db, gateway, clock)
     worker = OutboxWorker(SqlOutboxStore(db), {}, clock)
-    lottery = LotteryService(db, clock)
+    beacon = HttpBeacon(settings.beacon_url) if settings.beacon_url else None
+    lottery = LotteryService(db, clock, beacon)
     access = AccessService(db, clock, settings.admin_ids)
     services = Services(
         catalog=CatalogService(db, clock),

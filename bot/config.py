@@ -31,6 +31,9 @@ class Settings(BaseSettings):
         default=None, description="Bot API server base, e.g. http://127.0.0.1:8081/bot")
     bot_file_url: str | None = Field(default=None, description="Bot API file base URL.")
     stripe_api_base: str | None = Field(default=None, description="Stripe API base URL.")
+    beacon_url: str | None = Field(
+        default=None, description="drand-compatible randomness beacon for lotteries that "
+        "mix one in, e.g. https://api.drand.sh/<chain hash>.")
     hold_minutes: int = Field(default=10, ge=1, le=120,
                               description="How long chosen seats are held for payment.")
     send_rate: float = Field(default=25.0, gt=0, le=1000,

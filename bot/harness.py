@@ -38,6 +38,7 @@ def sandbox_settings(sandbox: Sandbox, database_url: str, *, admin_ids: frozense
         stripe_secret_key=SANDBOX_STRIPE_KEY,  # type: ignore[arg-type]
         database_url=database_url, admin_ids=admin_ids, bot_api_url=sandbox.bot_api_base_url,
         bot_file_url=sandbox.bot_file_base_url, stripe_api_base=sandbox.stripe_api_base,
+        beacon_url=sandbox.beacon_url,
         hold_minutes=hold_minutes, send_rate=send_rate, send_rate_per_chat=send_rate_per_chat,
         _env_file=None,  # type: ignore[call-arg]
     )
@@ -61,6 +62,8 @@ async def running_bot(sandbox: Sandbox, database_url: str, *,
     settings = sandbox_settings(sandbox, database_url, admin_ids=admin_ids,
                                 hold_minutes=hold_minutes, send_rate=send_rate,
                                 send_rate_per_chat=send_rate_per_chat)
+    if clock is not None:
+        sandbox.beacon.now = lambda: clock.now().timestamp()  # the beacon follows test time
     runtime = await build_runtime(settings, clock=clock)
     await runtime.start(poll_timeout=1.0)
     try:

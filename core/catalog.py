@@ -41,6 +41,7 @@ class LotteryWindow:
     entries_close_at: datetime
     draw_at: datetime
     max_per_entry: int
+    beacon: bool = False
 
 
 @dataclass(frozen=True, slots=True)

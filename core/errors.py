@@ -31,6 +31,7 @@ class ErrorCode(StrEnum):
     ALREADY_ENTERED = "already_entered"
     ENTRY_NOT_FOUND = "entry_not_found"
     NOT_A_LOTTERY = "not_a_lottery"
+    DRAW_NOT_DONE = "draw_not_done"
     # roles and invites
     INVITE_NOT_FOUND = "invite_not_found"
     INVITE_USED = "invite_used"

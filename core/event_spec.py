@@ -225,8 +225,12 @@ def _lottery(raw: dict[str, Any], tz: ZoneInfo | None, starts_at: datetime | Non
         errs.add(f"{p}draw_at", "draw_before_close")
     if draw and starts_at and draw >= starts_at:
         errs.add(f"{p}draw_at", "draw_after_start")
+    beacon = block.get("beacon", False)
+    if not isinstance(beacon, bool):
+        errs.add(f"{p}beacon", "not_boolean", value=str(beacon))
+        beacon = False
     if opens and closes and draw:
-        return LotteryWindow(opens, closes, draw, max_per_entry)
+        return LotteryWindow(opens, closes, draw, max_per_entry, beacon)
     return None
 
 

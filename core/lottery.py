@@ -1,41 +1,41 @@
 """Lottery rules: entry windows, the random order, and seat allocation.
 
-The draw is a pure function of a secret 256-bit seed and the entry list, so it can be stored,
-replayed and (later) verified by anyone once the seed is revealed:
+The draw is a pure function of public inputs plus a secret seed that is committed to before
+entries open and revealed after the draw, so anyone can recompute it (see ``docs/draw.md``):
 
-1. Entries are put in canonical order (ascending entry id).
-2. A byte stream is produced in counter mode: block ``i`` is
-   ``HMAC-SHA256(key=seed, msg=b"ticketq-draw-v1" || i as 8-byte big-endian)``.
-3. The stream is read as 8-byte big-endian unsigned integers. A uniform integer in ``[0, n)``
-   uses rejection sampling: values ``>= 2**64 - (2**64 % n)`` are discarded, so there is no
-   modulo bias; the accepted value ``x`` gives ``x % n``.
-4. A Fisher-Yates shuffle (``i`` from ``n-1`` down to ``1``, swap ``i`` with ``j = U[0, i]``)
-   gives the draw order.
-5. Seats are allocated down that order: an entry wins all its tickets or none. An entry that
-   does not fit the seats left for its ticket type is skipped and the next one is tried, so
-   every seat that can be filled is filled and a big group never blocks smaller ones after it.
+1. Every paid entry has a random public reference. At the close the entry list
+   ``[[reference, quantity, ticket type], ...]`` sorted by reference is frozen; its SHA-256
+   over the canonical JSON is the *list hash*.
+2. The draw key is ``HMAC-SHA256(key=seed, msg="ticketq-draw-v2" || list hash (32 bytes) ||
+   beacon value (bytes, or nothing))``.
+3. A byte stream in counter mode: block ``i`` is ``HMAC-SHA256(draw key, "ticketq-draw-v2"
+   || i as 8-byte big-endian)``, read as 8-byte big-endian unsigned integers.
+4. A uniform integer in ``[0, n)`` by rejection sampling (values ``>= 2**64 - 2**64 % n`` are
+   discarded: no modulo bias); a Fisher-Yates shuffle of the frozen list gives the order.
+5. Seats are allocated down that order: an entry wins all its tickets or none; one that does
+   not fit the seats left for its type is skipped and the next one is tried.
 
-The seed comes from :mod:`secrets`; nobody (the organizer included) can pick the outcome.
+The seed comes from :mod:`secrets`; with a beacon round fixed in advance, not even the
+organizer can know the outcome before the close.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import secrets
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Hashable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from core.catalog import LotteryState, LotteryWindow
 from core.money import Money
 
-__all__ = ["LotteryState"]  # re-exported for callers that think in lottery terms
-
 SEED_BYTES = 32
-_DOMAIN = b"ticketq-draw-v1"
+_DOMAIN = b"ticketq-draw-v2"
 T = TypeVar("T")
 
 
@@ -86,6 +86,7 @@ class Entry:
     paid_at: datetime | None = None
     draw_position: int | None = None
     order_id: int | None = None
+    ref: str | None = None
 
     @property
     def total(self) -> Money:
@@ -100,6 +101,7 @@ class Candidate:
     entry_id: int
     ticket_type_id: int
     quantity: int
+    ref: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,10 +121,20 @@ def new_seed() -> bytes:
     return secrets.token_bytes(SEED_BYTES)
 
 
-def _stream(seed: bytes) -> Iterator[int]:
+# Public entry references: no look-alike characters, 10 symbols (~49 bits) per lottery.
+REF_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
+
+
+def new_reference() -> str:
+    """A fresh public entry reference like ``R7KQ2-M9XHA``."""
+    body = "".join(secrets.choice(REF_ALPHABET) for _ in range(10))
+    return f"{body[:5]}-{body[5:]}"
+
+
+def _stream(key: bytes) -> Iterator[int]:
     counter = 0
     while True:
-        block = hmac.new(seed, _DOMAIN + counter.to_bytes(8, "big"), hashlib.sha256).digest()
+        block = hmac.new(key, _DOMAIN + counter.to_bytes(8, "big"), hashlib.sha256).digest()
         for i in range(0, 32, 8):
             yield int.from_bytes(block[i:i + 8], "big")
         counter += 1
@@ -137,38 +149,91 @@ def _uniform(stream: Iterator[int], n: int) -> int:
             return value % n
 
 
-def shuffled(items: Sequence[T], seed: bytes) -> list[T]:
-    """Fisher-Yates shuffle of ``items`` driven by the seed's HMAC-SHA256 stream."""
+def shuffled(items: Sequence[T], key: bytes) -> list[T]:
+    """Fisher-Yates shuffle of ``items`` driven by the key's HMAC-SHA256 stream."""
     out = list(items)
-    stream = _stream(seed)
+    stream = _stream(key)
     for i in range(len(out) - 1, 0, -1):
         j = _uniform(stream, i + 1)
         out[i], out[j] = out[j], out[i]
     return out
 
 
-def allocate(order: Sequence[Candidate], seats: Mapping[int, int]) -> frozenset[int]:
-    """Winners, going down ``order``: all of an entry's tickets or none; skip what won't fit.
+K = TypeVar("K", bound=Hashable)
+
+
+def allocate(order: Sequence[tuple[K, Hashable, int]], seats: Mapping[Any, int]) -> set[K]:
+    """Winners, going down ``order`` of ``(id, ticket type, quantity)``: all of an entry's
+    tickets or none; an entry that does not fit its type's seats left is skipped.
 
     Args:
         order: entries in draw order.
-        seats: seats offered per ticket type id.
+        seats: seats offered per ticket type.
     """
     left = dict(seats)
-    winners = set()
-    for candidate in order:
-        free = left.get(candidate.ticket_type_id, 0)
-        if 0 < candidate.quantity <= free:
-            left[candidate.ticket_type_id] = free - candidate.quantity
-            winners.add(candidate.entry_id)
-    return frozenset(winners)
+    winners: set[K] = set()
+    for key, ticket_type, quantity in order:
+        free = left.get(ticket_type, 0)
+        if 0 < quantity <= free:
+            left[ticket_type] = free - quantity
+            winners.add(key)
+    return winners
 
 
-def draw(candidates: Sequence[Candidate], seats: Mapping[int, int], seed: bytes) -> DrawResult:
-    """The complete draw: canonical order, shuffle, allocation."""
-    canonical = sorted(candidates, key=lambda c: c.entry_id)
-    order = shuffled(canonical, seed)
-    return DrawResult(order=order, winners=allocate(order, seats))
+@dataclass(frozen=True, slots=True)
+class PublicEntry:
+    """An entry as published: no names, no Telegram ids."""
+
+    ref: str
+    quantity: int
+    ticket_type: str
+
+
+def canonical(entries: Sequence[PublicEntry]) -> list[PublicEntry]:
+    """The frozen order: sorted by public reference."""
+    return sorted(entries, key=lambda e: e.ref)
+
+
+def entry_list_json(entries: Sequence[PublicEntry]) -> bytes:
+    """JSON of a list *as given* (pass the canonical list): ``[["REF",2,"GA"],...]``, no
+    spaces, ASCII escapes."""
+    rows = [[e.ref, e.quantity, e.ticket_type] for e in entries]
+    return json.dumps(rows, separators=(",", ":"), ensure_ascii=True).encode("ascii")
+
+
+def entry_list_hash(entries: Sequence[PublicEntry]) -> str:
+    """SHA-256 (hex) of :func:`entry_list_json` of the list as given."""
+    return hashlib.sha256(entry_list_json(entries)).hexdigest()
+
+
+def commitment(seed: bytes) -> str:
+    """SHA-256 (hex) of the seed, published before entries open."""
+    return hashlib.sha256(seed).hexdigest()
+
+
+def draw_key(seed: bytes, list_hash: str, beacon: bytes | None) -> bytes:
+    """The key of the draw's random stream, from the seed and the public inputs."""
+    message = _DOMAIN + bytes.fromhex(list_hash) + (beacon or b"")
+    return hmac.new(seed, message, hashlib.sha256).digest()
+
+
+@dataclass(frozen=True, slots=True)
+class PublicDraw:
+    """A draw as anyone can recompute it."""
+
+    list_hash: str
+    order: list[PublicEntry]
+    winners: frozenset[str]
+
+
+def public_draw(entries: Sequence[PublicEntry], seats: Mapping[str, int], seed: bytes,
+                beacon: bytes | None = None) -> PublicDraw:
+    """The complete draw from public inputs and the seed."""
+    frozen = canonical(entries)
+    list_hash = entry_list_hash(frozen)
+    order = shuffled(frozen, draw_key(seed, list_hash, beacon))
+    winners = allocate([(e.ref, e.ticket_type, e.quantity) for e in order], seats)
+    return PublicDraw(list_hash, order, frozenset(winners))
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,7 @@ from core.access import Grant, Invite, Role
 from core.catalog import Event, EventStatus, LotteryState, TicketType
 from core.checkin import CheckinRecord, Verdict
 from core.event_spec import EventSpec
-from core.lottery import Candidate, DrawResult, Entry
+from core.lottery import Candidate, DrawResult, Entry, PublicEntry
 from core.money import Money
 from core.orders import Order, Stock
 from core.tickets import Ticket
@@ -185,6 +185,22 @@ class LotteryRepository(Protocol):
 
     async def seed(self, event_id: int) -> bytes:
         """The lottery's secret seed (drawn from ``secrets`` when the event was created)."""
+        ...
+
+    async def fairness(self, event_id: int) -> dict[str, Any]:
+        """``commitment``, ``list_hash``, ``beacon_round``, ``beacon_value`` (hex or None)."""
+        ...
+
+    async def set_fairness(self, event_id: int, **values: Any) -> None:
+        """Store ``list_hash`` (at the close), ``beacon_round`` or ``beacon_value``."""
+        ...
+
+    async def needing_beacon_round(self) -> list[int]:
+        """Open lotteries that mix in a beacon whose round is not fixed yet."""
+        ...
+
+    async def public_entries(self, event_id: int) -> list[tuple[int, PublicEntry]]:
+        """(entry id, public entry) of every paid entry, for freezing and drawing."""
         ...
 
     async def add_pending(self, *, user_id: int, chat_id: int, ticket_type: TicketType,
@@ -490,6 +506,23 @@ class Database(Protocol):
 
     def read(self) -> AbstractAsyncContextManager[UnitOfWork]:
         """A read-only transaction."""
+        ...
+
+
+class Beacon(Protocol):
+    """A public randomness beacon (drand-style: numbered rounds at a fixed period)."""
+
+    async def round_after(self, when: datetime) -> int:
+        """The first round published strictly after ``when`` (fixed when a lottery opens)."""
+        ...
+
+    async def value(self, round_number: int) -> bytes | None:
+        """The round's randomness, or None if it is not published (yet) or unreachable."""
+        ...
+
+    @property
+    def url(self) -> str:
+        """Where the beacon is read (recorded in the audit)."""
         ...
 
 

@@ -313,6 +313,7 @@ TEXTS: dict[str, str] = {
     ),
     "error.entry_not_found": "We could not find that entry. Please start again from /events.",
     "error.not_a_lottery": "This event is not a lottery.",
+    "error.draw_not_done": "The draw has not happened yet; its audit is published after it.",
     "error.invite_not_found": "This invite link is not valid.",
     "error.invite_used": "This invite link was already used. Ask for a new one.",
     "error.invite_expired": "This invite link has expired. Ask for a new one.",

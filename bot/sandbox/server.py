@@ -8,6 +8,7 @@ from typing import Self
 
 from aiohttp import web
 
+from bot.sandbox.beacon import TestBeacon
 from bot.sandbox.faults import FaultInjector
 from bot.sandbox.models import BotError
 from bot.sandbox.stripe_emulator import StripeEmulator
@@ -56,6 +57,7 @@ class Sandbox:
         self.host = host
         self.faults = FaultInjector()
         self.stripe = StripeEmulator(stripe_secret_key)
+        self.beacon = TestBeacon()
         self.telegram = TelegramBotApi(
             bot_token=bot_token,
             bot_username=bot_username,
@@ -76,6 +78,8 @@ class Sandbox:
         app.router.add_route("*", "/bot{token}/{method}", api.handle)
         app.router.add_get("/file/bot{token}/{file_path:.+}", api.handle_file)
         app.router.add_route("*", "/v1/{path:.*}", self.stripe.handle)
+        app.router.add_get("/beacon/info", self.beacon.handle_info)
+        app.router.add_get("/beacon/public/{round}", self.beacon.handle_round)
         return app
 
     async def start(self, port: int = 0) -> None:
@@ -139,6 +143,11 @@ class Sandbox:
     def bot_file_base_url(self) -> str:
         """Value for ``ApplicationBuilder().base_file_url()``."""
         return f"{self.base_url}/file/bot"
+
+    @property
+    def beacon_url(self) -> str:
+        """Base URL of the sandbox's test randomness beacon."""
+        return f"{self.base_url}/beacon"
 
     @property
     def stripe_api_base(self) -> str:

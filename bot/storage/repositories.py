@@ -18,7 +18,16 @@ from core.access import Grant, Invite, Role, new_invite_token
 from core.catalog import Event, EventStatus, LotteryState, LotteryWindow, SaleMode, TicketType
 from core.checkin import CheckinRecord, Verdict
 from core.event_spec import EventSpec
-from core.lottery import Candidate, DrawResult, Entry, EntryStatus, new_seed
+from core.lottery import (
+    Candidate,
+    DrawResult,
+    Entry,
+    EntryStatus,
+    PublicEntry,
+    commitment,
+    new_reference,
+    new_seed,
+)
 from core.money import Money
 from core.orders import Order, OrderStatus, Stock
 from core.ports import (
@@ -108,6 +117,7 @@ class SqlEventRepository(_Repo):
 
     async def add(self, spec: EventSpec, *, created_by: int, now: datetime) -> Event:
         lottery = spec.lottery
+        seed = new_seed() if lottery else None
         result = await self.conn.execute(t.events.insert().values(
             title=spec.title, description=spec.description, venue=spec.venue,
             starts_at=spec.starts_at, timezone=spec.timezone,
@@ -118,7 +128,9 @@ class SqlEventRepository(_Repo):
             draw_at=lottery.draw_at if lottery else None,
             max_per_entry=lottery.max_per_entry if lottery else None,
             lottery_state=LotteryState.OPEN.value if lottery else None,
-            lottery_seed=new_seed().hex() if lottery else None,
+            lottery_seed=seed.hex() if seed else None,
+            lottery_commitment=commitment(seed) if seed else None,
+            uses_beacon=bool(lottery and lottery.beacon),
             created_by=created_by, created_at=now,
         ).returning(t.events.c.id))
         event_id = result.scalar_one()
@@ -602,7 +614,7 @@ def _entry(row: Row[Any], position: int | None = None) -> Entry:
         user_id=row.user_id, chat_id=row.chat_id, quantity=row.quantity,
         unit_price=Money(row.unit_price_minor, row.currency), status=EntryStatus(row.status),
         created_at=row.created_at, paid_at=row.paid_at, draw_position=position,
-        order_id=row.order_id,
+        order_id=row.order_id, ref=row.public_ref,
     )
 
 
@@ -663,8 +675,48 @@ class SqlLotteryRepository(_Repo):
         return _entry(row) if row else None
 
     async def mark_entered(self, entry_id: int, *, now: datetime) -> None:
-        await self.conn.execute(update(t.entries).where(t.entries.c.id == entry_id).values(
-            status=EntryStatus.ENTERED.value, paid_at=now))
+        en = t.entries.c
+        event_id = (await self.conn.execute(select(en.event_id).where(en.id == entry_id))
+                    ).scalar_one()
+        while True:  # a public reference unique within the lottery
+            ref = new_reference()
+            taken = (await self.conn.execute(select(en.id).where(
+                en.event_id == event_id, en.public_ref == ref))).first()
+            if taken is None:
+                break
+        await self.conn.execute(update(t.entries).where(en.id == entry_id).values(
+            status=EntryStatus.ENTERED.value, paid_at=now, public_ref=ref))
+
+    async def fairness(self, event_id: int) -> dict[str, Any]:
+        e = t.events.c
+        row = (await self.conn.execute(select(
+            e.lottery_commitment, e.lottery_list_hash, e.uses_beacon, e.beacon_round,
+            e.beacon_value).where(e.id == event_id))).one()
+        return {"commitment": row.lottery_commitment, "list_hash": row.lottery_list_hash,
+                "uses_beacon": bool(row.uses_beacon), "beacon_round": row.beacon_round,
+                "beacon_value": row.beacon_value}
+
+    async def set_fairness(self, event_id: int, **values: Any) -> None:
+        columns = {"list_hash": "lottery_list_hash", "beacon_round": "beacon_round",
+                   "beacon_value": "beacon_value"}
+        await self.conn.execute(update(t.events).where(t.events.c.id == event_id).values(
+            **{columns[k]: v for k, v in values.items()}))
+
+    async def needing_beacon_round(self) -> list[int]:
+        """Open lotteries that mix in a beacon whose round is not fixed yet."""
+        e = t.events.c
+        rows = await self.conn.execute(select(e.id).where(
+            e.uses_beacon.is_(True), e.beacon_round.is_(None),
+            e.lottery_state == LotteryState.OPEN.value))
+        return list(rows.scalars())
+
+    async def public_entries(self, event_id: int) -> list[tuple[int, PublicEntry]]:
+        en, tt = t.entries.c, t.ticket_types.c
+        rows = await self.conn.execute(
+            select(en.id, en.public_ref, en.quantity, tt.name)
+            .join(t.ticket_types, tt.id == en.ticket_type_id)
+            .where(en.event_id == event_id, en.status.in_(_PAID)).order_by(en.public_ref))
+        return [(r.id, PublicEntry(r.public_ref, r.quantity, r.name)) for r in rows]
 
     async def void_pending(self, event_id: int) -> int:
         en = t.entries.c

@@ -76,6 +76,11 @@ events = Table(
     Column("max_per_entry", Integer),
     Column("lottery_state", String(16)),
     Column("lottery_seed", String(64)),  # hex; secret until the draw is published
+    Column("lottery_commitment", String(64)),  # SHA-256 of the seed, public from the start
+    Column("lottery_list_hash", String(64)),  # SHA-256 of the frozen entry list
+    Column("uses_beacon", Boolean, nullable=False, default=False),
+    Column("beacon_round", BigInteger),
+    Column("beacon_value", String(128)),
     Column("closed_at", UTCDateTime),
     Column("drawn_at", UTCDateTime),
     Column("cancelled_at", UTCDateTime),
@@ -127,6 +132,7 @@ entries = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("paid_at", UTCDateTime),
     Column("order_id", Integer, ForeignKey("orders.id")),
+    Column("public_ref", String(16)),
     Index("ix_entries_event_status", "event_id", "status"),
     Index("ix_entries_user_event", "user_id", "event_id"),
 )
@@ -135,6 +141,8 @@ entries = Table(
 _PAID_ENTRY = "status IN ('entered', 'won', 'lost')"
 Index("uq_entries_one_paid_per_user", entries.c.event_id, entries.c.user_id, unique=True,
       sqlite_where=text(_PAID_ENTRY), postgresql_where=text(_PAID_ENTRY))
+
+Index("uq_entries_public_ref", entries.c.event_id, entries.c.public_ref, unique=True)
 
 # The complete random order of a draw: kept for audits, returns and a waiting list.
 draw_order = Table(

@@ -11,14 +11,33 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from core import outbox
+from core.audit import build_audit
 from core.catalog import Event, EventStatus, LotteryState, TicketType
 from core.clock import Clock
 from core.errors import DomainError, ErrorCode
-from core.lottery import Entry, EntryStatus, LotteryFigures, WindowPhase, draw, window_phase
+from core.lottery import (
+    Candidate,
+    DrawResult,
+    Entry,
+    EntryStatus,
+    LotteryFigures,
+    WindowPhase,
+    entry_list_hash,
+    public_draw,
+    window_phase,
+)
 from core.money import Money
-from core.ports import Database, IncomingPayment, RefundReason, RefundStatus, UnitOfWork
+from core.ports import (
+    Beacon,
+    Database,
+    IncomingPayment,
+    RefundReason,
+    RefundStatus,
+    UnitOfWork,
+)
 from core.services.purchase import Confirmation, PaymentOutcome, queue_refund
 
 log = logging.getLogger(__name__)
@@ -66,9 +85,10 @@ class LotteryInfo:
 class LotteryService:
     """Entries, the scheduled close and draw, and the organizer's figures."""
 
-    def __init__(self, db: Database, clock: Clock) -> None:
+    def __init__(self, db: Database, clock: Clock, beacon: Beacon | None = None) -> None:
         self._db = db
         self._clock = clock
+        self._beacon = beacon
 
     # ------------------------------------------------------------------ entering
     async def info(self, event: Event, user_id: int) -> LotteryInfo:
@@ -208,6 +228,13 @@ class LotteryService:
         now = self._clock.now()
         async with self._db.read() as uow:
             due = await uow.lottery.due(now=now)
+            needing_round = await uow.lottery.needing_beacon_round()
+        for event_id in needing_round:
+            try:
+                await self.fix_beacon_round(event_id)
+            except Exception:  # the beacon may be briefly unreachable: next tick retries
+                log.warning("could not fix the beacon round of lottery %s yet", event_id,
+                            exc_info=True)
         drawn = []
         for event in due:
             assert event.lottery is not None
@@ -228,16 +255,36 @@ class LotteryService:
                     now < event.lottery.entries_close_at:
                 return False
             voided = await uow.lottery.void_pending(event_id)
+            list_hash = await _freeze(uow, event_id)
             await uow.lottery.set_state(event_id, LotteryState.CLOSED, now=now)
-        log.info("lottery %s closed (%s unpaid entries voided)", event_id, voided)
+        log.info("lottery %s closed (%s unpaid entries voided), list hash %s", event_id, voided,
+                 list_hash)
         return True
 
     async def draw(self, event_id: int) -> bool:
         """Run the draw once: order, winners, losers and every follow-up in one transaction.
 
+        The order is :func:`core.lottery.public_draw` of the frozen entry list, the seed and
+        the beacon round fixed at open (if any); when that round is not published yet the
+        draw waits for the next tick.
+
         Returns:
-            True if this call drew; False if it was already drawn or is not due.
+            True if this call drew; False if it was already drawn or is not due (yet).
         """
+        fairness = None
+        async with self._db.read() as uow:
+            fairness = await uow.lottery.fairness(event_id)
+        beacon_value: bytes | None = None
+        if fairness.get("beacon_round") is not None:
+            if self._beacon is None:
+                log.error("lottery %s needs beacon round %s but no beacon is configured",
+                          event_id, fairness["beacon_round"])
+                return False
+            beacon_value = await self._beacon.value(int(fairness["beacon_round"]))
+            if beacon_value is None:
+                log.info("lottery %s waits for beacon round %s", event_id,
+                         fairness["beacon_round"])
+                return False
         async with self._db.write() as uow:
             event = await uow.lottery.lock_event(event_id)
             now = self._clock.now()
@@ -246,16 +293,99 @@ class LotteryService:
                 return False
             if event.lottery_state in (None, LotteryState.OPEN):
                 await uow.lottery.void_pending(event_id)
+                await _freeze(uow, event_id)
+            frozen = (await uow.lottery.fairness(event_id))["list_hash"]
             types = await uow.events.ticket_types(event_id)
-            seats = {t.id: t.capacity for t in types}
+            seats = {t.name: t.capacity for t in types}
             if event.status is not EventStatus.PUBLISHED:
                 seats = {}  # a cancelled event has no seats: everyone is refunded
-            candidates = await uow.lottery.candidates(event_id)
-            result = draw(candidates, seats, await uow.lottery.seed(event_id))
-            counts = await uow.lottery.record_draw(event, result, now=now)
+            rows = await uow.lottery.public_entries(event_id)
+            result = public_draw([p for _, p in rows], seats, await uow.lottery.seed(event_id),
+                                 beacon_value)
+            if result.list_hash != frozen:
+                log.critical("lottery %s: entries changed after the close (%s != %s); "
+                             "not drawing", event_id, result.list_hash, frozen)
+                return False
+            by_ref = {p.ref: entry_id for entry_id, p in rows}
+            type_ids = {t.name: t.id for t in types}
+            order = [Candidate(by_ref[p.ref], type_ids[p.ticket_type], p.quantity, p.ref)
+                     for p in result.order]
+            outcome = DrawResult(order, frozenset(by_ref[r] for r in result.winners))
+            counts = await uow.lottery.record_draw(event, outcome, now=now)
+            if beacon_value is not None:
+                await uow.lottery.set_fairness(event_id, beacon_value=beacon_value.hex())
             await uow.lottery.set_state(event_id, LotteryState.DRAWN, now=now)
         log.info("lottery %s drawn: %s", event_id, counts)
         return True
+
+    async def fix_beacon_round(self, event_id: int) -> int | None:
+        """Fix the beacon round of a lottery that mixes one in: the first round after the
+        close, chosen while entries are open so nobody can know its value in advance."""
+        if self._beacon is None:
+            return None
+        async with self._db.read() as uow:
+            event = await uow.events.get(event_id)
+        if event is None or event.lottery is None:
+            return None
+        round_number = await self._beacon.round_after(event.lottery.entries_close_at)
+        async with self._db.write() as uow:
+            await uow.lottery.set_fairness(event_id, beacon_round=round_number)
+        return round_number
+
+    async def fairness_info(self, event_id: int) -> dict[str, Any]:
+        """What ``/fairness`` shows: commitment, list hash once closed, beacon round/value,
+        state. The seed itself only after the draw (see :meth:`audit`).
+
+        Raises:
+            DomainError: ``event_not_found`` or ``not_a_lottery``.
+        """
+        async with self._db.read() as uow:
+            event = await uow.events.get(event_id)
+            if event is None or event.status is EventStatus.DRAFT:
+                raise DomainError(ErrorCode.EVENT_NOT_FOUND, event_id=event_id)
+            if not event.is_lottery:
+                raise DomainError(ErrorCode.NOT_A_LOTTERY)
+            info = await uow.lottery.fairness(event_id)
+        return {**info, "event": event, "state": event.lottery_state or LotteryState.OPEN,
+                "beacon_url": self._beacon.url if self._beacon and info.get("beacon_round")
+                is not None else None}
+
+    async def audit(self, event_id: int) -> dict[str, Any]:
+        """The public audit file of a drawn lottery (reveals the seed).
+
+        Raises:
+            DomainError: ``event_not_found``, ``not_a_lottery`` or ``draw_not_done``.
+        """
+        async with self._db.read() as uow:
+            event = await uow.events.get(event_id)
+            if event is None or event.status is EventStatus.DRAFT:
+                raise DomainError(ErrorCode.EVENT_NOT_FOUND, event_id=event_id)
+            if not event.is_lottery or event.lottery is None:
+                raise DomainError(ErrorCode.NOT_A_LOTTERY)
+            if event.lottery_state is not LotteryState.DRAWN:
+                raise DomainError(ErrorCode.DRAW_NOT_DONE)
+            info = await uow.lottery.fairness(event_id)
+            rows = await uow.lottery.public_entries(event_id)
+            seed = await uow.lottery.seed(event_id)
+            types = await uow.events.ticket_types(event_id)
+        beacon_value = bytes.fromhex(info["beacon_value"]) if info.get("beacon_value") else None
+        seats = {t.name: t.capacity for t in types} \
+            if event.status is EventStatus.PUBLISHED else {}
+        entries = [p for _, p in rows]
+        result = public_draw(entries, seats, seed, beacon_value)
+        beacon = None if info.get("beacon_round") is None else {
+            "url": self._beacon.url if self._beacon else None,
+            "round": info["beacon_round"], "value": info.get("beacon_value")}
+        return build_audit(
+            event={"id": event.id, "title": event.title, "venue": event.venue,
+                   "starts_at": event.starts_at.isoformat(), "timezone": event.timezone,
+                   "entries_close_at": event.lottery.entries_close_at.isoformat(),
+                   "draw_at": event.lottery.draw_at.isoformat()},
+            seats=seats, max_per_entry=event.lottery.max_per_entry,
+            commitment_hex=info["commitment"], seed=seed, beacon=beacon,
+            entries=sorted(entries, key=lambda e: e.ref), list_hash=result.list_hash,
+            order=result.order, winners=result.winners,
+            drawn_at=self._clock.now().isoformat())
 
     # ------------------------------------------------------------------ figures
     async def figures(self, event_id: int) -> LotteryFigures:
@@ -295,6 +425,14 @@ def _require_open(event: Event, now: datetime) -> None:
                           opens=event.lottery.entries_open_at.astimezone(event.tz))
     if phase is WindowPhase.CLOSED or event.lottery_state not in (None, LotteryState.OPEN):
         raise DomainError(ErrorCode.ENTRIES_CLOSED)
+
+
+async def _freeze(uow: UnitOfWork, event_id: int) -> str:
+    """Freeze the entry list at the close: its hash is published before the draw."""
+    rows = await uow.lottery.public_entries(event_id)
+    list_hash = entry_list_hash(sorted((p for _, p in rows), key=lambda e: e.ref))
+    await uow.lottery.set_fairness(event_id, list_hash=list_hash)
+    return list_hash
 
 
 async def _type_and_lottery(uow: UnitOfWork, ticket_type_id: int) -> tuple[TicketType, Event]:

@@ -1,72 +1,152 @@
-"""The draw: secure random order, all-or-nothing entries, skipping what does not fit."""
+"""The draw: secure random order, all-or-nothing entries, skipping what does not fit, and a
+result anyone can recompute from public inputs."""
 
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import random
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from scipy.stats import chisquare
 
 from core.catalog import LotteryWindow
 from core.lottery import (
-    Candidate,
+    PublicEntry,
     WindowPhase,
     allocate,
-    draw,
+    commitment,
+    entry_list_hash,
+    new_reference,
     new_seed,
-    shuffled,
+    public_draw,
     window_phase,
 )
 
-GA, VIP = 1, 2
-
-
-def c(entry_id: int, quantity: int = 1, ticket_type: int = GA) -> Candidate:
-    return Candidate(entry_id, ticket_type, quantity)
+SEED = bytes(range(32))
+TEN = [PublicEntry(f"REF{i:02d}", 1 + i % 3, "GA") for i in range(1, 11)]
 
 
 def test_an_entry_wins_all_its_tickets_or_none() -> None:
-    assert allocate([c(1, 3), c(2, 2)], {GA: 4}) == {1}
+    assert allocate([(1, "GA", 3), (2, "GA", 2)], {"GA": 4}) == {1}
 
 
 def test_an_entry_that_does_not_fit_is_skipped_and_the_next_one_tried() -> None:
     # 3 seats: #1 takes 2, #2 (2 tickets) does not fit, #3 (1 ticket) takes the last seat.
-    assert allocate([c(1, 2), c(2, 2), c(3, 1)], {GA: 3}) == {1, 3}
+    assert allocate([(1, "GA", 2), (2, "GA", 2), (3, "GA", 1)], {"GA": 3}) == {1, 3}
 
 
 def test_all_seats_are_used_when_the_entries_allow_it() -> None:
-    order = [c(i, q) for i, q in enumerate([4, 3, 4, 2, 1, 1, 3], start=1)]
-    winners = allocate(order, {GA: 10})
-    assert sum(x.quantity for x in order if x.entry_id in winners) == 10
+    order = [(i, "GA", q) for i, q in enumerate([4, 3, 4, 2, 1, 1, 3], start=1)]
+    winners = allocate(order, {"GA": 10})
+    assert sum(q for i, _, q in order if i in winners) == 10
 
 
 def test_ticket_types_have_their_own_seats() -> None:
-    order = [c(1, 1, VIP), c(2, 2, GA), c(3, 1, VIP), c(4, 1, GA)]
-    assert allocate(order, {GA: 2, VIP: 1}) == {1, 2}
+    order = [(1, "VIP", 1), (2, "GA", 2), (3, "VIP", 1), (4, "GA", 1)]
+    assert allocate(order, {"GA": 2, "VIP": 1}) == {1, 2}
 
 
-def test_a_fixed_seed_gives_a_fixed_result() -> None:
-    seed = bytes(range(32))
-    entries = [c(i, 1 + i % 3) for i in range(1, 11)]
-    result = draw(entries, {GA: 6}, seed)
-    again = draw(list(reversed(entries)), {GA: 6}, seed)  # input order does not matter
-    assert [x.entry_id for x in result.order] == [x.entry_id for x in again.order]
-    # Known answer (docs/draw.md): order, then 6 seats allocated down it.
-    assert [(x.entry_id, x.quantity) for x in result.order] == [
-        (2, 3), (10, 2), (4, 2), (7, 2), (9, 1), (6, 1), (8, 3), (1, 2), (3, 1), (5, 3)]
-    assert result.winners == {2, 10, 9}  # 3 + 2 seats, 4 and 7 skipped, 9 takes the last
+def test_known_answer_vector() -> None:
+    """docs/draw.md: seed 00..1f, REF01..REF10 with quantity 1 + i mod 3, 6 GA seats."""
+    result = public_draw(TEN, {"GA": 6}, SEED)
+    assert commitment(SEED) == \
+        "630dcd2966c4336691125448bbb25b4ff412a49c732db2c8abc1b8581bd710dd"
+    assert result.list_hash == \
+        "e45b6a1cf110844fa7265d44aa78e6a985d99a21aab2351143b9e4f50531d089"
+    assert [e.ref for e in result.order] == [
+        "REF04", "REF03", "REF08", "REF01", "REF09", "REF06", "REF02", "REF07", "REF10",
+        "REF05"]
+    assert result.winners == {"REF04", "REF03", "REF08"}  # 2 + 1 + 3 seats
 
 
-def test_the_order_contains_every_entry_exactly_once() -> None:
-    entries = [c(i) for i in range(1, 501)]
-    result = draw(entries, {GA: 50}, new_seed())
-    assert sorted(x.entry_id for x in result.order) == list(range(1, 501))
-    assert len(result.winners) == 50
+def test_the_beacon_changes_the_order() -> None:
+    plain = public_draw(TEN, {"GA": 6}, SEED)
+    mixed = public_draw(TEN, {"GA": 6}, SEED, bytes(32))
+    assert [e.ref for e in mixed.order] == [
+        "REF02", "REF06", "REF10", "REF03", "REF04", "REF01", "REF08", "REF09", "REF05",
+        "REF07"]
+    assert [e.ref for e in mixed.order] != [e.ref for e in plain.order]
 
 
-def test_every_position_is_equally_likely() -> None:
-    # 4 entries, 12,000 seeded shuffles: each entry should be first about 1/4 of the time.
-    firsts = Counter(shuffled([1, 2, 3, 4], i.to_bytes(32, "big"))[0] for i in range(12_000))
-    for entry in (1, 2, 3, 4):
-        assert firsts[entry] == pytest.approx(3000, abs=250)
+def test_the_input_order_does_not_matter() -> None:
+    shuffled_input = list(reversed(TEN))
+    assert public_draw(shuffled_input, {"GA": 6}, SEED) == public_draw(TEN, {"GA": 6}, SEED)
+
+
+def reference_implementation(entries: list[list], seats: dict, seed: bytes,
+                             beacon: bytes | None) -> list[str]:
+    """docs/draw.md, implemented again from the text alone (no import from core)."""
+    rows = sorted(entries, key=lambda r: r[0])
+    list_hash = hashlib.sha256(json.dumps(rows, separators=(",", ":")).encode()).digest()
+    key = hmac.new(seed, b"ticketq-draw-v2" + list_hash + (beacon or b""),
+                   hashlib.sha256).digest()
+
+    def numbers():
+        counter = 0
+        while True:
+            block = hmac.new(key, b"ticketq-draw-v2" + counter.to_bytes(8, "big"),
+                             hashlib.sha256).digest()
+            for i in range(4):
+                yield int.from_bytes(block[8 * i:8 * i + 8], "big")
+            counter += 1
+
+    stream = numbers()
+    for i in range(len(rows) - 1, 0, -1):
+        n = i + 1
+        while (x := next(stream)) >= 2**64 - 2**64 % n:
+            pass
+        j = x % n
+        rows[i], rows[j] = rows[j], rows[i]
+    return [r[0] for r in rows]
+
+
+@pytest.mark.parametrize("trial", range(20))
+def test_the_documented_algorithm_reproduces_the_draw(trial: int) -> None:
+    rng = random.Random(trial)
+    entries = [PublicEntry(new_reference(), rng.randint(1, 4), rng.choice(["GA", "VIP"]))
+               for _ in range(rng.randint(1, 60))]
+    seed, beacon = new_seed(), (new_seed() if trial % 2 else None)
+    ours = public_draw(entries, {"GA": 20, "VIP": 5}, seed, beacon)
+    theirs = reference_implementation([[e.ref, e.quantity, e.ticket_type] for e in entries],
+                                      {"GA": 20, "VIP": 5}, seed, beacon)
+    assert [e.ref for e in ours.order] == theirs
+
+
+def test_every_position_wins_equally_often_over_ten_thousand_draws() -> None:
+    """Chi-square: the winner of a 1-seat, 8-entry lottery is uniform (p > 0.001), whatever
+    the entry's position in the list or the time it entered."""
+    entries = [PublicEntry(f"E{i}", 1, "GA") for i in range(8)]
+    wins = Counter()
+    for i in range(10_000):
+        (winner,) = public_draw(entries, {"GA": 1}, i.to_bytes(32, "big")).winners
+        wins[winner] += 1
+    observed = [wins[e.ref] for e in entries]
+    assert chisquare(observed).pvalue > 0.001
+    # The first and the last entry in the list have the same chance.
+    first_last = [wins["E0"], wins["E7"]]
+    assert chisquare(first_last).pvalue > 0.001
+
+
+def test_every_entry_reaches_every_position_uniformly() -> None:
+    entries = [PublicEntry(f"E{i}", 1, "GA") for i in range(5)]
+    positions = {e.ref: Counter() for e in entries}
+    for i in range(10_000):
+        for position, e in enumerate(public_draw(entries, {"GA": 1},
+                                                 i.to_bytes(32, "big")).order):
+            positions[e.ref][position] += 1
+    for counts in positions.values():
+        assert chisquare([counts[p] for p in range(5)]).pvalue > 0.001
+
+
+def test_list_hash_covers_every_field() -> None:
+    base = entry_list_hash(TEN)
+    changed = [PublicEntry(e.ref, e.quantity + (e.ref == "REF05"), e.ticket_type) for e in TEN]
+    assert entry_list_hash(changed) != base
+    assert entry_list_hash(TEN[:-1]) != base
 
 
 def test_the_entry_window_is_open_from_open_until_close() -> None:
