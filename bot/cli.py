@@ -27,6 +27,14 @@ def _parser() -> argparse.ArgumentParser:
     event_sub = event.add_subparsers(dest="event_command", required=True)
     imp = event_sub.add_parser("import", help="create an event from a YAML or JSON file")
     imp.add_argument("file", type=Path)
+    audit = sub.add_parser("audit", help="lottery audits")
+    audit_sub = audit.add_subparsers(dest="audit_command", required=True)
+    export = audit_sub.add_parser("export", help="write the audit file of a drawn lottery")
+    export.add_argument("event", type=int, help="event id")
+    export.add_argument("-o", "--output", type=Path, default=None,
+                        help="file to write (default: print to stdout)")
+    verify = sub.add_parser("verify-draw", help="recompute a lottery draw from its audit file")
+    verify.add_argument("file", type=Path)
     demo = sub.add_parser("demo", help="play a scripted sale in the loopback sandbox")
     demo.add_argument("--json", action="store_true", help="print only a JSON summary")
     demo.add_argument("--lottery", action="store_true",
@@ -34,6 +42,8 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--entrants", type=int, default=200,
                       help="lottery entrants (default 200)")
     demo.add_argument("--buyers", type=int, default=60, help="racing buyers (default 60)")
+    demo.add_argument("--audit-out", type=Path, default=Path("ticketq-demo-audit.json"),
+                      help="where the lottery demo writes the draw's audit file")
     demo.add_argument("--keep", type=Path, default=None,
                       help="keep the demo database in this directory")
     return parser
@@ -49,12 +59,17 @@ def main(argv: list[str] | None = None) -> int:
 
                 return asyncio.run(run_lottery_demo(as_json=args.json,
                                                     entrants=args.entrants,
-                                                    keep_dir=args.keep))
+                                                    keep_dir=args.keep,
+                                                    audit_out=args.audit_out))
             from bot.demo import run_demo
 
             return asyncio.run(run_demo(as_json=args.json, buyers=args.buyers,
                                         keep_dir=args.keep))
+        if args.command == "verify-draw":
+            return verify_draw(args.file)
         settings = load_settings()
+        if args.command == "audit" and args.audit_command == "export":
+            return asyncio.run(_export_audit(settings, args.event, args.output))
         if args.command == "run":
             return _run(settings)
         if args.command == "migrate":
@@ -173,6 +188,57 @@ async def _import_event(settings: Settings, path: Path) -> int:
     finally:
         await db.dispose()
     print(f"imported event #{event.id}: {event.title} ({event.status.value})")
+    return EXIT_OK
+
+
+def verify_draw(path: Path) -> int:
+    """``ticketq verify-draw FILE``: 0 and "verified", or 1 and what does not match."""
+    from core.audit import verify_audit
+
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        print(f"ticketq: cannot read {path} as an audit file: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    problems = verify_audit(doc)
+    if problems:
+        print(f"NOT verified: {path}")
+        for problem in problems:
+            print(f"  - {problem}")
+        return EXIT_INVALID
+    event = doc.get("event", {})
+    beacon = doc.get("beacon")
+    print(f"verified: {event.get('title')} — {len(doc['entries'])} entries, "
+          f"{len(doc['winners'])} winners; seed matches commitment {doc['commitment'][:16]}…, "
+          f"list hash {doc['list_hash'][:16]}…"
+          + (f", beacon round {beacon['round']}" if beacon else ""))
+    return EXIT_OK
+
+
+async def _export_audit(settings: Settings, event_id: int, output: Path | None) -> int:
+    from bot.beacon import HttpBeacon
+    from bot.storage.database import SqlDatabase
+    from core.clock import SystemClock
+    from core.errors import DomainError
+    from core.services.lottery import LotteryService
+    from handlers.texts import error_text, plain
+
+    db = SqlDatabase(settings.database_url)
+    try:
+        beacon = HttpBeacon(settings.beacon_url) if settings.beacon_url else None
+        try:
+            doc = await LotteryService(db, SystemClock(), beacon).audit(event_id)
+        except DomainError as exc:
+            print(f"ticketq: {plain(error_text(exc))}", file=sys.stderr)
+            return EXIT_INVALID
+    finally:
+        await db.dispose()
+    text = json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+    if output is None:
+        print(text, end="")
+    else:
+        await asyncio.to_thread(output.write_text, text, encoding="utf-8")
+        print(f"audit of event #{event_id} written to {output}")
     return EXIT_OK
 
 

@@ -88,7 +88,9 @@ class RateLimiter:
         self._sleep = sleep
         self._rate_chat = rate_per_chat
         self._burst_chat = float(burst_per_chat)
-        burst = float(burst_global if burst_global is not None else max(1, int(rate_global)))
+        # No global burst by default: Telegram counts messages per sliding second, so a full
+        # bucket on top of the steady rate would overshoot the limit in the first second.
+        burst = float(burst_global if burst_global is not None else 1)
         self._global = _Bucket(rate_global, burst, burst, clock())
         self._chats: dict[int, _Bucket] = {}
 

@@ -43,7 +43,7 @@ class FrozenTime(FakeTime):
 
 async def test_one_chat_gets_its_burst_then_one_message_per_second() -> None:
     fake = FakeTime()
-    limiter = RateLimiter(rate_global=25, rate_per_chat=1, burst_per_chat=3,
+    limiter = RateLimiter(rate_global=25, burst_global=25, rate_per_chat=1, burst_per_chat=3,
                           clock=fake.clock, sleep=fake.sleep)
     sent_at = []
     for _ in range(6):
@@ -54,7 +54,7 @@ async def test_one_chat_gets_its_burst_then_one_message_per_second() -> None:
 
 async def test_many_chats_share_the_global_rate() -> None:
     fake = FakeTime()
-    limiter = RateLimiter(rate_global=25, rate_per_chat=1, burst_per_chat=3,
+    limiter = RateLimiter(rate_global=25, burst_global=25, rate_per_chat=1, burst_per_chat=3,
                           clock=fake.clock, sleep=fake.sleep)
     for chat in range(100):
         await limiter.acquire(chat)
@@ -62,9 +62,21 @@ async def test_many_chats_share_the_global_rate() -> None:
     assert fake.now - 1000.0 == pytest.approx(75 / 25)
 
 
+async def test_by_default_no_sliding_second_exceeds_the_global_rate() -> None:
+    fake = FakeTime()
+    limiter = RateLimiter(rate_global=25, rate_per_chat=1, burst_per_chat=3,
+                          clock=fake.clock, sleep=fake.sleep)
+    sent_at = []
+    for chat in range(200):
+        await limiter.acquire(chat)
+        sent_at.append(fake.now)
+    busiest = max(sum(1 for t in sent_at if start <= t < start + 1.0) for start in sent_at)
+    assert busiest <= 26  # Telegram's ~30/s is never approached, even at the start
+
+
 async def test_concurrent_senders_to_one_chat_are_spaced_in_arrival_order() -> None:
     fake = FrozenTime()
-    limiter = RateLimiter(rate_global=1000, rate_per_chat=2, burst_per_chat=1,
+    limiter = RateLimiter(rate_global=1000, burst_global=1000, rate_per_chat=2, burst_per_chat=1,
                           clock=fake.clock, sleep=fake.sleep)
     await asyncio.gather(*(limiter.acquire(7) for _ in range(4)))
     assert fake.sleeps == pytest.approx([0.5, 1.0, 1.5])
@@ -72,7 +84,8 @@ async def test_concurrent_senders_to_one_chat_are_spaced_in_arrival_order() -> N
 
 async def test_quiet_chat_refills_its_burst() -> None:
     fake = FakeTime()
-    limiter = RateLimiter(rate_per_chat=1, burst_per_chat=3, clock=fake.clock, sleep=fake.sleep)
+    limiter = RateLimiter(burst_global=25, rate_per_chat=1, burst_per_chat=3, clock=fake.clock,
+                          sleep=fake.sleep)
     for _ in range(3):
         await limiter.acquire(1)
     fake.now += 10
