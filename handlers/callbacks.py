@@ -18,6 +18,23 @@ Wire form       Action                  Meaning
 ``v1:my``       :class:`MyTickets`      the user's tickets
 ``v1:noop``     :class:`Noop`           a label that does nothing when tapped
 ==============  ======================  ================================================
+
+Organizer console and door staff (every id is re-authorized by the service on use):
+
+================  ==========================  ============================================
+Wire form         Action                      Meaning
+================  ==========================  ============================================
+``v1:cs:42``      :class:`ConsoleStats`       figures of event 42
+``v1:cx:42``      :class:`ConsoleExport`      CSV export of event 42
+``v1:ci:42``      :class:`StaffInvite`        a door staff invite link for event 42
+``v1:cl:42``      :class:`StaffList`          event 42's door staff, a revoke button each
+``v1:cc:42``      :class:`CancelAsk`          ask to confirm cancelling event 42
+``v1:cy:42``      :class:`CancelConfirm`      cancel event 42 and refund everyone
+``v1:cn:42``      :class:`CancelKeep`         do not cancel event 42
+``v1:rs:42:7``    :class:`RevokeStaff`        user 7 is no longer door staff for event 42
+``v1:ro:7``       :class:`RevokeOrganizer`    user 7 is no longer an organizer
+``v1:wi:3``       :class:`WithdrawInvite`     withdraw unused invite 3
+================  ==========================  ============================================
 """
 
 from __future__ import annotations
@@ -105,8 +122,81 @@ class Noop:
     """A button that only shows information (e.g. a sold-out type)."""
 
 
+@dataclass(frozen=True, slots=True)
+class ConsoleStats:
+    """Organizer console: an event's figures."""
+
+    event_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class ConsoleExport:
+    """Organizer console: an event's CSV export."""
+
+    event_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class StaffInvite:
+    """Organizer console: create a door staff invite link for an event."""
+
+    event_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class StaffList:
+    """Organizer console: an event's door staff."""
+
+    event_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class CancelAsk:
+    """Organizer console: ask to confirm cancelling an event."""
+
+    event_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class CancelConfirm:
+    """Organizer console: cancel the event, refund everyone."""
+
+    event_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class CancelKeep:
+    """Organizer console: the organizer decided not to cancel."""
+
+    event_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class RevokeStaff:
+    """Organizer console: take door staff duty for an event away from a user."""
+
+    event_id: int
+    user_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class RevokeOrganizer:
+    """Admin console: take the organizer role away from a user."""
+
+    user_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class WithdrawInvite:
+    """Withdraw an invite link nobody has used yet."""
+
+    invite_id: int
+
+
+ConsoleAction = (ConsoleStats | ConsoleExport | StaffInvite | StaffList | CancelAsk
+                 | CancelConfirm | CancelKeep | RevokeStaff | RevokeOrganizer | WithdrawInvite)
 Action = (ListPage | ShowEvent | ChooseType | HoldSeats | Release | EnterLottery | EntryQuantity
-          | ShowTicket | MyTickets | Noop)
+          | ShowTicket | MyTickets | Noop | ConsoleAction)
 
 
 def encode(action: Action) -> str:
@@ -136,6 +226,16 @@ def encode(action: Action) -> str:
             parts = ["my"]
         case Noop():
             parts = ["noop"]
+        case (ConsoleStats(event_id) | ConsoleExport(event_id) | StaffInvite(event_id)
+              | StaffList(event_id) | CancelAsk(event_id) | CancelConfirm(event_id)
+              | CancelKeep(event_id)):
+            parts = [_CONSOLE_TAGS[type(action)], _check(event_id, 1, MAX_ID)]
+        case RevokeStaff(event_id, staff_user_id):
+            parts = ["rs", _check(event_id, 1, MAX_ID), _check(staff_user_id, 1, MAX_ID)]
+        case RevokeOrganizer(organizer_id):
+            parts = ["ro", _check(organizer_id, 1, MAX_ID)]
+        case WithdrawInvite(invite_id):
+            parts = ["wi", _check(invite_id, 1, MAX_ID)]
         case _:
             raise ValueError(f"not a callback action: {action!r}")
     data = ":".join([VERSION, *parts])
@@ -188,6 +288,16 @@ _SHAPES: dict[str, tuple[tuple[int, int], ...]] = {
     "tk": (_ID,),
     "my": (),
     "noop": (),
+    "cs": (_ID,),
+    "cx": (_ID,),
+    "ci": (_ID,),
+    "cl": (_ID,),
+    "cc": (_ID,),
+    "cy": (_ID,),
+    "cn": (_ID,),
+    "rs": (_ID, _ID),
+    "ro": (_ID,),
+    "wi": (_ID,),
 }
 _BUILD: dict[str, Callable[..., Action]] = {
     "ls": ListPage,
@@ -200,4 +310,18 @@ _BUILD: dict[str, Callable[..., Action]] = {
     "tk": ShowTicket,
     "my": MyTickets,
     "noop": Noop,
+    "cs": ConsoleStats,
+    "cx": ConsoleExport,
+    "ci": StaffInvite,
+    "cl": StaffList,
+    "cc": CancelAsk,
+    "cy": CancelConfirm,
+    "cn": CancelKeep,
+    "rs": RevokeStaff,
+    "ro": RevokeOrganizer,
+    "wi": WithdrawInvite,
+}
+_CONSOLE_TAGS: dict[type, str] = {
+    ConsoleStats: "cs", ConsoleExport: "cx", StaffInvite: "ci", StaffList: "cl",
+    CancelAsk: "cc", CancelConfirm: "cy", CancelKeep: "cn",
 }

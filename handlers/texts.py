@@ -32,6 +32,7 @@ from core.ports import RefundReason, RefundStatus
 from core.services.admin import EventSales, revenue_total
 from core.services.catalog import EventCard, EventPage, EventSummary, Offer
 from core.services.lottery import EntryView, LotteryInfo
+from core.services.organizer import EventFigures
 from core.services.tickets import TicketView
 from core.tickets import TicketStatus, format_short_code
 
@@ -228,6 +229,109 @@ TEXTS: dict[str, str] = {
     "stats.lottery_refunds": (
         "Refunds: {done} done ({done_amount}), {pending} pending ({pending_amount}), "
         "{failed} failed ({failed_amount})"
+    ),
+    "stats.checkins": "🚪 Check-ins: {checked_in} of {sold} checked in",
+    "stats.cancelled": "<b>🛑 Cancelled</b>",
+    # --- organizer console (handlers/console.py) ----------------------------------------------
+    "console.usage": "Usage: /{command} &lt;event id&gt; (/myevents lists your events)",
+    "console.invite_accepted.organizer": (
+        "🎉 You are now an organizer. /myevents lists your events with their buttons; "
+        "/help shows the organizer commands."
+    ),
+    "console.invite_accepted.staff": (
+        "🎉 You are now door staff for <b>{event}</b>.\n"
+        "Scan a ticket's QR code with your phone camera, send me a photo of it, or type "
+        "/checkin &lt;code&gt;. /door shows how many are in."
+    ),
+    "console.organizer_invite": (
+        "🔗 Organizer invite, single use, valid until {expires}:\n{link}\n\n"
+        "Send it to the person who should become an organizer."
+    ),
+    "console.staff_invite": (
+        "🔗 Door staff invite for <b>{event}</b>, single use, valid until {expires}:\n{link}\n\n"
+        "Send it to the person who checks tickets at the door."
+    ),
+    "console.button.withdraw_invite": "✖️ Withdraw this invite",
+    "console.invite_withdrawn": "This invite link was withdrawn; nobody can use it now.",
+    "console.organizers_title": "<b>Organizers</b>",
+    "console.organizers_empty": "No organizers yet. /invite_organizer creates an invite link.",
+    "console.person": "• {name} (id {user_id}), since {since}",
+    "console.button.revoke": "✖️ Revoke {name}",
+    "console.revoked": "Done: {name} no longer has that role.",
+    "console.not_holding": "That person does not have that role (any more).",
+    "console.staff_title": "<b>Door staff for {event}</b> (#{event_id})",
+    "console.staff_empty": "Nobody yet. Tap “Staff invite” to create an invite link.",
+    "console.events_title": "<b>Your events</b> ({count})",
+    "console.events_empty": "You have no events yet.",
+    "console.events_more": "… and {count} more: use /stats &lt;event id&gt; for those.",
+    "console.event": "<b>{title}</b> (#{event_id})\n🗓 {when} · {status}",
+    "console.button.stats": "📊 Stats",
+    "console.button.export": "📄 Export",
+    "console.button.staff_invite": "🔗 Staff invite",
+    "console.button.staff_list": "👥 Staff",
+    "console.button.cancel": "🛑 Cancel event",
+    "console.export_caption": "📄 <b>{title}</b> (#{event_id}): tickets, orders and check-ins",
+    "console.cancel_confirm": (
+        "⚠️ Cancel <b>{title}</b> ({when})?\n\n"
+        "{sold} tickets sold. Every payment is refunded in full, every ticket is revoked and "
+        "every holder is told. This cannot be undone."
+    ),
+    "console.cancel_yes": "Yes, cancel and refund everyone",
+    "console.cancel_no": "No",
+    "console.cancel_kept": "Nothing changed: <b>{title}</b> goes ahead.",
+    "console.cancelled": (
+        "🛑 <b>{title}</b> cancelled: {refunds} refunds queued, {revoked} tickets revoked, "
+        "{told} holders told.\n/stats {event_id} shows the refunds as they complete."
+    ),
+    # --- door check-in (handlers/door.py) -----------------------------------------------------
+    "door.valid": (
+        "✅✅✅ <b>VALID</b> ✅✅✅\n\n<b>{event}</b>\n🎫 {ticket_type}\n👤 {holder}\n\n"
+        "checked in {checked_in} / {sold}"
+    ),
+    "door.already_used": (
+        "⛔⛔⛔ <b>ALREADY USED</b> ⛔⛔⛔\n\nFirst scanned {when} by {staff}.\n\n"
+        "<b>{event}</b>\n🎫 {ticket_type}\n👤 {holder}"
+    ),
+    "door.revoked": (
+        "⛔⛔⛔ <b>REVOKED</b> ⛔⛔⛔\n\nThis ticket is no longer valid (it was refunded).\n\n"
+        "<b>{event}</b>\n🎫 {ticket_type}"
+    ),
+    "door.cancelled": (
+        "⛔⛔⛔ <b>EVENT CANCELLED</b> ⛔⛔⛔\n\n<b>{event}</b> was cancelled; "
+        "this ticket is not valid."
+    ),
+    "door.wrong_event": (
+        "⚠️⚠️⚠️ <b>WRONG EVENT</b> ⚠️⚠️⚠️\n\nThis ticket is for <b>{event}</b>, "
+        "not for an event you check tickets at. Do not admit here."
+    ),
+    "door.not_a_ticket": (
+        "❌❌❌ <b>NOT A TICKET</b> ❌❌❌\n\nThis is not a valid ticket. Do not admit."
+    ),
+    "door.usage": (
+        "Usage: /checkin &lt;code&gt;, the 8-character code under the ticket's QR code, "
+        "e.g. /checkin K7QH-3MZP"
+    ),
+    "door.not_staff": (
+        "This is for door staff only. If you check tickets at an event, ask its organizer "
+        "for a staff invite link."
+    ),
+    "door.photo_not_staff": (
+        "Thanks for the photo! I only read photos of ticket QR codes sent by door staff while "
+        "checking tickets. Your own tickets are under /mytickets."
+    ),
+    "door.no_qr": (
+        "I could not find a QR code in that photo. Please try again closer, with the whole "
+        "code in view and in better light."
+    ),
+    "door.photo_too_large": (
+        "That photo is too large to check ({size_mb} MB). Please send a smaller one."
+    ),
+    "door.photo_failed": "I could not download that photo. Please send it again.",
+    "door.title": "<b>🚪 Door</b>",
+    "door.event": "• <b>{event}</b> (#{event_id}), {when}: {checked_in} of {sold} checked in",
+    "door.hint": (
+        "\nScan a ticket's QR code with your phone camera, send me a photo of it, or type "
+        "/checkin &lt;code&gt;."
     ),
     # --- outbox messages (keys queued by core/services) ---------------------------------------
     "payment_confirmed": (
@@ -725,6 +829,42 @@ def _lottery_figures_lines(figures: LotteryFigures, currency: str) -> list[str]:
           pending=pending[0], pending_amount=money(pending[1]),
           failed=failed[0], failed_amount=money(failed[1])),
     ]
+
+
+def event_figures_text(figures: EventFigures) -> str:
+    """The /stats report from :class:`~core.services.organizer.EventFigures`: per type sold /
+    held / available and revenue, the total, refunds done / pending / failed, check-ins, and
+    for a lottery its entries, oversubscription and winners."""
+    event = figures.event
+    lines = [t("stats.header", title=event.title, event_id=event.id, when=event.local_start())]
+    if event.status is EventStatus.CANCELLED:
+        lines.append(t("stats.cancelled"))
+    for row in figures.types:
+        lines.append(t("stats.type", name=row.ticket_type.name, sold=row.stock.sold,
+                       capacity=row.stock.capacity, held=row.stock.held,
+                       available=row.stock.available, revenue=row.revenue))
+    total = revenue_total(figures.types)
+    if total is not None:
+        lines.append(t("stats.total", sold=figures.sold, revenue=total))
+    lines.append(t("stats.checkins", checked_in=figures.checked_in, sold=figures.sold))
+    currency = total.currency if total is not None else "EUR"
+    if figures.lottery is not None:
+        lines.append("")
+        lines += _lottery_figures_lines(figures.lottery, currency)
+        return fit("\n".join(lines))
+
+    def amount(status: RefundStatus) -> tuple[int, Money]:
+        count, minor = figures.refunds.get(status, (0, 0))
+        return count, Money(minor, currency)
+
+    (done, done_amount), (pending, pending_amount), (failed, failed_amount) = (
+        amount(RefundStatus.SUCCEEDED), amount(RefundStatus.PENDING),
+        amount(RefundStatus.FAILED))
+    if done or pending or failed:
+        lines.append(t("stats.lottery_refunds", done=done, done_amount=done_amount,
+                       pending=pending, pending_amount=pending_amount, failed=failed,
+                       failed_amount=failed_amount))
+    return fit("\n".join(lines))
 
 
 def render_outbox_message(key: str, params: Mapping[str, Any]) -> str:
