@@ -79,6 +79,7 @@ events = Table(
     Column("lottery_commitment", String(64)),  # SHA-256 of the seed, public from the start
     Column("lottery_list_hash", String(64)),  # SHA-256 of the frozen entry list
     Column("uses_beacon", Boolean, nullable=False, default=False),
+    Column("require_phone", Boolean, nullable=False, default=False),
     Column("beacon_round", BigInteger),
     Column("beacon_value", String(128)),
     Column("closed_at", UTCDateTime),
@@ -133,6 +134,7 @@ entries = Table(
     Column("paid_at", UTCDateTime),
     Column("order_id", Integer, ForeignKey("orders.id")),
     Column("public_ref", String(16)),
+    Column("phone_hash", String(64)),
     Index("ix_entries_event_status", "event_id", "status"),
     Index("ix_entries_user_event", "user_id", "event_id"),
 )
@@ -143,6 +145,17 @@ Index("uq_entries_one_paid_per_user", entries.c.event_id, entries.c.user_id, uni
       sqlite_where=text(_PAID_ENTRY), postgresql_where=text(_PAID_ENTRY))
 
 Index("uq_entries_public_ref", entries.c.event_id, entries.c.public_ref, unique=True)
+_PAID_WITH_PHONE = _PAID_ENTRY + " AND phone_hash IS NOT NULL"
+Index("uq_entries_one_paid_per_phone", entries.c.event_id, entries.c.phone_hash, unique=True,
+      sqlite_where=text(_PAID_WITH_PHONE), postgresql_where=text(_PAID_WITH_PHONE))
+
+# Phones proven by sharing one's own Telegram contact; only a keyed hash is kept.
+verified_phones = Table(
+    "verified_phones", metadata,
+    Column("user_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("phone_hash", String(64), nullable=False),
+    Column("verified_at", UTCDateTime, nullable=False),
+)
 
 # The complete random order of a draw: kept for audits, returns and a waiting list.
 draw_order = Table(
