@@ -6,6 +6,7 @@ end-to-end tests and the benchmarks: ``await runtime.start()`` ... ``await runti
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from dataclasses import dataclass, field
 from typing import Any
@@ -111,6 +112,14 @@ class TicketQRuntime:
         )
 
 
+def _phone_key(settings: Settings) -> bytes:
+    """The phone-hash key: configured, or derived from the bot token (stable per bot)."""
+    if settings.phone_hash_key is not None:
+        return settings.phone_hash_key.get_secret_value().encode()
+    return hashlib.sha256(b"ticketq-phone-hash|" + settings.secret("bot_token").encode()
+                          ).digest()
+
+
 async def build_runtime(settings: Settings, *, clock: Clock | None = None,
                         refund_gateway: RefundGateway | None = None,
                         migrate: bool = True) -> TicketQRuntime:
@@ -125,7 +134,7 @@ async def build_runtime(settings: Settings, *, clock: Clock | None = None,
     refunds = RefundService(db, gateway, clock)
     worker = OutboxWorker(SqlOutboxStore(db), {}, clock)
     beacon = HttpBeacon(settings.beacon_url) if settings.beacon_url else None
-    lottery = LotteryService(db, clock, beacon)
+    lottery = LotteryService(db, clock, beacon, phone_key=_phone_key(settings))
     access = AccessService(db, clock, settings.admin_ids)
     services = Services(
         catalog=CatalogService(db, clock),

@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     beacon_url: str | None = Field(
         default=None, description="drand-compatible randomness beacon for lotteries that "
         "mix one in, e.g. https://api.drand.sh/<chain hash>.")
+    phone_hash_key: SecretStr | None = Field(
+        default=None, description="Secret for hashing verified phone numbers (one entry per "
+        "person). Default: derived from the bot token.")
     hold_minutes: int = Field(default=10, ge=1, le=120,
                               description="How long chosen seats are held for payment.")
     send_rate: float = Field(default=25.0, gt=0, le=1000,

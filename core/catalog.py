@@ -42,6 +42,7 @@ class LotteryWindow:
     draw_at: datetime
     max_per_entry: int
     beacon: bool = False
+    require_phone: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,6 +32,9 @@ class ErrorCode(StrEnum):
     ENTRY_NOT_FOUND = "entry_not_found"
     NOT_A_LOTTERY = "not_a_lottery"
     DRAW_NOT_DONE = "draw_not_done"
+    PHONE_REQUIRED = "phone_required"
+    PHONE_NOT_OWN = "phone_not_own"
+    PHONE_ALREADY_ENTERED = "phone_already_entered"
     # roles and invites
     INVITE_NOT_FOUND = "invite_not_found"
     INVITE_USED = "invite_used"

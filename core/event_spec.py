@@ -229,8 +229,12 @@ def _lottery(raw: dict[str, Any], tz: ZoneInfo | None, starts_at: datetime | Non
     if not isinstance(beacon, bool):
         errs.add(f"{p}beacon", "not_boolean", value=str(beacon))
         beacon = False
+    require_phone = block.get("require_phone", False)
+    if not isinstance(require_phone, bool):
+        errs.add(f"{p}require_phone", "not_boolean", value=str(require_phone))
+        require_phone = False
     if opens and closes and draw:
-        return LotteryWindow(opens, closes, draw, max_per_entry, beacon)
+        return LotteryWindow(opens, closes, draw, max_per_entry, beacon, require_phone)
     return None
 
 

@@ -216,8 +216,22 @@ class LotteryRepository(Protocol):
         """The user's paid entry in this lottery (entered, won or lost), if any."""
         ...
 
-    async def mark_entered(self, entry_id: int, *, now: datetime) -> None:
-        """The entry is paid and in the draw."""
+    async def mark_entered(self, entry_id: int, *, now: datetime,
+                           phone_hash: str | None = None) -> None:
+        """The entry is paid and in the draw (with the entrant's verified phone, if needed)."""
+        ...
+
+    async def verified_phone(self, user_id: int) -> str | None:
+        """The keyed hash of the phone this user proved to own, if any."""
+        ...
+
+    async def set_verified_phone(self, user_id: int, phone_hash: str, *,
+                                 now: datetime) -> None:
+        """Remember (or replace) the user's verified phone hash."""
+        ...
+
+    async def phone_entered(self, event_id: int, phone_hash: str) -> bool:
+        """Whether a paid entry of this lottery already uses this phone."""
         ...
 
     async def void_pending(self, event_id: int) -> int:

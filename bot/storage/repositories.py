@@ -59,7 +59,8 @@ def _event(row: Row[Any]) -> Event:
     lottery = None
     if row.entries_open_at and row.entries_close_at and row.draw_at:
         lottery = LotteryWindow(row.entries_open_at, row.entries_close_at, row.draw_at,
-                                row.max_per_entry or 1)
+                                row.max_per_entry or 1, bool(row.uses_beacon),
+                                bool(row.require_phone))
     return Event(
         id=row.id, title=row.title, description=row.description, venue=row.venue,
         starts_at=row.starts_at, timezone=row.timezone, status=EventStatus(row.status),
@@ -131,6 +132,7 @@ class SqlEventRepository(_Repo):
             lottery_seed=seed.hex() if seed else None,
             lottery_commitment=commitment(seed) if seed else None,
             uses_beacon=bool(lottery and lottery.beacon),
+            require_phone=bool(lottery and lottery.require_phone),
             created_by=created_by, created_at=now,
         ).returning(t.events.c.id))
         event_id = result.scalar_one()
@@ -674,7 +676,28 @@ class SqlLotteryRepository(_Repo):
             en.event_id == event_id, en.user_id == user_id, en.status.in_(_PAID)))).first()
         return _entry(row) if row else None
 
-    async def mark_entered(self, entry_id: int, *, now: datetime) -> None:
+    async def verified_phone(self, user_id: int) -> str | None:
+        result = await self.conn.execute(select(t.verified_phones.c.phone_hash).where(
+            t.verified_phones.c.user_id == user_id))
+        return result.scalar_one_or_none()
+
+    async def set_verified_phone(self, user_id: int, phone_hash: str, *,
+                                 now: datetime) -> None:
+        stmt = _upsert(self.dialect, t.verified_phones).values(
+            user_id=user_id, phone_hash=phone_hash, verified_at=now)
+        await self.conn.execute(stmt.on_conflict_do_update(
+            index_elements=["user_id"], set_={"phone_hash": stmt.excluded.phone_hash,
+                                              "verified_at": stmt.excluded.verified_at}))
+
+    async def phone_entered(self, event_id: int, phone_hash: str) -> bool:
+        en = t.entries.c
+        row = (await self.conn.execute(select(en.id).where(
+            en.event_id == event_id, en.phone_hash == phone_hash, en.status.in_(_PAID))
+            .limit(1))).first()
+        return row is not None
+
+    async def mark_entered(self, entry_id: int, *, now: datetime,
+                           phone_hash: str | None = None) -> None:
         en = t.entries.c
         event_id = (await self.conn.execute(select(en.event_id).where(en.id == entry_id))
                     ).scalar_one()
@@ -685,7 +708,8 @@ class SqlLotteryRepository(_Repo):
             if taken is None:
                 break
         await self.conn.execute(update(t.entries).where(en.id == entry_id).values(
-            status=EntryStatus.ENTERED.value, paid_at=now, public_ref=ref))
+            status=EntryStatus.ENTERED.value, paid_at=now, public_ref=ref,
+            phone_hash=phone_hash))
 
     async def fairness(self, event_id: int) -> dict[str, Any]:
         e = t.events.c

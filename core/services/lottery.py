@@ -18,6 +18,7 @@ from core.audit import build_audit
 from core.catalog import Event, EventStatus, LotteryState, TicketType
 from core.clock import Clock
 from core.errors import DomainError, ErrorCode
+from core.identity import phone_hash
 from core.lottery import (
     Candidate,
     DrawResult,
@@ -85,10 +86,45 @@ class LotteryInfo:
 class LotteryService:
     """Entries, the scheduled close and draw, and the organizer's figures."""
 
-    def __init__(self, db: Database, clock: Clock, beacon: Beacon | None = None) -> None:
+    def __init__(self, db: Database, clock: Clock, beacon: Beacon | None = None,
+                 phone_key: bytes = b"") -> None:
         self._db = db
         self._clock = clock
         self._beacon = beacon
+        self._phone_key = phone_key
+
+    # ------------------------------------------------------------------ one per person
+    async def verify_phone(self, *, user_id: int, contact_user_id: int | None,
+                           phone_number: str) -> None:
+        """Accept the user's own Telegram contact as proof of their phone number.
+
+        Only a keyed hash is stored. A contact that belongs to someone else (or has no
+        Telegram user id) is refused.
+
+        Raises:
+            DomainError: ``phone_not_own``.
+        """
+        if contact_user_id != user_id or not phone_number.strip():
+            raise DomainError(ErrorCode.PHONE_NOT_OWN)
+        digest = phone_hash(phone_number, self._phone_key)
+        async with self._db.write() as uow:
+            await uow.lottery.set_verified_phone(user_id, digest, now=self._clock.now())
+
+    async def _phone_for_entry(self, uow: UnitOfWork, event: Event,
+                               user_id: int) -> str | None:
+        """The phone hash an entry in ``event`` must carry (None when not required).
+
+        Raises:
+            DomainError: ``phone_required`` or ``phone_already_entered``.
+        """
+        if event.lottery is None or not event.lottery.require_phone:
+            return None
+        digest = await uow.lottery.verified_phone(user_id)
+        if digest is None:
+            raise DomainError(ErrorCode.PHONE_REQUIRED)
+        if await uow.lottery.phone_entered(event.id, digest):
+            raise DomainError(ErrorCode.PHONE_ALREADY_ENTERED)
+        return digest
 
     # ------------------------------------------------------------------ entering
     async def info(self, event: Event, user_id: int) -> LotteryInfo:
@@ -120,6 +156,7 @@ class LotteryService:
             _require_open(event, now)
             if await uow.lottery.active_for_user(event_id=event.id, user_id=user_id):
                 raise DomainError(ErrorCode.ALREADY_ENTERED)
+            await self._phone_for_entry(uow, event, user_id)
         assert event.lottery is not None
         return EntryChoice(event, ticket_type,
                            min(event.lottery.max_per_entry, ticket_type.capacity))
@@ -141,6 +178,7 @@ class LotteryService:
                 raise DomainError(ErrorCode.INVALID_QUANTITY, quantity=quantity)
             if await uow.lottery.active_for_user(event_id=event.id, user_id=user_id):
                 raise DomainError(ErrorCode.ALREADY_ENTERED)
+            await self._phone_for_entry(uow, event, user_id)
             entry = await uow.lottery.add_pending(user_id=user_id, chat_id=chat_id,
                                                   ticket_type=ticket_type, quantity=quantity,
                                                   now=now)
@@ -167,6 +205,7 @@ class LotteryService:
                 raise DomainError(ErrorCode.AMOUNT_MISMATCH)
             if await uow.lottery.active_for_user(event_id=event.id, user_id=user_id):
                 raise DomainError(ErrorCode.ALREADY_ENTERED)
+            await self._phone_for_entry(uow, event, user_id)
 
     async def confirm_payment(self, payment: IncomingPayment, entry_id: int) -> Confirmation:
         """Put a paid entry into the draw, exactly once per Telegram charge id.
@@ -188,11 +227,17 @@ class LotteryService:
             if not created:
                 return Confirmation(PaymentOutcome.ALREADY_PROCESSED, record.id, None, [])
             reason = await _entry_refund_reason(uow, entry, event, payment, now)
+            phone: str | None = None
+            if reason is None and event is not None:
+                try:
+                    phone = await self._phone_for_entry(uow, event, payment.user_id)
+                except DomainError:
+                    reason = RefundReason.DUPLICATE_PAYMENT  # one entry per person
             if reason is not None:
                 await queue_refund(uow, record, reason, now)
                 return Confirmation(PaymentOutcome.REFUNDING, record.id, None, [], reason)
             assert entry is not None and event is not None and event.lottery is not None
-            await uow.lottery.mark_entered(entry.id, now=now)
+            await uow.lottery.mark_entered(entry.id, now=now, phone_hash=phone)
             ticket_type = await uow.events.get_ticket_type(entry.ticket_type_id)
             assert ticket_type is not None
             await uow.outbox.put(

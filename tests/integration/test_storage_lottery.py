@@ -162,3 +162,58 @@ async def test_the_draw_order_is_stored_whole(services, db, clock) -> None:
     assert count == 10
     assert entries[0].draw_position is not None
     assert entries[0].status in (EntryStatus.WON, EntryStatus.LOST)
+
+
+async def test_the_draw_is_committed_frozen_and_verifiable(services, db, clock) -> None:
+    from core.audit import verify_audit
+    from core.lottery import commitment
+
+    admin, lottery, purchase = services
+    event_id, tt = await lottery_type(admin, clock, seats=3)
+    opened = await lottery.fairness_info(event_id)
+    assert opened["commitment"] and opened["list_hash"] is None
+    for user in range(300, 308):
+        await enter(lottery, purchase, user, tt, 1 + user % 2)
+    clock.advance(timedelta(hours=1, seconds=1))
+    await lottery.run_due()
+    closed = await lottery.fairness_info(event_id)
+    assert closed["list_hash"] and closed["state"] is LotteryState.CLOSED
+    with pytest.raises(DomainError):
+        await lottery.audit(event_id)  # the seed stays secret until the draw
+    clock.advance(timedelta(minutes=5))
+    await lottery.run_due()
+    audit = await lottery.audit(event_id)
+    assert verify_audit(audit) == []
+    assert commitment(bytes.fromhex(audit["seed"])) == opened["commitment"]
+    assert audit["list_hash"] == closed["list_hash"]
+    assert "user" not in str(audit["entries"]).lower()
+    async with db.read() as uow:
+        mine = await uow.lottery.for_user(300)
+    assert mine[0].ref in audit["order"]
+    assert audit["order"].index(mine[0].ref) + 1 == mine[0].draw_position
+
+
+async def test_one_entry_per_verified_phone(db, clock) -> None:
+    lottery = LotteryService(db, clock, phone_key=b"k")
+    purchase = PurchaseService(db, clock, lottery=lottery)
+    admin = AdminService(db, clock, frozenset({ADMIN}))
+    doc = lottery_doc(clock.now())
+    doc["lottery"]["require_phone"] = True
+    event = await admin.import_event(doc, actor_id=ADMIN)
+    tt = (await admin.sales(event.id, actor_id=ADMIN)).types[0].ticket_type.id
+    with pytest.raises(DomainError) as missing:
+        await lottery.entry_choice(user_id=20, ticket_type_id=tt)
+    assert missing.value.code is ErrorCode.PHONE_REQUIRED
+    with pytest.raises(DomainError) as foreign:
+        await lottery.verify_phone(user_id=20, contact_user_id=21, phone_number="+441234")
+    assert foreign.value.code is ErrorCode.PHONE_NOT_OWN
+    await lottery.verify_phone(user_id=20, contact_user_id=20, phone_number="+44 1234 5678")
+    await enter(lottery, purchase, 20, tt, 1)
+    # A second account with the same number cannot enter again.
+    await lottery.verify_phone(user_id=22, contact_user_id=22, phone_number="0044 12345678")
+    with pytest.raises(DomainError) as second:
+        await lottery.start_entry(user_id=22, chat_id=22, ticket_type_id=tt, quantity=1)
+    assert second.value.code is ErrorCode.PHONE_ALREADY_ENTERED
+    async with db.read() as uow:
+        stored = await uow.lottery.verified_phone(20)
+    assert stored and "1234" not in stored  # a keyed hash, not the number
