@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from telegram import Update
 
+from core.errors import DomainError, ErrorCode
 from core.orders import entry_payload
 from handlers import callbacks as cb
 from handlers import keyboards
 from handlers.common import send_invoice, show, user_id
 from handlers.context import TicketQContext
+from handlers.fairness import ask_for_phone
 from handlers.texts import t
 
 
@@ -27,8 +29,13 @@ async def on_enter(update: Update, context: TicketQContext, action: cb.EnterLott
     uid = user_id(update)
     if uid is None:
         return
-    choice = await context.services.lottery.entry_choice(
-        user_id=uid, ticket_type_id=action.ticket_type_id)
+    try:
+        choice = await context.services.lottery.entry_choice(
+            user_id=uid, ticket_type_id=action.ticket_type_id)
+    except DomainError as err:
+        if err.code is ErrorCode.PHONE_REQUIRED:
+            await ask_for_phone(update, context)
+        raise
     text = t("lottery.picker", event=choice.event.title, ticket_type=choice.ticket_type.name,
              price=choice.ticket_type.price, max=choice.max_quantity)
     markup = keyboards.entry_picker(choice.ticket_type.id, choice.max_quantity,

@@ -81,6 +81,8 @@ class LotteryInfo:
     tickets_asked: int
     seats: int
     my_entry: Entry | None
+    commitment: str | None = None
+    list_hash: str | None = None
 
 
 class LotteryService:
@@ -135,12 +137,17 @@ class LotteryService:
         async with self._db.read() as uow:
             tally = await uow.lottery.tally(event.id)
             mine = await uow.lottery.active_for_user(event_id=event.id, user_id=user_id)
+            if mine is not None:  # with its draw position, once drawn
+                mine = next((e for e in await uow.lottery.for_user(user_id)
+                             if e.id == mine.id), mine)
             types = await uow.events.ticket_types(event.id)
+            fairness = await uow.lottery.fairness(event.id)
         return LotteryInfo(
             phase=window_phase(event.lottery, now),
             state=event.lottery_state or LotteryState.OPEN,
             entries=tally["entries"], tickets_asked=tally["tickets_asked"],
             seats=sum(t.capacity for t in types), my_entry=mine,
+            commitment=fairness["commitment"], list_hash=fairness["list_hash"],
         )
 
     async def entry_choice(self, *, user_id: int, ticket_type_id: int) -> EntryChoice:
