@@ -18,7 +18,7 @@ from telegram.ext import (
     filters,
 )
 
-from handlers import admin, browse, fallback, my_tickets, purchase, router, start
+from handlers import admin, browse, console, door, fallback, my_tickets, purchase, router, start
 from handlers import help as help_
 from handlers.common import guarded
 from handlers.errors import on_error
@@ -48,7 +48,19 @@ def register(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
         CommandHandler("mytickets", guarded(my_tickets.cmd_my_tickets)),
         CommandHandler("help", guarded(help_.cmd_help)),
         CommandHandler("import", guarded(admin.cmd_import)),
-        CommandHandler("stats", guarded(admin.cmd_stats)),
+        # Organizer console and door staff (each refuses everyone without the role).
+        CommandHandler("stats", guarded(console.cmd_stats)),
+        CommandHandler(["myevents", "events_admin"], guarded(console.cmd_my_events)),
+        CommandHandler("export", guarded(console.cmd_export)),
+        CommandHandler("cancel_event", guarded(console.cmd_cancel_event)),
+        CommandHandler("staff_invite", guarded(console.cmd_staff_invite)),
+        CommandHandler("staff", guarded(console.cmd_staff)),
+        CommandHandler("invite_organizer", guarded(console.cmd_invite_organizer)),
+        CommandHandler("organizers", guarded(console.cmd_organizers)),
+        CommandHandler("checkin", guarded(door.cmd_checkin)),
+        CommandHandler("door", guarded(door.cmd_door)),
+        # Photos are ticket QR codes from door staff (documents stay the admin's import).
+        MessageHandler(filters.PHOTO, guarded(door.on_photo)),
         CallbackQueryHandler(router.on_callback),
         MessageHandler(filters.Document.ALL, guarded(admin.on_document)),
         MessageHandler(filters.COMMAND, guarded(fallback.on_unknown_command)),

@@ -1,4 +1,5 @@
-"""Organizer commands: ``/import`` (send a YAML/JSON event file) and ``/stats <event id>``."""
+"""Admin commands: ``/import`` (send a YAML/JSON event file). ``/stats`` lives in
+:mod:`handlers.console` with the rest of the organizer console."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from core.errors import DomainError, ErrorCode
 from handlers.browse import send_event_card
 from handlers.common import reply, user_id
 from handlers.context import TicketQContext
-from handlers.texts import Html, error_text, sales_text, spec_issues_text, t
+from handlers.texts import Html, error_text, spec_issues_text, t
 
 log = logging.getLogger(__name__)
 
@@ -111,25 +112,3 @@ async def on_document(update: Update, context: TicketQContext) -> None:
     if event.status is EventStatus.PUBLISHED:
         await send_event_card(update, context, event.id)
 
-
-async def cmd_stats(update: Update, context: TicketQContext) -> None:
-    """``/stats <event id>``: sales per ticket type and refunds (organizers only).
-
-    For a lottery the report adds entries, tickets asked, oversubscription, winners, money
-    paid in and still held, and the refunds by state.
-
-    Raises:
-        DomainError: ``not_allowed`` or ``event_not_found``.
-    """
-    uid = user_id(update)
-    if uid is None:
-        return
-    context.services.admin.require_admin(uid)
-    args = context.args or []
-    if len(args) != 1 or not args[0].isascii() or not args[0].isdigit() or len(args[0]) > 18:
-        await reply(update, context, t("stats.usage"))
-        return
-    services = context.services
-    sales = await services.admin.sales(int(args[0]), actor_id=uid)
-    figures = await services.lottery.figures(sales.event.id) if sales.event.is_lottery else None
-    await reply(update, context, sales_text(sales, figures))

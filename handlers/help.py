@@ -13,6 +13,6 @@ async def cmd_help(update: Update, context: TicketQContext) -> None:
     """How buying works; organizers also see their commands."""
     text = t("help")
     uid = user_id(update)
-    if uid is not None and context.services.admin.is_admin(uid):
+    if uid is not None and await context.services.access.is_organizer(uid):
         text += t("help.admin")
     await reply(update, context, text)

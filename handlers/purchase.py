@@ -155,6 +155,8 @@ async def on_successful_payment(update: Update, context: TicketQContext) -> None
         provider_charge_id=paid.provider_payment_charge_id,
         payload=paid.invoice_payload,
         amount=Money(paid.total_amount, paid.currency.upper()),
+        # The door verdict and the CSV export show the holder's first name.
+        first_name=update.effective_user.first_name if update.effective_user else None,
     )
     services = context.services
     for attempt in range(1, CONFIRM_ATTEMPTS + 1):

@@ -10,7 +10,7 @@ from telegram import Update
 from telegram.error import TelegramError
 
 from core.errors import DomainError
-from handlers import browse, lottery, my_tickets, purchase
+from handlers import browse, console, lottery, my_tickets, purchase
 from handlers import callbacks as cb
 from handlers.context import TicketQContext
 from handlers.texts import error_text, plain, t
@@ -31,6 +31,16 @@ ROUTES: dict[type, Flow] = {
     cb.EntryQuantity: lottery.on_entry_quantity,
     cb.ShowTicket: my_tickets.on_show_ticket,
     cb.MyTickets: my_tickets.on_my_tickets,
+    cb.ConsoleStats: console.on_stats,
+    cb.ConsoleExport: console.on_export,
+    cb.StaffInvite: console.on_staff_invite,
+    cb.StaffList: console.on_staff_list,
+    cb.CancelAsk: console.on_cancel_ask,
+    cb.CancelConfirm: console.on_cancel_confirm,
+    cb.CancelKeep: console.on_cancel_keep,
+    cb.RevokeStaff: console.on_revoke_staff,
+    cb.RevokeOrganizer: console.on_revoke_organizer,
+    cb.WithdrawInvite: console.on_withdraw_invite,
 }
 
 

@@ -1,4 +1,5 @@
-"""``/start``: the welcome, and deep links (``t_<token>`` tickets, ``ev_<id>`` events)."""
+"""``/start``: the welcome, and deep links (``t_<token>`` tickets, ``ev_<id>`` events,
+``i_<token>`` invites)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ import re
 
 from telegram import Update
 
-from handlers import keyboards
+from core.access import INVITE_PREFIX
+from handlers import console, door, keyboards
 from handlers.browse import send_event_card
 from handlers.common import reply, user_id
 from handlers.context import TicketQContext
@@ -20,13 +22,19 @@ async def cmd_start(update: Update, context: TicketQContext) -> None:
     """``/start [payload]``: open a ticket or event link, or greet.
 
     Raises:
-        DomainError: ``ticket_not_found`` or ``event_not_found`` for dead links.
+        DomainError: ``ticket_not_found`` or ``event_not_found`` for dead links, an
+            ``invite_*`` code for a dead invite.
     """
     payload = context.args[0] if context.args else ""
     uid, chat = user_id(update), update.effective_chat
     if uid is None or chat is None:
         return
+    if payload.startswith(INVITE_PREFIX):
+        await console.accept_invite(update, context, payload)
+        return
     if payload.startswith("t_"):
+        if await door.scan_start_link(update, context, payload):  # door staff scanning
+            return
         link = await context.services.tickets.open_link(user_id=uid, payload=payload)
         if link.is_owner and link.view is not None:
             await send_ticket_photo(context, chat.id, link.view)

@@ -74,7 +74,12 @@ TEXTS: dict[str, str] = {
     "help.admin": (
         "\n\n<b>Organizers</b>\n"
         "/import — how to add an event from a YAML or JSON file\n"
-        "/stats &lt;event id&gt; — sales figures of an event"
+        "/stats &lt;event id&gt; — sales figures of an event\n"
+        "/myevents — your events with Stats · Export · Staff invite · Staff · Cancel\n"
+        "/export &lt;event id&gt; — tickets, orders and check-ins as CSV\n"
+        "/cancel_event &lt;event id&gt; — cancel and refund everyone (asks first)\n"
+        "/invite_organizer, /organizers — admins: invite and list organizers\n"
+        "/door, /checkin &lt;code&gt; — door staff: counts and typed codes"
     ),
     "fallback.unknown_command": "I don't know that command. /help lists what I can do.",
     "fallback.text": "I only understand buttons and commands. Try /events or /help.",
@@ -263,6 +268,7 @@ TEXTS: dict[str, str] = {
     "console.staff_empty": "Nobody yet. Tap “Staff invite” to create an invite link.",
     "console.events_title": "<b>Your events</b> ({count})",
     "console.events_empty": "You have no events yet.",
+    "console.event_ref": "event #{event_id}",
     "console.events_more": "… and {count} more: use /stats &lt;event id&gt; for those.",
     "console.event": "<b>{title}</b> (#{event_id})\n🗓 {when} · {status}",
     "console.button.stats": "📊 Stats",
