@@ -96,7 +96,8 @@ async def _stale_tap(sandbox: Any, user: VirtualUser, data: str) -> str | None:
         "id": query_id, "from": user.user_json, "message": api.message_json(user.messages[-1]),
         "chat_instance": "demo", "data": data})
     answer = await asyncio.wait_for(asyncio.shield(query.future), 10)
-    return answer.text
+    text = answer.text
+    return str(text) if text is not None else None
 
 
 def _is_invoice(msg: SandboxMessage) -> bool:

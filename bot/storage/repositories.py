@@ -13,6 +13,7 @@ from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.storage import tables as t
+from bot.storage.wizard_store import SqlDraftRepository, update_event
 from core import outbox as outbox_codec
 from core.access import Grant, Invite, Role, new_invite_token
 from core.catalog import Event, EventStatus, LotteryState, LotteryWindow, SaleMode, TicketType
@@ -195,6 +196,9 @@ class SqlEventRepository(_Repo):
         await self.conn.execute(update(t.events).where(t.events.c.id == event_id)
                                 .values(**values))
 
+    async def update(self, event_id: int, spec: EventSpec, *, now: datetime) -> None:
+        await update_event(self.conn, event_id, spec, now=now)
+
     async def cancel_everything(self, event: Event, *, now: datetime) -> dict[str, int]:
         p, o, en, r, tk = t.payments.c, t.orders.c, t.entries.c, t.refunds.c, t.tickets.c
         ts = literal(now, t.UTCDateTime)
@@ -311,28 +315,27 @@ class SqlEventRepository(_Repo):
                     exclude_user_id: int | None = None) -> dict[int, Stock]:
         if not ticket_type_ids:
             return {}
-        o = t.orders.c
+        o, tt = t.orders.c, t.ticket_types.c
         live_hold = and_(o.status == OrderStatus.HELD.value, o.hold_expires_at > now)
         if exclude_user_id is not None:
             live_hold = and_(live_hold, o.user_id != exclude_user_id)
+        # One round trip: capacity with sold and live-held seats (a hot path under a crowd).
         counts = (
             select(
-                o.ticket_type_id,
+                tt.id, tt.capacity,
                 func.coalesce(func.sum(case((o.status == OrderStatus.PAID.value, o.quantity),
                                             else_=0)), 0).label("sold"),
                 func.coalesce(func.sum(case((live_hold, o.quantity), else_=0)), 0)
                 .label("held"),
             )
-            .where(o.ticket_type_id.in_(ticket_type_ids),
-                   o.status.in_([OrderStatus.PAID.value, OrderStatus.HELD.value]))
-            .group_by(o.ticket_type_id)
+            .select_from(t.ticket_types.outerjoin(t.orders, and_(
+                o.ticket_type_id == tt.id,
+                o.status.in_([OrderStatus.PAID.value, OrderStatus.HELD.value]))))
+            .where(tt.id.in_(ticket_type_ids))
+            .group_by(tt.id, tt.capacity)
         )
-        found = {r.ticket_type_id: (int(r.sold), int(r.held))
-                 for r in await self.conn.execute(counts)}
-        caps = await self.conn.execute(
-            select(t.ticket_types.c.id, t.ticket_types.c.capacity)
-            .where(t.ticket_types.c.id.in_(ticket_type_ids)))
-        return {r.id: Stock(r.capacity, *found.get(r.id, (0, 0))) for r in caps}
+        return {r.id: Stock(r.capacity, int(r.sold), int(r.held))
+                for r in await self.conn.execute(counts)}
 
 
 class SqlOrderRepository(_Repo):
@@ -605,6 +608,7 @@ class SqlUnitOfWork:
         self.lottery = SqlLotteryRepository(conn, dialect)
         self.checkins = SqlCheckinRepository(conn, dialect)
         self.roles = SqlRoleRepository(conn, dialect)
+        self.drafts = SqlDraftRepository(conn, dialect)
 
 
 _PAID = (EntryStatus.ENTERED.value, EntryStatus.WON.value, EntryStatus.LOST.value)

@@ -118,16 +118,22 @@ class PurchaseService:
             DomainError: as :func:`core.orders.check_hold_request`, or ``event_not_on_sale``.
         """
         async with self._db.write() as uow:
-            ticket_type = await uow.events.get_ticket_type(ticket_type_id, lock=True)
-            if ticket_type is None:
-                raise DomainError(ErrorCode.TICKET_TYPE_NOT_FOUND)
+            ticket_type, event = await _type_and_event(uow, ticket_type_id)
+            if not event.is_on_sale(self._clock.now()):
+                raise DomainError(ErrorCode.EVENT_NOT_ON_SALE, event_id=event.id)
+            # Outside the per-type lock: what only this user changes, and the fast "sold out"
+            # (seats that are paid for never come back during a sale), so a crowd arriving
+            # after the sell-out does not queue on the lock.
+            owned = await uow.orders.seats_owned(user_id=user_id, ticket_type_id=ticket_type_id)
+            if (await uow.events.stock([ticket_type_id], now=self._clock.now())
+                    )[ticket_type_id].sold >= ticket_type.capacity:
+                raise DomainError(ErrorCode.SOLD_OUT)
+            await uow.events.get_ticket_type(ticket_type_id, lock=True)
             now = self._clock.now()  # after the lock: waiting must not make holds look alive
-            event = await uow.events.get(ticket_type.event_id)
-            if event is None or not event.is_on_sale(now):
-                raise DomainError(ErrorCode.EVENT_NOT_ON_SALE, event_id=ticket_type.event_id)
+            if not event.is_on_sale(now):
+                raise DomainError(ErrorCode.EVENT_NOT_ON_SALE, event_id=event.id)
             await uow.orders.release_live_holds(user_id=user_id, event_id=event.id, now=now)
             stock = (await uow.events.stock([ticket_type_id], now=now))[ticket_type_id]
-            owned = await uow.orders.seats_owned(user_id=user_id, ticket_type_id=ticket_type_id)
             check_hold_request(quantity, stock, ticket_type.per_user_limit, owned)
             order = await uow.orders.add_hold(
                 user_id=user_id, ticket_type=ticket_type, quantity=quantity, now=now,
