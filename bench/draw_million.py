@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import tempfile
 import time
@@ -367,10 +368,15 @@ def main() -> None:
     print(common.table(f"Draw over {n:,} paid entries vs raw bulk insert of the same rows", rows,
                 ["db", "entries", "rows written", "draw s", "raw insert s", "COPY s",
                  "draw/raw", "peak RSS MiB", "RSS before MiB", "target met"]))
-    name = "draw_million" if args.db in ("sqlite", "both") else "draw_million_postgres"
-    if args.db == "both":
-        name = "draw_million"
-    path = write_results(name, {"runs": runs, "targets": {"ratio_max": 2, "draw_s_max": 15}},
+    # One file for both engines: a run replaces the earlier figures of the same engine.
+    previous = common.RESULTS / ("draw_million.quick.json" if args.quick
+                                 else "draw_million.json")
+    kept = []
+    if previous.exists():
+        kept = [r for r in json.loads(previous.read_text()).get("runs", [])
+                if r.get("db") not in dialects]
+    path = write_results("draw_million", {"runs": kept + runs,
+                                          "targets": {"ratio_max": 2, "draw_s_max": 15}},
                          quick=args.quick)
     print(f"\nwritten to {path}")
 
