@@ -230,6 +230,8 @@ async def _play(bot: SandboxedBot, clock: OffsetClock, rng: random.Random,
     for who in (ann, lena):
         await wait_quiet(who)
 
+    door_log = await _door_scene(bot, organizer, ann)
+
     sales = await bot.runtime.services.admin.sales(1, actor_id=ORGANIZER_ID)
     report = await money_report(bot.runtime.db)
     ledger = sandbox.stripe
@@ -258,8 +260,38 @@ async def _play(bot: SandboxedBot, clock: OffsetClock, rng: random.Random,
         "bot_api_errors": len(sandbox.bot_errors),
         "types": types,
     }
-    transcripts = {"organizer": org_log.text(), "ann": ann_log.text(), "lena": lena_log.text()}
+    door_text = door_log.text()
+    summary["door_verdicts"] = ["ALREADY USED" if "ALREADY USED" in line else "VALID"
+                                for line in door_text.splitlines()
+                                if "🤖" in line and ("VALID" in line or "USED" in line)]
+    transcripts = {"organizer": org_log.text(), "ann": ann_log.text(), "lena": lena_log.text(),
+                   "door": door_text}
     return summary, transcripts
+
+
+async def _door_scene(bot: SandboxedBot, organizer: VirtualUser,
+                      ann: VirtualUser) -> Transcript:
+    """The organizer invites door staff; Sam scans Ann's ticket twice with his camera."""
+    sam = bot.sandbox.user(user_id=9100, first_name="Sam")
+    door = Transcript(sam)
+    mark = organizer.mark()
+    await organizer.send("/staff_invite 1")
+    invite = await organizer.wait_for_message(contains="t.me/", since=mark, timeout=15)
+    link = next(word for word in (invite.text or "").split() if "start=i_" in word)
+    payload = link.split("start=", 1)[1]
+    door.did(f"opens the invite link from Olga ({link[:28]}…)")
+    await sam.send(f"/start {payload}")
+    await sam.wait_for_message(contains="door staff", timeout=15)
+    qr = next(m for m in ann.messages if m.photo is not None)
+    for attempt in ("points the phone camera at Ann's QR code (sends the photo)",
+                    "scans the same QR code again"):
+        door.did(attempt)
+        mark = sam.mark()
+        assert qr.photo is not None
+        await sam.send_photo(qr.photo)
+        await sam.wait_for_message(predicate=lambda m: "VALID" in (m.text or "")
+                                   or "USED" in (m.text or ""), since=mark, timeout=15)
+    return door
 
 
 async def wait_quiet(user: VirtualUser, quiet: float = 0.3) -> None:
@@ -278,12 +310,14 @@ def _print_report(summary: dict[str, Any], transcripts: dict[str, str]) -> None:
     print(transcripts["ann"])
     print("\n— Lena pays for a hold that expired while the seats were resold —")
     print(transcripts["lena"])
+    print("\n— At the door: Sam checks tickets with his phone camera —")
+    print(transcripts["door"])
     print("\n— Summary —")
     width = 28
     for key in ("buyers", "seats", "seats_asked", "tickets_issued", "orders_paid", "oversold",
                 "seats_left", "payments", "paid_minor", "refunds", "refunded_minor",
                 "duplicate_refunds", "unsettled", "sold_out_replies", "buyer_errors",
-                "telegram_429s", "bot_api_errors", "duration_s"):
+                "telegram_429s", "bot_api_errors", "door_verdicts", "duration_s"):
         print(f"  {key:<{width}}{summary[key]}")
     for row in summary["types"]:
         print(f"  {row['name']:<6} sold {row['sold']}/{row['capacity']}, "
