@@ -11,7 +11,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from telegram import BotCommand, Update
+from telegram import BotCommand
 from telegram.ext import Application, ApplicationBuilder, ContextTypes
 
 import handlers
@@ -19,6 +19,7 @@ from bot.beacon import HttpBeacon
 from bot.config import Settings
 from bot.messenger import TelegramMessenger
 from bot.payments.stripe_refunds import StripeRefundGateway
+from bot.polling import ProcessThenAckPoller
 from bot.storage.database import SqlDatabase
 from bot.storage.migrate import upgrade_to_head
 from bot.storage.outbox_store import SqlOutboxStore
@@ -53,6 +54,7 @@ class TicketQRuntime:
     worker: OutboxWorker
     clock: Clock
     _polling: bool = field(default=False)
+    _poller: ProcessThenAckPoller | None = field(default=None)
 
     async def start(self, *, poll_timeout: float = 10.0) -> None:
         """Connect to the Bot API, start polling, the outbox worker and the scheduler."""
@@ -65,12 +67,11 @@ class TicketQRuntime:
         )
         self._wire_effects(messenger)
         await app.bot.set_my_commands([BotCommand(c, d) for c, d in handlers.BOT_COMMANDS])
-        assert app.updater is not None
-        await app.updater.start_polling(poll_interval=0.0, timeout=int(poll_timeout),
-                                        allowed_updates=Update.ALL_TYPES,
-                                        drop_pending_updates=False)
-        self._polling = True
+        # Not PTB's Updater: it confirms updates before they are handled (see bot.polling).
+        self._poller = ProcessThenAckPoller(app, timeout=int(poll_timeout))
         await app.start()
+        await self._poller.start()
+        self._polling = True
         self.worker.start()
         self.scheduler = build_scheduler(self)
         self.scheduler.start()
@@ -82,8 +83,8 @@ class TicketQRuntime:
             self.scheduler.shutdown(wait=False)
         await self.worker.stop()
         app = self.application
-        if self._polling and app.updater is not None:
-            await app.updater.stop()
+        if self._polling and self._poller is not None:
+            await self._poller.stop()
             self._polling = False
         if app.running:
             await app.stop()
