@@ -35,6 +35,7 @@ from core.services.organizer import OrganizerService
 from core.services.purchase import PurchaseService
 from core.services.refunds import RefundService
 from core.services.tickets import TicketService
+from core.services.wizard import EventWizardService
 from handlers.context import Services, TicketQContext
 from scheduler.jobs import build_scheduler
 from scheduler.outbox_worker import OutboxWorker
@@ -147,6 +148,7 @@ async def build_runtime(settings: Settings, *, clock: Clock | None = None,
         access=access,
         organizer=OrganizerService(db, clock, access, lottery),
         checkin=CheckinService(db, clock, access),
+        wizard=EventWizardService(db, clock, access),
         clock=clock,
         provider_token=settings.secret("payment_provider_token"),
         wake_outbox=worker.wake,

@@ -43,6 +43,7 @@ class ErrorCode(StrEnum):
     # organizer console
     EVENT_ALREADY_CANCELLED = "event_already_cancelled"
     CAPACITY_BELOW_SOLD = "capacity_below_sold"
+    LOTTERY_LOCKED = "lottery_locked"
     # tickets
     TICKET_NOT_FOUND = "ticket_not_found"
     # access

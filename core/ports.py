@@ -21,6 +21,7 @@ from core.lottery import Candidate, DrawResult, Entry, PublicEntry
 from core.money import Money
 from core.orders import Order, Stock
 from core.tickets import Ticket
+from core.wizard import Draft
 
 
 class RefundStatus(StrEnum):
@@ -147,6 +148,11 @@ class EventRepository(Protocol):
 
     async def set_status(self, event_id: int, status: EventStatus, *, now: datetime) -> None:
         """Publish, unpublish or cancel."""
+        ...
+
+    async def update(self, event_id: int, spec: EventSpec, *, now: datetime) -> None:
+        """Overwrite an event's fields and its ticket types by position (the wizard's edit):
+        existing types are updated in place, extra ones added; the status is left alone."""
         ...
 
     async def cancel_everything(self, event: Event, *, now: datetime) -> dict[str, int]:
@@ -435,6 +441,22 @@ class RoleRepository(Protocol):
         ...
 
 
+class DraftRepository(Protocol):
+    """The event wizard's drafts, one per organizer."""
+
+    async def get(self, user_id: int, *, lock: bool = False) -> Draft | None:
+        """The user's open draft; ``lock`` holds its row until commit."""
+        ...
+
+    async def put(self, user_id: int, draft: Draft, *, now: datetime) -> None:
+        """Store (or replace) the user's draft."""
+        ...
+
+    async def delete(self, user_id: int) -> bool:
+        """Drop the user's draft; False if there was none."""
+        ...
+
+
 class UserRepository(Protocol):
     """People who talked to the bot."""
 
@@ -508,6 +530,11 @@ class UnitOfWork(Protocol):
     @property
     def outbox(self) -> Outbox:
         """The outbox repository of this transaction."""
+        ...
+
+    @property
+    def drafts(self) -> DraftRepository:
+        """The event wizard's drafts in this transaction."""
         ...
 
 

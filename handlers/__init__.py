@@ -18,7 +18,18 @@ from telegram.ext import (
     filters,
 )
 
-from handlers import admin, browse, console, door, fallback, my_tickets, purchase, router, start
+from handlers import (
+    admin,
+    browse,
+    console,
+    door,
+    fallback,
+    my_tickets,
+    purchase,
+    router,
+    start,
+    wizard,
+)
 from handlers import help as help_
 from handlers.common import guarded
 from handlers.errors import on_error
@@ -42,12 +53,24 @@ def register(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
         PreCheckoutQueryHandler(purchase.on_pre_checkout),
         MessageHandler(filters.SUCCESSFUL_PAYMENT, guarded(purchase.on_successful_payment)),
     ], group=PAYMENT_GROUP)
+    # The event wizard takes text only from someone with an open draft, then stops further
+    # handling; in the payments' group (after them) it runs before the stray-text fallback.
+    application.add_handler(MessageHandler(
+        filters.UpdateType.MESSAGE & filters.TEXT & ~filters.COMMAND, wizard.on_text),
+        group=PAYMENT_GROUP)
     application.add_handlers([
         CommandHandler("start", guarded(start.cmd_start)),
         CommandHandler("events", guarded(browse.cmd_events)),
         CommandHandler("mytickets", guarded(my_tickets.cmd_my_tickets)),
         CommandHandler("help", guarded(help_.cmd_help)),
         CommandHandler("import", guarded(admin.cmd_import)),
+        CommandHandler("newevent", guarded(wizard.cmd_new_event)),
+        CommandHandler("editevent", guarded(wizard.cmd_edit_event)),
+        CommandHandler("cancel", guarded(wizard.cmd_cancel)),
+        CommandHandler("back", guarded(wizard.cmd_back)),
+        CommandHandler("skip", guarded(wizard.cmd_skip)),
+        CommandHandler("publish", guarded(wizard.cmd_publish)),
+        CommandHandler("unpublish", guarded(wizard.cmd_unpublish)),
         # Organizer console and door staff (each refuses everyone without the role).
         CommandHandler("stats", guarded(console.cmd_stats)),
         CommandHandler(["myevents", "events_admin"], guarded(console.cmd_my_events)),

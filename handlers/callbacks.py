@@ -35,6 +35,13 @@ Wire form         Action                      Meaning
 ``v1:ro:7``       :class:`RevokeOrganizer`    user 7 is no longer an organizer
 ``v1:wi:3``       :class:`WithdrawInvite`     withdraw unused invite 3
 ================  ==========================  ============================================
+
+Event wizard (the draft's current step decides what a pick means; a stale one is refused):
+
+================  ==========================  ============================================
+``v1:wz:3:0``     :class:`WizardPick`         answer step 3 with its choice 0 (a button)
+``v1:wn:1``       :class:`WizardNav`          0 back, 1 skip, 2 cancel, 3 publish, 4 draft
+================  ==========================  ============================================
 """
 
 from __future__ import annotations
@@ -195,8 +202,27 @@ class WithdrawInvite:
 
 ConsoleAction = (ConsoleStats | ConsoleExport | StaffInvite | StaffList | CancelAsk
                  | CancelConfirm | CancelKeep | RevokeStaff | RevokeOrganizer | WithdrawInvite)
+@dataclass(frozen=True, slots=True)
+class WizardPick:
+    """Answer the wizard's step number ``step`` with its ``choice``-th offered value."""
+
+    step: int
+    choice: int
+
+
+@dataclass(frozen=True, slots=True)
+class WizardNav:
+    """Wizard navigation: one of the ``WIZARD_*`` actions."""
+
+    action: int
+
+
+WIZARD_BACK, WIZARD_SKIP, WIZARD_CANCEL, WIZARD_PUBLISH, WIZARD_DRAFT = range(5)
+MAX_WIZARD_STEP = 63
+MAX_WIZARD_CHOICE = 15
+
 Action = (ListPage | ShowEvent | ChooseType | HoldSeats | Release | EnterLottery | EntryQuantity
-          | ShowTicket | MyTickets | Noop | ConsoleAction)
+          | ShowTicket | MyTickets | Noop | ConsoleAction | WizardPick | WizardNav)
 
 
 def encode(action: Action) -> str:
@@ -236,6 +262,10 @@ def encode(action: Action) -> str:
             parts = ["ro", _check(organizer_id, 1, MAX_ID)]
         case WithdrawInvite(invite_id):
             parts = ["wi", _check(invite_id, 1, MAX_ID)]
+        case WizardPick(step, choice):
+            parts = ["wz", _check(step, 0, MAX_WIZARD_STEP), _check(choice, 0, MAX_WIZARD_CHOICE)]
+        case WizardNav(nav):
+            parts = ["wn", _check(nav, 0, WIZARD_DRAFT)]
         case _:
             raise ValueError(f"not a callback action: {action!r}")
     data = ":".join([VERSION, *parts])
@@ -298,6 +328,8 @@ _SHAPES: dict[str, tuple[tuple[int, int], ...]] = {
     "rs": (_ID, _ID),
     "ro": (_ID,),
     "wi": (_ID,),
+    "wz": ((0, MAX_WIZARD_STEP), (0, MAX_WIZARD_CHOICE)),
+    "wn": ((0, WIZARD_DRAFT),),
 }
 _BUILD: dict[str, Callable[..., Action]] = {
     "ls": ListPage,
@@ -320,6 +352,8 @@ _BUILD: dict[str, Callable[..., Action]] = {
     "rs": RevokeStaff,
     "ro": RevokeOrganizer,
     "wi": WithdrawInvite,
+    "wz": WizardPick,
+    "wn": WizardNav,
 }
 _CONSOLE_TAGS: dict[type, str] = {
     ConsoleStats: "cs", ConsoleExport: "cx", StaffInvite: "ci", StaffList: "cl",

@@ -16,6 +16,7 @@ from core.services.lottery import LotteryService
 from core.services.organizer import OrganizerService
 from core.services.purchase import PurchaseService
 from core.services.tickets import TicketService
+from core.services.wizard import EventWizardService
 
 
 def _nothing() -> None:
@@ -34,6 +35,7 @@ class Services:
     access: AccessService
     organizer: OrganizerService
     checkin: CheckinService
+    wizard: EventWizardService
     clock: Clock
     provider_token: str
     bot_username: str = ""

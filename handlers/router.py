@@ -10,7 +10,7 @@ from telegram import Update
 from telegram.error import TelegramError
 
 from core.errors import DomainError
-from handlers import browse, console, lottery, my_tickets, purchase
+from handlers import browse, console, lottery, my_tickets, purchase, wizard
 from handlers import callbacks as cb
 from handlers.context import TicketQContext
 from handlers.texts import error_text, plain, t
@@ -41,6 +41,8 @@ ROUTES: dict[type, Flow] = {
     cb.RevokeStaff: console.on_revoke_staff,
     cb.RevokeOrganizer: console.on_revoke_organizer,
     cb.WithdrawInvite: console.on_withdraw_invite,
+    cb.WizardPick: wizard.on_pick,
+    cb.WizardNav: wizard.on_nav,
 }
 
 

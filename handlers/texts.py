@@ -396,6 +396,126 @@ TEXTS: dict[str, str] = {
         "We could not complete your refund of {amount} automatically. The organizer has "
         "been notified and will sort it out personally."
     ),
+    # --- event wizard (handlers/wizard.py) -----------------------------------------------------
+    "wizard.started_new": (
+        "🛠 <b>New event</b>. I ask one question at a time: answer in a message or tap a "
+        "button. /back goes back, /skip keeps a value, /cancel leaves without saving anything."
+    ),
+    "wizard.started_edit": (
+        "🛠 <b>Editing</b> {title} (#{event_id}). Each question shows the current value; "
+        "Skip keeps it. /cancel leaves without changing anything."
+    ),
+    "wizard.replaced": "<i>Your unfinished draft was discarded.</i>",
+    "wizard.locked": (
+        "⚠️ Lottery entries have opened, so the sale mode, the entry window and draw, the "
+        "ticket types, prices and seats are fixed: entrants paid under them. You can still "
+        "change the title, description, venue, start and per-person limits."
+    ),
+    "wizard.ask.title": "📝 What is the event's <b>title</b>? (up to {max} characters)",
+    "wizard.ask.description": (
+        "📄 A short <b>description</b> (up to {max} characters). Send - or tap Skip for none."
+    ),
+    "wizard.ask.venue": "📍 Where is the <b>venue</b>?",
+    "wizard.ask.timezone": (
+        "🌍 The venue's <b>time zone</b>? Tap one or type an IANA name like Europe/Berlin."
+    ),
+    "wizard.ask.starts_at": (
+        "🗓 When does it <b>start</b>, local time in {timezone}? "
+        "For example 2026-12-12 21:00 or 12.12.2026 21:00."
+    ),
+    "wizard.ask.type_name": (
+        "🎟 Ticket type {number}: its <b>name</b>? (for example GA or VIP, up to {max} "
+        "characters)"
+    ),
+    "wizard.ask.type_price": "💶 The <b>price</b> of {name}? For example 25.00.",
+    "wizard.ask.type_currency": "💱 The <b>currency</b> of {name}? Three letters, like EUR.",
+    "wizard.ask.type_capacity": "🔢 How many {name} tickets are there (<b>capacity</b>)?",
+    "wizard.ask.type_limit": "👤 How many {name} tickets may <b>one person</b> buy? (1–{max})",
+    "wizard.ask.more_types": (
+        "🎟 Ticket types so far: {names}. <b>Add another</b> type, or <b>done</b>?"
+    ),
+    "wizard.ask.sale_mode": (
+        "🛒 <b>Sale mode</b>: <i>direct</i> (first come, first served) or <i>lottery</i> "
+        "(people enter and pay, a fair draw picks the winners, everyone else is refunded)?"
+    ),
+    "wizard.ask.lottery_opens": (
+        "🎲 When do lottery <b>entries open</b>? Local time, like 2026-11-01 10:00."
+    ),
+    "wizard.ask.lottery_closes": "🎲 When do <b>entries close</b>? Local time.",
+    "wizard.ask.lottery_draw": (
+        "🎲 When is the <b>draw</b>? Not before the close, and before the event starts."
+    ),
+    "wizard.ask.lottery_max": "🎲 How many tickets may one <b>entry</b> ask for? (1–{max})",
+    "wizard.ask.lottery_beacon": (
+        "🎲 Mix a public randomness <b>beacon</b> into the draw, so that nobody (not even "
+        "you) can know the result in advance? Yes or no."
+    ),
+    "wizard.current": "Now: <b>{value}</b> — Skip keeps it.",
+    "wizard.default": "Skip: {value}.",
+    "wizard.issue": "⚠️ {field}: {problem}",
+    "wizard.issue_sentence": "⚠️ {problem}",
+    "wizard.issue.use_buttons": (
+        "Please use the buttons: Publish, Save as draft, Back or Cancel."
+    ),
+    "wizard.issue.sale_mode_locked": (
+        "cannot change once tickets are sold or lottery entries are in"
+    ),
+    "wizard.issue.lottery_locked": (
+        "cannot change: lottery entries have opened and entrants paid under these terms"
+    ),
+    "wizard.issue.types_removed": "ticket types cannot be removed from an existing event",
+    "wizard.field.title": "Title",
+    "wizard.field.description": "Description",
+    "wizard.field.venue": "Venue",
+    "wizard.field.timezone": "Time zone",
+    "wizard.field.starts_at": "Start",
+    "wizard.field.type_name": "Ticket type {number} name",
+    "wizard.field.type_price": "Price of ticket type {number}",
+    "wizard.field.type_currency": "Currency of ticket type {number}",
+    "wizard.field.type_capacity": "Capacity of ticket type {number}",
+    "wizard.field.type_limit": "Limit per person of ticket type {number}",
+    "wizard.field.more_types": "Ticket types",
+    "wizard.field.sale_mode": "Sale mode",
+    "wizard.field.lottery_opens": "Entries open",
+    "wizard.field.lottery_closes": "Entries close",
+    "wizard.field.lottery_draw": "Draw",
+    "wizard.field.lottery_max": "Tickets per entry",
+    "wizard.field.lottery_beacon": "Beacon",
+    "wizard.field.preview": "Event",
+    "wizard.choice.add": "➕ Add another type",
+    "wizard.choice.done": "✅ Done",
+    "wizard.choice.direct": "🛒 Direct sale",
+    "wizard.choice.lottery": "🎲 Lottery",
+    "wizard.choice.yes": "Yes",
+    "wizard.choice.no": "No",
+    "wizard.no_description": "no description",
+    "wizard.button.back": "⬅️ Back",
+    "wizard.button.skip": "⏭ Skip",
+    "wizard.button.cancel": "✖️ Cancel",
+    "wizard.button.publish": "✅ Publish",
+    "wizard.button.save_draft": "💾 Save as draft",
+    "wizard.preview_head": "👀 <b>Preview</b> — exactly what attendees will see:",
+    "wizard.preview_foot": (
+        "Publish it now, save it as a draft (hidden from attendees), go back to change "
+        "something, or cancel."
+    ),
+    "wizard.problems": "It cannot be saved yet:\n{issues}",
+    "wizard.published": "✅ <b>{title}</b> (#{event_id}) is published. Link: {link}",
+    "wizard.saved_draft": (
+        "💾 <b>{title}</b> (#{event_id}) is saved, hidden from attendees. "
+        "/publish {event_id} when it is ready."
+    ),
+    "wizard.cancelled": "Wizard closed: nothing was saved.",
+    "wizard.nothing_to_cancel": "There is nothing to cancel.",
+    "wizard.none": "No event wizard is open. Start one with /newevent.",
+    "wizard.edit_usage": "Usage: /editevent &lt;event id&gt; (/myevents lists your events)",
+    "wizard.publish_usage": "Usage: /publish &lt;event id&gt;",
+    "wizard.unpublish_usage": "Usage: /unpublish &lt;event id&gt;",
+    "wizard.event_published": "✅ <b>{title}</b> (#{event_id}) is published. Link: {link}",
+    "wizard.event_unpublished": (
+        "🙈 <b>{title}</b> (#{event_id}) is unpublished: hidden from /events. Tickets already "
+        "sold stay valid."
+    ),
     # --- domain errors ------------------------------------------------------------------------
     "error.event_not_found": "That event does not exist or is no longer listed.",
     "error.event_not_on_sale": "Tickets for this event are not on sale right now.",
@@ -431,6 +551,11 @@ TEXTS: dict[str, str] = {
     "error.event_already_cancelled": "This event is already cancelled.",
     "error.capacity_below_sold": (
         "{name} already has {sold} tickets sold, so its capacity cannot go below {sold}."
+    ),
+    "error.lottery_locked": (
+        "Lottery entries have opened, so this lottery must stay as it is: entrants paid under "
+        "its terms. You can still edit its title, description, venue and start, or cancel it "
+        "with /cancel_event."
     ),
     # --- event file issues (plain text: also printed by the CLI) ------------------------------
     "spec.document": "document",
