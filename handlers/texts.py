@@ -74,6 +74,8 @@ TEXTS: dict[str, str] = {
     "help.admin": (
         "\n\n<b>Organizers</b>\n"
         "/import — how to add an event from a YAML or JSON file\n"
+        "/newevent, /editevent &lt;event id&gt; — create or edit an event step by step\n"
+        "/publish, /unpublish &lt;event id&gt; — show or hide an event\n"
         "/stats &lt;event id&gt; — sales figures of an event\n"
         "/myevents — your events with Stats · Export · Staff invite · Staff · Cancel\n"
         "/export &lt;event id&gt; — tickets, orders and check-ins as CSV\n"
