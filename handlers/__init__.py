@@ -23,6 +23,7 @@ from handlers import (
     browse,
     console,
     door,
+    fairness,
     fallback,
     my_tickets,
     purchase,
@@ -73,6 +74,9 @@ def register(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
         CommandHandler("unpublish", guarded(wizard.cmd_unpublish)),
         # Organizer console and door staff (each refuses everyone without the role).
         CommandHandler("stats", guarded(console.cmd_stats)),
+        CommandHandler("fairness", guarded(fairness.cmd_fairness)),
+        CommandHandler("audit", guarded(fairness.cmd_audit)),
+        MessageHandler(filters.CONTACT, guarded(fairness.on_contact)),
         CommandHandler(["myevents", "events_admin"], guarded(console.cmd_my_events)),
         CommandHandler("export", guarded(console.cmd_export)),
         CommandHandler("cancel_event", guarded(console.cmd_cancel_event)),

@@ -145,6 +145,53 @@ TEXTS: dict[str, str] = {
         "<b>Your entry</b>: {quantity} × {ticket_type} — not selected, refunded {total}."
     ),
     "lottery.button": "Enter · {name} · {price}",
+    "lottery.fairness": (
+        "🔐 Draw commitment <code>{commitment}</code>. Check it later: /fairness {event_id}"
+    ),
+    "lottery.my_ref": "Your public reference: <code>{ref}</code>{position}",
+    "lottery.my_position": " · drawn at position {position}",
+    "fairness.title": "🔐 <b>How the draw of {event} is fair</b>",
+    "fairness.commitment": (
+        "Before entries opened we fixed a secret 256-bit seed and published its SHA-256:\n"
+        "<code>{commitment}</code>"
+    ),
+    "fairness.beacon": (
+        "The draw also mixes in public beacon round {round} ({url}), fixed while entries "
+        "were open: nobody, not even the organizer, can know the result in advance."
+    ),
+    "fairness.beacon_value": "Beacon value: <code>{value}</code>",
+    "fairness.list_open": "Entries are open. The entry list is frozen and its hash published "
+                          "at the close.",
+    "fairness.list_hash": (
+        "Frozen entry list (reference, quantity, ticket type) at the close, SHA-256:\n"
+        "<code>{list_hash}</code>"
+    ),
+    "fairness.drawn": (
+        "The draw is done and the seed revealed. /audit {event_id} sends the audit file; "
+        "anyone can recompute it with <code>ticketq verify-draw FILE</code> or the algorithm "
+        "in docs/draw.md."
+    ),
+    "fairness.pending": "The seed is revealed right after the draw on {draw}.",
+    "fairness.usage": "Usage: /fairness &lt;event id&gt; (the id is in the event's link).",
+    "audit.caption": (
+        "Audit of the draw for {event}. Verify it yourself: <code>ticketq verify-draw "
+        "{filename}</code>"
+    ),
+    "audit.usage": "Usage: /audit &lt;event id&gt;",
+    "phone.ask": (
+        "📱 This lottery allows one entry per person. Please share your phone number with the "
+        "button below (only your own contact is accepted; we keep a one-way fingerprint, "
+        "never the number)."
+    ),
+    "phone.button": "📱 Share my phone number",
+    "phone.verified": "✅ Thanks, your phone is verified. You can enter the lottery now.",
+    "error.phone_required": "This lottery needs a verified phone: one entry per person.",
+    "error.phone_not_own": (
+        "Please share your own contact with the button, not someone else's."
+    ),
+    "error.phone_already_entered": (
+        "This phone number is already entered in this lottery: one entry per person."
+    ),
     "lottery.picker": (
         "<b>{event}</b>\n🎲 How many <b>{ticket_type}</b> tickets do you want to enter for? "
         "{price} each, up to {max}.\n"
@@ -872,7 +919,14 @@ def lottery_card_text(card: EventCard, info: LotteryInfo) -> str:
         key = {EntryStatus.WON: "lottery.mine.won",
                EntryStatus.LOST: "lottery.mine.lost"}.get(mine.status, "lottery.mine.entered")
         status.append(t(key, quantity=mine.quantity, ticket_type=name, total=mine.total))
+        if mine.ref:
+            position = (Html(t("lottery.my_position", position=mine.draw_position))
+                        if mine.draw_position else "")
+            status.append(t("lottery.my_ref", ref=mine.ref, position=position))
     parts.append("\n".join(status))
+    if info.commitment:
+        parts.append(t("lottery.fairness", commitment=info.commitment[:16] + "…",
+                       event_id=event.id))
     return fit("\n\n".join(parts))
 
 
