@@ -21,10 +21,17 @@ class SqlOutboxStore:
         self._db = db
 
     async def claim_due(self, *, now: datetime, limit: int) -> list[OutboxItem]:
+        o = t.outbox.c
+        # An earlier item of the same chat waiting for its retry holds the later ones back:
+        # otherwise they would overtake it and a chat would read its messages out of order.
+        waiting = t.outbox.alias("waiting")
+        earlier_waits = select(waiting.c.id).where(
+            waiting.c.status == PENDING, waiting.c.due_at > now,
+            waiting.c.chat_id == o.chat_id, waiting.c.id < o.id).exists()
         async with self._db.read() as uow:
             rows = await uow.conn.execute(
-                select(t.outbox).where(t.outbox.c.status == PENDING, t.outbox.c.due_at <= now)
-                .order_by(t.outbox.c.id).limit(limit))
+                select(t.outbox).where(o.status == PENDING, o.due_at <= now, ~earlier_waits)
+                .order_by(o.id).limit(limit))
             return [outbox_item(r) for r in rows]
 
     async def mark_done(self, item_id: int, *, now: datetime) -> None:

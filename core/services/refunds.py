@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from core import outbox
 from core.clock import Clock
-from core.ports import Database, GatewayError, RefundGateway, RefundReason, RefundStatus
+from core.ports import (
+    Database,
+    GatewayError,
+    Refund,
+    RefundGateway,
+    RefundReason,
+    RefundStatus,
+    UnitOfWork,
+)
 
 
 class RetryLater(Exception):
@@ -45,12 +55,7 @@ class RefundService:
                 await uow.refunds.mark_attempt(refund_id, error=str(exc),
                                                final=exc.permanent, now=now)
                 if exc.permanent:
-                    await uow.outbox.put(
-                        outbox.MESSAGE,
-                        {"key": "refund_needs_attention", "params": {"amount": refund.amount}},
-                        dedupe_key=f"refund_failed:{refund.id}", now=now,
-                        chat_id=refund.chat_id,
-                    )
+                    await _tell_refund_failed(uow, refund, now)
             if exc.permanent:
                 return
             raise RetryLater(str(exc)) from exc
@@ -73,8 +78,20 @@ class RefundService:
             if refund is None or refund.status is not RefundStatus.PENDING:
                 return
             await uow.refunds.mark_attempt(refund_id, error=error, final=True, now=now)
-            await uow.outbox.put(
-                outbox.MESSAGE,
-                {"key": "refund_needs_attention", "params": {"amount": refund.amount}},
-                dedupe_key=f"refund_failed:{refund.id}", now=now, chat_id=refund.chat_id,
-            )
+            await _tell_refund_failed(uow, refund, now)
+
+
+async def _tell_refund_failed(uow: UnitOfWork, refund: Refund, now: datetime) -> None:
+    """Tell the buyer their refund needs a person. A lottery loser learns the draw's result
+    from the refund message, so without a refund they are told it here first."""
+    if refund.reason is RefundReason.LOTTERY_NOT_SELECTED:
+        await uow.outbox.put(
+            outbox.MESSAGE,
+            {"key": "refund_started.lottery_not_selected", "params": {"amount": refund.amount}},
+            dedupe_key=f"not_selected:{refund.id}", now=now, chat_id=refund.chat_id,
+        )
+    await uow.outbox.put(
+        outbox.MESSAGE,
+        {"key": "refund_needs_attention", "params": {"amount": refund.amount}},
+        dedupe_key=f"refund_failed:{refund.id}", now=now, chat_id=refund.chat_id,
+    )
