@@ -63,7 +63,9 @@ class SqlDatabase:
         self.dialect = make_url(self.url).get_backend_name()
         kwargs: dict[str, Any] = {"echo": echo}
         if self.dialect == "postgresql":
-            kwargs.update(pool_size=10, max_overflow=10, pool_pre_ping=True)
+            # No pre-ping: it costs a round trip per transaction; asyncpg reports a dead
+            # connection on use and the pool replaces it.
+            kwargs.update(pool_size=20, max_overflow=20)
         elif self.dialect == "sqlite":
             kwargs.update(pool_size=8, max_overflow=8)
         self.engine: AsyncEngine = create_async_engine(self.url, **kwargs)

@@ -6,6 +6,7 @@ keeps money it cannot honour.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -85,6 +86,7 @@ class PurchaseService:
         self.hold_minutes = hold_minutes
         # Lottery entries are paid through the same invoice flow; their payloads go there.
         self._lottery = lottery
+        self._type_locks: dict[int, asyncio.Lock] = {}
 
     async def quantity_choice(self, *, user_id: int, ticket_type_id: int) -> QuantityChoice:
         """How many seats of a type this user may pick now.
@@ -117,7 +119,9 @@ class PurchaseService:
         Raises:
             DomainError: as :func:`core.orders.check_hold_request`, or ``event_not_on_sale``.
         """
-        async with self._db.write() as uow:
+        # Holds for one type queue here, in the process, instead of each holding a database
+        # connection while it waits for the row lock (the database lock still decides).
+        async with self._type_lock(ticket_type_id), self._db.write() as uow:
             ticket_type, event = await _type_and_event(uow, ticket_type_id)
             if not event.is_on_sale(self._clock.now()):
                 raise DomainError(ErrorCode.EVENT_NOT_ON_SALE, event_id=event.id)
@@ -140,6 +144,12 @@ class PurchaseService:
                 expires_at=hold_deadline(now, self.hold_minutes),
             )
         return Hold(order=order, event=event, ticket_type=ticket_type)
+
+    def _type_lock(self, ticket_type_id: int) -> asyncio.Lock:
+        lock = self._type_locks.get(ticket_type_id)
+        if lock is None:
+            lock = self._type_locks[ticket_type_id] = asyncio.Lock()
+        return lock
 
     async def release(self, *, user_id: int, order_id: int) -> OrderStatus:
         """Give held seats back (the buyer changed their mind). Idempotent.
