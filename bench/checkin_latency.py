@@ -3,7 +3,7 @@
 Setup (not timed): TicketQ runs against the sandbox (temporary SQLite database, no sandbox
 rate limit). An event is imported, tickets are bought through ``PurchaseService`` (hold +
 confirmed payment, 4 tickets per order) and their QR deliveries drained from the outbox;
-25 door staff accept invites for the event.
+100 door staff accept invites (a gate is never busy when its next scan is due) for the event.
 
 Timed: scans are started on a fixed schedule of 50 per second (open loop). Each scan is a
 staff member's phone opening the ticket link, i.e. sending ``/start t_<token>`` to the bot;
@@ -39,7 +39,7 @@ from core.orders import invoice_payload
 from core.ports import IncomingPayment
 
 ADMIN = 1
-GATES = 25
+GATES = 100
 FIRST_BUYER = 2_000_000
 FIRST_GATE = 3_000_000
 EXPECT = {"first": "VALID", "repeat": "ALREADY USED", "forged": "NOT A TICKET"}

