@@ -119,20 +119,23 @@ class PurchaseService:
         Raises:
             DomainError: as :func:`core.orders.check_hold_request`, or ``event_not_on_sale``.
         """
-        # Holds for one type queue here, in the process, instead of each holding a database
-        # connection while it waits for the row lock (the database lock still decides).
-        async with self._type_lock(ticket_type_id), self._db.write() as uow:
+        # A read first, with no write lock: the fast "sold out" (seats that are paid for never
+        # come back during a sale), so a crowd arriving after the sell-out queues on nothing.
+        async with self._db.read() as uow:
             ticket_type, event = await _type_and_event(uow, ticket_type_id)
             if not event.is_on_sale(self._clock.now()):
                 raise DomainError(ErrorCode.EVENT_NOT_ON_SALE, event_id=event.id)
-            # Outside the per-type lock: what only this user changes, and the fast "sold out"
-            # (seats that are paid for never come back during a sale), so a crowd arriving
-            # after the sell-out does not queue on the lock.
-            owned = await uow.orders.seats_owned(user_id=user_id, ticket_type_id=ticket_type_id)
             if (await uow.events.stock([ticket_type_id], now=self._clock.now())
                     )[ticket_type_id].sold >= ticket_type.capacity:
                 raise DomainError(ErrorCode.SOLD_OUT)
-            await uow.events.get_ticket_type(ticket_type_id, lock=True)
+        # Holds for one type queue here, in the process, instead of each holding a database
+        # connection while it waits for the row lock (the database lock still decides).
+        async with self._type_lock(ticket_type_id), self._db.write() as uow:
+            owned = await uow.orders.seats_owned(user_id=user_id, ticket_type_id=ticket_type_id)
+            locked = await uow.events.get_ticket_type(ticket_type_id, lock=True)
+            if locked is None:
+                raise DomainError(ErrorCode.TICKET_TYPE_NOT_FOUND)
+            ticket_type = locked  # current capacity and limit (an organizer may have edited)
             now = self._clock.now()  # after the lock: waiting must not make holds look alive
             if not event.is_on_sale(now):
                 raise DomainError(ErrorCode.EVENT_NOT_ON_SALE, event_id=event.id)
