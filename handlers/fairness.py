@@ -14,7 +14,8 @@ from handlers.texts import fit, plain, t
 
 def _event_id_arg(context: TicketQContext) -> int | None:
     args = context.args or []
-    if len(args) != 1 or not args[0].isdigit() or len(args[0]) > 9:
+    # isascii: str.isdigit() also accepts "²" or "١", which int() refuses or reads as digits.
+    if len(args) != 1 or not args[0].isascii() or not args[0].isdigit() or len(args[0]) > 9:
         return None
     return int(args[0])
 
