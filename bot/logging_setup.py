@@ -9,6 +9,9 @@ from collections.abc import Iterable
 # A bot token inside a URL path: /bot123456:ABC.../method
 _TOKEN_IN_URL = re.compile(r"(/bot)\d+:[A-Za-z0-9_-]+")
 _STRIPE_KEY = re.compile(r"\b(sk|rk)_(test|live)_[A-Za-z0-9]+")
+# Ticket and invite tokens in deep links ("?start=t_<token>", "/start i_<token>"): whoever holds
+# one gets in at the door or takes a role, and PTB logs every update and request at DEBUG.
+_DEEP_LINK_TOKEN = re.compile(r"(?<![A-Za-z0-9_-])([ti]_)[A-Za-z0-9_-]{22}(?![A-Za-z0-9_-])")
 
 
 class RedactSecrets(logging.Filter):
@@ -23,6 +26,7 @@ class RedactSecrets(logging.Filter):
         for secret in self._secrets:
             text = text.replace(secret, "***")
         text = _TOKEN_IN_URL.sub(r"\1***", text)
+        text = _DEEP_LINK_TOKEN.sub(r"\1***", text)
         return _STRIPE_KEY.sub(r"\1_\2_***", text)
 
     def filter(self, record: logging.LogRecord) -> bool:
@@ -44,5 +48,8 @@ def configure_logging(level: str = "INFO", secrets: Iterable[str] = ()) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    for name in ("httpx", "httpcore", "apscheduler", "aiohttp.access", "stripe"):
+    # aiosqlite and SQLAlchemy would log every SQL parameter at DEBUG: ticket and invite
+    # tokens, phone fingerprints and lottery seeds that must stay secret until the draw.
+    for name in ("httpx", "httpcore", "apscheduler", "aiohttp.access", "stripe", "aiosqlite",
+                 "sqlalchemy.engine"):
         logging.getLogger(name).setLevel(logging.WARNING)
