@@ -19,8 +19,9 @@ from bot.beacon import HttpBeacon
 from bot.config import Settings
 from bot.messenger import TelegramMessenger
 from bot.payments.stripe_refunds import StripeRefundGateway
-from bot.polling import ProcessThenAckPoller
+from bot.polling import InboxPoller
 from bot.storage.database import SqlDatabase
+from bot.storage.inbox_store import SqlInbox
 from bot.storage.migrate import upgrade_to_head
 from bot.storage.outbox_store import SqlOutboxStore
 from core import outbox
@@ -55,7 +56,7 @@ class TicketQRuntime:
     worker: OutboxWorker
     clock: Clock
     _polling: bool = field(default=False)
-    _poller: ProcessThenAckPoller | None = field(default=None)
+    _poller: InboxPoller | None = field(default=None)
 
     async def start(self, *, poll_timeout: float = 10.0) -> None:
         """Connect to the Bot API, start polling, the outbox worker and the scheduler."""
@@ -68,8 +69,9 @@ class TicketQRuntime:
         )
         self._wire_effects(messenger)
         await app.bot.set_my_commands([BotCommand(c, d) for c, d in handlers.BOT_COMMANDS])
-        # Not PTB's Updater: it confirms updates before they are handled (see bot.polling).
-        self._poller = ProcessThenAckPoller(app, timeout=int(poll_timeout))
+        # Not PTB's Updater: it confirms updates before they are stored (see bot.polling).
+        self._poller = InboxPoller(app, SqlInbox(self.db), self.clock,
+                                   timeout=int(poll_timeout))
         await app.start()
         await self._poller.start()
         self._polling = True

@@ -282,3 +282,12 @@ event_drafts = Table(
     Column("data", Text, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
 )
+
+# Durable inbox: every update fetched from Telegram is stored before it is acknowledged, and
+# removed once handled; unfinished ones are replayed after a crash.
+inbox = Table(
+    "inbox", metadata,
+    Column("update_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("payload", Text, nullable=False),
+    Column("received_at", UTCDateTime, nullable=False),
+)

@@ -119,14 +119,15 @@ class PurchaseService:
         Raises:
             DomainError: as :func:`core.orders.check_hold_request`, or ``event_not_on_sale``.
         """
-        # A read first, with no write lock: the fast "sold out" (seats that are paid for never
-        # come back during a sale), so a crowd arriving after the sell-out queues on nothing.
+        # A read first, with no write lock: when every seat is sold or held by someone else
+        # right now the answer is "sold out" at once, so a crowd arriving after the sell-out
+        # queues on nothing. (Refusing on a read never oversells; the locked check decides.)
         async with self._db.read() as uow:
             ticket_type, event = await _type_and_event(uow, ticket_type_id)
             if not event.is_on_sale(self._clock.now()):
                 raise DomainError(ErrorCode.EVENT_NOT_ON_SALE, event_id=event.id)
-            if (await uow.events.stock([ticket_type_id], now=self._clock.now())
-                    )[ticket_type_id].sold >= ticket_type.capacity:
+            if (await uow.events.stock([ticket_type_id], now=self._clock.now(),
+                                       exclude_user_id=user_id))[ticket_type_id].sold_out:
                 raise DomainError(ErrorCode.SOLD_OUT)
         # Holds for one type queue here, in the process, instead of each holding a database
         # connection while it waits for the row lock (the database lock still decides).
