@@ -20,6 +20,19 @@ REQUIRE_POSTGRES = os.environ.get("TICKETQ_REQUIRE_POSTGRES") == "1"
 _pg_state: dict[str, str | None] = {}
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Leave ``@pytest.mark.slow`` tests out unless the marker expression asks for them.
+
+    The full-size crash trials and fuzzing runs: ``pytest -m slow`` (README, "Evidence").
+    """
+    if "slow" in (config.getoption("markexpr") or ""):
+        return
+    slow = [item for item in items if "slow" in item.keywords]
+    if slow:
+        config.hook.pytest_deselected(items=slow)
+        items[:] = [item for item in items if "slow" not in item.keywords]
+
+
 async def postgres_unavailable_reason() -> str | None:
     """None if PostgreSQL answers, else why not (checked once per run)."""
     if "reason" not in _pg_state:

@@ -56,16 +56,6 @@ PROTECTED = ("events", "ticket_types", "payments", "refunds", "tickets", "checki
              "invites", "verified_phones", "draw_order", "event_drafts")
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Skip this directory's ``@pytest.mark.slow`` tests unless ``-m slow`` selects them."""
-    if "slow" in (config.getoption("markexpr") or ""):
-        return
-    skip = pytest.mark.skip(reason="more examples: run with `pytest tests/security -m slow`")
-    for item in items:
-        if "slow" in item.keywords and "tests/security/" in str(item.fspath).replace("\\", "/"):
-            item.add_marker(skip)
-
-
 class ErrorLog(logging.Handler):
     """Collects every record at ERROR or above (the error handler logs there)."""
 
