@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 import warnings
-from collections.abc import Awaitable, Callable, Mapping
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, TypeVar
@@ -71,12 +74,20 @@ class _Bucket:
 
 
 class RateLimiter:
-    """Token buckets, one global and one per chat, shared by concurrent senders.
+    """Token buckets, one global and one per chat, plus a completion window, shared by senders.
 
     A caller reserves a token (the bucket may go negative) and sleeps until it is due, so
     waiting callers are served in arrival order without a lock and without polling. The
     per-chat token is taken first, the global one when the chat's turn comes, so a busy chat
     never holds back the global budget of the others.
+
+    The buckets pace the moment a request *starts*, but Telegram counts the moment it
+    *arrives*; a stalled event loop can let requests due during the stall arrive together.
+    So, on top of the buckets, send *k* starts only once send *k - R* (R = ``rate_global``,
+    rounded down, at least 1) has **completed** and a further second has passed: a completed
+    request has certainly arrived, so no sliding second can ever hold more than R sends,
+    whatever the jitter. Use :meth:`slot` around the request to report its completion;
+    :meth:`acquire` alone counts the send as completed when it is allowed to start.
     """
 
     def __init__(self, *, rate_global: float = 25.0, burst_global: int | None = None,
@@ -93,9 +104,30 @@ class RateLimiter:
         burst = float(burst_global if burst_global is not None else 1)
         self._global = _Bucket(rate_global, burst, burst, clock())
         self._chats: dict[int, _Bucket] = {}
+        self._window = max(1, math.floor(rate_global))
+        # Completion futures (resolved with the clock's time) of the last sends, oldest first.
+        self._ends: deque[asyncio.Future[float]] = deque()
 
     async def acquire(self, chat_id: int | None = None) -> None:
-        """Wait until one more message may go to ``chat_id`` (None: global limit only)."""
+        """Wait until one more message may go to ``chat_id`` (None: global limit only).
+
+        The send is counted as completed at once; prefer :meth:`slot`, which counts it
+        when the request returns.
+        """
+        done = await self._enter(chat_id)
+        done.set_result(self._clock())
+
+    @asynccontextmanager
+    async def slot(self, chat_id: int | None = None) -> AsyncIterator[None]:
+        """Wait as :meth:`acquire`, then run the body (the request); leaving it, successfully
+        or not, marks the send completed."""
+        done = await self._enter(chat_id)
+        try:
+            yield
+        finally:
+            done.set_result(self._clock())
+
+    async def _enter(self, chat_id: int | None) -> asyncio.Future[float]:
         if chat_id is not None:
             now = self._clock()
             bucket = self._chats.get(chat_id)
@@ -110,6 +142,19 @@ class RateLimiter:
         delay = self._global.reserve(self._clock())
         if delay > 0:
             await self._sleep(delay)
+        done: asyncio.Future[float] = asyncio.get_running_loop().create_future()
+        self._ends.append(done)
+        if len(self._ends) > self._window:
+            earlier = self._ends.popleft()  # send k - R
+            try:
+                ended = await asyncio.shield(earlier)
+                delay = ended + 1.0 - self._clock()
+                if delay > 0:
+                    await self._sleep(delay)
+            except BaseException:
+                done.set_result(self._clock())  # cancelled while waiting: never sent
+                raise
+        return done
 
     def _prune(self, now: float) -> None:
         for chat_id in [c for c, b in self._chats.items() if b.full_at(now)]:
@@ -172,9 +217,9 @@ class TelegramMessenger:
     async def _call(self, chat_id: int, send: Callable[[], Awaitable[T]]) -> T:
         """Rate-limit and perform ``send``, honouring RetryAfter a bounded number of times."""
         for attempt in range(self._max_retry_after + 1):
-            await self.limiter.acquire(chat_id)
             try:
-                return await send()
+                async with self.limiter.slot(chat_id):
+                    return await send()
             except RetryAfter as exc:
                 wait = _retry_after_seconds(exc)
                 if attempt >= self._max_retry_after or wait > self._max_retry_after_seconds:

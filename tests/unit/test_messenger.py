@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import bisect
+import heapq
+import random
 from datetime import UTC, datetime
 from typing import Any
 
@@ -93,6 +96,113 @@ async def test_quiet_chat_refills_its_burst() -> None:
     for _ in range(3):
         await limiter.acquire(1)
     assert fake.sleeps == []
+
+
+async def test_send_waits_for_the_send_rate_before_it_to_complete_plus_one_second() -> None:
+    # Send k may start only once send k - rate has completed and one more second passed, so
+    # slow requests (a stalled loop releasing them together) never put more than `rate`
+    # arrivals into one sliding second; the per-chat buckets are unaffected.
+    fake = FakeTime()
+    limiter = RateLimiter(rate_global=3, burst_global=3, rate_per_chat=1, burst_per_chat=1,
+                          clock=fake.clock, sleep=fake.sleep)
+    started: list[float] = []
+    finished: list[float] = []
+
+    async def send(chat: int, takes: float) -> None:
+        async with limiter.slot(chat):
+            started.append(fake.now - 1000.0)
+            await fake.sleep(takes)  # the request is in flight for `takes` seconds
+            finished.append(fake.now - 1000.0)
+
+    await send(1, 0.5)   # starts at 0, completes at 0.5
+    await send(2, 0.0)   # 0.5 (burst)
+    await send(3, 0.0)   # 0.5
+    await send(4, 0.0)   # 3 back is send 1, completed at 0.5: not before 1.5
+    await send(5, 0.0)   # send 2 completed at 0.5: 1.5 as well
+    assert started == pytest.approx([0, 0.5, 0.5, 1.5, 1.5])
+    assert finished[0] == pytest.approx(0.5)
+
+
+async def test_a_failed_or_cancelled_send_still_frees_its_place_in_the_window() -> None:
+    fake = FakeTime()
+    limiter = RateLimiter(rate_global=1, burst_global=1, rate_per_chat=1, burst_per_chat=1,
+                          clock=fake.clock, sleep=fake.sleep)
+    with pytest.raises(RuntimeError):
+        async with limiter.slot(1):
+            raise RuntimeError("network")
+    await limiter.acquire(2)  # not stuck behind the failed send: one second after it ended
+    assert fake.now - 1000.0 == pytest.approx(1.0)
+
+    frozen = FrozenTime()
+    limiter = RateLimiter(rate_global=1, burst_global=1, rate_per_chat=1, burst_per_chat=1,
+                          clock=frozen.clock, sleep=frozen.sleep)
+    gate = asyncio.Event()
+
+    async def slow() -> None:
+        async with limiter.slot(1):
+            await gate.wait()
+
+    first = asyncio.create_task(slow())
+    await asyncio.sleep(0)
+    waiter = asyncio.create_task(limiter.acquire(2))  # waits for `first` to complete
+    await asyncio.sleep(0)
+    waiter.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiter
+    gate.set()
+    await first
+    await asyncio.wait_for(limiter.acquire(3), 1)  # the cancelled waiter blocks nobody
+
+
+class VirtualTime:
+    """Concurrent sleepers on a virtual clock: when every task waits, jump to the next timer."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self._timers: list[tuple[float, int, asyncio.Future[None]]] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        future = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._timers, (self.now + max(seconds, 0.0), id(future), future))
+        await future
+
+    async def run(self, *coros: Any) -> None:
+        tasks = [asyncio.create_task(c) for c in coros]
+        while not all(t.done() for t in tasks):
+            for _ in range(20):
+                await asyncio.sleep(0)
+            if self._timers:
+                self.now, _, future = heapq.heappop(self._timers)
+                future.set_result(None)
+        await asyncio.gather(*tasks)
+
+
+async def test_no_sliding_second_holds_more_than_the_rate_even_when_sends_are_slow() -> None:
+    # 200 concurrent senders at rate 10/s; each request is in flight for a random time
+    # (0-1.5 s: HTTP, a stalled loop) and reaches Telegram at a random moment in flight.
+    # The buckets alone would let requests started apart arrive together; with the
+    # completion window no sliding second ever sees more than 10.
+    rng = random.Random(7)
+    vt = VirtualTime()
+    limiter = RateLimiter(rate_global=10, rate_per_chat=1, burst_per_chat=1,
+                          clock=vt.clock, sleep=vt.sleep)
+    arrivals: list[float] = []
+
+    async def send(chat: int) -> None:
+        async with limiter.slot(chat):
+            started = vt.now
+            await vt.sleep(rng.choice([0.0, 0.05, 1.5]))
+            arrivals.append(rng.uniform(started, vt.now))
+
+    await vt.run(*(send(chat) for chat in range(200)))
+    arrivals.sort()
+    assert len(arrivals) == 200
+    busiest = max(bisect.bisect_left(arrivals, t + 1.0) - i for i, t in enumerate(arrivals))
+    assert busiest <= 10
+    assert 200 / arrivals[-1] > 5  # and the rate is not crippled
 
 
 # --- the messenger ------------------------------------------------------------------------
