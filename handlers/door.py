@@ -95,9 +95,11 @@ async def scan_start_link(update: Update, context: TicketQContext, payload: str)
     if uid is None or message is None:
         return False
     checkin = context.services.checkin
-    if not await checkin.is_staff(uid):
+    events = await checkin.staff_events(uid)
+    if not events:
         return False
-    result = await checkin.scan_link(staff_id=uid, payload=payload, nonce=nonce(message))
+    result = await checkin.scan_link(staff_id=uid, payload=payload, nonce=nonce(message),
+                                     staff_events=events)
     await reply(update, context, verdict_text(result))
     return True
 
@@ -108,14 +110,16 @@ async def cmd_checkin(update: Update, context: TicketQContext) -> None:
     if uid is None or message is None:
         return
     checkin = context.services.checkin
-    if not await checkin.is_staff(uid):
+    events = await checkin.staff_events(uid)
+    if not events:
         await reply(update, context, t("door.not_staff"))
         return
     typed = "".join(context.args or [])
     if not typed:
         await reply(update, context, t("door.usage"))
         return
-    result = await checkin.scan_code(staff_id=uid, typed=typed, nonce=nonce(message))
+    result = await checkin.scan_code(staff_id=uid, typed=typed, nonce=nonce(message),
+                                     staff_events=events)
     await reply(update, context, verdict_text(result))
 
 
@@ -125,7 +129,8 @@ async def on_photo(update: Update, context: TicketQContext) -> None:
     if uid is None or message is None or not message.photo:
         return
     services = context.services
-    if not await services.checkin.is_staff(uid):
+    events = await services.checkin.staff_events(uid)
+    if not events:
         await reply(update, context, t("door.photo_not_staff"))
         return
     largest = max(message.photo, key=lambda size: (size.width * size.height,
@@ -154,7 +159,7 @@ async def on_photo(update: Update, context: TicketQContext) -> None:
     username = services.bot_username or context.bot.username
     payload = ticket_payload(texts, username) or ""  # anything else is NOT A TICKET
     result = await services.checkin.scan_link(staff_id=uid, payload=payload,
-                                              nonce=nonce(message))
+                                              nonce=nonce(message), staff_events=events)
     await reply(update, context, verdict_text(result))
 
 

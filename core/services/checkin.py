@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from core.catalog import EventStatus
 from core.checkin import ScanResult, Verdict
 from core.clock import Clock
@@ -21,25 +23,40 @@ class CheckinService:
 
     async def is_staff(self, user_id: int) -> bool:
         """Whether this user checks tickets for any event."""
-        return bool(await self._access.staff_event_ids(user_id))
+        return bool(await self.staff_events(user_id))
 
-    async def scan_link(self, *, staff_id: int, payload: str, nonce: str) -> ScanResult:
+    async def staff_events(self, user_id: int) -> frozenset[int]:
+        """The events this user checks tickets for (empty: not door staff).
+
+        Pass them on as ``staff_events`` to a scan so it does not read them again.
+        """
+        return frozenset(await self._access.staff_event_ids(user_id))
+
+    async def scan_link(self, *, staff_id: int, payload: str, nonce: str,
+                        staff_events: Collection[int] | None = None) -> ScanResult:
         """A ``/start t_<token>`` opened by door staff (the phone camera path).
+
+        ``staff_events``: :meth:`staff_events` of ``staff_id`` if the caller already read
+        them (None: read them here).
 
         Raises:
             DomainError: ``not_allowed`` if the user is not door staff.
         """
         token = token_from_payload(payload)
-        return await self._scan(staff_id=staff_id, token=token, code=None, nonce=nonce)
+        return await self._scan(staff_id=staff_id, token=token, code=None, nonce=nonce,
+                                events=staff_events)
 
-    async def scan_code(self, *, staff_id: int, typed: str, nonce: str) -> ScanResult:
+    async def scan_code(self, *, staff_id: int, typed: str, nonce: str,
+                        staff_events: Collection[int] | None = None) -> ScanResult:
         """A short code typed by hand (``/checkin K7QH-3MZP``)."""
         return await self._scan(staff_id=staff_id, token=None,
-                                code=normalize_short_code(typed), nonce=nonce)
+                                code=normalize_short_code(typed), nonce=nonce,
+                                events=staff_events)
 
     async def _scan(self, *, staff_id: int, token: str | None, code: str | None,
-                    nonce: str) -> ScanResult:
-        events = await self._access.staff_event_ids(staff_id)
+                    nonce: str, events: Collection[int] | None) -> ScanResult:
+        if events is None:
+            events = await self.staff_events(staff_id)
         if not events:
             raise DomainError(ErrorCode.NOT_ALLOWED)
         if token is None and code is None:
@@ -53,8 +70,7 @@ class CheckinService:
             assert ticket is not None
             now = self._clock.now()
             event = await uow.events.get(ticket.event_id)
-            ticket_type = await uow.events.get_ticket_type(ticket.ticket_type_id)
-            assert event is not None and ticket_type is not None
+            assert event is not None
             if ticket.event_id not in events:
                 return ScanResult(Verdict.WRONG_EVENT, event_title=event.title)
             repeat = await uow.checkins.by_nonce(nonce)
@@ -73,16 +89,21 @@ class CheckinService:
                 await uow.checkins.append(ticket_id=ticket.id, event_id=ticket.event_id,
                                           staff_user_id=staff_id, verdict=verdict, nonce=nonce,
                                           now=now)
+        # The verdict is committed; what is only shown (names, type, progress) is read after
+        # the commit, outside the write lock. The counts may already include a later scan.
+        async with self._db.read() as uow:
+            ticket_type = await uow.events.get_ticket_type(ticket.ticket_type_id)
             holder = await uow.users.first_name(ticket.owner_user_id)
             first_staff = (await uow.users.first_name(first.staff_user_id)
-                           if first is not None else None)
+                           if first is not None and verdict is Verdict.ALREADY_USED else None)
             checked_in, sold = await uow.checkins.counts(ticket.event_id)
         return ScanResult(
-            verdict=verdict, event_title=event.title, ticket_type=ticket_type.name,
+            verdict=verdict, event_title=event.title,
+            ticket_type=ticket_type.name if ticket_type is not None else None,
             holder_first_name=holder,
             first_scan_at=(first.scanned_at.astimezone(event.tz) if first is not None
                            and verdict is Verdict.ALREADY_USED else None),
-            first_scan_staff=first_staff if verdict is Verdict.ALREADY_USED else None,
+            first_scan_staff=first_staff,
             checked_in=checked_in, sold=sold)
 
     async def progress(self, *, staff_id: int, event_id: int) -> tuple[int, int]:
