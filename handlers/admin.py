@@ -56,7 +56,7 @@ def parse_document(data: bytes, file_name: str = "") -> Any:
 async def cmd_import(update: Update, context: TicketQContext) -> None:
     """``/import``: explain how to send an event file (organizers only)."""
     uid = user_id(update)
-    if uid is None or not context.services.admin.is_admin(uid):
+    if uid is None or not await context.services.access.is_organizer(uid):
         await reply(update, context, error_text(DomainError(ErrorCode.NOT_ALLOWED)))
         return
     await reply(update, context, t("import.hint", max_kb=MAX_IMPORT_BYTES // 1024))
@@ -73,7 +73,7 @@ async def on_document(update: Update, context: TicketQContext) -> None:
     if message is None or message.document is None or uid is None:
         return
     services = context.services
-    if not services.admin.is_admin(uid):
+    if not await services.access.is_organizer(uid):
         await reply(update, context, t("import.not_admin"))
         return
     document = message.document

@@ -10,6 +10,7 @@ from core.errors import DomainError, ErrorCode
 from core.event_spec import parse_event_spec
 from core.money import Money
 from core.ports import Database, RefundStatus, TicketTypeSales
+from core.services.access import AccessService
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,21 +28,12 @@ class EventSales:
 
 
 class AdminService:
-    """What admins and organizers do."""
+    """Importing events and reading sales figures; who may do it is AccessService's rule."""
 
     def __init__(self, db: Database, clock: Clock, admin_ids: frozenset[int]) -> None:
         self._db = db
         self._clock = clock
-        self.admin_ids = admin_ids
-
-    def is_admin(self, user_id: int) -> bool:
-        """Configured admins may manage events."""
-        return user_id in self.admin_ids
-
-    def require_admin(self, user_id: int) -> None:
-        """Raises ``not_allowed`` for anyone but an admin."""
-        if not self.is_admin(user_id):
-            raise DomainError(ErrorCode.NOT_ALLOWED)
+        self.access = AccessService(db, clock, admin_ids)
 
     async def import_event(self, raw: object, *, actor_id: int | None) -> Event:
         """Validate and create an event with its ticket types (published if it says so).
@@ -53,7 +45,7 @@ class AdminService:
                 nothing is stored then.
         """
         if actor_id is not None:
-            self.require_admin(actor_id)
+            await self.access.require_organizer(actor_id)
         now = self._clock.now()
         spec = parse_event_spec(raw, now=now)
         async with self._db.write() as uow:
@@ -65,7 +57,7 @@ class AdminService:
         Raises:
             DomainError: ``not_allowed`` or ``event_not_found``.
         """
-        self.require_admin(actor_id)
+        await self.access.require_manager(actor_id, event_id)
         now = self._clock.now()
         async with self._db.read() as uow:
             event = await uow.events.get(event_id)
@@ -77,13 +69,6 @@ class AdminService:
                     for t in types]
             refunds = await uow.refunds.counts(event_id)
         return EventSales(event=event, types=rows, refunds=refunds)
-
-    async def list_events(self, *, actor_id: int) -> list[Event]:
-        """Every event, newest first (admins only)."""
-        self.require_admin(actor_id)
-        now = self._clock.now()
-        async with self._db.read() as uow:
-            return await uow.events.list_published(now=now, offset=0, limit=50)
 
 
 def revenue_total(rows: list[TicketTypeSales]) -> Money | None:

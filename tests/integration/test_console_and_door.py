@@ -207,3 +207,18 @@ async def test_the_csv_export_lists_tickets_and_check_ins(console, db, clock) ->
     assert len(rows) == 1 and rows[0]["short_code"] == ticket.short_code
     assert rows[0]["checked_in_by"] == "Sam" and rows[0]["checked_in_at"]
     assert rows[0]["holder_first_name"] == "'=cmd|calc"  # no spreadsheet formula injection
+
+
+async def test_an_invited_organizer_imports_events_and_sees_only_their_sales(
+        console, db, clock) -> None:
+    from core.services.admin import AdminService
+
+    admin = AdminService(db, clock, frozenset({ADMIN}))
+    event = await admin.import_event(event_doc(title="Org2 Night"), actor_id=ORGANIZER)
+    assert (await admin.sales(event.id, actor_id=ORGANIZER)).event.title == "Org2 Night"
+    with pytest.raises(DomainError) as other:
+        await admin.sales(event.id, actor_id=OTHER_ORGANIZER)
+    assert other.value.code is ErrorCode.NOT_ALLOWED
+    with pytest.raises(DomainError) as buyer:
+        await admin.import_event(event_doc(), actor_id=BUYER)
+    assert buyer.value.code is ErrorCode.NOT_ALLOWED
