@@ -191,6 +191,17 @@ class PurchaseService:
             await self._lottery.pre_checkout(user_id=user_id, entry_id=entry_id, amount=amount)
             return
         order_id = parse_invoice_payload(payload)
+        # The usual case needs no write: the hold is alive for longer than the grace period
+        # (so renewing it would change nothing), the amount matches and the event is on sale.
+        # Anything else goes through the locked path below, which decides and renews.
+        async with self._db.read() as uow:
+            order = await uow.orders.get(order_id)
+            if order is None or order.user_id != user_id:
+                raise DomainError(ErrorCode.ORDER_NOT_FOUND)
+            now = self._clock.now()
+            if (order.hold_is_live(now + PRE_CHECKOUT_GRACE) and amount == order.total
+                    and (await _type_and_event(uow, order.ticket_type_id))[1].is_on_sale(now)):
+                return
         async with self._db.write() as uow:
             order = await uow.orders.get(order_id)
             if order is None or order.user_id != user_id:
