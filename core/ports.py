@@ -17,7 +17,7 @@ from core.access import Grant, Invite, Role
 from core.catalog import Event, EventStatus, LotteryState, TicketType
 from core.checkin import CheckinRecord, Verdict
 from core.event_spec import EventSpec
-from core.lottery import Candidate, DrawResult, Entry, PublicEntry
+from core.lottery import Candidate, DrawResult, Entry, EntryRow, PublicEntry
 from core.money import Money
 from core.orders import Order, Stock
 from core.tickets import Ticket
@@ -207,6 +207,11 @@ class LotteryRepository(Protocol):
 
     async def public_entries(self, event_id: int) -> list[tuple[int, PublicEntry]]:
         """(entry id, public entry) of every paid entry, for freezing and drawing."""
+        ...
+
+    async def public_entry_rows(self, event_id: int) -> list[EntryRow]:
+        """The same as :meth:`public_entries` as plain ``(id, ref, quantity, type)`` tuples
+        (a draw reads a million of them), ordered by reference."""
         ...
 
     async def add_pending(self, *, user_id: int, chat_id: int, ticket_type: TicketType,

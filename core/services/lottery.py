@@ -20,14 +20,15 @@ from core.clock import Clock
 from core.errors import DomainError, ErrorCode
 from core.identity import phone_hash
 from core.lottery import (
-    Candidate,
     DrawResult,
     Entry,
+    EntryRow,
     EntryStatus,
     LotteryFigures,
     WindowPhase,
-    entry_list_hash,
+    draw_rows,
     public_draw,
+    rows_list_hash,
     window_phase,
 )
 from core.money import Money
@@ -307,7 +308,7 @@ class LotteryService:
                     now < event.lottery.entries_close_at:
                 return False
             voided = await uow.lottery.void_pending(event_id)
-            list_hash = await _freeze(uow, event_id)
+            list_hash, _ = await _freeze(uow, event_id)
             await uow.lottery.set_state(event_id, LotteryState.CLOSED, now=now)
         log.info("lottery %s closed (%s unpaid entries voided), list hash %s", event_id, voided,
                  list_hash)
@@ -343,26 +344,26 @@ class LotteryService:
             if event is None or event.lottery is None or \
                     event.lottery_state is LotteryState.DRAWN or now < event.lottery.draw_at:
                 return False
+            just_frozen: str | None = None
             if event.lottery_state in (None, LotteryState.OPEN):
                 await uow.lottery.void_pending(event_id)
-                await _freeze(uow, event_id)
+                just_frozen, rows = await _freeze(uow, event_id)
+            else:
+                rows = await uow.lottery.public_entry_rows(event_id)
             frozen = (await uow.lottery.fairness(event_id))["list_hash"]
             types = await uow.events.ticket_types(event_id)
             seats = {t.name: t.capacity for t in types}
             if event.status is not EventStatus.PUBLISHED:
                 seats = {}  # a cancelled event has no seats: everyone is refunded
-            rows = await uow.lottery.public_entries(event_id)
-            result = public_draw([p for _, p in rows], seats, await uow.lottery.seed(event_id),
-                                 beacon_value)
+            # Frozen just now from these very rows: its hash is not computed twice. Frozen
+            # at an earlier close: recomputed, so entries changed since are caught.
+            result = draw_rows(rows, seats, await uow.lottery.seed(event_id), beacon_value,
+                               list_hash=just_frozen)
             if result.list_hash != frozen:
                 log.critical("lottery %s: entries changed after the close (%s != %s); "
                              "not drawing", event_id, result.list_hash, frozen)
                 return False
-            by_ref = {p.ref: entry_id for entry_id, p in rows}
-            type_ids = {t.name: t.id for t in types}
-            order = [Candidate(by_ref[p.ref], type_ids[p.ticket_type], p.quantity, p.ref)
-                     for p in result.order]
-            outcome = DrawResult(order, frozenset(by_ref[r] for r in result.winners))
+            outcome = DrawResult([r[0] for r in result.order], result.winners)
             counts = await uow.lottery.record_draw(event, outcome, now=now)
             if beacon_value is not None:
                 await uow.lottery.set_fairness(event_id, beacon_value=beacon_value.hex())
@@ -479,12 +480,16 @@ def _require_open(event: Event, now: datetime) -> None:
         raise DomainError(ErrorCode.ENTRIES_CLOSED)
 
 
-async def _freeze(uow: UnitOfWork, event_id: int) -> str:
-    """Freeze the entry list at the close: its hash is published before the draw."""
-    rows = await uow.lottery.public_entries(event_id)
-    list_hash = entry_list_hash(sorted((p for _, p in rows), key=lambda e: e.ref))
+async def _freeze(uow: UnitOfWork, event_id: int) -> tuple[str, list[EntryRow]]:
+    """Freeze the entry list at the close: its hash is published before the draw.
+
+    Returns:
+        The list hash and the entries it was computed from, in the canonical order.
+    """
+    rows = sorted(await uow.lottery.public_entry_rows(event_id), key=lambda r: r[1])
+    list_hash = rows_list_hash(rows)
     await uow.lottery.set_fairness(event_id, list_hash=list_hash)
-    return list_hash
+    return list_hash, rows
 
 
 async def _type_and_lottery(uow: UnitOfWork, ticket_type_id: int) -> tuple[TicketType, Event]:

@@ -19,10 +19,12 @@ from core.lottery import (
     WindowPhase,
     allocate,
     commitment,
+    draw_rows,
     entry_list_hash,
     new_reference,
     new_seed,
     public_draw,
+    rows_list_hash,
     window_phase,
 )
 
@@ -155,3 +157,22 @@ def test_the_entry_window_is_open_from_open_until_close() -> None:
     assert window_phase(window, t0 - timedelta(seconds=1)) is WindowPhase.NOT_YET_OPEN
     assert window_phase(window, t0) is WindowPhase.OPEN
     assert window_phase(window, t0 + timedelta(hours=1)) is WindowPhase.CLOSED
+
+
+@pytest.mark.parametrize("trial", range(20))
+def test_the_draw_over_plain_rows_is_exactly_the_public_draw(trial: int) -> None:
+    # The storage path draws over (id, ref, quantity, type) tuples; it must give the very
+    # order, winners and list hash that anyone recomputes from the published entries.
+    rng = random.Random(trial)
+    refs = rng.sample(range(10**6), rng.randint(1, 400))
+    rows = [(1000 + i, f"R{ref:07d}", rng.randint(1, 3), rng.choice(["GA", "VIP", "É ü"]))
+            for i, ref in enumerate(refs)]
+    seats = {"GA": rng.randint(0, 200), "VIP": rng.randint(0, 20), "É ü": rng.randint(0, 5)}
+    seed, beacon = rng.randbytes(32), rng.choice([None, rng.randbytes(32)])
+    public = public_draw([PublicEntry(r, q, tt) for _, r, q, tt in rows], seats, seed, beacon)
+    fast = draw_rows(rows, seats, seed, beacon)
+    by_id = {i: r for i, r, _, _ in rows}
+    assert fast.list_hash == public.list_hash == rows_list_hash(sorted(rows, key=lambda x: x[1]))
+    assert [r[1] for r in fast.order] == [e.ref for e in public.order]
+    assert {by_id[i] for i in fast.winners} == set(public.winners)
+    assert draw_rows(rows, seats, seed, beacon, list_hash=public.list_hash) == fast
