@@ -48,7 +48,7 @@ PUBLIC_COMMANDS = {"start", "events", "mytickets", "help", "cancel", "back", "sk
                    "fairness", "audit"}
 # The least role each privileged command needs.
 COMMAND_ROLES = {
-    "invite_organizer": "admin", "organizers": "admin", "import": "admin",
+    "invite_organizer": "admin", "organizers": "admin", "import": "organizer",
     "newevent": "organizer", "editevent": "organizer", "publish": "organizer",
     "unpublish": "organizer", "stats": "organizer", "myevents": "organizer",
     "events_admin": "organizer", "export": "organizer", "cancel_event": "organizer",
