@@ -59,7 +59,7 @@ REMINDER_OFFSETS = (timedelta(hours=24), timedelta(hours=2))
 
 
 def _upsert(dialect: str, table: Any) -> Any:
-    """INSERT that can say ON CONFLICT DO NOTHING on both engines."""
+    """INSERT that can say ON CONFLICT DO NOTHING / DO UPDATE on both engines."""
     return postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
 
 
@@ -422,10 +422,9 @@ class SqlOrderRepository(_Repo):
         ).values(state=ScreenState.SUPERSEDED.value, updated_at=now))
         values = {"chat_id": chat_id, "message_id": message_id,
                   "state": ScreenState.OPEN.value, "updated_at": now}
-        moved = await self.conn.execute(
-            update(t.hold_screens).where(s.order_id == order_id).values(**values))
-        if not moved.rowcount:
-            await self.conn.execute(t.hold_screens.insert().values(order_id=order_id, **values))
+        await self.conn.execute(
+            _upsert(self.dialect, t.hold_screens).values(order_id=order_id, **values)
+            .on_conflict_do_update(index_elements=["order_id"], set_=values))
 
     async def screen(self, order_id: int) -> HoldScreen | None:
         row = (await self.conn.execute(
