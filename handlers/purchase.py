@@ -16,7 +16,7 @@ from core.errors import DomainError, ErrorCode
 from core.money import Money
 from core.orders import OrderStatus, invoice_payload
 from core.ports import IncomingPayment
-from core.services.purchase import PaymentOutcome, QuantityChoice
+from core.services.purchase import PaymentOutcome
 from handlers import browse, keyboards
 from handlers import callbacks as cb
 from handlers.common import cut, reply, send_invoice, show, user_id
@@ -76,33 +76,36 @@ async def _redraw_card(update: Update, context: TicketQContext, ticket_type_id: 
 
 
 async def _redraw_picker(update: Update, context: TicketQContext, uid: int,
-                         ticket_type_id: int, requested: int) -> None:
-    """A stale quantity picker, as it is now: sold out (Back only), or fewer left (numbers
-    up to what is left), or the user's limit reached."""
+                         ticket_type_id: int, requested: int, err: DomainError) -> None:
+    """A stale quantity picker, as it is now: sold out (Back only), fewer seats left
+    (numbers up to what is left), or the user's limit reached or nearer than the picker
+    assumed (numbers up to what the user may still buy)."""
     purchase = context.services.purchase
     try:
         choice = await purchase.offer(user_id=uid, ticket_type_id=ticket_type_id)
-    except DomainError as err:  # off sale now
-        await show(update, context, error_text(err), keyboards.back_to_list())
+    except DomainError as gone:  # off sale now
+        await show(update, context, error_text(gone), keyboards.back_to_list())
         return
     event, ticket_type = choice.event, choice.ticket_type
+    back = keyboards.back_to_event(event.id)
     if choice.available == 0:
         await show(update, context, t("picker.sold_out", ticket_type=ticket_type.name,
-                                      event=event.title), keyboards.back_to_event(event.id))
+                                      event=event.title), back)
     elif choice.max_quantity == 0:
         await show(update, context, error_text(DomainError(
-            ErrorCode.USER_LIMIT_REACHED, limit=ticket_type.per_user_limit)),
-            keyboards.back_to_event(event.id))
+            ErrorCode.USER_LIMIT_REACHED, limit=ticket_type.per_user_limit)), back)
     elif choice.max_quantity < requested:
-        await show(update, context, _fewer_left_text(choice),
-                   keyboards.quantity_picker(ticket_type.id, choice.max_quantity,
-                                             event_id=event.id))
-
-
-def _fewer_left_text(choice: QuantityChoice) -> str:
-    return t("picker.fewer_left", event=choice.event.title,
-             seats=plural("count.seats", choice.available),
-             ticket_type=choice.ticket_type.name, price=choice.ticket_type.price)
+        picker = keyboards.quantity_picker(ticket_type.id, choice.max_quantity,
+                                           event_id=event.id)
+        if err.code is ErrorCode.NOT_ENOUGH_SEATS:
+            text = t("picker.fewer_left", event=event.title,
+                     seats=plural("count.seats", choice.available),
+                     ticket_type=ticket_type.name, price=ticket_type.price)
+        else:  # the user's own limit is what binds
+            text = error_text(err) + "\n\n" + t(
+                "picker.prompt", event=event.title, ticket_type=ticket_type.name,
+                price=ticket_type.price, max=choice.max_quantity)
+        await show(update, context, text, picker)
 
 
 async def on_hold(update: Update, context: TicketQContext, action: cb.HoldSeats) -> None:
@@ -127,7 +130,8 @@ async def on_hold(update: Update, context: TicketQContext, action: cb.HoldSeats)
             screen=screen)
     except DomainError as err:
         if err.code in _STALE_PICKER:
-            await _redraw_picker(update, context, uid, action.ticket_type_id, action.quantity)
+            await _redraw_picker(update, context, uid, action.ticket_type_id, action.quantity,
+                                 err)
         raise
     order, event, ticket_type = hold.order, hold.event, hold.ticket_type
     shown = await show(update, context,

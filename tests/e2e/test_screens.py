@@ -128,3 +128,19 @@ async def test_a_stale_type_button_after_a_sell_out_shows_the_card_sold_out(live
     edited = await ann.wait_for_message(since=mark)
     assert edited.message_id == card.message_id
     assert "SOLD OUT" in edited.text and "GA · sold out" in edited.button_texts()
+
+
+async def test_a_stale_picker_past_the_buyers_own_limit_offers_what_they_may_still_buy(
+        live) -> None:
+    await create_event(live, capacity=50, per_user_limit=4)
+    eve = live.sandbox.user(user_id=912, first_name="Eve")
+    stale = await picker(eve, await open_event(eve))
+    assert [b for b in stale.button_texts() if b.isdigit()] == ["1", "2", "3", "4"]
+    await buy(live, eve, 2)  # from another picker, meanwhile
+    mark = eve.mark()
+    answer = await eve.tap(stale, text="3")
+    edited = await eve.wait_for_message(since=mark)
+    assert edited.message_id == stale.message_id
+    assert "2 more for you" in edited.text and "left now" not in edited.text, edited.text
+    assert [b for b in edited.button_texts() if b.isdigit()] == ["1", "2"]
+    assert answer.show_alert and "2 more for you" in answer.text
