@@ -338,8 +338,10 @@ async def on_other(update: Update, context: TicketQContext) -> None:
     state = await context.services.wizard.current(uid)
     if state is None:
         return
+    at_preview = state.prompt.step is wz.Step.PREVIEW
+    intro = t("wizard.issue.use_buttons") if at_preview else t("wizard.text_only")
     try:
-        await send_state(update, context, state, intro=t("wizard.text_only"))
+        await send_state(update, context, state, intro=intro)
     except DomainError as err:
         log.info("wizard re-ask: %r", err)
         await reply(update, context, error_text(err))

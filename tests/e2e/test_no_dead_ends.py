@@ -9,6 +9,8 @@ import io
 import segno
 
 from bot.sandbox import SandboxMessage, VirtualUser
+from handlers.texts import plain
+from handlers.wizard import question_text
 from tests.e2e.conftest import ORGANIZER
 from tests.e2e.console_steps import admin, make_staff
 from tests.e2e.phone import buy, create_event, photos
@@ -92,3 +94,34 @@ async def test_someone_elses_contact_outside_the_phone_check_gets_a_helpful_repl
     assert len(replies) == 1
     text = replies[0].text
     assert "your own contact" in text and "/help" in text, text
+
+
+async def test_every_wizard_step_answers_a_sticker_with_its_own_question(live) -> None:
+    """Walk the draft through every step of a direct sale (answers given through the same
+    service the chat uses) and send a sticker at each: the reply asks that step's question,
+    with its buttons; at the preview it points at the buttons and shows the preview again."""
+    olga = live.sandbox.user(user_id=ORGANIZER, first_name="Olga")
+    wizard = live.runtime.services.wizard
+    await wizard.start(ORGANIZER)
+    answers = ["Harbour Nights", "-", "Pier 1", "Europe/Berlin", "12.12.2031 21:00", "GA",
+               "25", "EUR", "40", "4", "done", "direct"]
+    for answer in [*answers, None]:
+        state = await wizard.current(ORGANIZER)
+        assert state is not None
+        step = state.prompt.step.value
+        replies = await answers_to_sticker(olga)
+        text = "\n".join(m.text or "" for m in replies)
+        if answer is None:
+            assert step == "preview"
+            assert "Please use the buttons" in text and "Harbour Nights" in text, text
+            assert any("Publish" in b for m in replies for b in m.button_texts())
+        else:
+            assert "typed answer" in text, (step, text)
+            assert plain(question_text(state)) in text, (step, text)
+            assert any("Cancel" in b for m in replies for b in m.button_texts()), step
+            assert (await wizard.current(ORGANIZER)).prompt.step.value == step  # unchanged
+            await wizard.answer(ORGANIZER, answer)
+
+
+async def answers_to_sticker(user: VirtualUser) -> list[SandboxMessage]:
+    return await answers(user, lambda: user.send_other("sticker"))
