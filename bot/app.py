@@ -104,6 +104,13 @@ class TicketQRuntime:
             assert item.chat_id is not None
             await messenger.send_ticket(item.chat_id, int(item.payload["ticket_id"]))
 
+        async def edit_screen(item: OutboxItem) -> None:
+            assert item.chat_id is not None
+            payload = item.payload
+            await messenger.edit_message(item.chat_id, int(payload["message_id"]),
+                                         payload["key"], payload.get("params", {}),
+                                         payload.get("buttons"))
+
         async def refund(item: OutboxItem) -> None:
             await self.refunds.execute(int(item.payload["refund_id"]))
 
@@ -111,7 +118,8 @@ class TicketQRuntime:
             await self.refunds.give_up(int(item.payload["refund_id"]), error)
 
         self.worker.set_effects(
-            {outbox.MESSAGE: send_message, outbox.TICKET: send_ticket, outbox.REFUND: refund},
+            {outbox.MESSAGE: send_message, outbox.TICKET: send_ticket, outbox.REFUND: refund,
+             outbox.EDIT: edit_screen},
             give_up={outbox.REFUND: refund_give_up},
         )
 

@@ -39,6 +39,7 @@ from core.errors import DomainError
 from core.ports import GatewayError
 from core.services.tickets import TicketService
 from core.tickets import TicketStatus
+from handlers.keyboards import screen_markup
 from handlers.texts import render_outbox_message, ticket_caption
 
 log = logging.getLogger(__name__)
@@ -49,6 +50,10 @@ Clock = Callable[[], float]
 
 # Per-chat buckets idle long enough to be full again are dropped beyond this many.
 _PRUNE_ABOVE = 10_000
+# An edit that finds the message already so, or no message to edit (deleted by the user, too
+# old), has nothing left to do: the screen cannot be made truer by retrying.
+_EDIT_DONE = ("message is not modified", "message to edit not found",
+              "message can't be edited")
 
 
 class DeliveryError(GatewayError):
@@ -213,6 +218,33 @@ class TelegramMessenger:
         caption = ticket_caption(view)
         await self._call(chat_id, lambda: self._bot.send_photo(
             chat_id=chat_id, photo=png, caption=caption, parse_mode=ParseMode.HTML))
+
+    async def edit_message(self, chat_id: int, message_id: int, key: str,
+                           params: Mapping[str, Any], buttons: str | None = None) -> None:
+        """Replace a bot message's text with text ``key`` and its buttons with the named set
+        (none: the buttons go). Idempotent: "not modified" and "message to edit not found"
+        count as done.
+
+        Raises:
+            DeliveryError: permanent for an unknown key or an unreachable chat, else transient.
+        """
+        try:
+            text = render_outbox_message(key, params)
+        except KeyError as exc:
+            raise DeliveryError(f"no text for message key {key!r}", permanent=True,
+                                code="unknown_key") from exc
+
+        async def edit() -> None:
+            try:
+                await self._bot.edit_message_text(
+                    chat_id=chat_id, message_id=message_id, text=text,
+                    parse_mode=ParseMode.HTML, reply_markup=screen_markup(buttons))
+            except BadRequest as exc:
+                if not any(done in str(exc).lower() for done in _EDIT_DONE):
+                    raise
+                log.info("edit of message %s in chat %s: %s (done)", message_id, chat_id, exc)
+
+        await self._call(chat_id, edit)
 
     async def _call(self, chat_id: int, send: Callable[[], Awaitable[T]]) -> T:
         """Rate-limit and perform ``send``, honouring RetryAfter a bounded number of times."""

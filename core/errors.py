@@ -25,6 +25,7 @@ class ErrorCode(StrEnum):
     ORDER_NOT_PAYABLE = "order_not_payable"
     HOLD_EXPIRED = "hold_expired"
     AMOUNT_MISMATCH = "amount_mismatch"
+    INVOICE_NOT_YOURS = "invoice_not_yours"
     # lottery
     ENTRIES_NOT_OPEN = "entries_not_open"
     ENTRIES_CLOSED = "entries_closed"
@@ -35,6 +36,7 @@ class ErrorCode(StrEnum):
     PHONE_REQUIRED = "phone_required"
     PHONE_NOT_OWN = "phone_not_own"
     PHONE_ALREADY_ENTERED = "phone_already_entered"
+    ENTRY_QUANTITY_TOO_HIGH = "entry_quantity_too_high"
     # roles and invites
     INVITE_NOT_FOUND = "invite_not_found"
     INVITE_USED = "invite_used"

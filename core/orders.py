@@ -55,6 +55,61 @@ class Order:
         return self.status is OrderStatus.HELD and now < self.hold_expires_at
 
 
+class ScreenState(StrEnum):
+    """What a hold's message ("seats reserved ... [Cancel hold]") says.
+
+    ``open``: the hold as placed, with its Cancel button. Every other state is final for the
+    Cancel button: ``paid``, ``expired``, ``released`` (cancelled, or replaced by a newer
+    hold), ``rejected`` (a payment came that could not be honoured and is refunded), and
+    ``superseded`` (the same message now shows a newer hold: it must not be edited for this
+    one).
+    """
+
+    OPEN = "open"
+    PAID = "paid"
+    EXPIRED = "expired"
+    RELEASED = "released"
+    REJECTED = "rejected"
+    SUPERSEDED = "superseded"
+
+
+@dataclass(frozen=True, slots=True)
+class HoldScreen:
+    """The chat message that shows a hold, recorded with its order so that it can be edited
+    when the hold is paid, released or expires."""
+
+    order_id: int
+    chat_id: int
+    message_id: int
+    state: ScreenState
+
+
+# The buttons under a closed hold's message, by what it says (drawn by the bot).
+SCREEN_BUTTONS: dict[ScreenState, str] = {
+    ScreenState.PAID: "my_tickets",
+    ScreenState.EXPIRED: "events",
+    ScreenState.RELEASED: "events",
+    ScreenState.REJECTED: "events",
+}
+
+
+def screen_state_now(order: Order, now: datetime) -> ScreenState | None:
+    """What an open hold screen must say now, or None while "reserved" is still true.
+
+    A paid order says paid even if its hold had expired first (a late payment can still be
+    honoured); a hold still alive says nothing new.
+    """
+    if order.status is OrderStatus.PAID:
+        return ScreenState.PAID
+    if order.status is OrderStatus.RELEASED:
+        return ScreenState.RELEASED
+    if order.status is OrderStatus.REJECTED:
+        return ScreenState.REJECTED
+    if not order.hold_is_live(now):
+        return ScreenState.EXPIRED
+    return None
+
+
 @dataclass(frozen=True, slots=True)
 class Stock:
     """Seat counts of one ticket type at one instant."""

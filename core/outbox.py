@@ -18,6 +18,11 @@ MESSAGE = "message"
 TICKET = "ticket"
 # A Stripe refund to perform: {"refund_id": int}.
 REFUND = "refund"
+# A bot message edited in place (a hold's screen once it is paid, released or expired):
+# {"message_id": int, "key": str, "params": {...}, "buttons": str | None}; the buttons are
+# named (``core.orders.SCREEN_BUTTONS``) and drawn by the bot. "Not modified" and "message
+# not found" count as done: the edit is idempotent.
+EDIT = "edit"
 
 
 def encode(value: Any) -> Any:

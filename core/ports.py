@@ -6,7 +6,7 @@ these; services depend only on them.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -19,7 +19,7 @@ from core.checkin import CheckinRecord, Verdict
 from core.event_spec import EventSpec
 from core.lottery import Candidate, DrawResult, Entry, EntryRow, PublicEntry
 from core.money import Money
-from core.orders import Order, Stock
+from core.orders import HoldScreen, Order, ScreenState, Stock
 from core.tickets import Ticket
 from core.wizard import Draft
 
@@ -303,6 +303,29 @@ class OrderRepository(Protocol):
 
     async def mark_rejected(self, order_id: int) -> None:
         """A payment for this order could not be honoured."""
+        ...
+
+    async def set_screen(self, order_id: int, *, chat_id: int, message_id: int,
+                         now: datetime) -> None:
+        """Record (or move) the message that shows this hold, ``open``; another order's open
+        screen on the same message becomes ``superseded`` (it must not be edited any more)."""
+        ...
+
+    async def screen(self, order_id: int) -> HoldScreen | None:
+        """The message that shows this hold, if one was recorded."""
+        ...
+
+    async def close_screen(self, order_id: int, state: ScreenState, *, now: datetime,
+                           from_states: Collection[ScreenState]) -> bool:
+        """Record what the hold's message says now, if it is in one of ``from_states``
+        (decided under the row's lock); True if it changed. The edit itself is queued in the
+        outbox by the caller, in the same transaction, only when this returned True."""
+        ...
+
+    async def screens_to_close(self, *, now: datetime,
+                               limit: int) -> list[tuple[Order, HoldScreen]]:
+        """Open hold screens that no longer tell the truth: their order was released or
+        rejected, or its hold expired (paid ones are closed when the payment is recorded)."""
         ...
 
 

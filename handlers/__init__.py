@@ -43,6 +43,11 @@ BOT_COMMANDS: list[tuple[str, str]] = [
     ("start", "Start over"),
 ]
 
+# A message that is neither text nor a payment nor a service message (members joining, a
+# pinned message ...): a photo, a file, a sticker, a voice message, a location, a contact ...
+_OTHER_KINDS = (filters.UpdateType.MESSAGE & ~filters.TEXT & ~filters.SUCCESSFUL_PAYMENT
+                & ~filters.StatusUpdate.ALL)
+
 # Payments first: they must never be shadowed by another handler.
 PAYMENT_GROUP = -1
 MAIN_GROUP = 0
@@ -59,6 +64,9 @@ def register(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
     application.add_handler(MessageHandler(
         filters.UpdateType.MESSAGE & filters.TEXT & ~filters.COMMAND, wizard.on_text),
         group=PAYMENT_GROUP)
+    # Any other kind of message during the wizard: the question again (never a dead end).
+    application.add_handler(MessageHandler(_OTHER_KINDS, guarded(wizard.on_other)),
+                            group=PAYMENT_GROUP)
     application.add_handlers([
         CommandHandler("start", guarded(start.cmd_start)),
         CommandHandler("events", guarded(browse.cmd_events)),
@@ -92,5 +100,8 @@ def register(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
         MessageHandler(filters.Document.ALL, guarded(admin.on_document)),
         MessageHandler(filters.COMMAND, guarded(fallback.on_unknown_command)),
         MessageHandler(filters.TEXT & ~filters.COMMAND, guarded(fallback.on_stray_text)),
+        # Stickers, voice, locations, videos, polls, dice ...: a short help, never silence.
+        MessageHandler(_OTHER_KINDS & filters.ChatType.PRIVATE,
+                       guarded(fallback.on_unsupported)),
     ], group=MAIN_GROUP)
     application.add_error_handler(on_error)

@@ -14,6 +14,7 @@ from telegram.error import TelegramError
 
 from core.catalog import EventStatus
 from core.errors import DomainError, ErrorCode
+from handlers import door
 from handlers.browse import send_event_card
 from handlers.common import reply, user_id
 from handlers.context import TicketQContext
@@ -63,7 +64,8 @@ async def cmd_import(update: Update, context: TicketQContext) -> None:
 
 
 async def on_document(update: Update, context: TicketQContext) -> None:
-    """A document: organizers import it as an event; others get a polite refusal.
+    """A document: organizers import it as an event; a picture from door staff is read as a
+    ticket QR (a screenshot sent as a file); others get a hint or a polite refusal.
 
     Raises:
         DomainError: ``not_allowed`` or ``invalid_event_spec`` (rendered by the caller).
@@ -73,10 +75,23 @@ async def on_document(update: Update, context: TicketQContext) -> None:
     if message is None or message.document is None or uid is None:
         return
     services = context.services
-    if not await services.access.is_organizer(uid):
-        await reply(update, context, t("import.not_admin"))
-        return
     document = message.document
+    if door.is_image_document(document):
+        # A ticket screenshot sent as a file: door staff get it read like a photo.
+        events = await services.checkin.staff_events(uid)
+        if events:
+            await door.check_image(update, context, uid, events, file_id=document.file_id,
+                                   file_unique_id=document.file_unique_id,
+                                   file_size=document.file_size)
+        elif await services.access.is_organizer(uid):
+            await reply(update, context, t("import.image"))
+        else:
+            await reply(update, context, t("door.photo_not_staff"))
+        return
+    if not await services.access.is_organizer(uid):
+        staff = await services.checkin.staff_events(uid)
+        await reply(update, context, t("door.document_hint" if staff else "import.not_admin"))
+        return
     if document.file_size is not None and document.file_size > MAX_IMPORT_BYTES:
         await reply(update, context, t("import.too_large", size_kb=-(-document.file_size // 1024),
                                        max_kb=MAX_IMPORT_BYTES // 1024))

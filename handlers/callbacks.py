@@ -16,6 +16,7 @@ Wire form       Action                  Meaning
 ``v1:lq:17:2``  :class:`EntryQuantity`  enter asking for 2 tickets of type 17 -> invoice
 ``v1:tk:55``    :class:`ShowTicket`     send ticket 55's QR again
 ``v1:my``       :class:`MyTickets`      the user's tickets
+``v1:mp:1``     :class:`MyTicketsPage`  the user's tickets, page 1 (0-based)
 ``v1:noop``     :class:`Noop`           a label that does nothing when tapped
 ==============  ======================  ================================================
 
@@ -34,6 +35,10 @@ Wire form         Action                      Meaning
 ``v1:rs:42:7``    :class:`RevokeStaff`        user 7 is no longer door staff for event 42
 ``v1:ro:7``       :class:`RevokeOrganizer`    user 7 is no longer an organizer
 ``v1:wi:3``       :class:`WithdrawInvite`     withdraw unused invite 3
+``v1:me:1``       :class:`MyEventsPage`       the caller's events, page 1 (0-based)
+``v1:ce:42:1``    :class:`ConsoleEvent`       event 42's console card (Back: events page 1)
+``v1:op:1``       :class:`OrganizersPage`     the organizers, page 1
+``v1:sp:42:1``    :class:`StaffPage`          event 42's door staff, page 1
 ================  ==========================  ============================================
 
 Event wizard (the draft's current step decides what a pick means; a stale one is refused):
@@ -125,6 +130,13 @@ class MyTickets:
 
 
 @dataclass(frozen=True, slots=True)
+class MyTicketsPage:
+    """Another page of the user's tickets."""
+
+    page: int
+
+
+@dataclass(frozen=True, slots=True)
 class Noop:
     """A button that only shows information (e.g. a sold-out type)."""
 
@@ -200,8 +212,41 @@ class WithdrawInvite:
     invite_id: int
 
 
+@dataclass(frozen=True, slots=True)
+class MyEventsPage:
+    """Organizer console: a page of the caller's events."""
+
+    page: int
+
+
+@dataclass(frozen=True, slots=True)
+class ConsoleEvent:
+    """Organizer console: one event's card; its Back button returns to events ``page``."""
+
+    event_id: int
+    page: int
+
+
+@dataclass(frozen=True, slots=True)
+class OrganizersPage:
+    """Admin console: a page of the organizers."""
+
+    page: int
+
+
+@dataclass(frozen=True, slots=True)
+class StaffPage:
+    """Organizer console: a page of an event's door staff."""
+
+    event_id: int
+    page: int
+
+
 ConsoleAction = (ConsoleStats | ConsoleExport | StaffInvite | StaffList | CancelAsk
-                 | CancelConfirm | CancelKeep | RevokeStaff | RevokeOrganizer | WithdrawInvite)
+                 | CancelConfirm | CancelKeep | RevokeStaff | RevokeOrganizer | WithdrawInvite
+                 | MyEventsPage | ConsoleEvent | OrganizersPage | StaffPage)
+
+
 @dataclass(frozen=True, slots=True)
 class WizardPick:
     """Answer the wizard's step number ``step`` with its ``choice``-th offered value."""
@@ -222,7 +267,8 @@ MAX_WIZARD_STEP = 63
 MAX_WIZARD_CHOICE = 15
 
 Action = (ListPage | ShowEvent | ChooseType | HoldSeats | Release | EnterLottery | EntryQuantity
-          | ShowTicket | MyTickets | Noop | ConsoleAction | WizardPick | WizardNav)
+          | ShowTicket | MyTickets | MyTicketsPage | Noop | ConsoleAction | WizardPick
+          | WizardNav)
 
 
 def encode(action: Action) -> str:
@@ -250,6 +296,16 @@ def encode(action: Action) -> str:
             parts = ["tk", _check(ticket_id, 1, MAX_ID)]
         case MyTickets():
             parts = ["my"]
+        case MyTicketsPage(page):
+            parts = ["mp", _check(page, 0, MAX_PAGE)]
+        case MyEventsPage(page):
+            parts = ["me", _check(page, 0, MAX_PAGE)]
+        case OrganizersPage(page):
+            parts = ["op", _check(page, 0, MAX_PAGE)]
+        case ConsoleEvent(event_id, page):
+            parts = ["ce", _check(event_id, 1, MAX_ID), _check(page, 0, MAX_PAGE)]
+        case StaffPage(event_id, page):
+            parts = ["sp", _check(event_id, 1, MAX_ID), _check(page, 0, MAX_PAGE)]
         case Noop():
             parts = ["noop"]
         case (ConsoleStats(event_id) | ConsoleExport(event_id) | StaffInvite(event_id)
@@ -317,6 +373,7 @@ _SHAPES: dict[str, tuple[tuple[int, int], ...]] = {
     "lq": (_ID, (1, MAX_QUANTITY)),
     "tk": (_ID,),
     "my": (),
+    "mp": ((0, MAX_PAGE),),
     "noop": (),
     "cs": (_ID,),
     "cx": (_ID,),
@@ -328,6 +385,10 @@ _SHAPES: dict[str, tuple[tuple[int, int], ...]] = {
     "rs": (_ID, _ID),
     "ro": (_ID,),
     "wi": (_ID,),
+    "me": ((0, MAX_PAGE),),
+    "ce": (_ID, (0, MAX_PAGE)),
+    "op": ((0, MAX_PAGE),),
+    "sp": (_ID, (0, MAX_PAGE)),
     "wz": ((0, MAX_WIZARD_STEP), (0, MAX_WIZARD_CHOICE)),
     "wn": ((0, WIZARD_DRAFT),),
 }
@@ -341,6 +402,7 @@ _BUILD: dict[str, Callable[..., Action]] = {
     "lq": EntryQuantity,
     "tk": ShowTicket,
     "my": MyTickets,
+    "mp": MyTicketsPage,
     "noop": Noop,
     "cs": ConsoleStats,
     "cx": ConsoleExport,
@@ -352,6 +414,10 @@ _BUILD: dict[str, Callable[..., Action]] = {
     "rs": RevokeStaff,
     "ro": RevokeOrganizer,
     "wi": WithdrawInvite,
+    "me": MyEventsPage,
+    "ce": ConsoleEvent,
+    "op": OrganizersPage,
+    "sp": StaffPage,
     "wz": WizardPick,
     "wn": WizardNav,
 }

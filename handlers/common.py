@@ -45,23 +45,27 @@ async def reply(update: Update, context: TicketQContext, text: str,
 
 
 async def show(update: Update, context: TicketQContext, text: str,
-               markup: InlineKeyboardMarkup | None = None) -> None:
+               markup: InlineKeyboardMarkup | None = None) -> Message | None:
     """Replace the message a button belongs to, or send a new one (commands, old messages).
 
     Editing keeps the chat tidy while browsing; if the message cannot be edited (too old,
     a photo, an invoice) a new message is sent instead.
+
+    Returns:
+        The message that now shows ``text`` (the edited one or the new one), None if there
+        is no chat.
     """
     query = update.callback_query
     message = query.message if query is not None else None
     if isinstance(message, Message) and message.text is not None:
         try:
             await message.edit_text(text, parse_mode=ParseMode.HTML, reply_markup=markup)
-            return
+            return message
         except BadRequest as exc:
             if "not modified" in str(exc).lower():
-                return
+                return message
             log.info("could not edit message %s: %s", message.message_id, exc)
-    await reply(update, context, text, markup)
+    return await reply(update, context, text, markup)
 
 
 async def send_invoice(context: TicketQContext, chat_id: int, *, title: str, description: str,

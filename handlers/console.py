@@ -4,9 +4,14 @@ Commands (everyone without the role gets the polite ``not_allowed`` text, and an
 asking about somebody else's event gets the same text as for an event that does not exist):
 
 * admins: ``/invite_organizer``, ``/organizers`` (a revoke button each);
-* organizers (and admins): ``/myevents`` (alias ``/events_admin``): one card per event with
-  Stats · Export · Staff invite · Staff · Cancel event; ``/stats <id>``, ``/export <id>``,
-  ``/cancel_event <id>``, ``/staff_invite <id>``, ``/staff <id>``;
+* organizers (and admins): ``/myevents`` (alias ``/events_admin``): one message listing the
+  events, a button each that opens the event's card with Stats · Export · Staff invite ·
+  Staff · Cancel event and Back; ``/stats <id>``, ``/export <id>``, ``/cancel_event <id>``,
+  ``/staff_invite <id>``, ``/staff <id>``;
+
+Every list (events, organizers, door staff) is one message with Previous · x/y · Next buttons
+that page it in place. Times are shown in the event's zone, or with the zone named (UTC) where
+no event is involved.
 * anyone: ``/start i_<token>`` accepts an invite (see :func:`accept_invite`).
 
 Buttons carry ids only (:mod:`handlers.callbacks`); every id is re-authorized by the service,
@@ -15,7 +20,9 @@ so forged callback data is harmless.
 
 from __future__ import annotations
 
-from telegram import InlineKeyboardMarkup, Update
+from datetime import tzinfo
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.constants import ParseMode
 
 from core.access import Grant, Invite, Role
@@ -24,11 +31,10 @@ from core.errors import DomainError, ErrorCode
 from handlers import callbacks as cb
 from handlers.common import reply, show, user_id
 from handlers.context import TicketQContext
-from handlers.keyboards import button, label
-from handlers.texts import event_figures_text, fit, t
+from handlers.keyboards import button, label, label_cutting, pager
+from handlers.paging import EVENTS_PER_PAGE, PEOPLE_PER_PAGE, paginate
+from handlers.texts import event_figures_text, fit, page_suffix, t
 
-# /myevents sends one card per event; beyond this many it points at /stats <id>.
-EVENT_CARDS_MAX = 10
 _ID_MAX_DIGITS = 18
 
 
@@ -153,25 +159,47 @@ async def on_withdraw_invite(update: Update, context: TicketQContext,
 
 
 async def cmd_organizers(update: Update, context: TicketQContext) -> None:
-    """``/organizers`` (admins): every organizer with a revoke button.
+    """``/organizers`` (admins): every organizer with a revoke button, one page at a time.
 
     Raises:
         DomainError: ``not_allowed``.
     """
     uid = _admin_or_refuse(update, context)
-    text, markup = await _organizers_view(context, uid)
+    text, markup = await _organizers_view(context, uid, 0)
     await reply(update, context, text, markup)
 
 
-async def _organizers_view(context: TicketQContext,
-                           uid: int) -> tuple[str, InlineKeyboardMarkup | None]:
+async def on_organizers_page(update: Update, context: TicketQContext,
+                             action: cb.OrganizersPage) -> None:
+    """Previous / Next under the organizers: another page, in place.
+
+    Raises:
+        DomainError: ``not_allowed``.
+    """
+    uid = _admin_or_refuse(update, context)
+    text, markup = await _organizers_view(context, uid, action.page)
+    await show(update, context, text, markup)
+
+
+async def _organizers_view(context: TicketQContext, uid: int,
+                           page: int) -> tuple[str, InlineKeyboardMarkup | None]:
     grants = await context.services.access.grants(actor_id=uid)
     if not grants:
         return t("console.organizers_empty"), None
-    lines = [t("console.organizers_title"), *(_person_line(g) for g in grants)]
+    shown = paginate(grants, page, PEOPLE_PER_PAGE)
+    # No event is involved: the time says its zone (UTC).
+    lines = [t("console.organizers_title", count=shown.total)
+             + page_suffix(shown.page, shown.pages),
+             *(_person_line(g) for g in shown.items)]
     rows = [[button(label("console.button.revoke", name=_name(g)),
-                    cb.RevokeOrganizer(g.user_id))] for g in grants[:90]]
+                    cb.RevokeOrganizer(g.user_id))] for g in shown.items]
+    _append(rows, pager(shown, cb.OrganizersPage))
     return fit("\n".join(lines)), InlineKeyboardMarkup(rows)
+
+
+def _append(rows: list[list[InlineKeyboardButton]], row: list[InlineKeyboardButton]) -> None:
+    if row:
+        rows.append(row)
 
 
 def _name(grant: Grant) -> str:
@@ -182,9 +210,10 @@ def _name_of(grants: list[Grant], uid: int) -> str:
     return next((_name(g) for g in grants if g.user_id == uid), str(uid))
 
 
-def _person_line(grant: Grant) -> str:
-    return t("console.person", name=_name(grant), user_id=grant.user_id,
-             since=grant.granted_at)
+def _person_line(grant: Grant, zone: tzinfo | None = None) -> str:
+    """One person of a list; ``since`` in ``zone`` (the event's), else in UTC, named."""
+    since = grant.granted_at.astimezone(zone) if zone is not None else grant.granted_at
+    return t("console.person", name=_name(grant), user_id=grant.user_id, since=since)
 
 
 async def on_revoke_organizer(update: Update, context: TicketQContext,
@@ -200,47 +229,86 @@ async def on_revoke_organizer(update: Update, context: TicketQContext,
     access = context.services.access
     name = _name_of(await access.grants(actor_id=uid), action.user_id)
     done = await access.revoke(actor_id=uid, user_id=action.user_id, role=Role.ORGANIZER)
-    text, markup = await _organizers_view(context, uid)
+    text, markup = await _organizers_view(context, uid, 0)
     note = t("console.revoked", name=name) if done else t("console.not_holding")
     await show(update, context, fit(note + "\n\n" + text), markup)
 
 
 # --- events ----------------------------------------------------------------------------------
 
-def event_keyboard(event: Event) -> InlineKeyboardMarkup:
+def event_keyboard(event: Event, back_page: int | None = None) -> InlineKeyboardMarkup:
     """Stats · Export / Staff invite · Staff / Cancel event (a cancelled event keeps the
-    first and the staff list)."""
+    first and the staff list), then Back to page ``back_page`` of the events if given."""
     rows = [[button(label("console.button.stats"), cb.ConsoleStats(event.id)),
              button(label("console.button.export"), cb.ConsoleExport(event.id))]]
     if event.status is EventStatus.CANCELLED:
         rows.append([button(label("console.button.staff_list"), cb.StaffList(event.id))])
-        return InlineKeyboardMarkup(rows)
-    rows.append([button(label("console.button.staff_invite"), cb.StaffInvite(event.id)),
-                 button(label("console.button.staff_list"), cb.StaffList(event.id))])
-    rows.append([button(label("console.button.cancel"), cb.CancelAsk(event.id))])
+    else:
+        rows.append([button(label("console.button.staff_invite"), cb.StaffInvite(event.id)),
+                     button(label("console.button.staff_list"), cb.StaffList(event.id))])
+        rows.append([button(label("console.button.cancel"), cb.CancelAsk(event.id))])
+    if back_page is not None:
+        rows.append([button(label("console.button.back_to_events"),
+                            cb.MyEventsPage(back_page))])
     return InlineKeyboardMarkup(rows)
 
 
+def _event_text(event: Event) -> str:
+    return t("console.event", title=event.title, event_id=event.id, when=event.local_start(),
+             status=event.status.value)
+
+
 async def cmd_my_events(update: Update, context: TicketQContext) -> None:
-    """``/myevents`` (``/events_admin``): one card per event the caller manages.
+    """``/myevents`` (``/events_admin``): the caller's events as one message with pages; a
+    button per event opens its card.
 
     Raises:
         DomainError: ``not_allowed``.
     """
     uid = await _organizer_or_refuse(update, context)
+    text, markup = await _events_view(context, uid, 0)
+    await reply(update, context, text, markup)
+
+
+async def on_my_events_page(update: Update, context: TicketQContext,
+                            action: cb.MyEventsPage) -> None:
+    """Previous / Next (or Back from a card): a page of the events, in place.
+
+    Raises:
+        DomainError: ``not_allowed``.
+    """
+    uid = await _organizer_or_refuse(update, context)
+    text, markup = await _events_view(context, uid, action.page)
+    await show(update, context, text, markup)
+
+
+async def _events_view(context: TicketQContext, uid: int,
+                       page: int) -> tuple[str, InlineKeyboardMarkup | None]:
     events = await context.services.organizer.my_events(uid)
     if not events:
-        await reply(update, context, t("console.events_empty"))
+        return t("console.events_empty"), None
+    shown = paginate(events, page, EVENTS_PER_PAGE)
+    head = t("console.events_title", count=shown.total) + page_suffix(shown.page, shown.pages)
+    rows = [[button(label_cutting("console.event_button", "title", title=event.title,
+                                  event_id=event.id),
+                    cb.ConsoleEvent(event.id, shown.page))] for event in shown.items]
+    _append(rows, pager(shown, cb.MyEventsPage))
+    return fit("\n\n".join([head, *(_event_text(e) for e in shown.items)])), \
+        InlineKeyboardMarkup(rows)
+
+
+async def on_console_event(update: Update, context: TicketQContext,
+                           action: cb.ConsoleEvent) -> None:
+    """An event's row: its card with the console buttons and Back, in place.
+
+    Raises:
+        DomainError: ``not_allowed`` (also for another organizer's event).
+    """
+    uid = user_id(update)
+    if uid is None:
         return
-    await reply(update, context, t("console.events_title", count=len(events)))
-    for event in events[:EVENT_CARDS_MAX]:
-        await reply(update, context,
-                    t("console.event", title=event.title, event_id=event.id,
-                      when=event.local_start(), status=event.status.value),
-                    event_keyboard(event))
-    if len(events) > EVENT_CARDS_MAX:
-        await reply(update, context,
-                    t("console.events_more", count=len(events) - EVENT_CARDS_MAX))
+    event = await context.services.organizer.event(actor_id=uid, event_id=action.event_id)
+    await show(update, context, _event_text(event), event_keyboard(event, action.page))
 
 
 async def cmd_stats(update: Update, context: TicketQContext) -> None:
@@ -335,7 +403,7 @@ async def _send_staff_invite(update: Update, context: TicketQContext, uid: int,
 
 
 async def cmd_staff(update: Update, context: TicketQContext) -> None:
-    """``/staff <event id>``: the event's door staff, a revoke button each.
+    """``/staff <event id>``: the event's door staff, a revoke button each, one page at a time.
 
     Raises:
         DomainError: ``not_allowed``.
@@ -348,25 +416,43 @@ async def cmd_staff(update: Update, context: TicketQContext) -> None:
 
 async def on_staff_list(update: Update, context: TicketQContext,
                         action: cb.StaffList) -> None:
-    """The Staff button: the list as a new message."""
+    """The Staff button on an event's card: the list in place (Back returns to the card)."""
     uid = user_id(update)
     if uid is not None:
         text, markup = await _staff_view(context, uid, action.event_id)
-        await reply(update, context, text, markup)
+        await show(update, context, text, markup)
 
 
-async def _staff_view(context: TicketQContext, uid: int,
-                      event_id: int) -> tuple[str, InlineKeyboardMarkup | None]:
+async def on_staff_page(update: Update, context: TicketQContext,
+                        action: cb.StaffPage) -> None:
+    """Previous / Next under the staff list: another page, in place.
+
+    Raises:
+        DomainError: ``not_allowed``.
+    """
+    uid = user_id(update)
+    if uid is not None:
+        text, markup = await _staff_view(context, uid, action.event_id, action.page)
+        await show(update, context, text, markup)
+
+
+async def _staff_view(context: TicketQContext, uid: int, event_id: int,
+                      page: int = 0) -> tuple[str, InlineKeyboardMarkup]:
     services = context.services
     grants = await services.access.grants(actor_id=uid, event_id=event_id)
-    event = (await services.organizer.figures(actor_id=uid, event_id=event_id)).event
-    lines = [t("console.staff_title", event=event.title, event_id=event.id)]
+    event = await services.organizer.event(actor_id=uid, event_id=event_id)
+    shown = paginate(grants, page, PEOPLE_PER_PAGE)
+    lines = [t("console.staff_title", event=event.title, event_id=event.id)
+             + page_suffix(shown.page, shown.pages)]
+    back = [button(label("console.button.back_to_event"), cb.ConsoleEvent(event_id, 0))]
     if not grants:
         lines.append(t("console.staff_empty"))
-        return "\n".join(lines), None
-    lines += [_person_line(g) for g in grants]
+        return "\n".join(lines), InlineKeyboardMarkup([back])
+    lines += [_person_line(g, event.tz) for g in shown.items]
     rows = [[button(label("console.button.revoke", name=_name(g)),
-                    cb.RevokeStaff(event_id, g.user_id))] for g in grants[:90]]
+                    cb.RevokeStaff(event_id, g.user_id))] for g in shown.items]
+    _append(rows, pager(shown, lambda n: cb.StaffPage(event_id, n)))
+    rows.append(back)
     return fit("\n".join(lines)), InlineKeyboardMarkup(rows)
 
 

@@ -1,5 +1,6 @@
 """Door check-in: a staff member's phone camera opens the ticket's deep link, or they send a
-photo of the QR code, or type ``/checkin <short code>``; ``/door`` shows the running counts.
+photo of the QR code (or a screenshot of it as a file), or type ``/checkin <short code>``;
+``/door`` shows the running counts.
 
 The verdict comes from :class:`core.services.checkin.CheckinService` (an append-only log) and
 is shown large and unmistakable. Every scan carries a nonce made of the chat and message ids,
@@ -15,7 +16,7 @@ from io import BytesIO
 
 import PIL.Image
 import zxingcpp
-from telegram import Message, Update
+from telegram import Document, Message, Update
 from telegram.error import TelegramError
 
 from core.checkin import ScanResult
@@ -30,6 +31,7 @@ MAX_PHOTO_BYTES = 10 * 1024 * 1024
 # Decompression-bomb guard: phone photos are 12-50 megapixels.
 MAX_PHOTO_PIXELS = 80_000_000
 DOOR_EVENTS_MAX = 10
+_IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff", ".heic")
 _QR_ONLY = zxingcpp.BarcodeFormats(zxingcpp.BarcodeFormat.QRCode)
 
 # Only our own bot's ticket links count: https://t.me/<bot>?start=t_<token>.
@@ -135,14 +137,34 @@ async def on_photo(update: Update, context: TicketQContext) -> None:
         return
     largest = max(message.photo, key=lambda size: (size.width * size.height,
                                                    size.file_size or 0))
-    if largest.file_size is not None and largest.file_size > MAX_PHOTO_BYTES:
-        await _too_large(update, context, largest.file_size)
+    await check_image(update, context, uid, events, file_id=largest.file_id,
+                      file_unique_id=largest.file_unique_id, file_size=largest.file_size)
+
+
+def is_image_document(document: Document) -> bool:
+    """A file that is a picture (a ticket screenshot sent "as a file" rather than a photo)."""
+    mime = (document.mime_type or "").lower()
+    name = (document.file_name or "").lower()
+    return mime.startswith("image/") or name.endswith(_IMAGE_SUFFIXES)
+
+
+async def check_image(update: Update, context: TicketQContext, uid: int,
+                      events: frozenset[int], *, file_id: str, file_unique_id: str,
+                      file_size: int | None) -> None:
+    """Download a picture door staff sent (a photo, or an image file), read the ticket QR in
+    it and check the ticket in; every outcome gets a reply."""
+    message = update.effective_message
+    if message is None:
+        return
+    services = context.services
+    if file_size is not None and file_size > MAX_PHOTO_BYTES:
+        await _too_large(update, context, file_size)
         return
     try:
-        telegram_file = await context.bot.get_file(largest.file_id)
+        telegram_file = await context.bot.get_file(file_id)
         data = bytes(await telegram_file.download_as_bytearray())
     except TelegramError as exc:
-        log.warning("could not download photo %s: %s", largest.file_unique_id, exc)
+        log.warning("could not download photo %s: %s", file_unique_id, exc)
         await reply(update, context, t("door.photo_failed"))
         return
     if len(data) > MAX_PHOTO_BYTES:

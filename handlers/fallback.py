@@ -1,4 +1,5 @@
-"""Whatever no other handler took: unknown commands and stray text."""
+"""Whatever no other handler took: unknown commands, stray text, and kinds of message the bot
+has no use for (stickers, voice, locations, videos, polls, dice ...)."""
 
 from __future__ import annotations
 
@@ -17,3 +18,8 @@ async def on_unknown_command(update: Update, context: TicketQContext) -> None:
 async def on_stray_text(update: Update, context: TicketQContext) -> None:
     """Text the bot does not expect (it works with buttons and commands)."""
     await reply(update, context, t("fallback.text"))
+
+
+async def on_unsupported(update: Update, context: TicketQContext) -> None:
+    """A kind of message nothing else handles: a short pointer to what works."""
+    await reply(update, context, t("fallback.unsupported"))

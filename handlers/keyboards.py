@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
@@ -11,12 +12,49 @@ from core.services.lottery import EntryView, LotteryInfo
 from core.services.tickets import TicketView
 from core.tickets import format_short_code
 from handlers import callbacks as cb
+from handlers.paging import TICKETS_PER_PAGE, Page, paginate
 from handlers.texts import lottery_stage, plain, t
 
-# Telegram shows long button labels cut off anyway; keep them readable.
+# Telegram shows long button labels cut off anyway; keep them readable. Lengths are counted
+# as Telegram counts them: UTF-16 code units.
 LABEL_MAX = 48
+# What a ticket type's name may take of a ticket button before it is cut.
+TYPE_IN_LABEL_MAX = 16
 PICKER_MAX = 10
 PICKER_ROW = 5
+ELLIPSIS = "…"
+
+
+def utf16_len(text: str) -> int:
+    """Length as Telegram counts it: UTF-16 code units (an emoji outside the BMP is 2)."""
+    return len(text.encode("utf-16-le")) // 2
+
+
+def cut16(text: str, limit: int) -> str:
+    """``text`` within ``limit`` UTF-16 units, ending in "…" when something was cut; never
+    splits a character (a surrogate pair stays whole).
+
+    (A local helper until ``handlers.common.cut`` counts UTF-16 for every caller.)
+    """
+    if utf16_len(text) <= limit:
+        return text
+    budget = limit - utf16_len(ELLIPSIS)
+    kept: list[str] = []
+    for char in text:
+        budget -= 2 if ord(char) > 0xFFFF else 1
+        if budget < 0:
+            break
+        kept.append(char)
+    return "".join(kept).rstrip() + ELLIPSIS
+
+
+def fitted(head: str, tail: str, limit: int = LABEL_MAX) -> str:
+    """``head + tail`` within ``limit`` UTF-16 units, cutting ``head`` first: the tail is
+    what tells a button apart from its neighbours (a ticket code, a price, an id)."""
+    room = limit - utf16_len(tail)
+    if room < utf16_len(ELLIPSIS) + 1:
+        return cut16(head + tail, limit)
+    return cut16(head, room) + tail
 
 
 def label(key: str, /, **params: object) -> str:
@@ -26,8 +64,20 @@ def label(key: str, /, **params: object) -> str:
 
 def button(text: str, action: cb.Action) -> InlineKeyboardButton:
     """One callback button labelled with plain ``text`` (cut to a readable length)."""
-    text = text if len(text) <= LABEL_MAX else text[: LABEL_MAX - 1] + "…"
-    return InlineKeyboardButton(text, callback_data=cb.encode(action))
+    return InlineKeyboardButton(cut16(text, LABEL_MAX), callback_data=cb.encode(action))
+
+
+def pager(page: Page[Any], make: Callable[[int], cb.Action]) -> list[InlineKeyboardButton]:
+    """Previous · x/y · Next under a list (empty when the list fits on one page)."""
+    if page.pages <= 1:
+        return []
+    row = []
+    if page.has_prev:
+        row.append(button(label("button.prev"), make(page.page - 1)))
+    row.append(button(label("button.page", page=page.page + 1, pages=page.pages), cb.Noop()))
+    if page.has_next:
+        row.append(button(label("button.next"), make(page.page + 1)))
+    return row
 
 
 def main_menu() -> InlineKeyboardMarkup:
@@ -58,13 +108,15 @@ def event_card(card: EventCard) -> InlineKeyboardMarkup:
     if card.on_sale:
         for offer in card.offers:
             name, price = offer.ticket_type.name, offer.ticket_type.price
+            action: cb.Action
             if offer.stock.sold_out:
-                rows.append([button(label("card.button_sold_out", name=name), cb.Noop())])
+                text, action = label_cutting("card.button_sold_out", "name", name=name), cb.Noop()
             elif offer.max_for_user <= 0:
-                rows.append([button(label("card.button_limit", name=name), cb.Noop())])
+                text, action = label_cutting("card.button_limit", "name", name=name), cb.Noop()
             else:
-                rows.append([button(label("card.button", name=name, price=price),
-                                    cb.ChooseType(offer.ticket_type.id))])
+                text = label_cutting("card.button", "name", name=name, price=price)
+                action = cb.ChooseType(offer.ticket_type.id)
+            rows.append([button(text, action)])
     rows.append([button(label("button.back_to_list"), cb.ListPage(0))])
     return InlineKeyboardMarkup(rows)
 
@@ -73,8 +125,8 @@ def lottery_card(card: EventCard, info: LotteryInfo) -> InlineKeyboardMarkup:
     """While entries are open and the user has none: one "Enter" button per ticket type."""
     rows = []
     if info.my_entry is None and lottery_stage(card.event, info) == "open":
-        rows = [[button(label("lottery.button", name=o.ticket_type.name,
-                              price=o.ticket_type.price),
+        rows = [[button(label_cutting("lottery.button", "name", name=o.ticket_type.name,
+                                      price=o.ticket_type.price),
                         cb.EnterLottery(o.ticket_type.id))] for o in card.offers]
     rows.append([button(label("button.back_to_list"), cb.ListPage(0))])
     return InlineKeyboardMarkup(rows)
@@ -107,15 +159,49 @@ def hold_followup(order_id: int) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup([[button(label("button.cancel_hold"), cb.Release(order_id))]])
 
 
-def my_tickets(views: Sequence[TicketView],
-               entries: Sequence[EntryView] = ()) -> InlineKeyboardMarkup:
-    """One button per ticket (sends its QR again), one per lottery entry (opens its event),
-    then Browse events (at most 90 buttons: Telegram allows 100)."""
-    rows = [[button(label("mytickets.button", event=v.event.title, ticket_type=v.ticket_type.name,
-                      code=format_short_code(v.ticket.short_code)),
-                    cb.ShowTicket(v.ticket.id))] for v in views[:90]]
-    rows += [[button(label("mytickets.entry_button", event=e.event.title),
-                     cb.ShowEvent(e.event.id))] for e in entries[:90 - len(rows)]]
+def label_cutting(key: str, part: str, /, **params: object) -> str:
+    """A label from ``key`` in which the ``part`` parameter (a title, a name) is cut first, so
+    that the rest of the label (a price, a ticket code, an id: what tells a button apart from
+    its neighbours) always shows in full."""
+    marker = "\x00"
+    whole = label(key, **{**params, part: marker})
+    prefix, _, suffix = whole.partition(marker)
+    value = str(params[part])
+    room = LABEL_MAX - utf16_len(prefix) - utf16_len(suffix)
+    if room < utf16_len(ELLIPSIS) + 1:
+        return cut16(prefix + value + suffix, LABEL_MAX)
+    return prefix + cut16(value, room) + suffix
+
+
+def ticket_label(view: TicketView) -> str:
+    """A ticket's button: event · type · code, the title cut first so the type and the code
+    (what tells two tickets apart) always show."""
+    return label_cutting("mytickets.button", "event", event=view.event.title,
+                         ticket_type=cut16(view.ticket_type.name, TYPE_IN_LABEL_MAX),
+                         code=format_short_code(view.ticket.short_code))
+
+
+def my_tickets_items(views: Sequence[TicketView], entries: Sequence[EntryView]
+                     ) -> list[TicketView | EntryView]:
+    """The /mytickets list in its order: lottery entries first, then tickets."""
+    return [*entries, *views]
+
+
+def my_tickets(views: Sequence[TicketView], entries: Sequence[EntryView] = (),
+               page: int = 0) -> InlineKeyboardMarkup:
+    """For one page: a button per ticket (sends its QR again) and per lottery entry (opens
+    its event), then Previous · x/y · Next, then Browse events."""
+    shown = paginate(my_tickets_items(views, entries), page, TICKETS_PER_PAGE)
+    rows = []
+    for item in shown.items:
+        if isinstance(item, TicketView):
+            rows.append([button(ticket_label(item), cb.ShowTicket(item.ticket.id))])
+        else:
+            rows.append([button(label("mytickets.entry_button", event=item.event.title),
+                                cb.ShowEvent(item.event.id))])
+    nav = pager(shown, cb.MyTicketsPage)
+    if nav:
+        rows.append(nav)
     rows.append([button(label("button.browse"), cb.ListPage(0))])
     return InlineKeyboardMarkup(rows)
 
@@ -123,3 +209,21 @@ def my_tickets(views: Sequence[TicketView],
 def back_to_list() -> InlineKeyboardMarkup:
     """A single "All events" button."""
     return InlineKeyboardMarkup([[button(label("button.back_to_list"), cb.ListPage(0))]])
+
+
+def back_to_event(event_id: int) -> InlineKeyboardMarkup:
+    """A single "Back" button to an event's card."""
+    return InlineKeyboardMarkup([[button(label("button.back_to_event"), cb.ShowEvent(event_id))]])
+
+
+# The buttons an outbox edit may put under a message (core names them; the bot draws them).
+SCREEN_BUTTONS = frozenset({"my_tickets", "events"})
+
+
+def screen_markup(name: str | None) -> InlineKeyboardMarkup | None:
+    """Buttons for a screen edited by the outbox: ``my_tickets``, ``events`` or none."""
+    if name == "my_tickets":
+        return InlineKeyboardMarkup([[button(label("button.my_tickets"), cb.MyTickets())]])
+    if name == "events":
+        return back_to_list()
+    return None

@@ -1,4 +1,5 @@
-"""``/mytickets``: the user's lottery entries and tickets, each ticket's QR code on demand."""
+"""``/mytickets``: the user's lottery entries and tickets as one message with pages, each
+ticket's QR code on demand."""
 
 from __future__ import annotations
 
@@ -25,18 +26,29 @@ async def cmd_my_tickets(update: Update, context: TicketQContext) -> None:
 
 async def on_my_tickets(update: Update, context: TicketQContext, action: cb.MyTickets) -> None:
     """The "My tickets" button: the same list, in place."""
+    await _show_page(update, context, 0)
+
+
+async def on_my_tickets_page(update: Update, context: TicketQContext,
+                             action: cb.MyTicketsPage) -> None:
+    """Previous / Next under the list: another page, in place."""
+    await _show_page(update, context, action.page)
+
+
+async def _show_page(update: Update, context: TicketQContext, page: int) -> None:
     uid = user_id(update)
     if uid is None:
         return
-    text, markup = await _listing(context, uid)
+    text, markup = await _listing(context, uid, page)
     await show(update, context, text, markup)
 
 
-async def _listing(context: TicketQContext, uid: int) -> tuple[str, InlineKeyboardMarkup]:
+async def _listing(context: TicketQContext, uid: int,
+                   page: int = 0) -> tuple[str, InlineKeyboardMarkup]:
     services = context.services
     views = await services.tickets.my_tickets(uid)
     entries = await services.lottery.my_entries(uid)
-    return my_tickets_text(views, entries), keyboards.my_tickets(views, entries)
+    return my_tickets_text(views, entries, page), keyboards.my_tickets(views, entries, page)
 
 
 async def on_show_ticket(update: Update, context: TicketQContext,

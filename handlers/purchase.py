@@ -9,19 +9,19 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from telegram import Update
+from telegram import Message, Update
 from telegram.error import TelegramError
 
-from core.errors import DomainError
+from core.errors import DomainError, ErrorCode
 from core.money import Money
 from core.orders import OrderStatus, invoice_payload
 from core.ports import IncomingPayment
 from core.services.purchase import PaymentOutcome
+from handlers import browse, keyboards
 from handlers import callbacks as cb
-from handlers import keyboards
 from handlers.common import cut, reply, send_invoice, show, user_id
 from handlers.context import TicketQContext
-from handlers.texts import error_text, plain, t
+from handlers.texts import error_text, plain, plural, t
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +31,9 @@ PRECHECKOUT_ERROR_MAX = 200
 # confirm_payment is idempotent per charge id, so a failed attempt (database hiccup) is retried.
 CONFIRM_ATTEMPTS = 3
 CONFIRM_BACKOFF = 0.5
+# A stale picker (seats sold meanwhile) is redrawn for these refusals, not just answered.
+_STALE_PICKER = frozenset({ErrorCode.SOLD_OUT, ErrorCode.NOT_ENOUGH_SEATS,
+                           ErrorCode.USER_LIMIT_REACHED, ErrorCode.EVENT_NOT_ON_SALE})
 
 
 async def on_choose_type(update: Update, context: TicketQContext,
@@ -44,13 +47,65 @@ async def on_choose_type(update: Update, context: TicketQContext,
     uid = user_id(update)
     if uid is None:
         return
-    choice = await context.services.purchase.quantity_choice(
-        user_id=uid, ticket_type_id=action.ticket_type_id)
+    try:
+        choice = await context.services.purchase.quantity_choice(
+            user_id=uid, ticket_type_id=action.ticket_type_id)
+    except DomainError as err:
+        if err.code in _STALE_PICKER:
+            await _redraw_card(update, context, action.ticket_type_id, err)
+        raise
     text = t("picker.prompt", event=choice.event.title, ticket_type=choice.ticket_type.name,
              price=choice.ticket_type.price, max=choice.max_quantity)
     markup = keyboards.quantity_picker(choice.ticket_type.id, choice.max_quantity,
                                        event_id=choice.event.id)
     await show(update, context, text, markup)
+
+
+async def _redraw_card(update: Update, context: TicketQContext, ticket_type_id: int,
+                       err: DomainError) -> None:
+    """The event card a stale type button was on, as it is now (the type sold out, the
+    user's limit was reached, or sales closed)."""
+    try:
+        event_id = err.params.get("event_id")
+        if not isinstance(event_id, int):
+            event_id = (await context.services.purchase.offer(
+                user_id=user_id(update) or 0, ticket_type_id=ticket_type_id)).event.id
+        await browse.send_event_card(update, context, event_id, edit=True)
+    except DomainError as again:  # the event is gone from the list: the answer says so
+        log.info("card for type %s not redrawn: %r", ticket_type_id, again)
+
+
+async def _redraw_picker(update: Update, context: TicketQContext, uid: int,
+                         ticket_type_id: int, requested: int, err: DomainError) -> None:
+    """A stale quantity picker, as it is now: sold out (Back only), fewer seats left
+    (numbers up to what is left), or the user's limit reached or nearer than the picker
+    assumed (numbers up to what the user may still buy)."""
+    purchase = context.services.purchase
+    try:
+        choice = await purchase.offer(user_id=uid, ticket_type_id=ticket_type_id)
+    except DomainError as gone:  # off sale now
+        await show(update, context, error_text(gone), keyboards.back_to_list())
+        return
+    event, ticket_type = choice.event, choice.ticket_type
+    back = keyboards.back_to_event(event.id)
+    if choice.available == 0:
+        await show(update, context, t("picker.sold_out", ticket_type=ticket_type.name,
+                                      event=event.title), back)
+    elif choice.max_quantity == 0:
+        await show(update, context, error_text(DomainError(
+            ErrorCode.USER_LIMIT_REACHED, limit=ticket_type.per_user_limit)), back)
+    elif choice.max_quantity < requested:
+        picker = keyboards.quantity_picker(ticket_type.id, choice.max_quantity,
+                                           event_id=event.id)
+        if err.code is ErrorCode.NOT_ENOUGH_SEATS:
+            text = t("picker.fewer_left", event=event.title,
+                     seats=plural("count.seats", choice.available),
+                     ticket_type=ticket_type.name, price=ticket_type.price)
+        else:  # the user's own limit is what binds
+            text = error_text(err) + "\n\n" + t(
+                "picker.prompt", event=event.title, ticket_type=ticket_type.name,
+                price=ticket_type.price, max=choice.max_quantity)
+        await show(update, context, text, picker)
 
 
 async def on_hold(update: Update, context: TicketQContext, action: cb.HoldSeats) -> None:
@@ -63,14 +118,30 @@ async def on_hold(update: Update, context: TicketQContext, action: cb.HoldSeats)
     if uid is None or chat is None:
         return
     services = context.services
-    hold = await services.purchase.hold(user_id=uid, ticket_type_id=action.ticket_type_id,
-                                        quantity=action.quantity)
+    query = update.callback_query
+    picker = query.message if query is not None else None
+    # The picker becomes the hold's message: recorded with the order, so that it is edited
+    # when the hold is paid, released or expires.
+    screen = ((chat.id, picker.message_id)
+              if isinstance(picker, Message) and picker.text is not None else None)
+    try:
+        hold = await services.purchase.hold(
+            user_id=uid, ticket_type_id=action.ticket_type_id, quantity=action.quantity,
+            screen=screen)
+    except DomainError as err:
+        if err.code in _STALE_PICKER:
+            await _redraw_picker(update, context, uid, action.ticket_type_id, action.quantity,
+                                 err)
+        raise
     order, event, ticket_type = hold.order, hold.event, hold.ticket_type
-    await show(update, context,
-               t("hold.placed", quantity=order.quantity, ticket_type=ticket_type.name,
-                 event=event.title, total=order.total,
-                 minutes=services.purchase.hold_minutes),
-               keyboards.hold_followup(order.id))
+    shown = await show(update, context,
+                       t("hold.placed", quantity=order.quantity, ticket_type=ticket_type.name,
+                         event=event.title, total=order.total,
+                         duration=plural("count.minutes", services.purchase.hold_minutes)),
+                       keyboards.hold_followup(order.id))
+    if shown is not None and (screen is None or shown.message_id != screen[1]):
+        await services.purchase.move_hold_screen(user_id=uid, order_id=order.id,
+                                                 chat_id=chat.id, message_id=shown.message_id)
     try:
         await send_invoice(
             context, chat.id,

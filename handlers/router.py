@@ -31,6 +31,7 @@ ROUTES: dict[type, Flow] = {
     cb.EntryQuantity: lottery.on_entry_quantity,
     cb.ShowTicket: my_tickets.on_show_ticket,
     cb.MyTickets: my_tickets.on_my_tickets,
+    cb.MyTicketsPage: my_tickets.on_my_tickets_page,
     cb.ConsoleStats: console.on_stats,
     cb.ConsoleExport: console.on_export,
     cb.StaffInvite: console.on_staff_invite,
@@ -41,6 +42,10 @@ ROUTES: dict[type, Flow] = {
     cb.RevokeStaff: console.on_revoke_staff,
     cb.RevokeOrganizer: console.on_revoke_organizer,
     cb.WithdrawInvite: console.on_withdraw_invite,
+    cb.MyEventsPage: console.on_my_events_page,
+    cb.ConsoleEvent: console.on_console_event,
+    cb.OrganizersPage: console.on_organizers_page,
+    cb.StaffPage: console.on_staff_page,
     cb.WizardPick: wizard.on_pick,
     cb.WizardNav: wizard.on_nav,
 }

@@ -35,6 +35,7 @@ from core.services.lottery import EntryView, LotteryInfo
 from core.services.organizer import EventFigures
 from core.services.tickets import TicketView
 from core.tickets import TicketStatus, format_short_code
+from handlers.paging import TICKETS_PER_PAGE, paginate
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +63,8 @@ TEXTS: dict[str, str] = {
     "button.back_to_event": "⬅️ Back",
     "button.prev": "◀️ Previous",
     "button.next": "Next ▶️",
+    "button.page": "{page}/{pages}",
+    "list.page": " · page {page} of {pages}",
     "button.cancel_hold": "✖️ Cancel hold",
     "help": (
         "<b>How it works</b>\n"
@@ -87,6 +90,17 @@ TEXTS: dict[str, str] = {
     "fallback.text": "I only understand buttons and commands. Try /events or /help.",
     "fallback.stale_button": "This button has expired. Please start again from /events.",
     "fallback.noop": "Nothing to do here.",
+    "fallback.unsupported": (
+        "I can't do anything with that kind of message. I work with buttons and commands: "
+        "/events shows what is on sale, /mytickets your tickets, /help everything else."
+    ),
+    # --- counts (one plural helper: :func:`plural`; issue 14 moves these to ngettext) -----
+    "count.minutes.one": "{count} minute",
+    "count.minutes.other": "{count} minutes",
+    "count.seats.one": "{count} seat",
+    "count.seats.other": "{count} seats",
+    "count.tickets.one": "{count} ticket",
+    "count.tickets.other": "{count} tickets",
     "error.unexpected": "😕 Something went wrong on our side. Please try again in a moment.",
     "error.busy": "We are very busy right now. Please try again in a moment.",
     # --- deep links ---------------------------------------------------------------------------
@@ -99,7 +113,8 @@ TEXTS: dict[str, str] = {
     "events.page": " (page {page} of {pages})",
     "events.empty": "No events are on sale right now. Check back soon!",
     "events.item": "<b>{title}</b>\n{when} · {venue}\n{price} · {seats}",
-    "events.seats_left": "{count} seats left",
+    "events.seats_left.one": "{count} seat left",
+    "events.seats_left.other": "{count} seats left",
     "events.sold_out": "SOLD OUT",
     "events.no_price": "no tickets yet",
     "card.header": "<b>{title}</b>",
@@ -184,10 +199,15 @@ TEXTS: dict[str, str] = {
         "never the number)."
     ),
     "phone.button": "📱 Share my phone number",
-    "phone.verified": "✅ Thanks, your phone is verified. You can enter the lottery now.",
+    "phone.verified": (
+        "✅ Thanks, your phone is verified: you can enter lotteries that allow one entry per "
+        "person."
+    ),
     "error.phone_required": "This lottery needs a verified phone: one entry per person.",
     "error.phone_not_own": (
-        "Please share your own contact with the button, not someone else's."
+        "That is not your own contact. I use contacts for one thing only: when a lottery "
+        "allows one entry per person, I show a “📱 Share my phone number” button, which "
+        "shares your own contact. /help shows what else I can do."
     ),
     "error.phone_already_entered": (
         "This phone number is already entered in this lottery: one entry per person."
@@ -215,10 +235,30 @@ TEXTS: dict[str, str] = {
     ),
     "hold.placed": (
         "✅ {quantity} × {ticket_type} for <b>{event}</b> reserved: {total}.\n"
-        "Your seats are held for {minutes} minutes — pay the invoice below to get your "
-        "tickets."
+        "Your seats are held for {duration} — pay the invoice below to get your tickets."
     ),
     "hold.released": "Your hold was cancelled and the seats went back on sale.",
+    "hold_screen.paid": (
+        "✅ Paid: {quantity} × {ticket_type} for <b>{event}</b>, {total}.\n"
+        "Your tickets are in this chat, one QR code each, and under /mytickets."
+    ),
+    "hold_screen.expired": (
+        "⌛ Your hold on {quantity} × {ticket_type} for <b>{event}</b> expired: these seats "
+        "are no longer reserved for you. Pick again from /events."
+    ),
+    "hold_screen.released": (
+        "This hold on {quantity} × {ticket_type} for <b>{event}</b> was released (you picked "
+        "again or cancelled it): its seats went back on sale."
+    ),
+    "hold_screen.rejected": (
+        "This hold on {quantity} × {ticket_type} for <b>{event}</b> could not be honoured, "
+        "so your payment for it is being refunded in full."
+    ),
+    "picker.sold_out": "😔 <b>{ticket_type}</b> for <b>{event}</b> just sold out.",
+    "picker.fewer_left": (
+        "<b>{event}</b>\nOnly {seats} of <b>{ticket_type}</b> left now, {price} each. "
+        "How many do you want?"
+    ),
     "hold.already_paid": (
         "This order is already paid, so there is nothing to cancel: your tickets are in this "
         "chat and under /mytickets."
@@ -238,6 +278,7 @@ TEXTS: dict[str, str] = {
     ),
     "ticket.revoked": "\n<b>⚠️ This ticket is no longer valid.</b>",
     "mytickets.title": "<b>Your tickets</b>",
+    "mytickets.count": "<b>Your tickets and entries</b> ({count})",
     "mytickets.empty": "You have no upcoming tickets. Find an event with /events.",
     "mytickets.item": "• <b>{event}</b> — {ticket_type}\n  {when} · <code>{code}</code>",
     "mytickets.hint": "\nTap a ticket to get its QR code again.",
@@ -255,6 +296,10 @@ TEXTS: dict[str, str] = {
         "<pre>title: Winter Gala\nvenue: Town Hall\nstarts_at: 2026-12-12T21:00\n"
         "timezone: Europe/Berlin\ncurrency: EUR\nticket_types:\n"
         "  - name: GA\n    price: \"25.00\"\n    capacity: 200\n    per_user_limit: 4</pre>"
+    ),
+    "import.image": (
+        "That is a picture, not an event file. Send the event as a YAML or JSON document; "
+        "/import shows an example."
     ),
     "import.not_admin": (
         "Thanks for the file! Only organizers can import events, so I did not read it."
@@ -307,7 +352,7 @@ TEXTS: dict[str, str] = {
     ),
     "console.button.withdraw_invite": "✖️ Withdraw this invite",
     "console.invite_withdrawn": "This invite link was withdrawn; nobody can use it now.",
-    "console.organizers_title": "<b>Organizers</b>",
+    "console.organizers_title": "<b>Organizers</b> ({count})",
     "console.organizers_empty": "No organizers yet. /invite_organizer creates an invite link.",
     "console.person": "• {name} (id {user_id}), since {since}",
     "console.button.revoke": "✖️ Revoke {name}",
@@ -318,7 +363,9 @@ TEXTS: dict[str, str] = {
     "console.events_title": "<b>Your events</b> ({count})",
     "console.events_empty": "You have no events yet.",
     "console.event_ref": "event #{event_id}",
-    "console.events_more": "… and {count} more: use /stats &lt;event id&gt; for those.",
+    "console.event_button": "{title} · #{event_id}",
+    "console.button.back_to_events": "⬅️ All my events",
+    "console.button.back_to_event": "⬅️ Back to the event",
     "console.event": "<b>{title}</b> (#{event_id})\n🗓 {when} · {status}",
     "console.button.stats": "📊 Stats",
     "console.button.export": "📄 Export",
@@ -382,6 +429,11 @@ TEXTS: dict[str, str] = {
         "That photo is too large to check ({size_mb} MB). Please send a smaller one."
     ),
     "door.photo_failed": "I could not download that photo. Please send it again.",
+    "door.document_hint": (
+        "I read ticket QR codes from pictures: send the ticket as a photo (or as an image "
+        "file), or type /checkin &lt;code&gt;. Other files are event files, which only "
+        "organizers send."
+    ),
     "door.title": "<b>🚪 Door</b>",
     "door.event": "• <b>{event}</b> (#{event_id}), {when}: {checked_in} of {sold} checked in",
     "door.hint": (
@@ -455,6 +507,9 @@ TEXTS: dict[str, str] = {
         "Skip keeps it. /cancel leaves without changing anything."
     ),
     "wizard.replaced": "<i>Your unfinished draft was discarded.</i>",
+    "wizard.text_only": (
+        "✍️ I need a typed answer here (or a tap on a button). /cancel leaves the wizard."
+    ),
     "wizard.locked": (
         "⚠️ Lottery entries have opened, so the sale mode, the entry window and draw, the "
         "ticket types, prices and seats are fixed: entrants paid under them. You can still "
@@ -573,13 +628,21 @@ TEXTS: dict[str, str] = {
     "error.currency_mismatch": "Amounts in {left} and {right} cannot be combined.",
     "error.invalid_event_spec": "The event file has problems:\n{issues}",
     "error.invalid_quantity": "Please pick at least one ticket.",
+    "error.entry_quantity_too_high": "You can enter for at most {limit} tickets.",
+    "error.entry_quantity_too_high.one": "You can enter for at most 1 ticket.",
     "error.sold_out": "😔 Sorry, this ticket type just sold out.",
     "error.not_enough_seats": "Only {available} seats are left. Please pick fewer.",
+    "error.not_enough_seats.one": "Only 1 seat is left. Please pick fewer.",
     "error.user_limit_reached": "You already have the maximum of {limit} tickets of this type.",
+    "error.user_limit_reached.one": "You already have the maximum of 1 ticket of this type.",
     "error.user_limit_reached.remaining": (
         "You can buy at most {limit} tickets of this type; {remaining} more for you."
     ),
+    "error.user_limit_reached.remaining.one": (
+        "You can buy at most 1 ticket of this type; {remaining} more for you."
+    ),
     "error.order_not_found": "We could not find that order. Please start again from /events.",
+    "error.invoice_not_yours": "This invoice belongs to someone else; no money was taken.",
     "error.order_not_payable": "This order can no longer be paid. Please start a new one.",
     "error.hold_expired": "Your hold expired. Please pick your tickets again.",
     "error.amount_mismatch": "The amount does not match your order. Please start a new one.",
@@ -639,7 +702,8 @@ TEXTS: dict[str, str] = {
 # Message keys the services put into the outbox (``{"key": ..., "params": ...}``).
 OUTBOX_KEYS: frozenset[str] = frozenset(
     {"payment_confirmed", "refund_done", "refund_needs_attention", "lottery_entered",
-     "lottery_won", "lottery_not_selected", "event_cancelled", "reminder"}
+     "lottery_won", "lottery_not_selected", "event_cancelled", "reminder",
+     "hold_screen.paid", "hold_screen.expired", "hold_screen.released", "hold_screen.rejected"}
     | {f"refund_started.{reason.value}" for reason in RefundReason}
 )
 
@@ -685,6 +749,26 @@ def t(key: str, /, **params: Any) -> str:
     values = _Params({name: _render(value) for name, value in params.items()})
     values.key = key
     return template.format_map(values)
+
+
+def plural(key: str, count: int, /, **params: Any) -> Html:
+    """The text ``key.one`` for a count of one, else ``key.other``, filled with ``count``.
+
+    The one plural rule of the product (English: "1 minute", "2 minutes"); every counted
+    text goes through here, so issue 14 can swap in ``ngettext`` in one place.
+    """
+    form = "one" if count == 1 else "other"
+    return Html(t(f"{key}.{form}", count=count, **params))
+
+
+def page_suffix(page: int, pages: int) -> Html:
+    """`` · page 2 of 3`` after a list's title; empty when everything fits on one page.
+
+    Args:
+        page: the 0-based page shown.
+        pages: how many pages there are.
+    """
+    return Html(t("list.page", page=page + 1, pages=pages) if pages > 1 else "")
 
 
 def plain(text: str) -> str:
@@ -761,7 +845,8 @@ def error_text(error: DomainError) -> str:
     code = error.code.value if isinstance(error.code, ErrorCode) else str(error.code)
     params = dict(error.params)
     if error.code is ErrorCode.USER_LIMIT_REACHED and params.get("remaining") is not None:
-        return t("error.user_limit_reached.remaining", **params)
+        return t(_singular("error.user_limit_reached.remaining", params.get("limit")),
+                 **params)
     if error.code is ErrorCode.INVALID_EVENT_SPEC:
         issues = params.get("issues") or []
         return t("error.invalid_event_spec", issues=Html(spec_issues_text(issues)))
@@ -769,7 +854,23 @@ def error_text(error: DomainError) -> str:
     if key not in TEXTS:
         log.error("no text for error code %r", code)
         return t("error.unexpected")
+    counted = _COUNTED_BY.get(error.code) if isinstance(error.code, ErrorCode) else None
+    if counted is not None:
+        key = _singular(key, params.get(counted))
     return t(key, **params)
+
+
+# Errors whose text counts something: the parameter that decides singular or plural.
+_COUNTED_BY: dict[ErrorCode, str] = {
+    ErrorCode.NOT_ENOUGH_SEATS: "available",
+    ErrorCode.USER_LIMIT_REACHED: "limit",
+    ErrorCode.ENTRY_QUANTITY_TOO_HIGH: "limit",
+}
+
+
+def _singular(key: str, count: object) -> str:
+    """``key.one`` when ``count`` is one and that text exists, else ``key``."""
+    return f"{key}.one" if count == 1 and f"{key}.one" in TEXTS else key
 
 
 def spec_issue_text(issue: SpecIssue, *, plain: bool = False) -> str:
@@ -831,7 +932,7 @@ def _summary_text(item: EventSummary) -> str:
     event = item.event
     price = format_price_range(item.price_min, item.price_max) or TEXTS["events.no_price"]
     seats = (t("events.sold_out") if item.sold_out
-             else t("events.seats_left", count=item.available))
+             else plural("events.seats_left", item.available))
     return t("events.item", title=event.title, when=event.local_start(), venue=event.venue,
              price=price, seats=Html(seats))
 
@@ -885,10 +986,6 @@ def lottery_stage(event: Event, info: LotteryInfo) -> str:
     return "open"
 
 
-def _count(key: str, count: int) -> Html:
-    return Html(t(f"{key}.one") if count == 1 else t(f"{key}.other", count=count))
-
-
 def lottery_card_text(card: EventCard, info: LotteryInfo) -> str:
     """A lottery event's card: the event, the entry window and draw time, the seats in the
     draw, how many entered, how it works, and the user's own entry if there is one."""
@@ -903,8 +1000,8 @@ def lottery_card_text(card: EventCard, info: LotteryInfo) -> str:
     lines = [t("lottery.window", opens=opens, closes=closes, draw=draw)]
     lines += [t("lottery.seats", name=o.ticket_type.name, price=o.ticket_type.price,
                 seats=o.ticket_type.capacity) for o in card.offers]
-    lines.append(t("lottery.tally", entries=_count("lottery.entries", info.entries),
-                   tickets=_count("lottery.tickets", info.tickets_asked)))
+    lines.append(t("lottery.tally", entries=plural("lottery.entries", info.entries),
+                   tickets=plural("lottery.tickets", info.tickets_asked)))
     parts.append("\n".join(lines))
     parts.append(t("lottery.how"))
     stage, mine = lottery_stage(event, info), info.my_entry
@@ -941,21 +1038,29 @@ def ticket_caption(view: TicketView) -> str:
     return fit(text, CAPTION_LIMIT)
 
 
-def my_tickets_text(views: Sequence[TicketView], entries: Sequence[EntryView] = ()) -> str:
-    """The /mytickets list: lottery entries first, then tickets (a winner's are below)."""
+def my_tickets_text(views: Sequence[TicketView], entries: Sequence[EntryView] = (),
+                    page: int = 0) -> str:
+    """One page of the /mytickets list: lottery entries first, then tickets (a winner's are
+    below), with "page x of y" when there is more than one page."""
     if not views and not entries:
         return t("mytickets.empty")
+    shown = paginate([*entries, *views], page, TICKETS_PER_PAGE)
     lines = []
-    if entries:
+    if shown.pages > 1:
+        lines += [t("mytickets.count", count=shown.total)
+                  + page_suffix(shown.page, shown.pages), ""]
+    page_entries = [i for i in shown.items if isinstance(i, EntryView)]
+    page_views = [i for i in shown.items if isinstance(i, TicketView)]
+    if page_entries:
         lines.append(t("mytickets.entries_title"))
-        lines += [_entry_line(view) for view in entries]
-        if views:
+        lines += [_entry_line(view) for view in page_entries]
+        if page_views:
             lines.append("")
-    if views:
+    if page_views:
         lines.append(t("mytickets.title"))
         lines += [t("mytickets.item", event=v.event.title, ticket_type=v.ticket_type.name,
                     when=v.event.local_start(), code=format_short_code(v.ticket.short_code))
-                  for v in views]
+                  for v in page_views]
         lines.append(t("mytickets.hint"))
     return fit("\n".join(lines))
 

@@ -3,8 +3,10 @@
 The draft lives in the database, so the conversation survives restarts and needs no PTB
 ConversationHandler: :func:`on_text` runs in a handler group before the main one and takes a
 text message only when its sender has an open draft (then it stops further handling); every
-other text falls through to the usual handlers. ``/cancel`` leaves at any step, ``/back`` and
-``/skip`` (and the buttons under every question) move around.
+other text falls through to the usual handlers. :func:`on_other` answers every other kind of
+message from someone with an open draft (photo, file, sticker, location ...) with the question
+again, so the wizard never leaves its user at a dead end. ``/cancel`` leaves at any step,
+``/back`` and ``/skip`` (and the buttons under every question) move around.
 """
 
 from __future__ import annotations
@@ -316,6 +318,32 @@ async def on_text(update: Update, context: TicketQContext) -> None:
         await send_state(update, context, state)
     except DomainError as err:
         log.info("wizard answer: %r", err)
+        await reply(update, context, error_text(err))
+    raise ApplicationHandlerStop
+
+
+async def on_other(update: Update, context: TicketQContext) -> None:
+    """Anything but text (a photo, a file, a sticker, a voice message, a location, a
+    contact ...) from someone with an open draft: say that a typed answer is needed and ask
+    the question again, then stop further handling (a photo is not a ticket to check in, a
+    file not an event to import, while the wizard waits).
+
+    Runs before the main handler group; without a draft it returns and the message reaches
+    the usual handlers.
+    """
+    uid = user_id(update)
+    chat = update.effective_chat
+    if uid is None or chat is None or chat.type != ChatType.PRIVATE:
+        return
+    state = await context.services.wizard.current(uid)
+    if state is None:
+        return
+    at_preview = state.prompt.step is wz.Step.PREVIEW
+    intro = t("wizard.issue.use_buttons") if at_preview else t("wizard.text_only")
+    try:
+        await send_state(update, context, state, intro=intro)
+    except DomainError as err:
+        log.info("wizard re-ask: %r", err)
         await reply(update, context, error_text(err))
     raise ApplicationHandlerStop
 

@@ -14,6 +14,8 @@ log = logging.getLogger(__name__)
 
 JOB_DEFAULTS = {"misfire_grace_time": None, "coalesce": True, "max_instances": 1}
 LOTTERY_TICK_SECONDS = 1.0
+# How often holds whose deadline passed get their message edited ("expired", no Cancel).
+HOLD_SCREENS_SECONDS = 10.0
 
 
 def build_scheduler(runtime: Any, *, tick_seconds: float = LOTTERY_TICK_SECONDS
@@ -23,6 +25,8 @@ def build_scheduler(runtime: Any, *, tick_seconds: float = LOTTERY_TICK_SECONDS
     * ``lottery:tick`` closes entries and runs draws that are due (state transitions are
       idempotent: a repeated or late tick changes nothing twice);
     * ``reminders`` queues the 24 h / 2 h reminders that are due (each once, ever);
+    * ``holds:screens`` edits the message of every hold that expired (or was replaced by a
+      newer hold) to say so and drop its Cancel button, once per hold;
     * ``outbox:wake`` nudges the outbox worker for retries that became due.
 
     Args:
@@ -51,6 +55,15 @@ def build_scheduler(runtime: Any, *, tick_seconds: float = LOTTERY_TICK_SECONDS
 
     scheduler.add_job(reminders, "interval", seconds=60, id="reminders",
                       replace_existing=True, next_run_time=datetime.now(UTC))
+    async def hold_screens() -> None:
+        try:
+            if await runtime.services.purchase.close_stale_screens():
+                runtime.worker.wake()
+        except Exception:
+            log.exception("hold screen job failed; the next run retries")
+
+    scheduler.add_job(hold_screens, "interval", seconds=HOLD_SCREENS_SECONDS,
+                      id="holds:screens", replace_existing=True)
     scheduler.add_job(runtime.worker.wake, "interval", seconds=5, id="outbox:wake",
                       replace_existing=True)
     return scheduler

@@ -247,6 +247,40 @@ class VirtualUser:
             contact["last_name"] = last_name or self.last_name
         return self._emit_message({"contact": contact})
 
+    async def send_other(self, kind: str, fields: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Send a message of another kind: ``sticker``, ``voice``, ``location``, ``video``,
+        ``animation``, ``dice``, ``poll``, ``venue``, ``audio`` or ``video_note``, with
+        plausible fields for that kind (``fields`` override them).
+
+        Raises:
+            ValueError: an unknown kind.
+        """
+        unique = secrets.token_hex(6)
+        media = {"file_id": f"{kind}-{unique}", "file_unique_id": unique}
+        samples: dict[str, dict[str, Any]] = {
+            "sticker": {**media, "type": "regular", "width": 512, "height": 512,
+                        "is_animated": False, "is_video": False, "emoji": "👍"},
+            "voice": {**media, "duration": 3, "mime_type": "audio/ogg"},
+            "audio": {**media, "duration": 180, "title": "Song"},
+            "video": {**media, "width": 640, "height": 360, "duration": 5},
+            "video_note": {**media, "length": 240, "duration": 5},
+            "animation": {**media, "width": 320, "height": 240, "duration": 2},
+            "location": {"latitude": 53.5413, "longitude": 9.9841},
+            "venue": {"location": {"latitude": 53.5413, "longitude": 9.9841},
+                      "title": "Old Harbour", "address": "Hamburg"},
+            "dice": {"emoji": "🎲", "value": 4},
+            "poll": {"id": unique, "question": "Which day?",
+                     "options": [{"persistent_id": "0", "text": "Fri", "voter_count": 0},
+                                 {"persistent_id": "1", "text": "Sat", "voter_count": 0}],
+                     "total_voter_count": 0, "is_closed": False, "is_anonymous": True,
+                     "type": "regular", "allows_multiple_answers": False,
+                     "allows_revoting": True, "members_only": False},
+        }
+        if kind not in samples:
+            raise ValueError(f"unknown message kind {kind!r}")
+        self._begin_action()
+        return self._emit_message({kind: {**samples[kind], **(fields or {})}})
+
     async def tap(
         self,
         msg: SandboxMessage,

@@ -3,11 +3,23 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import String, and_, bindparam, case, cast, func, literal, null, select, update
+from sqlalchemy import (
+    String,
+    and_,
+    bindparam,
+    case,
+    cast,
+    func,
+    literal,
+    null,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -31,7 +43,7 @@ from core.lottery import (
     new_seed,
 )
 from core.money import Money
-from core.orders import Order, OrderStatus, Stock
+from core.orders import HoldScreen, Order, OrderStatus, ScreenState, Stock
 from core.ports import (
     IncomingPayment,
     OutboxItem,
@@ -47,7 +59,7 @@ REMINDER_OFFSETS = (timedelta(hours=24), timedelta(hours=2))
 
 
 def _upsert(dialect: str, table: Any) -> Any:
-    """INSERT that can say ON CONFLICT DO NOTHING on both engines."""
+    """INSERT that can say ON CONFLICT DO NOTHING / DO UPDATE on both engines."""
     return postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
 
 
@@ -86,6 +98,11 @@ def _order(row: Row[Any]) -> Order:
         unit_price=Money(row.unit_price_minor, row.currency), status=OrderStatus(row.status),
         created_at=row.created_at, hold_expires_at=row.hold_expires_at, paid_at=row.paid_at,
     )
+
+
+def _screen(row: Row[Any]) -> HoldScreen:
+    return HoldScreen(order_id=row.order_id, chat_id=row.chat_id, message_id=row.message_id,
+                      state=ScreenState(row.state))
 
 
 def _ticket(row: Row[Any]) -> Ticket:
@@ -395,6 +412,46 @@ class SqlOrderRepository(_Repo):
     async def _set_status(self, order_id: int, status: OrderStatus) -> None:
         await self.conn.execute(update(t.orders).where(t.orders.c.id == order_id)
                                 .values(status=status.value))
+
+    async def set_screen(self, order_id: int, *, chat_id: int, message_id: int,
+                         now: datetime) -> None:
+        s = t.hold_screens.c
+        await self.conn.execute(update(t.hold_screens).where(
+            s.chat_id == chat_id, s.message_id == message_id, s.order_id != order_id,
+            s.state == ScreenState.OPEN.value,
+        ).values(state=ScreenState.SUPERSEDED.value, updated_at=now))
+        values = {"chat_id": chat_id, "message_id": message_id,
+                  "state": ScreenState.OPEN.value, "updated_at": now}
+        await self.conn.execute(
+            _upsert(self.dialect, t.hold_screens).values(order_id=order_id, **values)
+            .on_conflict_do_update(index_elements=["order_id"], set_=values))
+
+    async def screen(self, order_id: int) -> HoldScreen | None:
+        row = (await self.conn.execute(
+            select(t.hold_screens).where(t.hold_screens.c.order_id == order_id))).first()
+        return _screen(row) if row else None
+
+    async def close_screen(self, order_id: int, state: ScreenState, *, now: datetime,
+                           from_states: Collection[ScreenState]) -> bool:
+        s = t.hold_screens.c
+        result = await self.conn.execute(
+            update(t.hold_screens)
+            .where(s.order_id == order_id, s.state.in_([f.value for f in from_states]))
+            .values(state=state.value, updated_at=now))
+        return bool(result.rowcount)
+
+    async def screens_to_close(self, *, now: datetime,
+                               limit: int) -> list[tuple[Order, HoldScreen]]:
+        s, o = t.hold_screens.c, t.orders.c
+        stale = and_(s.state == ScreenState.OPEN.value, or_(
+            o.status.in_([OrderStatus.RELEASED.value, OrderStatus.REJECTED.value]),
+            and_(o.status == OrderStatus.HELD.value, o.hold_expires_at <= now)))
+        rows = (await self.conn.execute(
+            select(t.orders, s.chat_id, s.message_id, s.state.label("screen_state"))
+            .join(t.hold_screens, s.order_id == o.id).where(stale)
+            .order_by(o.id).limit(limit))).all()
+        return [(_order(row), HoldScreen(row.id, row.chat_id, row.message_id,
+                                         ScreenState(row.screen_state))) for row in rows]
 
 
 class SqlPaymentRepository(_Repo):

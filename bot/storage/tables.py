@@ -119,6 +119,20 @@ orders = Table(
     Index("ix_orders_user_event", "user_id", "event_id", "status"),
 )
 
+# The message that shows a hold (order), so that it is edited when the hold is paid,
+# released or expires (migration 0007).
+hold_screens = Table(
+    "hold_screens", metadata,
+    Column("order_id", Integer, ForeignKey("orders.id"), primary_key=True,
+           autoincrement=False),
+    Column("chat_id", BigInteger, nullable=False),
+    Column("message_id", BigInteger, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index("ix_hold_screens_state", "state"),
+    Index("ix_hold_screens_message", "chat_id", "message_id"),
+)
+
 entries = Table(
     "entries", metadata,
     Column("id", Integer, primary_key=True),

@@ -174,7 +174,8 @@ class LotteryService:
         """Create an unpaid entry; the invoice for its full price follows.
 
         Raises:
-            DomainError: as :meth:`entry_choice`, or ``invalid_quantity``.
+            DomainError: as :meth:`entry_choice`, ``invalid_quantity`` (below one) or
+                ``entry_quantity_too_high`` (above the most one entry may ask for).
         """
         async with self._db.write() as uow:
             ticket_type, event = await _type_and_lottery(uow, ticket_type_id)
@@ -182,8 +183,11 @@ class LotteryService:
             now = self._clock.now()
             _require_open(event, now)
             assert event.lottery is not None
-            if not 1 <= quantity <= min(event.lottery.max_per_entry, ticket_type.capacity):
+            most = min(event.lottery.max_per_entry, ticket_type.capacity)
+            if quantity < 1:
                 raise DomainError(ErrorCode.INVALID_QUANTITY, quantity=quantity)
+            if quantity > most:
+                raise DomainError(ErrorCode.ENTRY_QUANTITY_TOO_HIGH, limit=most)
             if await uow.lottery.active_for_user(event_id=event.id, user_id=user_id):
                 raise DomainError(ErrorCode.ALREADY_ENTERED)
             await self._phone_for_entry(uow, event, user_id)
@@ -196,13 +200,15 @@ class LotteryService:
         """Telegram asks whether to take the money for an entry.
 
         Raises:
-            DomainError: ``entry_not_found``, ``amount_mismatch``, ``entries_closed``,
-                ``entries_not_open`` or ``already_entered``.
+            DomainError: ``entry_not_found``, ``invoice_not_yours``, ``amount_mismatch``,
+                ``entries_closed``, ``entries_not_open`` or ``already_entered``.
         """
         async with self._db.read() as uow:
             entry = await uow.lottery.get(entry_id)
-            if entry is None or entry.user_id != user_id:
+            if entry is None:
                 raise DomainError(ErrorCode.ENTRY_NOT_FOUND)
+            if entry.user_id != user_id:  # a forwarded invoice: only its entrant may pay it
+                raise DomainError(ErrorCode.INVOICE_NOT_YOURS)
             event = await uow.events.get(entry.event_id)
             assert event is not None
             now = self._clock.now()

@@ -68,6 +68,19 @@ class OrganizerService:
             events = [e for e in [await uow.events.get(i) for i in ids] if e is not None]
         return sorted(events, key=lambda e: (e.starts_at, e.id))
 
+    async def event(self, *, actor_id: int, event_id: int) -> Event:
+        """One event this person manages (its console card, its staff list).
+
+        Raises:
+            DomainError: ``not_allowed`` (also for other organizers' events).
+        """
+        await self._access.require_manager(actor_id, event_id)
+        async with self._db.read() as uow:
+            event = await uow.events.get(event_id)
+        if event is None:
+            raise DomainError(ErrorCode.NOT_ALLOWED)
+        return event
+
     async def figures(self, *, actor_id: int, event_id: int) -> EventFigures:
         """Sold / held / available and revenue per type, refunds, check-ins, lottery figures.
 

@@ -18,13 +18,17 @@ from core.clock import Clock
 from core.errors import DomainError, ErrorCode
 from core.money import Money
 from core.orders import (
+    SCREEN_BUTTONS,
+    HoldScreen,
     Order,
     OrderStatus,
+    ScreenState,
     check_hold_request,
     hold_deadline,
     max_selectable,
     parse_entry_payload,
     parse_invoice_payload,
+    screen_state_now,
 )
 from core.ports import Database, IncomingPayment, PaymentRecord, RefundReason, UnitOfWork
 from core.tickets import Ticket
@@ -35,16 +39,20 @@ if TYPE_CHECKING:
 # A hold validated at pre-checkout stays alive at least this long, covering the few seconds
 # between Telegram's pre_checkout_query and its successful_payment.
 PRE_CHECKOUT_GRACE = timedelta(minutes=2)
+# Hold screens closed per run of the scheduler job (the rest wait for the next run).
+SCREENS_PER_RUN = 200
 
 
 @dataclass(frozen=True, slots=True)
 class QuantityChoice:
-    """What the quantity picker may offer."""
+    """What the quantity picker may offer (``max_quantity`` 0: nothing, see ``available``
+    and ``limit_reached`` for why)."""
 
     event: Event
     ticket_type: TicketType
     max_quantity: int
     available: int
+    limit_reached: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +103,21 @@ class PurchaseService:
             DomainError: ``ticket_type_not_found``, ``event_not_on_sale``, ``sold_out`` or
                 ``user_limit_reached``.
         """
+        choice = await self.offer(user_id=user_id, ticket_type_id=ticket_type_id)
+        if choice.limit_reached:
+            raise DomainError(ErrorCode.USER_LIMIT_REACHED,
+                              limit=choice.ticket_type.per_user_limit)
+        if choice.available == 0:
+            raise DomainError(ErrorCode.SOLD_OUT)
+        return choice
+
+    async def offer(self, *, user_id: int, ticket_type_id: int) -> QuantityChoice:
+        """What a quantity picker for this type should show now, even when that is nothing
+        (sold out, or the user's limit reached): a stale picker is redrawn from this.
+
+        Raises:
+            DomainError: ``ticket_type_not_found`` or ``event_not_on_sale``.
+        """
         now = self._clock.now()
         async with self._db.read() as uow:
             ticket_type, event = await _type_and_event(uow, ticket_type_id)
@@ -103,18 +126,23 @@ class PurchaseService:
             stock = (await uow.events.stock([ticket_type_id], now=now,
                                             exclude_user_id=user_id))[ticket_type_id]
             owned = await uow.orders.seats_owned(user_id=user_id, ticket_type_id=ticket_type_id)
-        if owned >= ticket_type.per_user_limit:
-            raise DomainError(ErrorCode.USER_LIMIT_REACHED, limit=ticket_type.per_user_limit)
-        if stock.sold_out:
-            raise DomainError(ErrorCode.SOLD_OUT)
         return QuantityChoice(
             event=event, ticket_type=ticket_type,
             max_quantity=max_selectable(stock, ticket_type.per_user_limit, owned),
-            available=stock.available,
+            available=stock.available, limit_reached=owned >= ticket_type.per_user_limit,
         )
 
-    async def hold(self, *, user_id: int, ticket_type_id: int, quantity: int) -> Hold:
+    async def hold(self, *, user_id: int, ticket_type_id: int, quantity: int,
+                   screen: tuple[int, int] | None = None) -> Hold:
         """Reserve seats for ``hold_minutes``. Replaces the user's other holds for the event.
+
+        Args:
+            user_id: the buyer.
+            ticket_type_id: what they hold.
+            quantity: how many seats.
+            screen: ``(chat id, message id)`` of the message that will show the hold (the
+                picker it replaces), recorded with the order in the same transaction so that
+                it is edited when the hold is paid, released or expires.
 
         Raises:
             DomainError: as :func:`core.orders.check_hold_request`, or ``event_not_on_sale``.
@@ -147,7 +175,51 @@ class PurchaseService:
                 user_id=user_id, ticket_type=ticket_type, quantity=quantity, now=now,
                 expires_at=hold_deadline(now, self.hold_minutes),
             )
+            if screen is not None:
+                await uow.orders.set_screen(order.id, chat_id=screen[0], message_id=screen[1],
+                                            now=now)
         return Hold(order=order, event=event, ticket_type=ticket_type)
+
+    async def move_hold_screen(self, *, user_id: int, order_id: int, chat_id: int,
+                               message_id: int) -> None:
+        """The hold is shown in another message than :meth:`hold` was told (the picker
+        could not be edited, so a new message was sent): record that one instead.
+
+        Raises:
+            DomainError: ``order_not_found`` for someone else's or an unknown order.
+        """
+        async with self._db.write() as uow:
+            order = await uow.orders.get(order_id)
+            if order is None or order.user_id != user_id:
+                raise DomainError(ErrorCode.ORDER_NOT_FOUND)
+            await uow.orders.set_screen(order_id, chat_id=chat_id, message_id=message_id,
+                                        now=self._clock.now())
+
+    async def close_stale_screens(self, *, limit: int = SCREENS_PER_RUN) -> int:
+        """Queue the edit of every hold screen that no longer tells the truth: expired holds,
+        and holds released by a newer one or rejected (a paid hold's screen is edited when
+        the payment is recorded). Each screen is edited once: its state changes in the same
+        transaction as the edit is queued.
+
+        Returns:
+            How many edits were queued (the scheduler wakes the outbox when not 0).
+        """
+        queued = 0
+        async with self._db.write() as uow:
+            now = self._clock.now()
+            stale = await uow.orders.screens_to_close(now=now, limit=limit)
+            names: dict[int, tuple[Event, TicketType]] = {}
+            for order, screen in stale:
+                state = screen_state_now(order, now)
+                if state is None or state is ScreenState.PAID:
+                    continue  # alive again (renewed at pre-checkout), or paid meanwhile
+                if order.ticket_type_id not in names:
+                    found_type, found_event = await _type_and_event(uow, order.ticket_type_id)
+                    names[order.ticket_type_id] = (found_event, found_type)
+                event, ticket_type = names[order.ticket_type_id]
+                queued += await _close_screen(uow, order, screen, state, event, ticket_type,
+                                              now, from_states=(ScreenState.OPEN,))
+        return queued
 
     def _type_lock(self, ticket_type_id: int) -> asyncio.Lock:
         lock = self._type_locks.get(ticket_type_id)
@@ -171,6 +243,11 @@ class PurchaseService:
                 raise DomainError(ErrorCode.ORDER_NOT_FOUND)
             if order.status is OrderStatus.HELD:
                 await uow.orders.release(order_id)
+                # The caller edits the message the Cancel button was under; no job may edit
+                # it again.
+                await uow.orders.close_screen(order_id, ScreenState.RELEASED,
+                                              now=self._clock.now(),
+                                              from_states=(ScreenState.OPEN,))
                 return OrderStatus.RELEASED
             return order.status
 
@@ -182,7 +259,8 @@ class PurchaseService:
         extended by a short grace period so the payment that follows finds it alive.
 
         Raises:
-            DomainError: ``order_not_found``, ``order_not_payable``, ``amount_mismatch``,
+            DomainError: ``order_not_found``, ``invoice_not_yours`` (someone else's invoice,
+                forwarded), ``order_not_payable``, ``amount_mismatch``,
                 ``event_not_on_sale``, ``sold_out``, ``not_enough_seats`` or
                 ``user_limit_reached``.
         """
@@ -196,8 +274,10 @@ class PurchaseService:
         # Anything else goes through the locked path below, which decides and renews.
         async with self._db.read() as uow:
             order = await uow.orders.get(order_id)
-            if order is None or order.user_id != user_id:
+            if order is None:
                 raise DomainError(ErrorCode.ORDER_NOT_FOUND)
+            if order.user_id != user_id:  # a forwarded invoice: only its buyer may pay it
+                raise DomainError(ErrorCode.INVOICE_NOT_YOURS)
             now = self._clock.now()
             if (order.hold_is_live(now + PRE_CHECKOUT_GRACE) and amount == order.total
                     and (await _type_and_event(uow, order.ticket_type_id))[1].is_on_sale(now)):
@@ -260,6 +340,8 @@ class PurchaseService:
             if reason is not None:
                 if order is not None and order.status is OrderStatus.HELD:
                     await uow.orders.mark_rejected(order.id)
+                    await self._close_screen_of(uow, order, ScreenState.REJECTED, now,
+                                                from_states=(ScreenState.OPEN,))
                 await queue_refund(uow, record, reason, now)
                 return Confirmation(PaymentOutcome.REFUNDING, record.id,
                                     order.id if order else None, [], reason)
@@ -281,7 +363,22 @@ class PurchaseService:
                 await uow.outbox.put(outbox.TICKET, {"ticket_id": ticket.id},
                                      dedupe_key=f"ticket:{ticket.id}", now=now,
                                      chat_id=payment.chat_id)
+            # Last: the tickets go out first, and the hold's message then says "paid" and
+            # loses its Cancel button (a screen already showing a newer hold is left alone).
+            screen = await uow.orders.screen(order.id)
+            if screen is not None:
+                await _close_screen(uow, order, screen, ScreenState.PAID, event, ticket_type,
+                                    now, from_states=_PAYABLE_SCREENS)
         return Confirmation(PaymentOutcome.TICKETED, record.id, order.id, tickets)
+
+    async def _close_screen_of(self, uow: UnitOfWork, order: Order, state: ScreenState,
+                               now: datetime, *, from_states: tuple[ScreenState, ...]) -> None:
+        screen = await uow.orders.screen(order.id)
+        if screen is None:
+            return
+        ticket_type, event = await _type_and_event(uow, order.ticket_type_id)
+        await _close_screen(uow, order, screen, state, event, ticket_type, now,
+                            from_states=from_states)
 
     async def _refund_reason(self, uow: UnitOfWork, order: Order | None,
                              payment: IncomingPayment, now: datetime) -> RefundReason | None:
@@ -315,6 +412,29 @@ async def _type_and_event(uow: UnitOfWork, ticket_type_id: int,
     if event is None:
         raise DomainError(ErrorCode.EVENT_NOT_FOUND)
     return ticket_type, event
+
+
+# A payment edits the hold's message whatever it said before (a late payment for an expired
+# or replaced hold can still be honoured), unless that message now shows a newer hold.
+_PAYABLE_SCREENS = (ScreenState.OPEN, ScreenState.EXPIRED, ScreenState.RELEASED,
+                    ScreenState.REJECTED)
+
+
+async def _close_screen(uow: UnitOfWork, order: Order, screen: HoldScreen, state: ScreenState,
+                        event: Event, ticket_type: TicketType, now: datetime, *,
+                        from_states: tuple[ScreenState, ...]) -> int:
+    """Move a hold screen to ``state`` and queue its edit in the same transaction; 1 if it
+    moved, 0 if it was no longer in one of ``from_states`` (someone else closed it)."""
+    if not await uow.orders.close_screen(order.id, state, now=now, from_states=from_states):
+        return 0
+    await uow.outbox.put(
+        outbox.EDIT,
+        {"message_id": screen.message_id, "key": f"hold_screen.{state.value}",
+         "params": {"event": event.title, "ticket_type": ticket_type.name,
+                    "quantity": order.quantity, "total": order.total},
+         "buttons": SCREEN_BUTTONS.get(state)},
+        dedupe_key=f"screen:{order.id}:{state.value}", now=now, chat_id=screen.chat_id)
+    return 1
 
 
 async def _check_reacquire(uow: UnitOfWork, order: Order, ticket_type: TicketType,

@@ -53,9 +53,20 @@ async def make_organizer(live: SandboxedBot, user: VirtualUser) -> None:
 
 
 async def event_card(user: VirtualUser, event_id: int) -> SandboxMessage:
-    """``/myevents``, then the card of one event."""
+    """``/myevents``, then a tap on the event's row: its card (the list, edited in place)."""
     mark = user.mark()
     await user.send("/myevents")
+    listing = await user.wait_for_message(contains="Your events", since=mark)
+    while True:
+        row = next((data for row in listing.buttons for _, data in row
+                    if data and data.startswith(f"v1:ce:{event_id}:")), None)
+        if row is not None:
+            break
+        mark = user.mark()
+        await user.tap(listing, text="Next")  # the event is on a later page
+        listing = await user.wait_for_message(contains="Your events", since=mark)
+    mark = user.mark()
+    await user.tap(listing, data=row)
     return await user.wait_for_message(contains=f"(#{event_id})", since=mark)
 
 

@@ -22,7 +22,9 @@ async def open_event(user: VirtualUser, title: str = "Night Market") -> SandboxM
     listing = await user.wait_for_message(contains="Upcoming events", since=mark)
     mark = user.mark()
     await user.tap(listing, text=title)
-    return await user.wait_for_message(contains="📍", since=mark)
+    # The card, not a ticket's QR (its caption has a 📍 too) that the outbox sends meanwhile.
+    return await user.wait_for_message(contains="📍", since=mark,
+                                       predicate=lambda m: m.photo is None)
 
 
 async def pick(user: VirtualUser, card: SandboxMessage, type_label: str,

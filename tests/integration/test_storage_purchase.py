@@ -161,7 +161,7 @@ async def test_pre_checkout_refuses_a_wrong_amount_and_someone_elses_order(shop)
     assert wrong_amount.value.code is ErrorCode.AMOUNT_MISMATCH
     with pytest.raises(DomainError) as stranger:
         await purchase.pre_checkout(user_id=99, payload=payload, amount=hold.order.total)
-    assert stranger.value.code is ErrorCode.ORDER_NOT_FOUND
+    assert stranger.value.code is ErrorCode.INVOICE_NOT_YOURS  # a forwarded invoice
     await purchase.pre_checkout(user_id=10, payload=payload, amount=hold.order.total)
 
 

@@ -55,12 +55,15 @@ COMMAND_ROLES = {
     "staff_invite": "organizer", "staff": "organizer",
     "checkin": "staff", "door": "staff",
 }
-PUBLIC_TAGS = {"ls", "ev", "tt", "q", "rel", "le", "lq", "tk", "my", "noop"}
+PUBLIC_TAGS = {"ls", "ev", "tt", "q", "rel", "le", "lq", "tk", "my", "mp", "noop"}
 TAG_ROLES = {
     "cs": "organizer", "cx": "organizer", "ci": "organizer", "cl": "organizer",
     "cc": "organizer", "cy": "organizer", "cn": "organizer", "rs": "organizer",
+    "ce": "organizer", "sp": "organizer", "me": "organizer", "op": "admin",
     "ro": "admin", "wi": "invite creator", "wz": "wizard owner", "wn": "wizard owner",
 }
+# Pages of the caller's own lists: refused by role alone (an organizer may page his own).
+ROLE_ONLY_TAGS = {"me": "organizer", "op": "admin"}
 # Who lacks each role. Oscar organizes only his own event, which makes him its door staff too
 # (organizers check tickets at their events); Sam is door staff for the main event only.
 OUTSIDERS = {
@@ -159,7 +162,9 @@ async def test_privileged_buttons_refuse_everyone_without_the_role(world: World)
     main, oscars = world.event_ids["main"], world.event_ids["oscar"]
     for tag in sorted(TAG_ROLES):
         shape = cb._SHAPES[tag]
-        for who in ("mallory", "ann", "sam", "oscar"):
+        outsiders = (OUTSIDERS[ROLE_ONLY_TAGS[tag]] if tag in ROLE_ONLY_TAGS
+                     else ("mallory", "ann", "sam", "oscar"))
+        for who in outsiders:
             user = world.users[who]
             candidates: list[list[int]] = []
             if tag in ("wz", "wn"):
@@ -170,6 +175,10 @@ async def test_privileged_buttons_refuse_everyone_without_the_role(world: World)
                 candidates = [[i] for i in world.invite_ids]
             elif tag == "rs":
                 candidates = [[main, SAM]] + ([[oscars, OSCAR]] if who != "oscar" else [])
+            elif tag in ROLE_ONLY_TAGS:
+                candidates = [[0], [1]]
+            elif tag in ("ce", "sp"):
+                candidates = [[main, 0], [main, 1]] + ([[oscars, 0]] if who != "oscar" else [])
             else:
                 candidates = [[main]] + ([[oscars]] if who != "oscar" else [])
             for ids in candidates:

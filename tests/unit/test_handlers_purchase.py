@@ -54,7 +54,7 @@ async def test_a_domain_error_is_refused_with_its_plain_text() -> None:
         raise DomainError(ErrorCode.NOT_ENOUGH_SEATS, available=1)
 
     answer = await _answer_for(sold_out)
-    assert answer["ok"] is False and "Only 1 seats" in answer["error_message"]
+    assert answer["ok"] is False and "Only 1 seat is left" in answer["error_message"]
     assert "<" not in answer["error_message"]
 
 
