@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -12,12 +13,15 @@ from telegram.error import TelegramError
 from core.errors import DomainError
 from handlers import browse, console, lottery, my_tickets, purchase, wizard
 from handlers import callbacks as cb
+from handlers.common import cut, reply
 from handlers.context import TicketQContext
 from handlers.texts import error_text, plain, t
 
 log = logging.getLogger(__name__)
 
-ANSWER_MAX = 200
+ANSWER_MAX = 200  # UTF-16 units
+# A flow still busy after this long (waiting for its turn to edit) is answered silently.
+ANSWER_WITHIN = 1.0
 
 Flow = Callable[[Update, TicketQContext, Any], Awaitable[None]]
 
@@ -52,29 +56,57 @@ async def on_callback(update: Update, context: TicketQContext) -> None:
     Stale or forged callback_data (anything :func:`handlers.callbacks.decode` rejects) gets a
     friendly "this button has expired" alert. Unexpected exceptions still answer the query
     (silently) before reaching the error handler.
+
+    Telegram shows a spinner on the button until the query is answered and drops answers
+    after 15 s, while messages to one chat are paced (about one a second, ``bot.sending``):
+    when a person taps faster than that, a flow may wait for its turn to edit. So a flow that
+    has not finished within :data:`ANSWER_WITHIN` gets its answer at once, silently; a refusal
+    it ends in then arrives as a message instead of an alert.
     """
     query = update.callback_query
     if query is None:
         return
-    notice: str | None = None
-    alert = False
-    try:
-        action = cb.decode(query.data)
-        if action is None:
-            notice, alert = plain(t("fallback.stale_button")), True
-        elif isinstance(action, cb.Noop):
-            notice = plain(t("fallback.noop"))
-        else:
-            await ROUTES[type(action)](update, context, action)
-    except DomainError as err:
-        log.info("callback %r: %r", query.data, err)
-        notice, alert = plain(error_text(err)), True
-    finally:
+    answered = False
+
+    async def answer(notice: str | None = None, alert: bool = False) -> None:
+        nonlocal answered
+        if answered:
+            return
+        answered = True
         try:
             if notice is None:
                 await query.answer()
             else:
-                text = notice if len(notice) <= ANSWER_MAX else notice[: ANSWER_MAX - 1] + "…"
-                await query.answer(text=text, show_alert=alert)
+                await query.answer(text=cut(plain(notice), ANSWER_MAX), show_alert=alert)
         except TelegramError as exc:
             log.info("could not answer callback query %s: %s", query.id, exc)
+
+    async def run() -> tuple[str | None, bool]:
+        try:
+            action = cb.decode(query.data)
+            if action is None:
+                return t("fallback.stale_button"), True
+            if isinstance(action, cb.Noop):
+                return t("fallback.noop"), False
+            await ROUTES[type(action)](update, context, action)
+        except DomainError as err:
+            log.info("callback %r: %r", query.data, err)
+            return error_text(err), True
+        return None, False
+
+    flow = asyncio.ensure_future(run())
+    try:
+        await asyncio.wait({flow}, timeout=ANSWER_WITHIN)
+        if not flow.done():
+            await answer()
+        notice, alert = await flow
+    except asyncio.CancelledError:
+        flow.cancel()
+        raise
+    except Exception:
+        await answer()
+        raise
+    if not answered:
+        await answer(notice, alert)
+    elif notice is not None and alert:
+        await reply(update, context, notice)
