@@ -176,6 +176,12 @@ class _Bucket:
 
 
 @dataclass(slots=True)
+class _Waiter:
+    since: float  # when it started waiting for a bot-wide slot
+    future: asyncio.Future[asyncio.Future[float]]
+
+
+@dataclass(slots=True)
 class _Chat:
     bucket: _Bucket
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
@@ -208,14 +214,17 @@ class Pacer:
         self._rate_chat = rate_per_chat
         self._burst_chat = float(burst_per_chat)
         self._rate_group = group_per_minute / 60.0
-        # No bot-wide burst: Telegram counts per sliding second, so a full bucket on top of
-        # the steady rate would overshoot in the first second.
-        self._global = _Bucket(rate_global, 1.0, 1.0, clock())
+        # Bot-wide slots every 1/rate seconds, no burst (Telegram counts per sliding second,
+        # so a full bucket on top of the steady rate would overshoot in the first second). A
+        # slot is reserved from when its request started waiting, so slots missed while the
+        # completion window held sends back are caught up (the window still caps them).
+        self._spacing = 1.0 / rate_global
+        self._next_slot = -math.inf
         self._window = max(1, math.floor(rate_global))
-        # Completion futures (resolved with the clock's time) of the last sends, oldest first.
-        self._ends: deque[asyncio.Future[float]] = deque()
-        self._queues: tuple[deque[asyncio.Future[asyncio.Future[float]]], ...] = tuple(
-            deque() for _ in Lane)
+        # The completion window: R places, each holding the completion future (resolved with
+        # the clock's time) of the last send made in it.
+        self._ends: list[asyncio.Future[float]] = []
+        self._queues: tuple[deque[_Waiter], ...] = tuple(deque() for _ in Lane)
         self._dispatcher: asyncio.Task[None] | None = None
         self._chats: dict[int | str, _Chat] = {}
 
@@ -283,16 +292,23 @@ class Pacer:
                 chat.bucket.take(end)
 
     # ---------------------------------------------------------------- bot-wide
-    def _window_open(self, now: float) -> bool:
+    def _window_delay(self, now: float) -> float | None:
+        """Seconds until a place of the completion window is free (None: wait for a send in
+        flight to complete). A place is free once its last send completed a second ago, so
+        the sends of one place arrive at least a second apart and no sliding second can hold
+        more than R arrivals, however long requests take or in which order they complete."""
         if len(self._ends) < self._window:
-            return True
-        oldest = self._ends[0]
-        return oldest.done() and oldest.result() + 1.0 <= now + _EPSILON
+            return 0.0
+        ended = [end.result() for end in self._ends if end.done()]
+        if not ended:
+            return None
+        return max(0.0, min(ended) + 1.0 - now)
 
-    def _grant(self, now: float) -> asyncio.Future[float]:
+    def _grant(self, slot: float) -> asyncio.Future[float]:
         if len(self._ends) >= self._window:
-            self._ends.popleft()
-        self._global.take(now)
+            finished = [end for end in self._ends if end.done()]
+            self._ends.remove(min(finished, key=lambda end: end.result()))
+        self._next_slot = slot + self._spacing
         done: asyncio.Future[float] = asyncio.get_running_loop().create_future()
         self._ends.append(done)
         return done
@@ -302,19 +318,20 @@ class Pacer:
 
     async def _permit(self, lane: Lane) -> asyncio.Future[float]:
         now = self._clock()
-        if not self._queued() and self._global.wait(now) <= 0 and self._window_open(now):
+        if not self._queued() and self._next_slot <= now + _EPSILON \
+                and self._window_delay(now) == 0.0:
             return self._grant(now)
-        waiter: asyncio.Future[asyncio.Future[float]] = \
-            asyncio.get_running_loop().create_future()
+        waiter = _Waiter(now, asyncio.get_running_loop().create_future())
         self._queues[lane].append(waiter)
         if self._dispatcher is None or self._dispatcher.done():
             self._dispatcher = asyncio.get_running_loop().create_task(
                 self._dispatch(), name="ticketq-send-dispatcher")
         try:
-            return await waiter
+            return await waiter.future
         except asyncio.CancelledError:
-            if waiter.done() and not waiter.cancelled():
-                granted = waiter.result()  # granted just as we were cancelled: never sent
+            future = waiter.future
+            if future.done() and not future.cancelled():
+                granted = future.result()  # granted just as we were cancelled: never sent
                 if not granted.done():
                     granted.set_result(self._clock())
             else:
@@ -322,37 +339,38 @@ class Pacer:
                     self._queues[lane].remove(waiter)
             raise
 
-    def _next_waiter(self) -> asyncio.Future[asyncio.Future[float]] | None:
+    def _head(self) -> _Waiter | None:
+        """The next waiter to serve: replies first, then bulk, each in arrival order."""
         for queue in self._queues:
-            while queue:
-                waiter = queue.popleft()
-                if not waiter.done():
-                    return waiter
+            while queue and queue[0].future.done():
+                queue.popleft()  # cancelled while waiting
+            if queue:
+                return queue[0]
         return None
 
     async def _dispatch(self) -> None:
         while True:
-            for queue in self._queues:
-                while queue and queue[0].done():
-                    queue.popleft()
-            if not self._queued():
+            head = self._head()
+            if head is None:
                 return
-            now = self._clock()
-            delay = self._global.wait(now)
-            if delay > 0:
+            slot = max(self._next_slot, head.since)
+            delay = slot - self._clock()
+            if delay > _EPSILON:
                 await self._sleep(delay)
                 continue
-            if len(self._ends) >= self._window:
-                oldest = self._ends[0]
-                if not oldest.done():
-                    await asyncio.shield(oldest)
-                delay = oldest.result() + 1.0 - self._clock()
-                if delay > _EPSILON:
-                    await self._sleep(delay)
-                    continue
-            waiter = self._next_waiter()
-            if waiter is not None:
-                waiter.set_result(self._grant(self._clock()))
+            wait = self._window_delay(self._clock())
+            if wait is None:
+                await asyncio.wait(list(self._ends), return_when=asyncio.FIRST_COMPLETED)
+                continue
+            if wait > _EPSILON:
+                await self._sleep(wait)
+                continue
+            if self._head() is head:
+                for queue in self._queues:
+                    if queue and queue[0] is head:
+                        queue.popleft()
+                        break
+                head.future.set_result(self._grant(slot))
 
     async def close(self) -> None:
         """Stop the dispatcher (the application is shutting down)."""

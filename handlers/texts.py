@@ -826,10 +826,16 @@ def _summary_text(item: EventSummary) -> str:
              price=price, seats=Html(seats))
 
 
+# A description may be 2,000 characters, up to 4,000 UTF-16 units of emoji: on a card it is
+# cut so that where, when and the ticket types always fit in Telegram's 4,096.
+CARD_DESCRIPTION_MAX = 2000
+
+
 def _card_head(event: Event) -> list[str]:
     parts = [t("card.header", title=event.title)]
     if event.description:
-        parts.append(html.escape(event.description, quote=False))
+        description = lengths.cut(event.description, CARD_DESCRIPTION_MAX)
+        parts.append(html.escape(description, quote=False))
     parts.append(t("card.where_when", venue=event.venue, when=event.local_start()))
     return parts
 
