@@ -63,6 +63,7 @@ import asyncio
 import contextlib
 import contextvars
 import enum
+import heapq
 import html
 import logging
 import math
@@ -70,7 +71,7 @@ import re
 import time
 import warnings
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, TypeVar
@@ -87,8 +88,6 @@ from telegram.error import (
 )
 from telegram.ext import BaseRateLimiter
 from telegram.warnings import PTBDeprecationWarning
-
-from handlers.errors import redact
 
 log = logging.getLogger(__name__)
 
@@ -221,9 +220,11 @@ class Pacer:
         self._spacing = 1.0 / rate_global
         self._next_slot = -math.inf
         self._window = max(1, math.floor(rate_global))
-        # The completion window: R places, each holding the completion future (resolved with
-        # the clock's time) of the last send made in it.
-        self._ends: list[asyncio.Future[float]] = []
+        # The completion window: R places. A place holds a send in flight (its completion
+        # future, resolved with the clock's time) or the time its last send completed.
+        self._in_flight: set[asyncio.Future[float]] = set()
+        self._ended: list[float] = []  # a heap
+        self._completed = asyncio.Event()
         self._queues: tuple[deque[_Waiter], ...] = tuple(deque() for _ in Lane)
         self._dispatcher: asyncio.Task[None] | None = None
         self._chats: dict[int | str, _Chat] = {}
@@ -262,6 +263,16 @@ class Pacer:
         finally:
             chat.users -= 1
 
+    def would_wait(self, chat_id: int | str | None) -> bool:
+        """Whether a request to ``chat_id`` asked for now would have to wait."""
+        now = self._clock()
+        chat = self._chats.get(chat_id) if chat_id is not None else None
+        if chat is not None and (chat.lock.locked() or chat.hold_until > now
+                                 or chat.bucket.wait(now) > _EPSILON):
+            return True
+        return self._queued() or self._next_slot > now + _EPSILON \
+            or self._window_delay(now) != 0.0
+
     def hold(self, chat: _Chat | None, seconds: float) -> None:
         """Telegram asked this chat to wait ``seconds``: nothing more goes to it before."""
         if chat is None:
@@ -297,21 +308,26 @@ class Pacer:
         flight to complete). A place is free once its last send completed a second ago, so
         the sends of one place arrive at least a second apart and no sliding second can hold
         more than R arrivals, however long requests take or in which order they complete."""
-        if len(self._ends) < self._window:
+        if len(self._in_flight) + len(self._ended) < self._window:
             return 0.0
-        ended = [end.result() for end in self._ends if end.done()]
-        if not ended:
+        if not self._ended:
             return None
-        return max(0.0, min(ended) + 1.0 - now)
+        return max(0.0, self._ended[0] + 1.0 - now)
 
     def _grant(self, slot: float) -> asyncio.Future[float]:
-        if len(self._ends) >= self._window:
-            finished = [end for end in self._ends if end.done()]
-            self._ends.remove(min(finished, key=lambda end: end.result()))
+        if len(self._in_flight) + len(self._ended) >= self._window:
+            heapq.heappop(self._ended)
         self._next_slot = slot + self._spacing
         done: asyncio.Future[float] = asyncio.get_running_loop().create_future()
-        self._ends.append(done)
+        self._in_flight.add(done)
+        done.add_done_callback(self._on_completed)
         return done
+
+    def _on_completed(self, done: asyncio.Future[float]) -> None:
+        self._in_flight.discard(done)
+        ended = self._clock() if done.cancelled() else done.result()
+        heapq.heappush(self._ended, ended)
+        self._completed.set()
 
     def _queued(self) -> bool:
         return any(self._queues)
@@ -360,7 +376,8 @@ class Pacer:
                 continue
             wait = self._window_delay(self._clock())
             if wait is None:
-                await asyncio.wait(list(self._ends), return_when=asyncio.FIRST_COMPLETED)
+                self._completed.clear()
+                await self._completed.wait()
                 continue
             if wait > _EPSILON:
                 await self._sleep(wait)
@@ -399,6 +416,14 @@ class _Turn:
         self.closed = True
         self.done.set()
 
+    def has_open_earlier(self) -> bool:
+        prev = self.prev
+        while prev is not None:
+            if not prev.closed:
+                return True
+            prev = prev.prev
+        return False
+
     async def wait_earlier(self) -> None:
         while self.prev is not None:
             if not self.prev.closed:
@@ -409,6 +434,23 @@ class _Turn:
 _current_turn: contextvars.ContextVar[_Turn | None] = contextvars.ContextVar(
     "ticketq_send_turn", default=None)
 
+Hook = Callable[[], Awaitable[None]]
+_before_waiting: contextvars.ContextVar[Hook | None] = contextvars.ContextVar(
+    "ticketq_before_waiting", default=None)
+
+
+@contextlib.contextmanager
+def before_waiting(hook: Hook) -> Iterator[None]:
+    """While active, the first reply of this task that would have to wait in line (the chat's
+    pacing or flood control, its earlier updates, the bot-wide queue) first awaits ``hook``,
+    once. The callback router answers its query there, so the spinner on the button stops at
+    once instead of after the paced edit."""
+    token = _before_waiting.set(hook)
+    try:
+        yield
+    finally:
+        _before_waiting.reset(token)
+
 
 # --------------------------------------------------------------------------- the path
 
@@ -416,6 +458,13 @@ _current_turn: contextvars.ContextVar[_Turn | None] = contextvars.ContextVar(
 _CODE_LIKE = re.compile(r"\b[A-Z0-9]{4}-[A-Z0-9]{4}\b|[A-Za-z0-9_-]{16,}")
 _TAG = re.compile(r"<[^>]*>")
 PREVIEW_CHARS = 40
+
+
+def redact(text: str) -> str:
+    """``text`` without bot tokens and Stripe keys (:func:`handlers.errors.redact`)."""
+    from handlers.errors import redact as redact_secrets  # handlers import this module
+
+    return redact_secrets(text)
 
 
 def preview(data: dict[str, Any]) -> str:
@@ -513,6 +562,20 @@ class SendingPath(BaseRateLimiter[Lane]):
         if self._turns.get(turn.chat_id) is turn:
             del self._turns[turn.chat_id]
 
+    async def _before_waiting(self, chat_id: int | str | None) -> None:
+        hook = _before_waiting.get()
+        if hook is None:
+            return
+        turn = _current_turn.get()
+        behind = turn is not None and turn.chat_id == chat_id and turn.has_open_earlier()
+        if not behind and not self.pacer.would_wait(chat_id):
+            return
+        _before_waiting.set(None)  # once
+        try:
+            await hook()
+        except Exception:
+            log.exception("the before-waiting hook failed")
+
     async def _after_earlier_updates(self, chat_id: int | str | None) -> None:
         turn = _current_turn.get()
         if turn is None or turn.chat_id != chat_id or turn.prev is None:
@@ -550,6 +613,7 @@ class SendingPath(BaseRateLimiter[Lane]):
         chat_id = _chat_key(data) if kind is Kind.CHAT_WRITE else None
         paced = kind is Kind.CHAT_WRITE
         if paced and lane is Lane.REPLY:
+            await self._before_waiting(chat_id)
             await self._after_earlier_updates(chat_id)
         async with self.pacer.chat_turn(chat_id) as chat:
             attempt = 0

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -10,6 +9,7 @@ from typing import Any
 from telegram import Update
 from telegram.error import TelegramError
 
+from bot.sending import before_waiting
 from core.errors import DomainError
 from handlers import browse, console, lottery, my_tickets, purchase, wizard
 from handlers import callbacks as cb
@@ -20,8 +20,6 @@ from handlers.texts import error_text, plain, t
 log = logging.getLogger(__name__)
 
 ANSWER_MAX = 200  # UTF-16 units
-# A flow still busy after this long (waiting for its turn to edit) is answered silently.
-ANSWER_WITHIN = 1.0
 
 Flow = Callable[[Update, TicketQContext, Any], Awaitable[None]]
 
@@ -58,10 +56,9 @@ async def on_callback(update: Update, context: TicketQContext) -> None:
     (silently) before reaching the error handler.
 
     Telegram shows a spinner on the button until the query is answered and drops answers
-    after 15 s, while messages to one chat are paced (about one a second, ``bot.sending``):
-    when a person taps faster than that, a flow may wait for its turn to edit. So a flow that
-    has not finished within :data:`ANSWER_WITHIN` gets its answer at once, silently; a refusal
-    it ends in then arrives as a message instead of an alert.
+    after 15 s, while messages to one chat are paced (about one a second, ``bot.sending``).
+    So when the flow's edit or message would have to wait in line, the query is answered
+    first, silently; a refusal the flow then ends in arrives as a message, not an alert.
     """
     query = update.callback_query
     if query is None:
@@ -81,32 +78,22 @@ async def on_callback(update: Update, context: TicketQContext) -> None:
         except TelegramError as exc:
             log.info("could not answer callback query %s: %s", query.id, exc)
 
-    async def run() -> tuple[str | None, bool]:
-        try:
+    notice: str | None = None
+    alert = False
+    try:
+        with before_waiting(answer):
             action = cb.decode(query.data)
             if action is None:
-                return t("fallback.stale_button"), True
-            if isinstance(action, cb.Noop):
-                return t("fallback.noop"), False
-            await ROUTES[type(action)](update, context, action)
-        except DomainError as err:
-            log.info("callback %r: %r", query.data, err)
-            return error_text(err), True
-        return None, False
-
-    flow = asyncio.ensure_future(run())
-    try:
-        await asyncio.wait({flow}, timeout=ANSWER_WITHIN)
-        if not flow.done():
-            await answer()
-        notice, alert = await flow
-    except asyncio.CancelledError:
-        flow.cancel()
-        raise
-    except Exception:
-        await answer()
-        raise
-    if not answered:
-        await answer(notice, alert)
-    elif notice is not None and alert:
-        await reply(update, context, notice)
+                notice, alert = t("fallback.stale_button"), True
+            elif isinstance(action, cb.Noop):
+                notice = t("fallback.noop")
+            else:
+                await ROUTES[type(action)](update, context, action)
+    except DomainError as err:
+        log.info("callback %r: %r", query.data, err)
+        notice, alert = error_text(err), True
+    finally:
+        early = answered
+        await answer(notice, alert)  # no-op if answered early; silent on unexpected errors
+    if early and notice is not None and alert:
+        await reply(update, context, notice)  # too late for an alert: say it in the chat

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter
 
-from bot.sending import Lane, SendingPath, preview, spawn_in_turn
+from bot.sending import Lane, SendingPath, before_waiting, preview, spawn_in_turn
 
 
 class VirtualTime:
@@ -334,3 +334,25 @@ def test_log_previews_are_short_plain_and_free_of_secrets() -> None:
     assert shown.startswith("Your ticket") and len(shown) <= 40
     assert "ABCDEFGH" not in shown and "<b>" not in shown
     assert preview({"chat_id": 1, "photo": b"..."}) == "<photo>"
+
+
+async def test_a_reply_about_to_wait_in_line_first_runs_the_before_waiting_hook() -> None:
+    # The router answers the callback query there: the spinner stops before the paced edit.
+    vt = VirtualTime()
+    sp, tg = path(vt, burst_per_chat=1), Telegram(vt)
+    hooked: list[float] = []
+
+    async def answer_query() -> None:
+        hooked.append(vt.now)
+        await send(sp, tg, 1, "answer", endpoint="answerCallbackQuery")
+
+    async def flow(label: str) -> None:
+        with before_waiting(answer_query):
+            await send(sp, tg, 1, label)
+
+    await vt.run(flow("first"))
+    assert hooked == []  # room in the chat's budget: sent at once, nothing to do early
+    await vt.run(flow("second"))
+    assert hooked == [pytest.approx(0)]  # the chat must wait a second: answer first
+    assert [name for _, name in tg.started] == ["first", "answer", "second"]
+    assert tg.start_of("second") == pytest.approx(1.0, abs=0.01)
