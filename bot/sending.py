@@ -129,6 +129,8 @@ ANSWER_BUDGET = {
     "answerinlinequery": 10.0,
     "answerwebappquery": 10.0,
 }
+# A reply expected to wait longer than this lets the callback query be answered first.
+ANSWER_EARLY_AFTER = 0.5
 _WRITE_PREFIXES = ("send", "edit", "delete", "copy", "forward", "pin", "unpin", "stop",
                    "setmessagereaction")
 _BEST_EFFORT = frozenset({"sendchataction"})
@@ -263,15 +265,20 @@ class Pacer:
         finally:
             chat.users -= 1
 
-    def would_wait(self, chat_id: int | str | None) -> bool:
-        """Whether a request to ``chat_id`` asked for now would have to wait."""
+    def expected_wait(self, chat_id: int | str | None) -> float:
+        """Roughly how long a request to ``chat_id`` asked for now would wait for its turn."""
         now = self._clock()
+        wait = 0.0
         chat = self._chats.get(chat_id) if chat_id is not None else None
-        if chat is not None and (chat.lock.locked() or chat.hold_until > now
-                                 or chat.bucket.wait(now) > _EPSILON):
-            return True
-        return self._queued() or self._next_slot > now + _EPSILON \
-            or self._window_delay(now) != 0.0
+        if chat is not None:
+            ahead = chat.users  # requests of this chat in flight or in line
+            level = chat.bucket.level(now)
+            wait = max(chat.hold_until - now, (1.0 + ahead - level) / chat.bucket.rate)
+        queued = sum(len(queue) for queue in self._queues)
+        window = self._window_delay(now)
+        bot_wide = max(self._next_slot - now, 0.0) + queued * self._spacing \
+            + (1.0 if window is None else window)
+        return max(wait, bot_wide, 0.0)
 
     def hold(self, chat: _Chat | None, seconds: float) -> None:
         """Telegram asked this chat to wait ``seconds``: nothing more goes to it before."""
@@ -431,6 +438,16 @@ class _Turn:
             self.prev = self.prev.prev
 
 
+# Updates of one chat handled at once; more wait for their turn outside the poller's places.
+UPDATES_PER_CHAT = 4
+
+
+@dataclass(slots=True)
+class _Gate:
+    semaphore: asyncio.Semaphore
+    users: int = 0
+
+
 _current_turn: contextvars.ContextVar[_Turn | None] = contextvars.ContextVar(
     "ticketq_send_turn", default=None)
 
@@ -537,6 +554,7 @@ class SendingPath(BaseRateLimiter[Lane]):
         self._clock = clock
         self._sleep = sleep
         self._turns: dict[int, _Turn] = {}
+        self._gates: dict[int, _Gate] = {}
         self.lost = 0  # replies given up (observability)
 
     async def initialize(self) -> None:
@@ -556,6 +574,21 @@ class SendingPath(BaseRateLimiter[Lane]):
         self._turns[chat_id] = turn
         return turn
 
+    def chat_gate(self, chat_id: int) -> _Gate:
+        """The chat's limit on updates handled at once (taken; give it back with
+        :meth:`release_gate`)."""
+        gate = self._gates.get(chat_id)
+        if gate is None:
+            gate = self._gates[chat_id] = _Gate(asyncio.Semaphore(UPDATES_PER_CHAT))
+        gate.users += 1
+        return gate
+
+    def release_gate(self, chat_id: int, gate: _Gate) -> None:
+        """One update of the chat is done with its gate."""
+        gate.users -= 1
+        if gate.users <= 0 and self._gates.get(chat_id) is gate:
+            del self._gates[chat_id]
+
     def close_turn(self, turn: _Turn) -> None:
         """The update's handlers are done."""
         turn.close()
@@ -568,7 +601,7 @@ class SendingPath(BaseRateLimiter[Lane]):
             return
         turn = _current_turn.get()
         behind = turn is not None and turn.chat_id == chat_id and turn.has_open_earlier()
-        if not behind and not self.pacer.would_wait(chat_id):
+        if not behind and self.pacer.expected_wait(chat_id) < ANSWER_EARLY_AFTER:
             return
         _before_waiting.set(None)  # once
         try:
@@ -695,15 +728,29 @@ def spawn_in_turn(bot: Bot, update: Update,
     """Run ``coro`` (the handling of ``update``) as a task in its chat's turn.
 
     Call it in update order: the turn is registered at once, so replies to this update wait
-    for the handling of the chat's earlier updates (see the module doc).
+    for the handling of the chat's earlier updates (see the module doc). At most
+    :data:`UPDATES_PER_CHAT` updates of one chat are handled at once; the others wait
+    without taking one of the poller's places, so one person tapping a hundred times (their
+    replies paced at about one a second) cannot hold up everyone else.
     """
     path = sending_path(bot)
     chat = update.effective_chat
     if path is None or chat is None:
         return asyncio.create_task(coro)
     turn = path.open_turn(chat.id)
+    gate = path.chat_gate(chat.id)
+
+    async def gated() -> None:
+        async with gate.semaphore:
+            await coro
+
+    def done(_task: asyncio.Task[None]) -> None:
+        coro.close()  # a no-op once it ran; never "never awaited" if cancelled before
+        path.close_turn(turn)
+        path.release_gate(chat.id, gate)
+
     context = contextvars.copy_context()
     context.run(_current_turn.set, turn)
-    task = asyncio.create_task(coro, context=context)
-    task.add_done_callback(lambda _task: path.close_turn(turn))
+    task = asyncio.create_task(gated(), context=context)
+    task.add_done_callback(done)
     return task

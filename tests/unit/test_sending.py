@@ -356,3 +356,31 @@ async def test_a_reply_about_to_wait_in_line_first_runs_the_before_waiting_hook(
     assert hooked == [pytest.approx(0)]  # the chat must wait a second: answer first
     assert [name for _, name in tg.started] == ["first", "answer", "second"]
     assert tg.start_of("second") == pytest.approx(1.0, abs=0.01)
+
+
+async def test_one_chat_has_at_most_four_updates_in_hand_and_others_are_not_held_up() -> None:
+    # One person tapping a hundred times (replies paced at about one a second) must not take
+    # every place the poller has: their updates wait outside, other chats go on.
+    vt = VirtualTime()
+    sp = path(vt)
+    bot: Any = SimpleNamespace(rate_limiter=sp)
+    busy = {5: 0, 6: 0}
+    most = {5: 0, 6: 0}
+    finished: list[tuple[int, float]] = []
+
+    async def handle(chat: int) -> None:
+        busy[chat] += 1
+        most[chat] = max(most[chat], busy[chat])
+        await vt.sleep(1.0)
+        busy[chat] -= 1
+        finished.append((chat, vt.now))
+
+    def update(chat: int) -> Any:
+        return SimpleNamespace(effective_chat=SimpleNamespace(id=chat))
+
+    tasks = [spawn_in_turn(bot, update(5), handle(5)) for _ in range(12)]
+    tasks.append(spawn_in_turn(bot, update(6), handle(6)))
+    await vt.run(*tasks)
+    assert most == {5: 4, 6: 1}
+    assert (6, 1.0) in finished  # not behind chat 5's queue
+    assert max(t for chat, t in finished if chat == 5) == pytest.approx(3.0)
