@@ -693,8 +693,8 @@ class SendingPath(BaseRateLimiter[Lane]):
         chat = data.get("chat_id", data.get("inline_message_id"))
         if "not modified" in message:
             return
-        if endpoint.lower().startswith("edit") and isinstance(exc, BadRequest):
-            # show() falls back to a new message; nothing is lost yet.
+        if endpoint.lower().startswith(("edit", "delete")) and isinstance(exc, BadRequest):
+            # show() falls back to a new message; a message already gone needs no deleting.
             log.info("could not edit in chat %s (%s): %s", chat, endpoint, redact(str(exc)))
             return
         level = logging.WARNING if isinstance(exc, Forbidden | ChatMigrated) \
