@@ -139,3 +139,28 @@ async def test_tickets_bought_in_a_burst_arrive_each_once_and_in_order(live) -> 
     assert "Payment received" in (shown[0].text or "")
     assert len(photos(kai)) == 4
     assert live.sandbox.rate_limited_count == 0
+
+
+async def test_a_reply_does_not_wait_behind_a_fan_out_in_progress(live) -> None:
+    """150 reminders leave at the bot's 25 a second (6 s); a /help asked meanwhile is
+    answered at once: replies go before bulk notifications."""
+    from datetime import UTC, datetime
+
+    from bench.fanout import reminder_rows
+    from bot.storage import tables as t
+
+    fans = [live.sandbox.user(user_id=5_000_000 + i, first_name="Fan") for i in range(150)]
+    async with live.runtime.db.write() as uow:
+        await uow.conn.execute(t.outbox.insert(), reminder_rows(150, datetime.now(UTC)))
+    live.runtime.worker.wake()
+    await until(lambda: sum(len(f.messages) for f in fans) >= 25, 10)
+    ann = live.sandbox.user(user_id=7105, first_name="Ann")
+    asked = time.monotonic()
+    await ann.send("/help")
+    await ann.wait_for_message(contains="How it works", timeout=10)
+    waited = time.monotonic() - asked
+    delivered = sum(len(f.messages) for f in fans)
+    assert waited < 0.8 and delivered < 120, (waited, delivered)  # not behind ~32 queued
+    await until(lambda: sum(len(f.messages) for f in fans) == 150, 30)
+    assert sum(len(f.messages) for f in fans) == 150, waited
+    assert live.sandbox.rate_limited_count == 0
