@@ -102,12 +102,13 @@ async def run(quick: bool, rate: float, seconds: float) -> dict[str, Any]:
         else:
             plan.append("repeat" if rng.random() < 0.8 else "forged")
     fresh_needed = plan.count("first")
-    sandbox = new_sandbox(rate_limit_global=None)
+    sandbox = new_sandbox(rate_limit_global=None, rate_limit_per_chat=None)  # measured unpaced
     await sandbox.start()
     try:
         with tempfile.TemporaryDirectory(prefix="ticketq-door-") as tmp:
             async with running_bot(sandbox, sqlite_url(Path(tmp)), admin_ids=frozenset({ADMIN}),
-                                   clock=SystemClock(), send_rate=1000.0) as runtime:
+                                   clock=SystemClock(), send_rate=1000.0,
+                                   send_rate_per_chat=100.0) as runtime:
                 event = await runtime.services.admin.import_event(
                     event_doc(fresh_needed + 8), actor_id=ADMIN)
                 setup_start = time.perf_counter()

@@ -3,18 +3,20 @@
 10,000 virtual users (private chats) exist in the sandbox. 10,000 outbox MESSAGE items
 (the ``reminder`` text, one per chat) are queued in one transaction, straight into the
 outbox, and the real outbox worker + ``TelegramMessenger`` of a running TicketQ drain them
-with ``send_rate=100`` (``TICKETQ_SEND_RATE``), while the sandbox enforces a global limit.
+through the process's one sending path (``bot.sending``, bulk lane) with ``send_rate=100``
+(``TICKETQ_SEND_RATE``), while the sandbox enforces a global limit.
 
 The sandbox limit. The sandbox counts accepted sends in a sliding one-second window and
-answers 429 (``retry_after``) as soon as the window already holds L sends. The messenger's
-token bucket (rate 100/s, burst 1) puts at most 1 + 100 sends into any one-second window if
+answers 429 (``retry_after``) as soon as the window already holds L sends. The sending
+path's slots (100/s, no burst) put at most 1 + 100 sends into any one-second window if
 every request reached the sandbox exactly on schedule; event-loop and HTTP jitter (the bot
 and the sandbox share one event loop on a busy 2-core machine) can move requests scheduled
 just before a window into it. L = 110 (the default) tolerates 10 % of such jitter and no
 more: a sender that exceeds 100/s by more than 10 % in any second, or bursts (a token
 bucket with a burst of 10 on top of the rate), is answered 429. ``--sandbox-limit 105`` or
-``100`` is stricter. A negative control (the same drain configured at 125 messages/s
-against the same limit) shows those 429s.
+``100`` is stricter; its completion window (a send starts only in a place whose last send
+completed a second ago) keeps even that at 0 x 429. A negative control (the same drain
+configured at 125 messages/s against the same limit) shows those 429s.
 
 Reported: the achieved rate from the first to the last delivered message (target >= 95 % of
 100/s), the most sends seen in any sliding second, and the sandbox's 429 count (target 0).

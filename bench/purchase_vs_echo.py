@@ -254,7 +254,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     half_duration = 4.0 if quick else 15.0
     echo_levels = [1, 8, 32, 64] if quick else [1, 8, 32, 64, 128]
     buy_levels = [4, 16, 32] if quick else [4, 16, 32, 64, 96]
-    sandbox = new_sandbox(rate_limit_global=None)
+    sandbox = new_sandbox(rate_limit_global=None, rate_limit_per_chat=None)  # measured unpaced
     await sandbox.start()
     out: dict[str, Any] = {"settings": {
         "warmup_s": warmup, "window_s": duration, "half_load_window_s": half_duration,

@@ -20,6 +20,7 @@ from bot.config import Settings
 from bot.messenger import TelegramMessenger
 from bot.payments.stripe_refunds import StripeRefundGateway
 from bot.polling import InboxPoller
+from bot.sending import SendingPath
 from bot.storage.database import SqlDatabase
 from bot.storage.inbox_store import SqlInbox
 from bot.storage.migrate import upgrade_to_head
@@ -63,10 +64,9 @@ class TicketQRuntime:
         app = self.application
         await app.initialize()
         self.services.bot_username = app.bot.username
+        # Same Bot, so the outbox shares the application's one sending path (bot.sending).
         messenger = TelegramMessenger(
-            bot=app.bot, tickets=self.services.tickets, bot_username=app.bot.username,
-            rate_global=self.settings.send_rate, rate_per_chat=self.settings.send_rate_per_chat,
-        )
+            bot=app.bot, tickets=self.services.tickets, bot_username=app.bot.username)
         self._wire_effects(messenger)
         await app.bot.set_my_commands([BotCommand(c, d) for c, d in handlers.BOT_COMMANDS])
         # Not PTB's Updater: it confirms updates before they are stored (see bot.polling).
@@ -132,6 +132,13 @@ def _phone_key(settings: Settings) -> bytes:
                           ).digest()
 
 
+def sending_path_for(settings: Settings) -> SendingPath:
+    """The process's one sending path (pacing, order, retries of every Bot API call)."""
+    return SendingPath(rate_global=settings.send_rate, rate_per_chat=settings.send_rate_per_chat,
+                       burst_per_chat=settings.send_burst_per_chat,
+                       reply_give_up=settings.reply_give_up_seconds)
+
+
 async def build_runtime(settings: Settings, *, clock: Clock | None = None,
                         refund_gateway: RefundGateway | None = None,
                         migrate: bool = True) -> TicketQRuntime:
@@ -170,6 +177,7 @@ async def build_runtime(settings: Settings, *, clock: Clock | None = None,
         .concurrent_updates(64)
         .connection_pool_size(64)
         .get_updates_read_timeout(30)
+        .rate_limiter(sending_path_for(settings))
     )
     if settings.bot_api_url:
         builder = builder.base_url(settings.bot_api_url)

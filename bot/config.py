@@ -43,6 +43,12 @@ class Settings(BaseSettings):
                              description="Outgoing Telegram messages per second, overall.")
     send_rate_per_chat: float = Field(default=1.0, gt=0, le=100,
                                       description="Outgoing messages per second per chat.")
+    send_burst_per_chat: int = Field(default=3, ge=1, le=100,
+                                     description="Messages a quiet chat may receive at once.")
+    reply_give_up_seconds: float = Field(
+        default=60.0, gt=0, le=3600,
+        description="A reply Telegram keeps refusing (flood control, network) is given up and "
+        "logged after this long.")
     log_level: str = Field(default="INFO", description="Python logging level.")
 
     @field_validator("admin_ids", mode="before")

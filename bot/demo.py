@@ -183,7 +183,7 @@ async def run_demo(*, as_json: bool = False, buyers: int = 60,
         workdir.mkdir(parents=True, exist_ok=True)
         async with sandboxed_bot(sqlite_url(workdir), admin_ids=frozenset({ORGANIZER_ID}),
                                  clock=clock, hold_minutes=10,
-                                 rate_limit_global=None) as bot:
+                                 rate_limit_global=None, send_rate=1000.0) as bot:
             summary, transcripts = await _play(bot, clock, rng, buyers)
     summary["duration_s"] = round(time.perf_counter() - started, 2)
     if as_json:

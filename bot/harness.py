@@ -1,4 +1,10 @@
-"""Run the real bot against the loopback sandbox (demo, end-to-end tests, benchmarks)."""
+"""Run the real bot against the loopback sandbox (demo, end-to-end tests, benchmarks).
+
+By default the sandbox is at least as strict as Telegram about flood control (30 a second for
+the bot, about 1 a second per chat after a burst of 3) and the bot is configured as in
+production (25 a second, 1 a second per chat, bursts of 3). A test or demo that needs speed
+loosens both explicitly (e.g. ``rate_limit_global=None, send_rate=1000.0``).
+"""
 
 from __future__ import annotations
 
@@ -30,8 +36,9 @@ class SandboxedBot:
 
 
 def sandbox_settings(sandbox: Sandbox, database_url: str, *, admin_ids: frozenset[int],
-                     hold_minutes: int = 10, send_rate: float = 1000.0,
-                     send_rate_per_chat: float = 100.0) -> Settings:
+                     hold_minutes: int = 10, send_rate: float = 25.0,
+                     send_rate_per_chat: float = 1.0, send_burst_per_chat: int = 3
+                     ) -> Settings:
     """Settings that point every external call at the sandbox."""
     return Settings(
         bot_token=SANDBOX_TOKEN, payment_provider_token=SANDBOX_PROVIDER_TOKEN,  # type: ignore[arg-type]
@@ -40,28 +47,34 @@ def sandbox_settings(sandbox: Sandbox, database_url: str, *, admin_ids: frozense
         bot_file_url=sandbox.bot_file_base_url, stripe_api_base=sandbox.stripe_api_base,
         beacon_url=sandbox.beacon_url,
         hold_minutes=hold_minutes, send_rate=send_rate, send_rate_per_chat=send_rate_per_chat,
+        send_burst_per_chat=send_burst_per_chat,
         _env_file=None,  # type: ignore[call-arg]
     )
 
 
-def new_sandbox(*, rate_limit_global: float | None = None,
+def new_sandbox(*, rate_limit_global: float | None = 30.0,
+                rate_limit_per_chat: float | None = 1.0, burst_per_chat: int = 3,
                 strict_html: bool = True) -> Sandbox:
-    """A sandbox configured with the harness's token and keys (not started)."""
+    """A sandbox configured with the harness's token and keys (not started); flood limits
+    at least as strict as Telegram's unless loosened."""
     return Sandbox(bot_token=SANDBOX_TOKEN, stripe_secret_key=SANDBOX_STRIPE_KEY,
                    provider_token=SANDBOX_PROVIDER_TOKEN, rate_limit_global=rate_limit_global,
+                   rate_limit_per_chat=rate_limit_per_chat, burst_per_chat=burst_per_chat,
                    strict_html=strict_html)
 
 
 @asynccontextmanager
 async def running_bot(sandbox: Sandbox, database_url: str, *,
                       admin_ids: frozenset[int] = frozenset(), clock: Clock | None = None,
-                      hold_minutes: int = 10, send_rate: float = 1000.0,
-                      send_rate_per_chat: float = 100.0) -> AsyncIterator[TicketQRuntime]:
+                      hold_minutes: int = 10, send_rate: float = 25.0,
+                      send_rate_per_chat: float = 1.0, send_burst_per_chat: int = 3
+                      ) -> AsyncIterator[TicketQRuntime]:
     """Start TicketQ against a running sandbox; stop it afterwards (restart tests call this
     twice on the same sandbox and database)."""
     settings = sandbox_settings(sandbox, database_url, admin_ids=admin_ids,
                                 hold_minutes=hold_minutes, send_rate=send_rate,
-                                send_rate_per_chat=send_rate_per_chat)
+                                send_rate_per_chat=send_rate_per_chat,
+                                send_burst_per_chat=send_burst_per_chat)
     if clock is not None:
         sandbox.beacon.now = lambda: clock.now().timestamp()  # the beacon follows test time
     runtime = await build_runtime(settings, clock=clock)
@@ -75,16 +88,21 @@ async def running_bot(sandbox: Sandbox, database_url: str, *,
 @asynccontextmanager
 async def sandboxed_bot(database_url: str, *, admin_ids: frozenset[int] = frozenset(),
                         clock: Clock | None = None, hold_minutes: int = 10,
-                        rate_limit_global: float | None = None,
-                        send_rate: float = 1000.0, send_rate_per_chat: float = 100.0,
+                        rate_limit_global: float | None = 30.0,
+                        rate_limit_per_chat: float | None = 1.0, burst_per_chat: int = 3,
+                        send_rate: float = 25.0, send_rate_per_chat: float = 1.0,
+                        send_burst_per_chat: int = 3,
                         strict_html: bool = True) -> AsyncIterator[SandboxedBot]:
     """Start a sandbox and the real bot against it; stop both afterwards."""
-    sandbox = new_sandbox(rate_limit_global=rate_limit_global, strict_html=strict_html)
+    sandbox = new_sandbox(rate_limit_global=rate_limit_global,
+                          rate_limit_per_chat=rate_limit_per_chat,
+                          burst_per_chat=burst_per_chat, strict_html=strict_html)
     await sandbox.start()
     try:
         async with running_bot(sandbox, database_url, admin_ids=admin_ids, clock=clock,
                                hold_minutes=hold_minutes, send_rate=send_rate,
-                               send_rate_per_chat=send_rate_per_chat) as runtime:
+                               send_rate_per_chat=send_rate_per_chat,
+                               send_burst_per_chat=send_burst_per_chat) as runtime:
             yield SandboxedBot(sandbox=sandbox, runtime=runtime)
     finally:
         await sandbox.stop()

@@ -26,6 +26,7 @@ from telegram import Update
 from telegram.error import InvalidToken, RetryAfter, TelegramError
 from telegram.ext import Application
 
+from bot.sending import spawn_in_turn
 from bot.storage.inbox_store import SqlInbox
 from core.clock import Clock
 
@@ -93,7 +94,9 @@ class InboxPoller:
         self._in_hand.add(update.update_id)
         if len(self._in_hand) >= self._backlog:
             self._room.clear()
-        task = asyncio.create_task(self._handle(update, urgent=_is_payment(update)))
+        # In its chat's turn: replies keep the order of the updates (bot.sending).
+        task = spawn_in_turn(self._app.bot, update,
+                             self._handle(update, urgent=_is_payment(update)))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 

@@ -13,19 +13,21 @@ from telegram.error import BadRequest
 
 from core.errors import DomainError
 from core.money import Money
+from handlers import lengths
 from handlers.context import TicketQContext
-from handlers.texts import error_text, plain
+from handlers.texts import error_text, fit, plain
 
 log = logging.getLogger(__name__)
 
-# Telegram's sendInvoice limits (characters).
+# Telegram's sendInvoice limits (UTF-16 code units, as Telegram counts).
 INVOICE_TITLE_MAX = 32
 INVOICE_DESCRIPTION_MAX = 255
 
 
 def cut(text: str, limit: int) -> str:
-    """``text`` shortened to ``limit`` characters, ending in "…" when something was cut."""
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    """Plain ``text`` shortened to ``limit`` UTF-16 units (an emoji can be two), ending in
+    "…" when something was cut."""
+    return lengths.cut(text, limit)
 
 
 def user_id(update: Update) -> int | None:
@@ -36,12 +38,14 @@ def user_id(update: Update) -> int | None:
 
 async def reply(update: Update, context: TicketQContext, text: str,
                 markup: InlineKeyboardMarkup | None = None) -> Message | None:
-    """Send ``text`` (HTML) to the update's chat; None if there is no chat."""
+    """Send ``text`` (HTML, cut to Telegram's length if needed) to the update's chat; None if
+    there is no chat. It goes through the one sending path (``bot.sending``): paced, in order,
+    retried, never dropped silently."""
     chat = update.effective_chat
     if chat is None:
         return None
-    return await context.bot.send_message(chat_id=chat.id, text=text, parse_mode=ParseMode.HTML,
-                                          reply_markup=markup)
+    return await context.bot.send_message(chat_id=chat.id, text=fit(text),
+                                          parse_mode=ParseMode.HTML, reply_markup=markup)
 
 
 async def show(update: Update, context: TicketQContext, text: str,
@@ -59,7 +63,7 @@ async def show(update: Update, context: TicketQContext, text: str,
     message = query.message if query is not None else None
     if isinstance(message, Message) and message.text is not None:
         try:
-            await message.edit_text(text, parse_mode=ParseMode.HTML, reply_markup=markup)
+            await message.edit_text(fit(text), parse_mode=ParseMode.HTML, reply_markup=markup)
             return message
         except BadRequest as exc:
             if "not modified" in str(exc).lower():
@@ -75,8 +79,8 @@ async def send_invoice(context: TicketQContext, chat_id: int, *, title: str, des
     Args:
         context: the handler context (bot and payment provider token).
         chat_id: where the invoice goes.
-        title: rendered text; made plain and cut to Telegram's 32 characters.
-        description: rendered text; made plain and cut to 255 characters, so anything that
+        title: rendered text; made plain and cut to Telegram's 32 UTF-16 units.
+        description: rendered text; made plain and cut to 255 UTF-16 units, so anything that
             must survive (a refund promise) belongs at its start.
         label: rendered text of the single price line.
         payload: the opaque invoice payload (``core.orders``), 1-128 bytes.

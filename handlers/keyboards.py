@@ -12,6 +12,7 @@ from core.services.lottery import EntryView, LotteryInfo
 from core.services.tickets import TicketView
 from core.tickets import format_short_code
 from handlers import callbacks as cb
+from handlers.lengths import ELLIPSIS, cut, utf16_len
 from handlers.paging import TICKETS_PER_PAGE, Page, paginate
 from handlers.texts import lottery_stage, plain, t
 
@@ -22,30 +23,6 @@ LABEL_MAX = 48
 TYPE_IN_LABEL_MAX = 16
 PICKER_MAX = 10
 PICKER_ROW = 5
-ELLIPSIS = "…"
-
-
-def utf16_len(text: str) -> int:
-    """Length as Telegram counts it: UTF-16 code units (an emoji outside the BMP is 2)."""
-    return len(text.encode("utf-16-le")) // 2
-
-
-def cut16(text: str, limit: int) -> str:
-    """``text`` within ``limit`` UTF-16 units, ending in "…" when something was cut; never
-    splits a character (a surrogate pair stays whole).
-
-    (A local helper until ``handlers.common.cut`` counts UTF-16 for every caller.)
-    """
-    if utf16_len(text) <= limit:
-        return text
-    budget = limit - utf16_len(ELLIPSIS)
-    kept: list[str] = []
-    for char in text:
-        budget -= 2 if ord(char) > 0xFFFF else 1
-        if budget < 0:
-            break
-        kept.append(char)
-    return "".join(kept).rstrip() + ELLIPSIS
 
 
 def fitted(head: str, tail: str, limit: int = LABEL_MAX) -> str:
@@ -53,8 +30,8 @@ def fitted(head: str, tail: str, limit: int = LABEL_MAX) -> str:
     what tells a button apart from its neighbours (a ticket code, a price, an id)."""
     room = limit - utf16_len(tail)
     if room < utf16_len(ELLIPSIS) + 1:
-        return cut16(head + tail, limit)
-    return cut16(head, room) + tail
+        return cut(head + tail, limit)
+    return cut(head, room) + tail
 
 
 def label(key: str, /, **params: object) -> str:
@@ -64,7 +41,7 @@ def label(key: str, /, **params: object) -> str:
 
 def button(text: str, action: cb.Action) -> InlineKeyboardButton:
     """One callback button labelled with plain ``text`` (cut to a readable length)."""
-    return InlineKeyboardButton(cut16(text, LABEL_MAX), callback_data=cb.encode(action))
+    return InlineKeyboardButton(cut(text, LABEL_MAX), callback_data=cb.encode(action))
 
 
 def pager(page: Page[Any], make: Callable[[int], cb.Action]) -> list[InlineKeyboardButton]:
@@ -169,15 +146,15 @@ def label_cutting(key: str, part: str, /, **params: object) -> str:
     value = str(params[part])
     room = LABEL_MAX - utf16_len(prefix) - utf16_len(suffix)
     if room < utf16_len(ELLIPSIS) + 1:
-        return cut16(prefix + value + suffix, LABEL_MAX)
-    return prefix + cut16(value, room) + suffix
+        return cut(prefix + value + suffix, LABEL_MAX)
+    return prefix + cut(value, room) + suffix
 
 
 def ticket_label(view: TicketView) -> str:
     """A ticket's button: event · type · code, the title cut first so the type and the code
     (what tells two tickets apart) always show."""
     return label_cutting("mytickets.button", "event", event=view.event.title,
-                         ticket_type=cut16(view.ticket_type.name, TYPE_IN_LABEL_MAX),
+                         ticket_type=cut(view.ticket_type.name, TYPE_IN_LABEL_MAX),
                          code=format_short_code(view.ticket.short_code))
 
 

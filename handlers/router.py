@@ -9,15 +9,17 @@ from typing import Any
 from telegram import Update
 from telegram.error import TelegramError
 
+from bot.sending import before_waiting
 from core.errors import DomainError
 from handlers import browse, console, lottery, my_tickets, purchase, wizard
 from handlers import callbacks as cb
+from handlers.common import cut, reply
 from handlers.context import TicketQContext
 from handlers.texts import error_text, plain, t
 
 log = logging.getLogger(__name__)
 
-ANSWER_MAX = 200
+ANSWER_MAX = 200  # UTF-16 units
 
 Flow = Callable[[Update, TicketQContext, Any], Awaitable[None]]
 
@@ -57,29 +59,46 @@ async def on_callback(update: Update, context: TicketQContext) -> None:
     Stale or forged callback_data (anything :func:`handlers.callbacks.decode` rejects) gets a
     friendly "this button has expired" alert. Unexpected exceptions still answer the query
     (silently) before reaching the error handler.
+
+    Telegram shows a spinner on the button until the query is answered and drops answers
+    after 15 s, while messages to one chat are paced (about one a second, ``bot.sending``).
+    So when the flow's edit or message would have to wait in line, the query is answered
+    first, silently; a refusal the flow then ends in arrives as a message, not an alert.
     """
     query = update.callback_query
     if query is None:
         return
-    notice: str | None = None
-    alert = False
-    try:
-        action = cb.decode(query.data)
-        if action is None:
-            notice, alert = plain(t("fallback.stale_button")), True
-        elif isinstance(action, cb.Noop):
-            notice = plain(t("fallback.noop"))
-        else:
-            await ROUTES[type(action)](update, context, action)
-    except DomainError as err:
-        log.info("callback %r: %r", query.data, err)
-        notice, alert = plain(error_text(err)), True
-    finally:
+    answered = False
+
+    async def answer(notice: str | None = None, alert: bool = False) -> None:
+        nonlocal answered
+        if answered:
+            return
+        answered = True
         try:
             if notice is None:
                 await query.answer()
             else:
-                text = notice if len(notice) <= ANSWER_MAX else notice[: ANSWER_MAX - 1] + "…"
-                await query.answer(text=text, show_alert=alert)
+                await query.answer(text=cut(plain(notice), ANSWER_MAX), show_alert=alert)
         except TelegramError as exc:
             log.info("could not answer callback query %s: %s", query.id, exc)
+
+    notice: str | None = None
+    alert = False
+    try:
+        with before_waiting(answer):
+            action = cb.decode(query.data)
+            if action is None:
+                notice, alert = t("fallback.stale_button"), True
+            elif isinstance(action, cb.Noop):
+                notice = t("fallback.noop")
+            else:
+                await ROUTES[type(action)](update, context, action)
+    except DomainError as err:
+        log.info("callback %r: %r", query.data, err)
+        notice, alert = error_text(err), True
+    finally:
+        early = answered
+        await answer(notice, alert)  # no-op if answered early; silent on unexpected errors
+    if early and notice is not None and alert:
+        await reply(update, context, notice)  # too late for an alert: say it in the chat

@@ -35,13 +35,14 @@ from core.services.lottery import EntryView, LotteryInfo
 from core.services.organizer import EventFigures
 from core.services.tickets import TicketView
 from core.tickets import TicketStatus, format_short_code
+from handlers import lengths
 from handlers.paging import TICKETS_PER_PAGE, paginate
 
 log = logging.getLogger(__name__)
 
-# Telegram rejects messages above 4096 characters (captions: 1024).
-MESSAGE_LIMIT = 4096
-CAPTION_LIMIT = 1024
+# Telegram rejects messages above 4096 UTF-16 units after entity parsing (captions: 1024).
+MESSAGE_LIMIT = lengths.MESSAGE_LIMIT
+CAPTION_LIMIT = lengths.CAPTION_LIMIT
 
 
 class Html(str):
@@ -899,21 +900,10 @@ def spec_issues_text(issues: Iterable[SpecIssue], *, plain: bool = False,
 
 
 def fit(text: str, limit: int = MESSAGE_LIMIT) -> str:
-    """Cut ``text`` to Telegram's length limit at a line break, keeping HTML tags balanced.
-
-    Only whole lines are dropped, so as long as every line is balanced (true of all texts
-    here) the result is too.
-    """
-    if len(text) <= limit:
-        return text
-    kept: list[str] = []
-    size = 0
-    for line in text.split("\n"):
-        if size + len(line) + 1 > limit - 2:
-            break
-        kept.append(line)
-        size += len(line) + 1
-    return "\n".join(kept) + "\n…"
+    """Cut HTML ``text`` to Telegram's limit as Telegram counts it (UTF-16 units after entity
+    parsing), at a line break or inside a line with its tags closed (see
+    :func:`handlers.lengths.fit`)."""
+    return lengths.fit(text, limit)
 
 
 # --- composite views ----------------------------------------------------------------------
@@ -937,10 +927,16 @@ def _summary_text(item: EventSummary) -> str:
              price=price, seats=Html(seats))
 
 
+# A description may be 2,000 characters, up to 4,000 UTF-16 units of emoji: on a card it is
+# cut so that where, when and the ticket types always fit in Telegram's 4,096.
+CARD_DESCRIPTION_MAX = 2000
+
+
 def _card_head(event: Event) -> list[str]:
     parts = [t("card.header", title=event.title)]
     if event.description:
-        parts.append(html.escape(event.description, quote=False))
+        description = lengths.cut(event.description, CARD_DESCRIPTION_MAX)
+        parts.append(html.escape(description, quote=False))
     parts.append(t("card.where_when", venue=event.venue, when=event.local_start()))
     return parts
 

@@ -33,8 +33,9 @@ class Sandbox:
         stripe_secret_key: str = "sk_test_sandbox",
         provider_token: str = "sandbox-provider-token",
         rate_limit_global: float | None = 30.0,
-        rate_limit_per_chat: float | None = None,
+        rate_limit_per_chat: float | None = 1.0,
         *,
+        burst_per_chat: int = 3,
         strict_html: bool = True,
         host: str = "127.0.0.1",
     ) -> None:
@@ -45,8 +46,12 @@ class Sandbox:
             bot_username: Username returned by getMe.
             stripe_secret_key: The only key the Stripe emulator accepts.
             provider_token: The payment provider token sendInvoice requires.
-            rate_limit_global: Max sends per sliding second for the bot (None = unlimited).
-            rate_limit_per_chat: Max sends per sliding second per chat (None = off).
+            rate_limit_global: Max sends and edits per sliding second for the bot
+                (None = unlimited). Telegram: about 30.
+            rate_limit_per_chat: Sends and edits per second one chat may receive once its
+                burst is used up (None = off). Telegram: about 1, "short bursts allowed".
+            burst_per_chat: How many a quiet chat may receive at once. The defaults are at
+                least as strict as Telegram; a test that needs speed loosens them explicitly.
             strict_html: Reject a bare ``&`` in HTML (real Telegram keeps it literally).
             host: Loopback address to bind.
         """
@@ -64,6 +69,7 @@ class Sandbox:
             provider_token=provider_token,
             rate_limit_global=rate_limit_global,
             rate_limit_per_chat=rate_limit_per_chat,
+            burst_per_chat=burst_per_chat,
             stripe=self.stripe,
             faults=self.faults,
             strict_html=strict_html,
@@ -206,8 +212,18 @@ class Sandbox:
         return self.telegram.bot_errors
 
     def set_rate_limit(
-        self, global_per_s: float | None, per_chat_per_s: float | None = None
+        self,
+        global_per_s: float | None,
+        per_chat_per_s: float | None = None,
+        burst_per_chat: int | None = None,
     ) -> None:
-        """Change the send rate limits (None = unlimited / off)."""
+        """Change the flood limits (None = unlimited / off; ``burst_per_chat`` None = keep)."""
         self.telegram.rate_limit_global = global_per_s
         self.telegram.rate_limit_per_chat = per_chat_per_s
+        if burst_per_chat is not None:
+            self.telegram.burst_per_chat = burst_per_chat
+
+    @property
+    def rate_limited_chats(self) -> Counter[int]:
+        """429 answers by chat."""
+        return self.telegram.rate_limited_chats

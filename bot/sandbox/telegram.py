@@ -20,7 +20,7 @@ from aiohttp import ClientSession, ClientTimeout, web
 from aiohttp.web_request import FileField
 
 from bot.sandbox.faults import FaultInjector
-from bot.sandbox.formatting import EntityParseError, check_markdown_v2, parse_html
+from bot.sandbox.formatting import EntityParseError, check_markdown_v2, parse_html, utf16_len
 from bot.sandbox.models import BotError, CallbackAnswer, SandboxMessage
 
 if TYPE_CHECKING:
@@ -49,8 +49,16 @@ _BUTTON_ACTIONS = (
 )  # fmt: skip
 _COMMAND_RE = re.compile(r"^[a-z0-9_]{1,32}$")
 _CURRENCY_RE = re.compile(r"^[A-Z]{3}$")
+# Lengths as Telegram counts them: UTF-16 code units of the text after entity parsing.
 MAX_TEXT = 4096
 MAX_CAPTION = 1024
+MAX_CALLBACK_ANSWER = 200
+MAX_INVOICE_TITLE = 32
+MAX_INVOICE_DESCRIPTION = 255
+MAX_INLINE_BUTTONS = 100
+# Telegram re-encodes every photo as JPEG and serves it in these sizes (longest side).
+PHOTO_BOXES = (90, 320, 800, 1280, 2560)
+PHOTO_JPEG_QUALITY = 87
 PRE_CHECKOUT_TIMEOUT = 10.0
 CALLBACK_QUERY_TTL = 15.0
 
@@ -85,6 +93,15 @@ class StoredFile:
     file_name: str | None = None
     width: int = 0
     height: int = 0
+
+
+@dataclass
+class _ChatFlood:
+    """Flood control of one chat: a token bucket, and a ban after a 429 until retry_after."""
+
+    tokens: float
+    updated: float
+    blocked_until: float = 0.0
 
 
 @dataclass
@@ -177,6 +194,7 @@ class TelegramBotApi:
         rate_limit_global: float | None,
         rate_limit_per_chat: float | None,
         stripe: StripeEmulator,
+        burst_per_chat: int = 3,
         faults: FaultInjector,
         strict_html: bool = True,
         bot_first_name: str = "TicketQ",
@@ -197,6 +215,7 @@ class TelegramBotApi:
         }
         self.rate_limit_global = rate_limit_global
         self.rate_limit_per_chat = rate_limit_per_chat
+        self.burst_per_chat = burst_per_chat
         self.users: dict[int, VirtualUser] = {}
         self.messages: dict[tuple[int, int], SandboxMessage] = {}
         self.user_messages: dict[tuple[int, int], dict[str, Any]] = {}
@@ -217,9 +236,11 @@ class TelegramBotApi:
         self.pre_checkout_queries: dict[str, _PendingQuery] = {}
         self.commands: dict[tuple[str, str], list[dict[str, Any]]] = {}
         self._global_window: deque[float] = deque()
-        self._chat_windows: dict[int, deque[float]] = {}
+        self._chat_flood: dict[int, _ChatFlood] = {}
+        self.photo_groups: dict[str, list[StoredFile]] = {}
         self.sent_messages_count = 0
         self.rate_limited_count = 0
+        self.rate_limited_chats: Counter[int] = Counter()
         self.method_calls: Counter[str] = Counter()
         self.bot_errors: list[BotError] = []
         self._handlers: dict[str, Callable[[Params], Awaitable[Any]]] = {
@@ -334,26 +355,41 @@ class TelegramBotApi:
         return mid
 
     def _check_rate(self, chat_id: int) -> None:
+        """Flood control as Telegram applies it to a bot.
+
+        * Bot-wide: at most ``rate_limit_global`` requests in any sliding second.
+        * Per chat: a token bucket of ``burst_per_chat`` tokens refilled at
+          ``rate_limit_per_chat`` a second (a short burst is allowed, then about one a
+          second). An empty bucket answers 429 ``retry after N``, and the chat stays refused
+          until those N seconds have passed: ignoring ``retry_after`` only earns more 429s.
+        """
         now = time.monotonic()
-        checks: list[tuple[deque[float], float | None]] = [
-            (self._global_window, self.rate_limit_global)
-        ]
-        if self.rate_limit_per_chat:
-            checks.append(
-                (self._chat_windows.setdefault(chat_id, deque()), self.rate_limit_per_chat)
-            )
-        for window, limit in checks:
-            while window and window[0] <= now - 1.0:
-                window.popleft()
-            if limit is not None and limit > 0 and len(window) >= max(limit, 1):
-                retry = max(1, math.ceil(window[0] + 1.0 - now))
-                raise ApiError(
-                    429,
-                    f"Too Many Requests: retry after {retry}",
-                    {"retry_after": retry},
-                )
-        for window, _ in checks:
-            window.append(now)
+        window = self._global_window
+        limit = self.rate_limit_global
+        while window and window[0] <= now - 1.0:
+            window.popleft()
+        if limit is not None and limit > 0 and len(window) >= max(limit, 1):
+            self._too_many(chat_id, max(1, math.ceil(window[0] + 1.0 - now)))
+        rate = self.rate_limit_per_chat
+        if rate:
+            burst = float(max(1, self.burst_per_chat))
+            flood = self._chat_flood.get(chat_id)
+            if flood is None:
+                flood = self._chat_flood[chat_id] = _ChatFlood(burst, now)
+            if now < flood.blocked_until:
+                self._too_many(chat_id, max(1, math.ceil(flood.blocked_until - now)))
+            level = min(burst, flood.tokens + (now - flood.updated) * rate)
+            flood.tokens, flood.updated = level, now
+            if level < 1.0:
+                retry = max(1, math.ceil((1.0 - level) / rate))
+                flood.blocked_until = now + retry
+                self._too_many(chat_id, retry)
+            flood.tokens = level - 1.0
+        window.append(now)
+
+    def _too_many(self, chat_id: int, retry: int) -> None:
+        self.rate_limited_chats[chat_id] += 1
+        raise ApiError(429, f"Too Many Requests: retry after {retry}", {"retry_after": retry})
 
     def _format(
         self, text: str, parse_mode: str | None, entities: Any
@@ -385,6 +421,8 @@ class TelegramBotApi:
                     'can\'t parse inline keyboard button: field "inline_keyboard" '
                     "must be of type Array of Array"
                 )
+            if sum(len(row) for row in rows) > MAX_INLINE_BUTTONS:
+                raise bad_request("REPLY_MARKUP_TOO_LONG")
             for row in rows:
                 for button in row:
                     self._check_button(button)
@@ -656,7 +694,7 @@ class TelegramBotApi:
         plain, entities = self._format(text, parse_mode, params.get_json("entities"))
         if not plain.strip():
             raise bad_request("message text is empty")
-        if len(plain) > MAX_TEXT:
+        if utf16_len(plain) > MAX_TEXT:
             raise bad_request("message is too long")
         markup = self._markup(params)
         self._check_reply(user.user_id, params)
@@ -691,7 +729,7 @@ class TelegramBotApi:
         if not caption:
             return caption, parse_mode, []
         plain, entities = self._format(caption, parse_mode, params.get_json("caption_entities"))
-        if len(plain) > MAX_CAPTION:
+        if utf16_len(plain) > MAX_CAPTION:
             raise bad_request("message caption is too long")
         return caption, parse_mode, entities
 
@@ -744,6 +782,9 @@ class TelegramBotApi:
     ) -> StoredFile:
         """Register file bytes on the emulated server (used for uploads in both directions).
 
+        A photo is re-encoded as Telegram does (:meth:`store_photo`); the largest size is
+        returned.
+
         Args:
             data: File content.
             kind: ``"photo"`` or ``"document"``.
@@ -753,53 +794,85 @@ class TelegramBotApi:
         Returns:
             The stored file, with ``file_id`` and a ``file_path`` for downloads.
         """
-        width = height = 0
         if kind == "photo":
-            try:
-                from PIL import Image
-
-                with Image.open(io.BytesIO(data)) as img:
-                    width, height = img.size
-            except Exception:
-                raise bad_request("IMAGE_PROCESS_FAILED") from None
-            if width + height > 10000 or max(width, height) > 20 * min(width, height):
-                raise bad_request("PHOTO_INVALID_DIMENSIONS")
+            return self.store_photo(data)[-1]
         if mime_type in (None, "", "application/octet-stream") and file_name:
             mime_type = mimetypes.guess_type(file_name)[0] or mime_type
+        ext = "." + file_name.rsplit(".", 1)[-1] if file_name and "." in file_name else ""
+        return self._register(data, "document", ext, file_name=file_name, mime_type=mime_type)
+
+    def _register(self, data: bytes, kind: str, ext: str, **extra: Any) -> StoredFile:
         unique = secrets.token_hex(8)
-        file_id = f"SBX{kind[:3].upper()}{secrets.token_urlsafe(24)}"
-        ext = ""
-        if kind == "photo":
-            ext = ".jpg"
-        elif file_name and "." in file_name:
-            ext = "." + file_name.rsplit(".", 1)[-1]
         folder = "photos" if kind == "photo" else "documents"
         stored = StoredFile(
-            file_id=file_id,
+            file_id=f"SBX{kind[:3].upper()}{secrets.token_urlsafe(24)}",
             file_unique_id=f"AQAD{unique}",
             data=data,
             file_path=f"{folder}/file_{len(self.files)}_{unique}{ext}",
             kind=kind,
-            mime_type=mime_type,
-            file_name=file_name,
-            width=width,
-            height=height,
+            **extra,
         )
-        self.files[file_id] = stored
+        self.files[stored.file_id] = stored
         self.files_by_path[stored.file_path] = stored
         return stored
 
-    @staticmethod
-    def photo_sizes(stored: StoredFile) -> list[dict[str, Any]]:
-        """PhotoSize list for a stored photo (one size: the original)."""
-        full = {
-            "file_id": stored.file_id,
-            "file_unique_id": stored.file_unique_id,
-            "width": stored.width,
-            "height": stored.height,
-            "file_size": len(stored.data),
-        }
-        return [full]
+    def store_photo(self, data: bytes) -> list[StoredFile]:
+        """Store a photo as Telegram serves it: JPEG re-encodings, smallest first.
+
+        One size per box of :data:`PHOTO_BOXES` smaller than the photo's longest side, plus
+        the photo at its own size (at most 2560 px); never enlarged. EXIF orientation is
+        applied and transparency flattened onto white, as Telegram's clients show it.
+
+        Raises:
+            ApiError: ``IMAGE_PROCESS_FAILED`` (not an image) or ``PHOTO_INVALID_DIMENSIONS``.
+        """
+        from PIL import Image, ImageOps
+
+        try:
+            with Image.open(io.BytesIO(data)) as img:
+                img.load()
+                image = ImageOps.exif_transpose(img)
+                if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
+                    rgba = image.convert("RGBA")
+                    image = Image.new("RGB", rgba.size, (255, 255, 255))
+                    image.paste(rgba, mask=rgba.getchannel("A"))
+                else:
+                    image = image.convert("RGB")
+        except Exception:
+            raise bad_request("IMAGE_PROCESS_FAILED") from None
+        width, height = image.size
+        if width + height > 10000 or max(width, height) > 20 * min(width, height):
+            raise bad_request("PHOTO_INVALID_DIMENSIONS")
+        longest = max(width, height)
+        sizes: list[StoredFile] = []
+        for box in PHOTO_BOXES:
+            side = min(box, longest)
+            scale = side / longest
+            size = (max(1, round(width * scale)), max(1, round(height * scale)))
+            scaled = image if size == image.size else image.resize(size, Image.Resampling.LANCZOS)
+            buffer = io.BytesIO()
+            scaled.save(buffer, format="JPEG", quality=PHOTO_JPEG_QUALITY)
+            sizes.append(self._register(buffer.getvalue(), "photo", ".jpg",
+                                        mime_type="image/jpeg", width=size[0],
+                                        height=size[1]))
+            if box >= longest:
+                break
+        for stored in sizes:
+            self.photo_groups[stored.file_id] = sizes
+        return sizes
+
+    def photo_sizes(self, stored: StoredFile) -> list[dict[str, Any]]:
+        """PhotoSize list of a stored photo (every size Telegram made of it, smallest first)."""
+        return [
+            {
+                "file_id": size.file_id,
+                "file_unique_id": size.file_unique_id,
+                "width": size.width,
+                "height": size.height,
+                "file_size": len(size.data),
+            }
+            for size in self.photo_groups.get(stored.file_id, [stored])
+        ]
 
     @staticmethod
     def document_json(stored: StoredFile) -> dict[str, Any]:
@@ -830,7 +903,7 @@ class TelegramBotApi:
             html=caption,
             parse_mode=parse_mode,
             reply_markup=markup,
-            photo=stored.data,
+            photo=self.photo_groups.get(stored.file_id, [stored])[-1].data,
             entities=entities,
             photo_sizes=self.photo_sizes(stored),
         )
@@ -882,11 +955,12 @@ class TelegramBotApi:
         plain, entities = self._format(text, parse_mode, params.get_json("entities"))
         if not plain.strip():
             raise bad_request("message text is empty")
-        if len(plain) > MAX_TEXT:
+        if utf16_len(plain) > MAX_TEXT:
             raise bad_request("message is too long")
         markup = self._markup(params)
         if plain == msg.text and entities == msg.entities and markup == msg.reply_markup:
             raise bad_request(NOT_MODIFIED[len("Bad Request: ") :])
+        self._check_rate(msg.chat_id)
         msg.text, msg.html, msg.parse_mode, msg.entities = plain, text, parse_mode, entities
         msg.reply_markup = markup
         return self._edited(msg)
@@ -905,6 +979,7 @@ class TelegramBotApi:
         markup = self._markup(params)
         if markup == msg.reply_markup:
             raise bad_request(NOT_MODIFIED[len("Bad Request: ") :])
+        self._check_rate(msg.chat_id)
         msg.reply_markup = markup
         return self._edited(msg)
 
@@ -918,6 +993,7 @@ class TelegramBotApi:
         markup = self._markup(params)
         if plain == msg.text and entities == msg.entities and markup == msg.reply_markup:
             raise bad_request(NOT_MODIFIED[len("Bad Request: ") :])
+        self._check_rate(msg.chat_id)
         msg.text, msg.html, msg.parse_mode, msg.entities = plain, caption, parse_mode, entities
         msg.reply_markup = markup
         return self._edited(msg)
@@ -943,7 +1019,7 @@ class TelegramBotApi:
         if query is None or query.answered or now - query.created > query.timeout:
             raise bad_request(QUERY_TOO_OLD[len("Bad Request: ") :])
         text = params.get_str("text")
-        if text is not None and len(text) > 200:
+        if text is not None and utf16_len(text) > MAX_CALLBACK_ANSWER:
             raise bad_request("MESSAGE_TOO_LONG")
         query.answered = True
         if not query.future.done():
@@ -978,9 +1054,9 @@ class TelegramBotApi:
         payload = params.get_str("payload") or ""
         currency = params.get_str("currency") or ""
         provider_token = params.get_str("provider_token") or ""
-        if not 1 <= len(title) <= 32:
+        if not 1 <= utf16_len(title) <= MAX_INVOICE_TITLE:
             raise bad_request("INVOICE_TITLE_INVALID" if title else "title is empty")
-        if not 1 <= len(description) <= 255:
+        if not 1 <= utf16_len(description) <= MAX_INVOICE_DESCRIPTION:
             raise bad_request(
                 "INVOICE_DESCRIPTION_INVALID" if description else "description is empty"
             )

@@ -8,6 +8,8 @@ import csv
 import io
 from datetime import timedelta
 
+import pytest
+
 from handlers.texts import plain, t
 from tests.e2e.console_steps import (
     accept,
@@ -24,6 +26,10 @@ from tests.e2e.console_steps import (
     ticket_payload,
 )
 from tests.e2e.phone import buy, create_event, photos
+
+# Long conversations typed far faster than a person types: the per-chat rate is loosened
+# (the burst and the bot-wide limit stay Telegram's; see tests/e2e/conftest.py).
+pytestmark = pytest.mark.chat_pace(10)
 
 REFUSAL = plain(t("error.not_allowed"))
 CONSOLE_COMMANDS = ["/stats 1", "/stats", "/myevents", "/events_admin", "/export 1",

@@ -6,12 +6,17 @@ import asyncio
 from datetime import timedelta
 
 import PIL.Image
+import pytest
 import zxingcpp
 
 from bot.sandbox import VirtualUser
 from handlers import callbacks as cb
 from tests.e2e.console_steps import forge_tap
 from tests.e2e.phone import buy, create_event, invoice_for, open_event, photos
+
+# Long conversations typed far faster than a person types: the per-chat rate is loosened
+# (the burst and the bot-wide limit stay Telegram's; see tests/e2e/conftest.py).
+pytestmark = pytest.mark.chat_pace(10)
 
 
 async def test_a_buyer_pays_and_gets_one_qr_ticket_per_seat(live) -> None:

@@ -7,6 +7,7 @@ import asyncio
 import io
 
 import PIL.Image
+import pytest
 import segno
 
 from bot.sandbox import SandboxMessage, VirtualUser
@@ -20,6 +21,10 @@ from tests.e2e.console_steps import (
     ticket_payload,
 )
 from tests.e2e.phone import buy, create_event, photos
+
+# Long conversations typed far faster than a person types: the per-chat rate is loosened
+# (the burst and the bot-wide limit stay Telegram's; see tests/e2e/conftest.py).
+pytestmark = pytest.mark.chat_pace(10)
 
 
 async def door_with_one_sale(live, capacity: int = 10) -> tuple[VirtualUser, VirtualUser]:

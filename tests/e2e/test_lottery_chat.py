@@ -6,12 +6,18 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
+import pytest
+
 from bot.sandbox import CallbackAnswer, SandboxMessage, VirtualUser
 from core.catalog import Event
 from handlers.texts import format_local
 from tests.e2e.conftest import ORGANIZER
 from tests.e2e.phone import open_event
 from tests.factories import lottery_doc
+
+# Long conversations typed far faster than a person types: the per-chat rate is loosened
+# (the burst and the bot-wide limit stay Telegram's; see tests/e2e/conftest.py).
+pytestmark = pytest.mark.chat_pace(10)
 
 TITLE = "Sold-Out Show"
 ENTER_GA = "Enter · GA · €30.00"

@@ -20,6 +20,10 @@ from tests.e2e.conftest import ORGANIZER
 from tests.e2e.phone import enter_lottery
 from tests.factories import lottery_doc
 
+# About draws and crashes, with many entrants: a chat may receive 10 a second after its burst
+# (the burst and the bot-wide limit stay Telegram's; see tests/e2e/conftest.py, chat_pace).
+CHAT_PACE = 10.0
+
 PRICE = 3000  # minor units per ticket in lottery_doc
 
 
@@ -89,8 +93,9 @@ async def assert_settled_exactly_once(sandbox: Sandbox, runtime, entrants: list[
 async def test_a_full_lottery_draws_once_tickets_winners_and_refunds_the_rest(
         tmp_path) -> None:
     clock, rng = OffsetClock(), random.Random(1)
-    async with new_sandbox() as sandbox, running_bot(
+    async with new_sandbox(rate_limit_per_chat=CHAT_PACE) as sandbox, running_bot(
             sandbox, sqlite_url(tmp_path), admin_ids=frozenset({ORGANIZER}),
+            send_rate_per_chat=CHAT_PACE,
             clock=clock) as runtime:
         event = await runtime.services.admin.import_event(
             lottery_doc(clock.now(), seats=10), actor_id=ORGANIZER)
@@ -111,8 +116,9 @@ async def test_a_draw_missed_while_the_bot_was_down_runs_once_after_restart(
         tmp_path) -> None:
     clock, rng = OffsetClock(), random.Random(2)
     url = sqlite_url(tmp_path)
-    async with new_sandbox() as sandbox:
+    async with new_sandbox(rate_limit_per_chat=CHAT_PACE) as sandbox:
         async with running_bot(sandbox, url, admin_ids=frozenset({ORGANIZER}),
+            send_rate_per_chat=CHAT_PACE,
                                clock=clock) as runtime:
             event = await runtime.services.admin.import_event(
                 lottery_doc(clock.now(), seats=6), actor_id=ORGANIZER)
@@ -122,6 +128,7 @@ async def test_a_draw_missed_while_the_bot_was_down_runs_once_after_restart(
         # ...the bot is down when the draw is due...
         clock.advance(timedelta(minutes=10))
         async with running_bot(sandbox, url, admin_ids=frozenset({ORGANIZER}),
+            send_rate_per_chat=CHAT_PACE,
                                clock=clock) as runtime:
             # ...and draws as soon as it is back.
             await wait_until(lambda: _is(runtime, event.id, LotteryState.DRAWN))
@@ -138,9 +145,10 @@ async def test_a_crash_in_the_middle_of_settlement_refunds_and_tickets_exactly_o
         tmp_path, crash_seed: int) -> None:
     clock, rng = OffsetClock(), random.Random(100 + crash_seed)
     url = sqlite_url(tmp_path)
-    async with new_sandbox() as sandbox:
+    async with new_sandbox(rate_limit_per_chat=CHAT_PACE) as sandbox:
         sandbox.stripe.processing_delay = 0.01  # settlement takes a little while
         async with running_bot(sandbox, url, admin_ids=frozenset({ORGANIZER}),
+            send_rate_per_chat=CHAT_PACE,
                                clock=clock) as runtime:
             event = await runtime.services.admin.import_event(
                 lottery_doc(clock.now(), seats=5), actor_id=ORGANIZER)
@@ -154,6 +162,7 @@ async def test_a_crash_in_the_middle_of_settlement_refunds_and_tickets_exactly_o
             task.cancel()
             refunds_before = len(sandbox.stripe.refunds)
         async with running_bot(sandbox, url, admin_ids=frozenset({ORGANIZER}),
+            send_rate_per_chat=CHAT_PACE,
                                clock=clock) as runtime:
             await runtime.worker.drain_until_idle()
             await assert_settled_exactly_once(sandbox, runtime, entrants, seats=5)

@@ -67,8 +67,12 @@ async def person(user: VirtualUser, event_id: int, rng: random.Random) -> str:
 async def test_a_thousand_buyers_for_a_hundred_seats_get_exactly_a_hundred_tickets(
         database_url: str) -> None:
     clock, rng = OffsetClock(), random.Random(7)
-    async with sandboxed_bot(database_url, admin_ids=frozenset({ORGANIZER}),
-                             clock=clock) as live:
+    # About overselling under concurrency, not flood control: the bot-wide limit is loosened
+    # (1,000 people × ~6 messages would take minutes at 30/s), a chat may receive 10 a second
+    # after its burst (people who tap this fast are not people); the burst stays Telegram's.
+    async with sandboxed_bot(database_url, admin_ids=frozenset({ORGANIZER}), clock=clock,
+                             rate_limit_global=None, send_rate=1000.0,
+                             rate_limit_per_chat=10.0, send_rate_per_chat=10.0) as live:
         event = await live.runtime.services.admin.import_event(
             event_doc(capacity=SEATS, per_user_limit=1), actor_id=ORGANIZER)
         users = [live.sandbox.user(user_id=100_000 + i, first_name=f"B{i}")

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import pytest
+
 from bot.sandbox import SandboxMessage, VirtualUser
 from tests.e2e.conftest import ORGANIZER
 from tests.e2e.phone import buy, create_event, open_event
+
+# Long conversations typed far faster than a person types: the per-chat rate is loosened
+# (the burst and the bot-wide limit stay Telegram's; see tests/e2e/conftest.py).
+pytestmark = pytest.mark.chat_pace(10)
 
 
 async def say(user: VirtualUser, text: str, expect: str) -> SandboxMessage:

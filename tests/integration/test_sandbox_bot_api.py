@@ -264,10 +264,76 @@ async def test_global_rate_limit_surfaces_as_retry_after(sandbox: Sandbox) -> No
     assert sandbox.bot_errors == []
 
 
+async def test_a_chat_gets_a_short_burst_then_429_until_retry_after_has_passed(
+    sandbox: Sandbox,
+) -> None:
+    ann = sandbox.user(1001, "Ann")
+    sandbox.user(1002, "Bob")
+    sandbox.set_rate_limit(None, 1, burst_per_chat=3)
+    async with make_bot(sandbox) as bot:
+        msg = await bot.send_message(1001, "one")
+        await bot.send_message(1001, "two")
+        await msg.edit_text("one, edited")  # edits count too
+        with pytest.raises(RetryAfter) as caught:
+            await bot.send_message(1001, "four")
+        wait = seconds(caught.value.retry_after)
+        assert wait >= 1
+        with pytest.raises(RetryAfter):  # ignoring retry_after only earns another 429
+            await bot.send_message(1001, "four, again")
+        await bot.send_message(1002, "another chat is not affected")
+        await asyncio.sleep(wait + 0.05)
+        await bot.send_message(1001, "four, after waiting")
+    assert [m.text for m in ann.messages] == ["one, edited", "two", "four, after waiting"]
+    assert sandbox.rate_limited_chats == {1001: 2}
+    assert sandbox.bot_errors == []
+
+
+async def test_lengths_are_counted_in_utf16_units_after_entity_parsing(sandbox: Sandbox) -> None:
+    sandbox.user(1001, "Ann")
+    async with make_bot(sandbox) as bot:
+        await bot.send_message(1001, "<b>" + "x" * 4096 + "</b>", parse_mode="HTML")  # tags free
+        await bot.send_message(1001, "🎉" * 2048)
+        with pytest.raises(BadRequest, match=r"(?i)message is too long"):
+            await bot.send_message(1001, "🎉" * 2049)  # 2,049 characters, 4,098 units
+        with pytest.raises(BadRequest, match=r"(?i)message caption is too long"):
+            await bot.send_photo(1001, png_bytes(), caption="🎉" * 513)
+        with pytest.raises(BadRequest, match=r"(?i)INVOICE_TITLE_INVALID"):
+            await bot.send_invoice(1001, "🎉" * 17, "D", "p", "EUR", [LabeledPrice("x", 100)],
+                                   provider_token=PROVIDER)
+        with pytest.raises(BadRequest, match=r"(?i)INVOICE_DESCRIPTION_INVALID"):
+            await bot.send_invoice(1001, "T", "🎉" * 128, "p", "EUR", [LabeledPrice("x", 100)],
+                                   provider_token=PROVIDER)
+        await bot.send_invoice(1001, "🎉" * 16, "🎉" * 127, "p", "EUR",
+                               [LabeledPrice("x", 100)], provider_token=PROVIDER)
+        too_many = InlineKeyboardMarkup(
+            [[InlineKeyboardButton(f"{r}.{c}", callback_data=f"{r}.{c}") for c in range(8)]
+             for r in range(13)])
+        with pytest.raises(BadRequest, match=r"(?i)REPLY_MARKUP_TOO_LONG"):
+            await bot.send_message(1001, "104 buttons", reply_markup=too_many)
+
+
+async def test_photos_are_served_as_jpeg_at_telegram_sizes(sandbox: Sandbox) -> None:
+    ann = sandbox.user(1001, "Ann")
+    buf = io.BytesIO()
+    Image.new("RGBA", (1000, 600), (10, 200, 10, 255)).save(buf, format="PNG")
+    await ann.send_photo(buf.getvalue())
+    async with make_bot(sandbox) as bot:
+        updates = await bot.get_updates(timeout=0)
+        sizes = updates[-1].message.photo
+        assert [(p.width, p.height) for p in sizes] == [
+            (90, 54), (320, 192), (800, 480), (1000, 600)]
+        for size in sizes:
+            data = bytes(await (await bot.get_file(size.file_id)).download_as_bytearray())
+            assert data.startswith(b"\xff\xd8") and len(data) == size.file_size
+            with Image.open(io.BytesIO(data)) as img:
+                assert img.format == "JPEG" and img.size == (size.width, size.height)
+        assert len({p.file_id for p in sizes}) == 4
+
+
 async def test_per_chat_rate_limit_only_throttles_that_chat(sandbox: Sandbox) -> None:
     sandbox.user(1001, "Ann")
     sandbox.user(1002, "Bob")
-    sandbox.set_rate_limit(None, 1)
+    sandbox.set_rate_limit(None, 1, burst_per_chat=1)
     async with make_bot(sandbox) as bot:
         await bot.send_message(1001, "a")
         await bot.send_message(1002, "b")
@@ -421,7 +487,11 @@ async def test_user_document_is_downloadable_through_get_file(sandbox: Sandbox) 
         image = png_bytes(64, 32)
         await ann.send_photo(image)
         photo_reply = await ann.wait_for_message(contains="64x32")
-        assert photo_reply.photo == image
+        assert photo_reply.photo is not None and photo_reply.photo.startswith(b"\xff\xd8")
+        with Image.open(io.BytesIO(photo_reply.photo)) as seen:  # re-encoded, like Telegram
+            assert seen.format == "JPEG" and seen.size == (64, 32)
+            red, green, blue = seen.convert("RGB").getpixel((32, 16))
+            assert red > 150 and green < 80 and blue < 80
     finally:
         await stop_polling(app)
     assert received == [("event.yaml", content)]

@@ -31,9 +31,12 @@ ORGANIZER = 9000
 
 @pytest.fixture
 async def live(database_url: str) -> AsyncIterator[SandboxedBot]:
-    """The bot in-process against the sandbox, with a short outbox backoff."""
+    """The bot in-process against the sandbox, with a short outbox backoff. Telegram's flood
+    limits, except that a chat may receive 10 a second after its burst (these conversations
+    run far faster than people type; see tests/e2e/conftest.py, chat_pace)."""
     async with sandboxed_bot(database_url, admin_ids=frozenset({ORGANIZER}),
-                             clock=OffsetClock()) as bot:
+                             clock=OffsetClock(), rate_limit_per_chat=10.0,
+                             send_rate_per_chat=10.0) as bot:
         bot.runtime.worker.base_delay = 0.05
         bot.runtime.worker.max_delay = 0.5
         yield bot

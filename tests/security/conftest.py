@@ -296,8 +296,13 @@ async def world(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[World
     root.addHandler(errors)
     clock = OffsetClock()
     try:
+        # About access and odd input, not flood control: the fuzzers send hundreds of
+        # messages into a few chats, so the flood limits are loosened explicitly.
         async with sandboxed_bot(sqlite_url(tmp_path_factory.mktemp("security")),
-                                 admin_ids=frozenset({ADMIN}), clock=clock) as bot:
+                                 admin_ids=frozenset({ADMIN}), clock=clock,
+                                 rate_limit_global=None, rate_limit_per_chat=None,
+                                 send_rate=1000.0, send_rate_per_chat=100.0,
+                                 send_burst_per_chat=100) as bot:
             done = track_handled(bot)
             world = await _build_world(bot, clock, errors)
             world.done = done

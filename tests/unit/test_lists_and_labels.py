@@ -18,14 +18,13 @@ from core.tickets import Ticket, TicketStatus
 from handlers import callbacks as cb
 from handlers.keyboards import (
     LABEL_MAX,
-    cut16,
     fitted,
     label_cutting,
     my_tickets,
     pager,
     ticket_label,
-    utf16_len,
 )
+from handlers.lengths import cut, utf16_len
 from handlers.paging import TICKETS_PER_PAGE, paginate
 from handlers.texts import error_text, my_tickets_text, plain, plural, t
 
@@ -73,7 +72,7 @@ def test_lengths_are_counted_in_utf16_units() -> None:
 
 @given(st.text(max_size=120), st.integers(2, 64))
 def test_a_cut_label_fits_and_never_splits_a_character(text: str, limit: int) -> None:
-    out = cut16(text, limit)
+    out = cut(text, limit)
     assert utf16_len(out) <= limit
     out.encode("utf-16-le")  # a lone surrogate would not encode
     assert out == text or out.endswith("…")

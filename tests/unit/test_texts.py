@@ -26,6 +26,7 @@ from core.services.lottery import EntryView, LotteryInfo
 from core.services.tickets import TicketView
 from core.tickets import Ticket, TicketStatus
 from handlers import texts
+from handlers.lengths import html_len
 from handlers.texts import (
     OUTBOX_KEYS,
     SPEC_CODES,
@@ -259,10 +260,18 @@ def test_ticket_caption_and_list_use_the_grouped_short_code() -> None:
 
 
 def test_long_texts_are_cut_to_telegram_limits() -> None:
+    # Telegram counts UTF-16 units of the text after entity parsing: "&amp;" is one, 🎉 two.
     card = EventCard(event=_event(description="line & more\n" * 1000), on_sale=True, offers=[])
     text = event_card_text(card)
-    assert len(text) <= texts.MESSAGE_LIMIT
+    assert html_len(text) <= texts.MESSAGE_LIMIT
     assert_telegram_html(text)
+    emoji = EventCard(event=_event(description="🎉" * 2000, title="🎟" * 120), on_sale=True,
+                      offers=[])
+    text = event_card_text(emoji)
+    assert html_len(text) <= texts.MESSAGE_LIMIT and "🎉…" in text
+    assert "Hall" in text  # the description is cut, not where and when
+    assert_telegram_html(text)
+    assert html_len(texts.fit("<b>" + "🎉" * 3000 + "</b>")) <= texts.MESSAGE_LIMIT
 
 
 # --- lottery -------------------------------------------------------------------------------
