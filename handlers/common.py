@@ -24,6 +24,16 @@ INVOICE_TITLE_MAX = 32
 INVOICE_DESCRIPTION_MAX = 255
 
 
+class ShownOnScreen(Exception):
+    """A refusal the flow has already written into the message its button belongs to (a
+    stale picker redrawn as "sold out"). The router still gives it as an alert when it can,
+    but never repeats it as a chat message."""
+
+    def __init__(self, error: DomainError) -> None:
+        super().__init__(error.code.value)
+        self.error = error
+
+
 def cut(text: str, limit: int) -> str:
     """Plain ``text`` shortened to ``limit`` UTF-16 units (an emoji can be two), ending in
     "…" when something was cut."""

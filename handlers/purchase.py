@@ -19,7 +19,7 @@ from core.ports import IncomingPayment
 from core.services.purchase import PaymentOutcome
 from handlers import browse, keyboards
 from handlers import callbacks as cb
-from handlers.common import cut, reply, send_invoice, show, user_id
+from handlers.common import ShownOnScreen, cut, reply, send_invoice, show, user_id
 from handlers.context import TicketQContext
 from handlers.texts import error_text, plain, plural, t
 
@@ -51,8 +51,9 @@ async def on_choose_type(update: Update, context: TicketQContext,
         choice = await context.services.purchase.quantity_choice(
             user_id=uid, ticket_type_id=action.ticket_type_id)
     except DomainError as err:
-        if err.code in _STALE_PICKER:
-            await _redraw_card(update, context, action.ticket_type_id, err)
+        if err.code in _STALE_PICKER and await _redraw_card(
+                update, context, action.ticket_type_id, err):
+            raise ShownOnScreen(err) from err
         raise
     text = t("picker.prompt", event=choice.event.title, ticket_type=choice.ticket_type.name,
              price=choice.ticket_type.price, max=choice.max_quantity)
@@ -62,9 +63,9 @@ async def on_choose_type(update: Update, context: TicketQContext,
 
 
 async def _redraw_card(update: Update, context: TicketQContext, ticket_type_id: int,
-                       err: DomainError) -> None:
+                       err: DomainError) -> bool:
     """The event card a stale type button was on, as it is now (the type sold out, the
-    user's limit was reached, or sales closed)."""
+    user's limit was reached, or sales closed); False if it could not be redrawn."""
     try:
         event_id = err.params.get("event_id")
         if not isinstance(event_id, int):
@@ -73,6 +74,8 @@ async def _redraw_card(update: Update, context: TicketQContext, ticket_type_id: 
         await browse.send_event_card(update, context, event_id, edit=True)
     except DomainError as again:  # the event is gone from the list: the answer says so
         log.info("card for type %s not redrawn: %r", ticket_type_id, again)
+        return False
+    return True
 
 
 async def _redraw_picker(update: Update, context: TicketQContext, uid: int,
@@ -132,6 +135,7 @@ async def on_hold(update: Update, context: TicketQContext, action: cb.HoldSeats)
         if err.code in _STALE_PICKER:
             await _redraw_picker(update, context, uid, action.ticket_type_id, action.quantity,
                                  err)
+            raise ShownOnScreen(err) from err
         raise
     order, event, ticket_type = hold.order, hold.event, hold.ticket_type
     shown = await show(update, context,

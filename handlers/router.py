@@ -13,7 +13,7 @@ from bot.sending import before_waiting
 from core.errors import DomainError
 from handlers import browse, console, lottery, my_tickets, purchase, wizard
 from handlers import callbacks as cb
-from handlers.common import cut, reply
+from handlers.common import ShownOnScreen, cut, reply
 from handlers.context import TicketQContext
 from handlers.texts import error_text, plain, t
 
@@ -85,6 +85,7 @@ async def on_callback(update: Update, context: TicketQContext) -> None:
 
     notice: str | None = None
     alert = False
+    on_screen = False  # the refusal is already written in the message: no second telling
     try:
         with before_waiting(answer):
             action = cb.decode(query.data)
@@ -94,11 +95,14 @@ async def on_callback(update: Update, context: TicketQContext) -> None:
                 notice = t("fallback.noop")
             else:
                 await ROUTES[type(action)](update, context, action)
+    except ShownOnScreen as shown:
+        log.info("callback %r: %r (shown on screen)", query.data, shown.error)
+        notice, alert, on_screen = error_text(shown.error), True, True
     except DomainError as err:
         log.info("callback %r: %r", query.data, err)
         notice, alert = error_text(err), True
     finally:
         early = answered
         await answer(notice, alert)  # no-op if answered early; silent on unexpected errors
-    if early and notice is not None and alert:
+    if early and notice is not None and alert and not on_screen:
         await reply(update, context, notice)  # too late for an alert: say it in the chat

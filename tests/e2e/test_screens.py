@@ -99,6 +99,27 @@ async def test_a_stale_quantity_picker_after_a_sell_out_says_sold_out(live) -> N
     assert not any(m.invoice for m in ann.messages)
 
 
+async def test_a_stale_picker_refusal_under_flood_control_is_told_once_in_the_picker(
+        live) -> None:
+    """When the chat is paced, the tap is answered at once (silently) and the picker is
+    redrawn a moment later; the refusal it shows is not sent again as a chat message."""
+    await create_event(live, capacity=2)
+    ann, ben = (live.sandbox.user(user_id=913, first_name="Ann"),
+                live.sandbox.user(user_id=914, first_name="Ben"))
+    stale = await picker(ann, await open_event(ann))
+    await buy(live, ben, 2)
+    for _ in range(3):  # use up the chat's burst: the picker's edit must wait its turn
+        await ann.send("/help")
+    mark = ann.mark()
+    await ann.tap(stale, text="1")
+    edited = await ann.wait_for_message(edited=True, since=mark, timeout=10)
+    assert edited.message_id == stale.message_id and "sold out" in edited.text.lower()
+    await asyncio.sleep(2.5)
+    told = [m.text for m in ann.messages[-6:] if "sold out" in (m.text or "").lower()
+            and m.message_id != stale.message_id]
+    assert told == [], told
+
+
 async def test_tapping_more_than_is_left_says_so_and_offers_what_is_left(live) -> None:
     await create_event(live, capacity=4)
     ann, ben = (live.sandbox.user(user_id=907, first_name="Ann"),
