@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import io
 
+import pytest
 import segno
 
 from bot.sandbox import SandboxMessage, VirtualUser
@@ -14,6 +15,9 @@ from handlers.wizard import question_text
 from tests.e2e.conftest import ORGANIZER
 from tests.e2e.console_steps import admin, make_staff
 from tests.e2e.phone import buy, create_event, photos
+
+# What is answered matters here, not flood control: replies come quickly enough for "quiet".
+pytestmark = pytest.mark.chat_pace(10)
 
 KINDS = ("sticker", "voice", "location", "video", "animation", "dice", "poll", "audio",
          "video_note", "venue")
@@ -31,7 +35,7 @@ async def answers(user: VirtualUser, send) -> list[SandboxMessage]:
     mark = user.mark()
     await send()
     await user.wait_for_message(since=mark)
-    await asyncio.sleep(0.2)
+    await asyncio.sleep(0.4)  # several paced replies (10/s here) arrive well within this
     return user.inbox_since(mark)
 
 
