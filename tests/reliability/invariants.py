@@ -20,6 +20,13 @@ async def outbox_pending(db: SqlDatabase) -> int:
             t.outbox.c.status == "pending"))).scalar_one())
 
 
+async def inbox_unhandled(db: SqlDatabase) -> int:
+    """Updates the bot stored (and so acknowledged to Telegram) but has not handled yet."""
+    async with db.read() as uow:
+        return int((await uow.conn.execute(
+            select(func.count()).select_from(t.inbox))).scalar_one())
+
+
 async def assert_nothing_oversold(db: SqlDatabase) -> None:
     """Per ticket type: tickets issued and seats of paid orders never exceed capacity."""
     tt, tk, o = t.ticket_types.c, t.tickets.c, t.orders.c
