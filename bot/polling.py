@@ -484,15 +484,15 @@ class InboxPoller:
     # ------------------------------------------------------------------ bookkeeping
     async def _flush_loop(self) -> None:
         loop = asyncio.get_running_loop()
-        next_rescan = loop.time() + self._rescan_every
+        last_rescan = loop.time()
         failures = 0
         while True:
             # While the database is away, try less often (and log less).
             await asyncio.sleep(min(5.0, self._flush_every * 2 ** min(failures, 5)))
             try:
                 await self._flush()
-                if loop.time() >= next_rescan:
-                    next_rescan = loop.time() + self._rescan_every
+                if loop.time() >= last_rescan + self._rescan_every:
+                    last_rescan = loop.time()
                     for entry in await self._inbox.pending():
                         if entry.update_id not in self._in_hand:
                             log.info("picking up update %s from the inbox (retried by hand)",

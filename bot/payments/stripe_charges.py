@@ -55,8 +55,10 @@ class StripeChargeLedger:
 
 
 def _charge(c: Any) -> ProviderCharge:
-    settled = (c.status == "succeeded" and bool(c.paid) and bool(c.captured))
+    # A StripeObject is not a dict: fields are attributes (absent ones raise).
+    settled = (getattr(c, "status", None) == "succeeded" and bool(getattr(c, "paid", False))
+               and bool(getattr(c, "captured", False)))
     return ProviderCharge(
         id=str(c.id), amount=Money(int(c.amount), str(c.currency).upper()),
         created=datetime.fromtimestamp(int(c.created), UTC), settled=settled,
-        amount_refunded=int(c.get("amount_refunded") or 0))
+        amount_refunded=int(getattr(c, "amount_refunded", 0) or 0))
