@@ -362,8 +362,9 @@ class StripeEmulator:
         if after and before:
             raise StripeError(400, "You may only specify one of these parameters: "
                               "ending_before, starting_after.", code="parameter_unknown")
-        # Newest first; charges made in the same second keep their creation order reversed.
-        ordered = list(reversed(list(self.charges.values())))
+        # Newest first; charges made in the same second: the later one first.
+        ordered = sorted(reversed(list(self.charges.values())), key=lambda c: c["created"],
+                         reverse=True)
         created = params.get("created")
         if created is not None:
             bounds = created if isinstance(created, dict) else {"eq": created}

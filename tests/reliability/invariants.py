@@ -21,10 +21,21 @@ async def outbox_pending(db: SqlDatabase) -> int:
 
 
 async def inbox_unhandled(db: SqlDatabase) -> int:
-    """Updates the bot stored (and so acknowledged to Telegram) but has not handled yet."""
+    """Updates the bot stored (and so acknowledged to Telegram) but has not handled yet,
+    parked ones aside (see :func:`assert_nothing_parked`)."""
     async with db.read() as uow:
         return int((await uow.conn.execute(
-            select(func.count()).select_from(t.inbox))).scalar_one())
+            select(func.count()).select_from(t.inbox)
+            .where(t.inbox.c.parked_at.is_(None)))).scalar_one())
+
+
+async def assert_nothing_parked(db: SqlDatabase) -> None:
+    """Crashes alone never make an update unhandleable: nothing may end up parked."""
+    i = t.inbox.c
+    async with db.read() as uow:
+        parked = (await uow.conn.execute(select(i.update_id, i.kind, i.attempts, i.last_error)
+                                         .where(i.parked_at.is_not(None)))).all()
+    assert not parked, f"updates parked by the bot: {[tuple(r) for r in parked]}"
 
 
 async def assert_nothing_oversold(db: SqlDatabase) -> None:

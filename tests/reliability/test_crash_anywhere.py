@@ -51,6 +51,7 @@ from tests.reliability.crash_harness import (
 from tests.reliability.invariants import (
     assert_checkin_log_consistent,
     assert_nothing_oversold,
+    assert_nothing_parked,
     inbox_unhandled,
     outbox_pending,
     settle_charges,
@@ -98,6 +99,7 @@ class Trial:
         await asyncio.sleep(0.3)
         await wait_until(quiet, timeout=timeout, what="still quiet", interval=0.2)
         await self.bot.stop()
+        await assert_nothing_parked(self.db)
 
 
 def _label(database_url: str, scenario: str, seed: int) -> str:
