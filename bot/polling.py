@@ -472,7 +472,12 @@ class InboxPoller:
                     continue
                 if self._stopping.is_set():
                     return
-                decision = await self._attempt(update, meta)
+                try:
+                    decision = await self._attempt(update, meta)
+                except Exception:  # bookkeeping itself failed: keep the lane alive
+                    log.exception("running update %s failed; trying again", update_id)
+                    meta.due = loop.time() + 1.0
+                    continue
                 if decision is not None and decision.retry:
                     meta.due = loop.time() + decision.delay
                     continue
