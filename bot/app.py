@@ -183,7 +183,8 @@ async def build_runtime(settings: Settings, *, clock: Clock | None = None,
                                api_base=settings.stripe_api_base),
         clock, grace=timedelta(minutes=settings.reconcile_grace_minutes),
         lookback=timedelta(hours=settings.reconcile_lookback_hours),
-        admin_ids=settings.admin_ids, wake_outbox=worker.wake)
+        admin_ids=settings.admin_ids, wake_outbox=worker.wake,
+        refund=settings.reconcile_refunds)
     application = builder.build()
     application.bot_data["services"] = services
     handlers.register(application)

@@ -270,7 +270,7 @@ async def _reconcile(settings: Settings, since: datetime | None) -> int:
                                    api_base=settings.stripe_api_base), SystemClock(),
             grace=timedelta(minutes=settings.reconcile_grace_minutes),
             lookback=timedelta(hours=settings.reconcile_lookback_hours),
-            admin_ids=settings.admin_ids)
+            admin_ids=settings.admin_ids, refund=settings.reconcile_refunds)
         try:
             report = await reconciler.run_once(since=since)
         except GatewayError as exc:

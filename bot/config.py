@@ -54,6 +54,10 @@ class Settings(BaseSettings):
         "reconciliation refunds it; longer than TICKETQ_PAYMENT_RETRY_MINUTES.")
     reconcile_every_seconds: float = Field(
         default=600, gt=0, description="How often reconciliation lists Stripe's charges.")
+    reconcile_refunds: bool = Field(
+        default=True, description="Refund a Stripe charge that no payment explains after the "
+        "grace period. Turn off only when the Stripe account also takes payments outside "
+        "TicketQ: unexplained charges are then only reported to the admins.")
     reconcile_lookback_hours: float = Field(
         default=72, gt=0, description="How far back each reconciliation pass looks "
         "(`ticketq reconcile --since` reaches further after a long outage).")

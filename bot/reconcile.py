@@ -124,7 +124,8 @@ class ChargeReconciler:
     def __init__(self, db: SqlDatabase, ledger: ChargeLedger, clock: Clock, *,
                  grace: timedelta, lookback: timedelta,
                  admin_ids: frozenset[int] = frozenset(),
-                 wake_outbox: Callable[[], None] = lambda: None) -> None:
+                 wake_outbox: Callable[[], None] = lambda: None,
+                 refund: bool = True) -> None:
         if lookback <= grace:
             raise ValueError("the lookback must be longer than the grace period")
         self._db = db
@@ -135,6 +136,7 @@ class ChargeReconciler:
         self.lookback = lookback
         self._admins = sorted(admin_ids)
         self._wake = wake_outbox
+        self.refund = refund
 
     async def run_once(self, *, since: datetime | None = None) -> ChargeReport:
         """One pass over the charges created since ``since`` (default: the lookback).
@@ -153,12 +155,16 @@ class ChargeReconciler:
             verdict = judge(charge, ChargeContext(
                 explained=charge.id in explained,
                 in_inbox=entry is not None and not entry.parked), now=now, grace=self.grace)
-            if verdict is ChargeVerdict.REFUND:
+            label = verdict.value
+            if verdict is ChargeVerdict.REFUND and not self.refund:
+                await self._report_only(charge, now)
+                label = "reported"
+            elif verdict is ChargeVerdict.REFUND:
                 if await self._claim_and_refund(charge, entry, now):
                     report.refunded.append(charge.id)
                 else:  # a successful_payment recorded it meanwhile
-                    verdict = ChargeVerdict.EXPLAINED
-            report.by_verdict[verdict.value] = report.by_verdict.get(verdict.value, 0) + 1
+                    label = ChargeVerdict.EXPLAINED.value
+            report.by_verdict[label] = report.by_verdict.get(label, 0) + 1
         if report.refunded:
             self._wake()
         log.info("reconciliation: %d charge(s) listed, %s", report.listed,
@@ -174,6 +180,22 @@ class ChargeReconciler:
                     p.provider_charge_id.in_(charge_ids[start:start + 1000])))
                 found.update(r[0] for r in rows)
         return found
+
+    async def _report_only(self, charge: ProviderCharge, now: datetime) -> None:
+        """Refunds switched off (a Stripe account shared with other sales): tell the admins
+        once and log at every pass; the charge stays unexplained until a person decides."""
+        log.error("reconciliation: Stripe charge %s (%s, created %s) matches no payment; "
+                  "not refunded (TICKETQ_RECONCILE_REFUNDS is off)", charge.id,
+                  charge.amount, charge.created.isoformat())
+        async with self._db.write() as uow:
+            for admin in self._admins:
+                await uow.outbox.put(
+                    outbox.MESSAGE, {"key": "admin.charge_unexplained", "params": {
+                        "charge": charge.id, "amount": charge.amount,
+                        "when": charge.created}},
+                    dedupe_key=f"charge_unexplained:{charge.id}:{admin}", now=now,
+                    chat_id=admin)
+        self._wake()
 
     async def _claim_and_refund(self, charge: ProviderCharge, entry: InboxEntry | None,
                                 now: datetime) -> bool:

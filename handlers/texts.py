@@ -422,6 +422,10 @@ TEXTS: dict[str, str] = {
         "We received a payment of {amount} from you that we could not process, so we are "
         "refunding it in full. Sorry for the trouble; you are welcome to buy again."
     ),
+    "admin.charge_unexplained": (
+        "⚠️ Reconciliation: Stripe charge <code>{charge}</code> of {amount} ({when}) matches "
+        "no payment in TicketQ. Automatic refunds are off: please look into it."
+    ),
     "admin.charge_refunded": (
         "⚠️ Reconciliation: Stripe charge <code>{charge}</code> of {amount} ({when}) matches "
         "no payment in TicketQ, so it is being refunded in full. Payer's chat: {payer}."
@@ -647,7 +651,7 @@ TEXTS: dict[str, str] = {
 # Message keys the services put into the outbox (``{"key": ..., "params": ...}``).
 OUTBOX_KEYS: frozenset[str] = frozenset(
     {"payment_confirmed", "refund_done", "refund_needs_attention", "lottery_entered",
-     "admin.charge_refunded",
+     "admin.charge_refunded", "admin.charge_unexplained",
      "lottery_won", "lottery_not_selected", "event_cancelled", "reminder"}
     | {f"refund_started.{reason.value}" for reason in RefundReason}
 )
