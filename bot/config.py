@@ -22,7 +22,7 @@ class Settings(BaseSettings):
     payment_provider_token: SecretStr | None = Field(
         default=None, description="Payment provider token from @BotFather (Stripe connected).")
     stripe_secret_key: SecretStr | None = Field(
-        default=None, description="Stripe secret key, used for refunds.")
+        default=None, description="Stripe secret key, used for refunds and reconciliation.")
     database_url: str = Field(default="sqlite:///ticketq.sqlite3",
                               description="SQLAlchemy URL; SQLite file by default.")
     admin_ids: Annotated[frozenset[int], NoDecode] = Field(
