@@ -82,10 +82,11 @@ def _chain(error: BaseException) -> Iterator[BaseException]:
 def is_transient(error: BaseException) -> bool:
     """A fault that may pass by itself: retrying the same update can succeed.
 
-    Database: unreachable, connection lost, locked, pool exhausted, serialization failure or
-    deadlock (SQLAlchemy's ``OperationalError``/``InterfaceError``/``DisconnectionError``/
-    pool ``TimeoutError``, a connection invalidated, asyncpg's connection and serialization
-    errors, SQLite's ``OperationalError``). Network: ``OSError``, timeouts, Telegram's
+    Database: unreachable, connection lost, refusing connections, locked, pool exhausted,
+    serialization failure or deadlock (SQLAlchemy's ``OperationalError``/``InterfaceError``/
+    ``DisconnectionError``/pool ``TimeoutError``, a connection invalidated, asyncpg's
+    connection and serialization errors and PostgreSQL's SQLSTATEs for them, SQLite's
+    ``OperationalError``). Network: ``OSError``, timeouts, Telegram's
     ``NetworkError`` (including ``TimedOut``) and ``RetryAfter``. Anything else (a bug, a
     constraint violation, bad data) is not.
     """
@@ -100,7 +101,25 @@ def is_transient(error: BaseException) -> bool:
             return True
         if type(exc).__module__.startswith("asyncpg") and _asyncpg_transient(exc):
             return True
+        if _transient_sqlstate(getattr(exc, "sqlstate", None), str(exc)):
+            return True
     return False
+
+
+# PostgreSQL SQLSTATEs of faults that pass: connection exceptions (08), insufficient
+# resources (53: too many connections, disk full), operator intervention (57P: shutdown,
+# cannot connect now), system errors (58), serialization failure and deadlock, lock and
+# statement timeouts.
+_TRANSIENT_SQLSTATE_PREFIXES = ("08", "53", "57P", "58", "40001", "40P01", "55P03", "57014")
+
+
+def _transient_sqlstate(sqlstate: object, message: str) -> bool:
+    if not isinstance(sqlstate, str):
+        return False
+    if sqlstate.startswith(_TRANSIENT_SQLSTATE_PREFIXES):
+        return True
+    # 55000 is generic; this one is a database closed to connections for a while.
+    return sqlstate == "55000" and "accepting connections" in message
 
 
 def _asyncpg_transient(exc: BaseException) -> bool:

@@ -192,6 +192,12 @@ async def test_a_payment_is_retried_while_the_fault_is_transient_then_parked() -
     assert policy.decide("tap", 4, age=5.0, error=TimeoutError()).action == "park"
     assert policy.decide("pre_checkout", 1, age=0.0, error=db_down()).action == "drop"
     assert is_transient(RuntimeError("wrapped")) is False
+    closed = RuntimeError('database "tq" is not currently accepting connections')
+    closed.sqlstate = "55000"  # type: ignore[attr-defined]  # as asyncpg's errors carry it
+    assert is_transient(closed) is True
+    other = RuntimeError("cannot refresh materialized view concurrently")
+    other.sqlstate = "55000"  # type: ignore[attr-defined]
+    assert is_transient(other) is False
     wrapped = RuntimeError("handler")
     wrapped.__cause__ = ConnectionResetError()
     assert is_transient(wrapped) is True

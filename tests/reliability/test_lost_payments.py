@@ -102,6 +102,50 @@ async def test_a_payment_is_ticketed_once_after_the_database_was_away_longer_tha
     await wait_until(lambda: _is_zero(inbox_rows(live)), timeout=5, what="the inbox emptied")
 
 
+async def test_a_payment_is_ticketed_once_after_postgres_refused_connections_for_a_while(
+        live, database_url) -> None:
+    """A real PostgreSQL outage: right after the poller stored the successful_payment, the
+    server terminates the bot's connections and refuses new ones for 6 s (``ALLOW_CONNECTIONS
+    false``), so the handler and the inbox meet asyncpg's own errors. The payment is retried
+    and ticketed exactly once when the server accepts connections again."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("a PostgreSQL server outage")
+    import asyncpg
+
+    from tests.conftest import POSTGRES_ADMIN_URL
+
+    name = database_url.rsplit("/", 1)[1]
+    admin = await asyncpg.connect(POSTGRES_ADMIN_URL)
+    ann = live.sandbox.user(user_id=104, first_name="Ann")
+    outcome = await paid_but_not_delivered(live, ann)
+    outage = DatabaseOutage(live.runtime.db.engine)
+    try:
+        # The statement-level fault bridges the moment between the store and the server
+        # going away; from then on the errors are the server's.
+        outage.after(inbox_insert, seconds=30.0)
+        await ann.deliver_successful_payment(outcome)
+        await wait_until(lambda: _true(outage.down), timeout=5, what="the payment stored")
+        await admin.execute(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS false')
+        await admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                            "WHERE datname = $1", name)
+        outage.end()
+        await ann.wait_for_message(contains=DELAYED, timeout=10)
+        await asyncio.sleep(6.0)
+    finally:
+        await admin.execute(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS true')
+        await admin.close()
+        outage.close()
+    await ann.wait_for_message(contains="Payment received", since=0, timeout=60)
+    await live.settle()
+    assert await settle_charges(live.runtime.db, live.sandbox) == {
+        outcome.charge_id: "ticketed"}
+    assert sum(DELAYED in x for x in texts(ann)) == 1, ann.dump()
+    async with live.runtime.db.read() as uow:
+        parked = (await uow.conn.execute(select(func.count()).select_from(t.inbox).where(
+            t.inbox.c.parked_at.is_not(None)))).scalar_one()
+    assert parked == 0
+
+
 async def test_a_charge_whose_update_never_arrived_is_refunded_once_by_reconciliation(
         quick_grace) -> None:
     """The successful_payment update is lost entirely (it never reaches the bot): only
