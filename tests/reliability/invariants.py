@@ -29,6 +29,15 @@ async def inbox_unhandled(db: SqlDatabase) -> int:
             .where(t.inbox.c.parked_at.is_(None)))).scalar_one())
 
 
+async def inbox_unhandled_payments(db: SqlDatabase) -> int:
+    """Successful payments stored but not handled yet (parked ones aside)."""
+    i = t.inbox.c
+    async with db.read() as uow:
+        return int((await uow.conn.execute(
+            select(func.count()).select_from(t.inbox)
+            .where(i.parked_at.is_(None), i.kind == "payment"))).scalar_one())
+
+
 async def assert_nothing_parked(db: SqlDatabase) -> None:
     """Crashes alone never make a payment unhandleable: no successful_payment may end up
     parked (a parked tap, after a few failed tries, is only reported)."""

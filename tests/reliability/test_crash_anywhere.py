@@ -12,7 +12,6 @@ Full: ``TICKETQ_CRASH_TRIALS=20 pytest tests/reliability -m slow`` (20 is the de
 from __future__ import annotations
 
 import asyncio
-import json
 import random
 import sqlite3
 import time
@@ -29,6 +28,7 @@ from bot.harness import new_sandbox
 from bot.sandbox import PaymentOutcome, Sandbox, VirtualUser
 from bot.storage import tables as t
 from bot.storage.database import SqlDatabase
+from bot.storage.inbox_store import SqlInbox
 from bot.storage.migrate import upgrade_to_head
 from core.access import Role
 from core.clock import SystemClock
@@ -53,6 +53,7 @@ from tests.reliability.invariants import (
     assert_nothing_oversold,
     assert_nothing_parked,
     inbox_unhandled,
+    inbox_unhandled_payments,
     outbox_pending,
     settle_charges,
 )
@@ -74,8 +75,9 @@ class Trial:
     windows: tuple[str, ...] = ("time",)
     chaos_run: Chaos | None = None
     # Where the settling used before the inbox check would have stopped the last bot: the
-    # number of acknowledged updates still unhandled at that moment (None: not reached).
-    old_settle_left: int | None = None
+    # acknowledged updates, and the payments among them, still unhandled at that moment
+    # (None: not reached).
+    old_settle_left: tuple[int, int] | None = None
 
     def chaos(self, **kwargs) -> Chaos:
         kwargs.setdefault("windows", self.windows)
@@ -104,7 +106,8 @@ class Trial:
                 if not first_old_quiet:
                     first_old_quiet.append(loop.time())
                 elif loop.time() - first_old_quiet[0] >= 0.3:
-                    self.old_settle_left = unhandled
+                    self.old_settle_left = (unhandled,
+                                            await inbox_unhandled_payments(self.db))
             return telegram_done and unhandled == 0 and outbox_done
 
         await wait_until(quiet, timeout=timeout, what="updates read and outbox drained",
@@ -428,9 +431,7 @@ async def _stored_and_acknowledged(tr: Trial, user: VirtualUser,
     outcome.delivered = True
     update = api._history[update_id]
     api._updates.remove(update)  # acknowledged by the bot that was killed
-    async with tr.db.write() as uow:
-        await uow.conn.execute(t.inbox.insert().values(
-            update_id=update_id, payload=json.dumps(update), received_at=datetime.now(UTC)))
+    await SqlInbox(tr.db).store([update], now=datetime.now(UTC))
 
 
 def _invoice_then_charge(title: str):
