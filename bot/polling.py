@@ -190,7 +190,7 @@ class _Meta:
 
     kind: str
     chat_id: int | None
-    received_at: datetime
+    received_at: datetime  # when its retry window started (arrival, or the operator's retry)
     attempts: int = 0
     due: float = 0.0  # loop time of the next attempt (lanes)
 
@@ -288,6 +288,8 @@ class InboxPoller:
         self._next = max(self._next or 0, update.update_id + 1)
         meta = _Meta(entry.kind, entry.chat_id, entry.received_at, attempts=entry.attempts)
         if entry.attempts == 0:
+            if entry.last_error is not None:  # un-parked by the operator: a fresh start
+                meta.received_at = self._clock.now()
             self._dispatch(update, meta)
             return
         # It failed before: it goes on with its retries, unless it is a tap whose moment

@@ -133,7 +133,8 @@ class SqlInbox:
 
     async def retry(self, update_ids: list[int] | None) -> int:
         """Un-park updates (all parked ones for None) so the bot runs them again: a running
-        bot within its rescan interval, a stopped one when it starts. Returns how many."""
+        bot within its rescan interval, a stopped one when it starts; their retry window
+        starts again. Returns how many."""
         c = t.inbox.c
         stmt = update(t.inbox).where(c.parked_at.is_not(None))
         if update_ids is not None:

@@ -181,6 +181,24 @@ async def test_after_a_restart_a_stale_retried_tap_is_parked_and_a_payment_retri
     assert app.order(1) == [] and app.apologised == [1]
 
 
+async def test_a_payment_retried_by_the_operator_gets_a_fresh_retry_window(db) -> None:
+    """Parked hours ago and retried by hand: a passing fault on its first run again is
+    retried (its window starts at the operator's retry, not at its arrival)."""
+    inbox = SqlInbox(db)
+    then = datetime.now(UTC) - timedelta(hours=2)
+    await inbox.store([payment(1, chat=1)], now=then)
+    await inbox.settle(done=[], deferred=[], parked=[(1, 5, then, "KeyError: bug")])
+    assert await inbox.retry([1]) == 1
+    app = ScriptedApp({1: [db_down()]})
+    poller = await start(db, app)
+    try:
+        await wait_until(lambda: _true((1, True) in app.ran), timeout=5, what="ticketed")
+        await wait_until(lambda: _empty(rows(db)), timeout=5, what="forgotten")
+    finally:
+        await poller.stop()
+    assert app.ran == [(1, False), (1, True)] and app.apologised == []
+
+
 async def test_a_payment_is_retried_while_the_fault_is_transient_then_parked() -> None:
     policy = RetryPolicy(payment_base=1.0, payment_max_delay=60.0, payment_window=3600.0)
     delays = [policy.decide("payment", n, age=0.0, error=db_down()).delay
