@@ -40,6 +40,11 @@ def _parser() -> argparse.ArgumentParser:
     retry = inbox_sub.add_parser("retry", help="run parked updates again")
     retry.add_argument("update_ids", type=int, nargs="*", help="update ids (see `list`)")
     retry.add_argument("--all", action="store_true", help="every parked update")
+    forget = inbox_sub.add_parser("forget", help="drop parked updates for good (after a "
+                                  "person dealt with them)")
+    forget.add_argument("update_ids", type=int, nargs="*", help="update ids (see `list`)")
+    forget.add_argument("--taps", action="store_true",
+                        help="every parked update that is not a payment")
     reconcile = sub.add_parser("reconcile",
                                help="match Stripe charges to payments now; refund unexplained "
                                "charges older than the grace period")
@@ -229,6 +234,14 @@ async def _inbox(settings: Settings, args: argparse.Namespace) -> int:
             count = await inbox.retry(None if args.all else args.update_ids)
             print(f"{count} parked update(s) will run again (a running bot picks them up "
                   "within 30 s, a stopped one when it starts)")
+            return EXIT_OK
+        if args.inbox_command == "forget":
+            if not args.taps and not args.update_ids:
+                print("ticketq: name the update ids to forget, or --taps", file=sys.stderr)
+                return EXIT_INVALID
+            count = await inbox.forget_parked(None if args.taps else args.update_ids,
+                                              keep_payments=args.taps)
+            print(f"{count} parked update(s) forgotten")
             return EXIT_OK
         entries = [e for e in await inbox.entries() if e.parked or e.attempts > 0]
     finally:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, or_, select, update
 
 from bot.storage import tables as t
 from bot.storage.database import SqlDatabase
@@ -142,6 +142,21 @@ class SqlInbox:
         async with self._db.write() as uow:
             result = await uow.conn.execute(stmt.values(parked_at=None, attempts=0,
                                                         next_attempt_at=None))
+            return int(result.rowcount or 0)
+
+    async def forget_parked(self, update_ids: list[int] | None, *,
+                            keep_payments: bool = True) -> int:
+        """Drop parked updates for good, on the operator's word: those named, or (None) all
+        parked ones, payments kept unless ``keep_payments`` is False. Only parked updates
+        can be dropped. Returns how many."""
+        c = t.inbox.c
+        stmt = delete(t.inbox).where(c.parked_at.is_not(None))
+        if update_ids is not None:
+            stmt = stmt.where(c.update_id.in_(update_ids))
+        if keep_payments:
+            stmt = stmt.where(or_(c.kind.is_(None), c.kind != PAYMENT))
+        async with self._db.write() as uow:
+            result = await uow.conn.execute(stmt)
             return int(result.rowcount or 0)
 
     async def by_charges(self, charge_ids: list[str]) -> dict[str, InboxEntry]:

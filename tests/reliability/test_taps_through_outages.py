@@ -16,6 +16,7 @@ from core.clock import OffsetClock
 from tests.e2e.phone import create_event
 from tests.reliability.crash_harness import wait_until
 from tests.reliability.faults import DatabaseOutage, inbox_insert
+from tests.reliability.test_lost_payments import ticketq
 
 ORGANIZER = 9000
 SORRY = "Something went wrong on our side"
@@ -66,6 +67,10 @@ async def test_a_command_during_a_long_outage_gets_one_apology_and_is_not_run_la
         parked = (await uow.conn.execute(select(t.inbox.c.kind).where(
             t.inbox.c.parked_at.is_not(None)))).scalars().all()
     assert parked == ["message"]
+    code, listing = await ticketq(live.runtime.settings.database_url, "inbox")
+    assert code == 0 and "PARKED" in listing and "message" in listing, listing
+    code, said = await ticketq(live.runtime.settings.database_url, "inbox", "forget", "--taps")
+    assert code == 0 and "1 parked update(s) forgotten" in said, said
     # The chat is not stuck behind it: the next command is answered at once.
     mark = ann.mark()
     await ann.send("/events")
