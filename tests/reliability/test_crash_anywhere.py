@@ -17,7 +17,7 @@ import sqlite3
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -78,6 +78,9 @@ class Trial:
     # acknowledged updates, and the payments among them, still unhandled at that moment
     # (None: not reached).
     old_settle_left: tuple[int, int] | None = None
+    # The first looks of the settling: (seconds after the last bot was up, updates pending at
+    # Telegram, unhandled in the inbox, pending in the outbox).
+    settle_trace: list[tuple[float, int, int, int]] = field(default_factory=list)
 
     def chaos(self, **kwargs) -> Chaos:
         kwargs.setdefault("windows", self.windows)
@@ -96,10 +99,17 @@ class Trial:
         loop = asyncio.get_running_loop()
         first_old_quiet: list[float] = []
 
+        up = loop.time()
+
         async def quiet() -> bool:
-            telegram_done = self.sandbox.pending_updates() == 0
+            pending = self.sandbox.pending_updates()
+            telegram_done = pending == 0
             unhandled = await inbox_unhandled(self.db)
-            outbox_done = await outbox_pending(self.db) == 0
+            queued = await outbox_pending(self.db)
+            outbox_done = queued == 0
+            if len(self.settle_trace) < 8:
+                self.settle_trace.append((round(loop.time() - up, 2), pending, unhandled,
+                                          queued))
             if telegram_done and outbox_done and self.old_settle_left is None:
                 # The old settling (Telegram and the outbox only) stopped the bot at its
                 # second quiet look, at least 0.3 s after the first: record what it missed.
@@ -161,7 +171,8 @@ async def trial(database_url: str, tmp_path: Path, seed: int, kills: int, *,
         announce(root, f"passed {label} in {time.monotonic() - started:.1f}s "
                  f"(kills={bot.kills} windows={chaos.kill_windows if chaos else []}"
                  f" at={chaos.kill_times if chaos else []} "
-                 f"old-settle-left={tr.old_settle_left})", log="trials.log")
+                 f"old-settle-left={tr.old_settle_left} settle={tr.settle_trace})",
+                 log="trials.log")
     finally:
         await bot.kill()
         await sandbox.stop()
