@@ -37,6 +37,15 @@ def crash_trials(default: int) -> int:
     return max(1, int(os.environ.get("TICKETQ_CRASH_TRIALS", default)))
 
 
+def crash_throttle() -> float:
+    """Share of the time the bot process is kept stopped, to behave as on a loaded machine:
+    ``TICKETQ_CRASH_THROTTLE`` (0 to 0.9; 0, the default, leaves it alone)."""
+    value = float(os.environ.get("TICKETQ_CRASH_THROTTLE", "0"))
+    if not 0 <= value <= 0.9:
+        raise ValueError("TICKETQ_CRASH_THROTTLE must be between 0 and 0.9")
+    return value
+
+
 def bot_env(sandbox: Sandbox, database_url: str, admin_ids: frozenset[int]) -> dict[str, str]:
     """The environment of ``ticketq run`` pointed at the sandbox (nothing inherited from the
     test's own ``TICKETQ_*`` variables)."""
@@ -74,9 +83,11 @@ class BotProcess:
     admin_ids: frozenset[int] = frozenset()
     starts: int = 0
     kills: int = 0
+    throttle: float = field(default_factory=lambda: crash_throttle())
     _proc: asyncio.subprocess.Process | None = None
     _log: Path | None = None
     _baseline: int = 0
+    _throttler: asyncio.Task[None] | None = None
 
     @property
     def running(self) -> bool:
@@ -95,6 +106,31 @@ class BotProcess:
                 sys.executable, "-m", "bot.cli", "run", cwd=self.workdir,
                 env=bot_env(self.sandbox, self.database_url, self.admin_ids),
                 stdin=asyncio.subprocess.DEVNULL, stdout=out, stderr=out)
+        if self.throttle > 0:
+            self._throttler = asyncio.create_task(self._slow_down(self._proc))
+
+    async def _slow_down(self, proc: asyncio.subprocess.Process) -> None:
+        """A loaded machine, without loading it: the bot is stopped (SIGSTOP) for
+        ``throttle`` of every 50 ms, so everything it does takes longer."""
+        period = 0.05
+        try:
+            while proc.returncode is None:
+                await asyncio.sleep(period * (1 - self.throttle))
+                with contextlib.suppress(ProcessLookupError):
+                    proc.send_signal(signal.SIGSTOP)
+                await asyncio.sleep(period * self.throttle)
+                with contextlib.suppress(ProcessLookupError):
+                    proc.send_signal(signal.SIGCONT)
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                proc.send_signal(signal.SIGCONT)
+
+    async def _unthrottle(self) -> None:
+        task, self._throttler = self._throttler, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
     async def kill(self) -> None:
         """SIGKILL: no clean-up, no finally blocks, open transactions just vanish."""
@@ -104,6 +140,7 @@ class BotProcess:
         with contextlib.suppress(ProcessLookupError):
             proc.send_signal(signal.SIGKILL)
         await proc.wait()
+        await self._unthrottle()
         self.kills += 1
 
     async def stop(self, timeout: float = 15.0) -> None:
@@ -111,6 +148,7 @@ class BotProcess:
         proc = self._proc
         if proc is None or proc.returncode is not None:
             return
+        await self._unthrottle()
         proc.send_signal(signal.SIGTERM)
         try:
             await asyncio.wait_for(proc.wait(), timeout)
