@@ -220,6 +220,7 @@ class Chaos:
     windows: tuple[str, ...] = ("time",)
     kill_times: list[float] = field(default_factory=list)
     kill_windows: list[str] = field(default_factory=list)
+    last_start: float | None = None  # monotonic time the last bot (never killed) started
     _task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -241,6 +242,15 @@ class Chaos:
             self.kill_times.append(round(time.monotonic() - t0, 3))
             self.kill_windows.append(window)
         await self.bot.start()
+        self.last_start = time.monotonic()
+
+    def calm_for(self, seconds: float) -> Callable[[], bool]:
+        """A stop condition for people: the last bot has been running for ``seconds``. A
+        person's patience is counted from when a bot is there to answer, not from the
+        trial's start: on a loaded machine the kills alone can outlast a fixed deadline."""
+        def calm() -> bool:
+            return self.last_start is not None and time.monotonic() > self.last_start + seconds
+        return calm
 
     def _counter(self, window: str) -> int:
         sandbox = self.bot.sandbox

@@ -198,11 +198,14 @@ async def purchases(database_url: str, tmp_path: Path, seed: int, kills: int,
         await import_event(tr, event_doc(capacity=capacity, per_user_limit=2))
         chaos = tr.chaos()
         chaos.start()
-        deadline = time.monotonic() + 25
+        # People keep trying until the last bot has been up for 15 s (at most 2 minutes):
+        # a fixed 25 s deadline failed trials on a loaded machine ("nobody managed to pay")
+        # when the kills and slow restarts used it all up.
+        deadline = time.monotonic() + 120
         crowd = buyers(tr, people_count, 1000)
         outcomes = await asyncio.gather(*(
             people.patiently(u, people.buy_one("Night Market", tr.rng.choice([1, 1, 2])),
-                             deadline=deadline) for u in crowd))
+                             deadline=deadline, stop=chaos.calm_for(15.0)) for u in crowd))
         await chaos.finish()
         await tr.settle()
         await assert_nothing_oversold(tr.db)
