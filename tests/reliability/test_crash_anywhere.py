@@ -7,6 +7,12 @@ each ticket at most once.
 
 Quick (CI, unmarked): one trial per scenario on each backend (two per scenario), ~60 s.
 Full: ``TICKETQ_CRASH_TRIALS=20 pytest tests/reliability -m slow`` (20 is the default).
+
+A failing trial is announced at once (output and ``failures.log``) with its seed, kills and
+kill windows, and keeps its artefacts under ``TICKETQ_CRASH_ARTEFACTS`` (default: the pytest
+tmp path); passing ones are listed in ``trials.log`` there. ``TICKETQ_CRASH_WINDOWS=all`` (or
+``payment,send,poll,stripe,time``) aims the kills; ``TICKETQ_CRASH_THROTTLE=0.6`` keeps the bot
+stopped 60 % of the time, as on a loaded machine.
 """
 
 from __future__ import annotations
