@@ -50,7 +50,7 @@ async def test_a_command_during_a_long_outage_gets_one_apology_and_is_not_run_la
     ann = live.sandbox.user(user_id=202, first_name="Ann")
     outage = DatabaseOutage(live.runtime.db.engine)
     try:
-        outage.after(inbox_insert, seconds=10.0)
+        outage.after(inbox_insert, seconds=8.0)
         await ann.send("/events")
         await ann.wait_for_message(contains=SORRY, timeout=15)
 
