@@ -514,7 +514,7 @@ class InboxPoller:
         failures = 0
         while True:
             # While the database is away, try less often (and log less).
-            await asyncio.sleep(min(5.0, self._flush_every * 2 ** min(failures, 5)))
+            await asyncio.sleep(min(2.0, self._flush_every * 2 ** min(failures, 4)))
             try:
                 await self._flush()
                 if loop.time() >= last_rescan + self._rescan_every:

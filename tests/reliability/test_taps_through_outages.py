@@ -63,10 +63,14 @@ async def test_a_command_during_a_long_outage_gets_one_apology_and_is_not_run_la
     await asyncio.sleep(2.5)
     assert sum(SORRY in (m.text or "") for m in ann.messages) == 1, ann.dump()
     assert not any("Upcoming events" in (m.text or "") for m in ann.messages), ann.dump()
-    async with live.runtime.db.read() as uow:
-        parked = (await uow.conn.execute(select(t.inbox.c.kind).where(
-            t.inbox.c.parked_at.is_not(None)))).scalars().all()
-    assert parked == ["message"]
+
+    async def parked() -> bool:  # written once the database is back (its flush backs off)
+        async with live.runtime.db.read() as uow:
+            kinds = (await uow.conn.execute(select(t.inbox.c.kind).where(
+                t.inbox.c.parked_at.is_not(None)))).scalars().all()
+        return kinds == ["message"]
+
+    await wait_until(parked, timeout=15, what="the command parked")
     code, listing = await ticketq(live.runtime.settings.database_url, "inbox")
     assert code == 0 and "PARKED" in listing and "message" in listing, listing
     code, said = await ticketq(live.runtime.settings.database_url, "inbox", "forget", "--taps")
