@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from telegram import BotCommand
@@ -18,8 +19,10 @@ import handlers
 from bot.beacon import HttpBeacon
 from bot.config import Settings
 from bot.messenger import TelegramMessenger
+from bot.payments.stripe_charges import StripeChargeLedger
 from bot.payments.stripe_refunds import StripeRefundGateway
-from bot.polling import InboxPoller
+from bot.polling import InboxPoller, RetryPolicy
+from bot.reconcile import ChargeReconciler
 from bot.sending import SendingPath
 from bot.storage.database import SqlDatabase
 from bot.storage.inbox_store import SqlInbox
@@ -56,6 +59,7 @@ class TicketQRuntime:
     refunds: RefundService
     worker: OutboxWorker
     clock: Clock
+    reconciler: ChargeReconciler | None = field(default=None)
     _polling: bool = field(default=False)
     _poller: InboxPoller | None = field(default=None)
 
@@ -70,13 +74,15 @@ class TicketQRuntime:
         self._wire_effects(messenger)
         await app.bot.set_my_commands([BotCommand(c, d) for c, d in handlers.BOT_COMMANDS])
         # Not PTB's Updater: it confirms updates before they are stored (see bot.polling).
-        self._poller = InboxPoller(app, SqlInbox(self.db), self.clock,
-                                   timeout=int(poll_timeout))
+        self._poller = InboxPoller(
+            app, SqlInbox(self.db), self.clock, timeout=int(poll_timeout),
+            policy=RetryPolicy(payment_window=self.settings.payment_retry_minutes * 60))
         await app.start()
         await self._poller.start()
         self._polling = True
         self.worker.start()
-        self.scheduler = build_scheduler(self)
+        self.scheduler = build_scheduler(
+            self, reconcile_every=self.settings.reconcile_every_seconds)
         self.scheduler.start()
         log.info("TicketQ running as @%s", app.bot.username)
 
@@ -93,6 +99,11 @@ class TicketQRuntime:
             await app.stop()
         await app.shutdown()
         await self.db.dispose()
+
+    @property
+    def poller(self) -> InboxPoller | None:
+        """The inbox poller, once started."""
+        return self._poller
 
     def _wire_effects(self, messenger: TelegramMessenger) -> None:
         async def send_message(item: OutboxItem) -> None:
@@ -183,8 +194,16 @@ async def build_runtime(settings: Settings, *, clock: Clock | None = None,
         builder = builder.base_url(settings.bot_api_url)
     if settings.bot_file_url:
         builder = builder.base_file_url(settings.bot_file_url)
+    reconciler = ChargeReconciler(
+        db, StripeChargeLedger(settings.secret("stripe_secret_key"),
+                               api_base=settings.stripe_api_base),
+        clock, grace=timedelta(minutes=settings.reconcile_grace_minutes),
+        lookback=timedelta(hours=settings.reconcile_lookback_hours),
+        admin_ids=settings.admin_ids, wake_outbox=worker.wake,
+        refund=settings.reconcile_refunds)
     application = builder.build()
     application.bot_data["services"] = services
     handlers.register(application)
     return TicketQRuntime(settings=settings, db=db, application=application,
-                          services=services, refunds=refunds, worker=worker, clock=clock)
+                          services=services, refunds=refunds, worker=worker, clock=clock,
+                          reconciler=reconciler)

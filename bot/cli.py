@@ -1,4 +1,4 @@
-"""The ``ticketq`` command line: run, migrate, event import, demo."""
+"""The ``ticketq`` command line: run, migrate, event import, inbox, reconcile, demo."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import asyncio
 import json
 import signal
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,22 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("event", type=int, help="event id")
     export.add_argument("-o", "--output", type=Path, default=None,
                         help="file to write (default: print to stdout)")
+    inbox = sub.add_parser("inbox", help="updates waiting for a retry or parked")
+    inbox_sub = inbox.add_subparsers(dest="inbox_command")
+    inbox_sub.add_parser("list", help="list them (the default)")
+    retry = inbox_sub.add_parser("retry", help="run parked updates again")
+    retry.add_argument("update_ids", type=int, nargs="*", help="update ids (see `list`)")
+    retry.add_argument("--all", action="store_true", help="every parked update")
+    forget = inbox_sub.add_parser("forget", help="drop parked updates for good (after a "
+                                  "person dealt with them)")
+    forget.add_argument("update_ids", type=int, nargs="*", help="update ids (see `list`)")
+    forget.add_argument("--taps", action="store_true",
+                        help="every parked update that is not a payment")
+    reconcile = sub.add_parser("reconcile",
+                               help="match Stripe charges to payments now; refund unexplained "
+                               "charges older than the grace period")
+    reconcile.add_argument("--since", type=_aware_datetime, default=None,
+                           help="ISO date-time to list charges from (default: the lookback)")
     verify = sub.add_parser("verify-draw", help="recompute a lottery draw from its audit file")
     verify.add_argument("file", type=Path)
     demo = sub.add_parser("demo", help="play a scripted sale in the loopback sandbox")
@@ -72,6 +89,10 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(_export_audit(settings, args.event, args.output))
         if args.command == "run":
             return _run(settings)
+        if args.command == "inbox":
+            return asyncio.run(_inbox(settings, args))
+        if args.command == "reconcile":
+            return asyncio.run(_reconcile(settings, args.since))
         if args.command == "migrate":
             return asyncio.run(_migrate(settings))
         if args.command == "event" and args.event_command == "import":
@@ -188,6 +209,92 @@ async def _import_event(settings: Settings, path: Path) -> int:
     finally:
         await db.dispose()
     print(f"imported event #{event.id}: {event.title} ({event.status.value})")
+    return EXIT_OK
+
+
+def _aware_datetime(text: str) -> datetime:
+    value = datetime.fromisoformat(text)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+async def _inbox(settings: Settings, args: argparse.Namespace) -> int:
+    """``ticketq inbox [list]`` and ``ticketq inbox retry IDS|--all``."""
+    from bot.storage.database import SqlDatabase
+    from bot.storage.inbox_store import SqlInbox
+    from bot.storage.migrate import upgrade_to_head
+
+    db = SqlDatabase(settings.database_url)
+    try:
+        await upgrade_to_head(db)
+        inbox = SqlInbox(db)
+        if args.inbox_command == "retry":
+            if not args.all and not args.update_ids:
+                print("ticketq: name the update ids to retry, or --all", file=sys.stderr)
+                return EXIT_INVALID
+            count = await inbox.retry(None if args.all else args.update_ids)
+            print(f"{count} parked update(s) will run again (a running bot picks them up "
+                  "within 30 s, a stopped one when it starts)")
+            return EXIT_OK
+        if args.inbox_command == "forget":
+            if not args.taps and not args.update_ids:
+                print("ticketq: name the update ids to forget, or --taps", file=sys.stderr)
+                return EXIT_INVALID
+            count = await inbox.forget_parked(None if args.taps else args.update_ids,
+                                              keep_payments=args.taps)
+            print(f"{count} parked update(s) forgotten")
+            return EXIT_OK
+        entries = [e for e in await inbox.entries() if e.parked or e.attempts > 0]
+    finally:
+        await db.dispose()
+    if not entries:
+        print("no update is waiting for a retry or parked")
+        return EXIT_OK
+    print(f"{'update':>10}  {'state':<8} {'kind':<12} {'chat':>12} {'tries':>5}  "
+          f"{'received (UTC)':<19}  charge / last error")
+    for e in entries:
+        state = "PARKED" if e.parked else "retrying"
+        detail = e.charge_id or ""
+        if e.last_error:
+            detail = (detail + "  " if detail else "") + e.last_error.splitlines()[0][:120]
+        print(f"{e.update_id:>10}  {state:<8} {e.kind:<12} {e.chat_id or '-':>12} "
+              f"{e.attempts:>5}  {e.received_at:%Y-%m-%d %H:%M:%S}  {detail}")
+    parked = sum(e.parked for e in entries)
+    if parked:
+        print(f"{parked} parked: `ticketq inbox retry ID...` (or --all) runs them again")
+    return EXIT_OK
+
+
+async def _reconcile(settings: Settings, since: datetime | None) -> int:
+    """``ticketq reconcile``: one pass now (see ``bot.reconcile.ChargeReconciler``)."""
+    from bot.payments.stripe_charges import StripeChargeLedger
+    from bot.reconcile import ChargeReconciler
+    from bot.storage.database import SqlDatabase
+    from bot.storage.migrate import upgrade_to_head
+    from core.clock import SystemClock
+    from core.ports import GatewayError
+
+    if settings.stripe_secret_key is None:
+        raise ConfigError("TICKETQ_STRIPE_SECRET_KEY is required but not set")
+    db = SqlDatabase(settings.database_url)
+    try:
+        await upgrade_to_head(db)
+        reconciler = ChargeReconciler(
+            db, StripeChargeLedger(settings.secret("stripe_secret_key"),
+                                   api_base=settings.stripe_api_base), SystemClock(),
+            grace=timedelta(minutes=settings.reconcile_grace_minutes),
+            lookback=timedelta(hours=settings.reconcile_lookback_hours),
+            admin_ids=settings.admin_ids, refund=settings.reconcile_refunds)
+        try:
+            report = await reconciler.run_once(since=since)
+        except GatewayError as exc:
+            print(f"ticketq: could not list Stripe charges: {exc}", file=sys.stderr)
+            return EXIT_INVALID
+    finally:
+        await db.dispose()
+    counts = ", ".join(f"{k}: {v}" for k, v in sorted(report.by_verdict.items())) or "-"
+    print(f"{report.listed} charge(s) listed; {counts}")
+    for charge_id in report.refunded:
+        print(f"  refunding {charge_id} (no payment explains it); the bot's outbox sends it")
     return EXIT_OK
 
 

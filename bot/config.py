@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
@@ -22,7 +22,7 @@ class Settings(BaseSettings):
     payment_provider_token: SecretStr | None = Field(
         default=None, description="Payment provider token from @BotFather (Stripe connected).")
     stripe_secret_key: SecretStr | None = Field(
-        default=None, description="Stripe secret key, used for refunds.")
+        default=None, description="Stripe secret key, used for refunds and reconciliation.")
     database_url: str = Field(default="sqlite:///ticketq.sqlite3",
                               description="SQLAlchemy URL; SQLite file by default.")
     admin_ids: Annotated[frozenset[int], NoDecode] = Field(
@@ -50,6 +50,23 @@ class Settings(BaseSettings):
         description="A reply Telegram keeps refusing (flood control, network) is given up and "
         "logged after this long.")
     log_level: str = Field(default="INFO", description="Python logging level.")
+    payment_retry_minutes: float = Field(
+        default=60, gt=0, le=24 * 60,
+        description="How long a successful payment that could not be recorded (database "
+        "away) is retried from the inbox before it is parked for the operator.")
+    reconcile_grace_minutes: float = Field(
+        default=120, gt=0,
+        description="How old a Stripe charge that no payment explains must be before "
+        "reconciliation refunds it; longer than TICKETQ_PAYMENT_RETRY_MINUTES.")
+    reconcile_every_seconds: float = Field(
+        default=600, gt=0, description="How often reconciliation lists Stripe's charges.")
+    reconcile_refunds: bool = Field(
+        default=True, description="Refund a Stripe charge that no payment explains after the "
+        "grace period. Turn off only when the Stripe account also takes payments outside "
+        "TicketQ: unexplained charges are then only reported to the admins.")
+    reconcile_lookback_hours: float = Field(
+        default=72, gt=0, description="How far back each reconciliation pass looks "
+        "(`ticketq reconcile --since` reaches further after a long outage).")
 
     @field_validator("admin_ids", mode="before")
     @classmethod
@@ -70,6 +87,17 @@ class Settings(BaseSettings):
             raise ValueError("must look like 123456:ABC... (the token from @BotFather)")
         return value
 
+
+    @model_validator(mode="after")
+    def _grace_outlasts_retries(self) -> Settings:
+        if self.reconcile_grace_minutes <= self.payment_retry_minutes:
+            raise ValueError("TICKETQ_RECONCILE_GRACE_MINUTES must be longer than "
+                             "TICKETQ_PAYMENT_RETRY_MINUTES (a charge whose payment is still "
+                             "being retried must not be refunded)")
+        if self.reconcile_lookback_hours * 60 <= self.reconcile_grace_minutes:
+            raise ValueError("TICKETQ_RECONCILE_LOOKBACK_HOURS must be longer than the grace "
+                             "period")
+        return self
 
     def require_bot_secrets(self) -> None:
         """The bot itself needs its token, the payment token and the Stripe key.
@@ -101,7 +129,10 @@ def load_settings(**overrides: object) -> Settings:
     except ValidationError as exc:
         lines = []
         for err in exc.errors():
-            name = "TICKETQ_" + str(err["loc"][0]).upper() if err["loc"] else "TICKETQ_?"
+            if not err["loc"]:  # a rule between settings: its message names them
+                lines.append(err["msg"].removeprefix("Value error, "))
+                continue
+            name = "TICKETQ_" + str(err["loc"][0]).upper()
             why = "is required but not set" if err["type"] == "missing" else (
                 "is malformed: " + err["msg"].removeprefix("Value error, "))
             lines.append(f"{name} {why}")

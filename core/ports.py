@@ -42,6 +42,9 @@ class RefundReason(StrEnum):
     EVENT_CANCELLED = "event_cancelled"
     LOTTERY_NOT_SELECTED = "lottery_not_selected"
     ENTRY_TOO_LATE = "entry_too_late"
+    # A Stripe charge that no payment explains (its successful_payment never got recorded):
+    # found and refunded by reconciliation (bot.reconcile).
+    UNCLAIMED_CHARGE = "unclaimed_charge"
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +93,10 @@ class Refund:
 
     @property
     def idempotency_key(self) -> str:
-        """Stripe Idempotency-Key: one refund per payment, whatever the retries."""
+        """Stripe Idempotency-Key: one refund per payment, whatever the retries (one per
+        charge for a charge refunded by reconciliation)."""
+        if self.reason is RefundReason.UNCLAIMED_CHARGE:
+            return f"tq-refund-charge-{self.provider_charge_id}"
         return f"tq-refund-{self.payment_id}"
 
 
@@ -602,6 +608,34 @@ class GatewayError(Exception):
         super().__init__(message)
         self.permanent = permanent
         self.code = code
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderCharge:
+    """A charge as the payment provider lists it.
+
+    Attributes:
+        settled: money was taken and kept (succeeded, captured, paid); refunds aside.
+        amount_refunded: what was refunded already, by anyone.
+    """
+
+    id: str
+    amount: Money
+    created: datetime
+    settled: bool
+    amount_refunded: int = 0
+
+
+class ChargeLedger(Protocol):
+    """The payment provider's list of charges (Stripe), for reconciliation."""
+
+    async def charges_since(self, created_gte: datetime) -> list[ProviderCharge]:
+        """Every charge created at or after ``created_gte``, newest first.
+
+        Raises:
+            GatewayError: the provider could not be asked (transient or not).
+        """
+        ...
 
 
 class RefundGateway(Protocol):

@@ -11,6 +11,7 @@ from telegram.constants import ParseMode
 from telegram.error import TelegramError
 
 from handlers.context import TicketQContext
+from handlers.delivery import record_failure
 from handlers.texts import t
 
 log = logging.getLogger(__name__)
@@ -26,8 +27,16 @@ def redact(text: str) -> str:
 
 
 async def on_error(update: object, context: TicketQContext) -> None:
-    """Log the failure (redacted) and tell the user, when there is a chat, that it failed."""
+    """Log the failure (redacted) and tell the user, when there is a chat, that it failed.
+
+    The failure is reported to the durable inbox first; an update it will run again (a
+    passing database or network fault) is not apologised for yet.
+    """
     error = context.error
+    if error is not None and isinstance(update, Update) and record_failure(error):
+        log.warning("update %s failed (%s); the inbox will run it again", update.update_id,
+                    redact(f"{type(error).__name__}: {error}")[:300])
+        return
     if error is not None:
         details = "".join(traceback.format_exception(type(error), error, error.__traceback__))
         log.error("handler failed for update %s:\n%s",

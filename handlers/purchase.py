@@ -7,6 +7,7 @@ it, so a pre-checkout query (which has no chat) and a redelivered payment both w
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 
 from telegram import Message, Update
@@ -21,6 +22,7 @@ from handlers import browse, keyboards
 from handlers import callbacks as cb
 from handlers.common import ShownOnScreen, cut, reply, send_invoice, show, user_id
 from handlers.context import TicketQContext
+from handlers.delivery import first_attempt, record_failure
 from handlers.texts import error_text, plain, plural, t
 
 log = logging.getLogger(__name__)
@@ -240,11 +242,18 @@ async def on_successful_payment(update: Update, context: TicketQContext) -> None
             break
         except DomainError:
             raise
-        except Exception:
+        except Exception as exc:
             if attempt == CONFIRM_ATTEMPTS:
-                log.critical("payment %s could not be recorded; reconcile it",
-                             payment.telegram_charge_id, exc_info=True)
-                await reply(update, context, t("payment.delayed"))
+                # The inbox keeps the update and runs it again later (reconciliation against
+                # Stripe is the net behind it); the buyer hears "delayed" once, not per retry.
+                retried = record_failure(exc)
+                log.log(logging.ERROR if retried else logging.CRITICAL,
+                        "payment %s could not be recorded; %s", payment.telegram_charge_id,
+                        "the inbox retries it" if retried else "reconciliation must settle it",
+                        exc_info=True)
+                if first_attempt():
+                    with contextlib.suppress(TelegramError):
+                        await reply(update, context, t("payment.delayed"))
                 return
             log.warning("recording payment %s failed (attempt %d); retrying",
                         payment.telegram_charge_id, attempt, exc_info=True)

@@ -471,6 +471,18 @@ TEXTS: dict[str, str] = {
     "refund_started.entry_too_late": (
         "Your lottery entry arrived after entries closed. We are refunding {amount} in full."
     ),
+    "refund_started.unclaimed_charge": (
+        "We received a payment of {amount} from you that we could not process, so we are "
+        "refunding it in full. Sorry for the trouble; you are welcome to buy again."
+    ),
+    "admin.charge_unexplained": (
+        "⚠️ Reconciliation: Stripe charge <code>{charge}</code> of {amount} ({when}) matches "
+        "no payment in TicketQ. Automatic refunds are off: please look into it."
+    ),
+    "admin.charge_refunded": (
+        "⚠️ Reconciliation: Stripe charge <code>{charge}</code> of {amount} ({when}) matches "
+        "no payment in TicketQ, so it is being refunded in full. Payer's chat: {payer}."
+    ),
     "refund_done": "💸 Your refund of {amount} has been issued. It may take a few days to show.",
     "lottery_entered": (
         "🎟 You are in the draw for <b>{event}</b>: {quantity} × {ticket_type}, {total} paid.\n"
@@ -703,6 +715,7 @@ TEXTS: dict[str, str] = {
 # Message keys the services put into the outbox (``{"key": ..., "params": ...}``).
 OUTBOX_KEYS: frozenset[str] = frozenset(
     {"payment_confirmed", "refund_done", "refund_needs_attention", "lottery_entered",
+     "admin.charge_refunded", "admin.charge_unexplained",
      "lottery_won", "lottery_not_selected", "event_cancelled", "reminder",
      "hold_screen.paid", "hold_screen.expired", "hold_screen.released", "hold_screen.rejected"}
     | {f"refund_started.{reason.value}" for reason in RefundReason}

@@ -5,7 +5,7 @@ down is handled by the first tick after start-up (misfires are never skipped).""
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -18,8 +18,8 @@ LOTTERY_TICK_SECONDS = 1.0
 HOLD_SCREENS_SECONDS = 10.0
 
 
-def build_scheduler(runtime: Any, *, tick_seconds: float = LOTTERY_TICK_SECONDS
-                    ) -> AsyncIOScheduler:
+def build_scheduler(runtime: Any, *, tick_seconds: float = LOTTERY_TICK_SECONDS,
+                    reconcile_every: float = 600.0) -> AsyncIOScheduler:
     """A scheduler with TicketQ's jobs, keyed by deterministic ids.
 
     * ``lottery:tick`` closes entries and runs draws that are due (state transitions are
@@ -27,11 +27,17 @@ def build_scheduler(runtime: Any, *, tick_seconds: float = LOTTERY_TICK_SECONDS
     * ``reminders`` queues the 24 h / 2 h reminders that are due (each once, ever);
     * ``holds:screens`` edits the message of every hold that expired (or was replaced by a
       newer hold) to say so and drop its Cancel button, once per hold;
-    * ``outbox:wake`` nudges the outbox worker for retries that became due.
+    * ``outbox:wake`` nudges the outbox worker for retries that became due;
+    * ``reconcile:charges`` matches Stripe's charges to payments and refunds, exactly once,
+      a charge nothing explains after the grace period (``bot.reconcile``). Its first pass
+      waits until the poller has caught up with Telegram's backlog: after downtime, the
+      successful_payment updates Telegram kept must reach the inbox before their charges
+      are judged.
 
     Args:
         runtime: the :class:`bot.app.TicketQRuntime` whose services the jobs call.
         tick_seconds: seconds between lottery checks.
+        reconcile_every: seconds between reconciliation passes.
     """
     scheduler = AsyncIOScheduler(job_defaults=JOB_DEFAULTS, timezone="UTC")
 
@@ -66,4 +72,22 @@ def build_scheduler(runtime: Any, *, tick_seconds: float = LOTTERY_TICK_SECONDS
                       id="holds:screens", replace_existing=True)
     scheduler.add_job(runtime.worker.wake, "interval", seconds=5, id="outbox:wake",
                       replace_existing=True)
+
+    async def reconcile() -> None:
+        reconciler = getattr(runtime, "reconciler", None)
+        poller = getattr(runtime, "poller", None)
+        if reconciler is None:
+            return
+        if poller is not None and not poller.caught_up.is_set():
+            log.info("reconciliation waits until Telegram's backlog is in the inbox")
+            return
+        try:
+            await reconciler.run_once()
+        except Exception:
+            log.exception("reconciliation against Stripe failed; the next run retries")
+
+    scheduler.add_job(reconcile, "interval", seconds=reconcile_every, id="reconcile:charges",
+                      replace_existing=True,
+                      next_run_time=datetime.now(UTC) + timedelta(seconds=min(30.0,
+                                                                              reconcile_every)))
     return scheduler

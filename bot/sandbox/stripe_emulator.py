@@ -328,6 +328,8 @@ class StripeEmulator:
                 "has_more": len(data) > limit,
                 "url": "/v1/refunds",
             }
+        if method == "GET" and parts == ["charges"]:
+            return self._list_charges(params)
         if method == "GET" and len(parts) == 2 and parts[0] in ("refunds", "charges"):
             store = self.refunds if parts[0] == "refunds" else self.charges
             obj = store.get(parts[1])
@@ -342,6 +344,61 @@ class StripeEmulator:
             f"Unrecognized request URL ({method}: /v1/{path}). Please see https://stripe.com/docs "
             "or we can help at https://support.stripe.com/.",
         )
+
+    def _list_charges(self, params: dict[str, Any]) -> dict[str, Any]:
+        """``GET /v1/charges`` as Stripe answers it: newest first, ``limit`` 1-100 (default
+        10), cursor pagination by ``starting_after`` or ``ending_before`` (not both), and the
+        ``created`` filter as a timestamp or a ``gt``/``gte``/``lt``/``lte`` range."""
+        raw_limit = params.get("limit", "10")
+        try:
+            limit = int(raw_limit)
+        except (TypeError, ValueError):
+            raise StripeError(400, f"Invalid integer: {raw_limit}", param="limit") from None
+        if not 1 <= limit <= 100:
+            raise StripeError(
+                400, "This value must be greater than or equal to 1 and less than or equal "
+                "to 100.", code="parameter_invalid_integer", param="limit")
+        after, before = params.get("starting_after"), params.get("ending_before")
+        if after and before:
+            raise StripeError(400, "You may only specify one of these parameters: "
+                              "ending_before, starting_after.", code="parameter_unknown")
+        # Newest first; charges made in the same second: the later one first.
+        ordered = sorted(reversed(list(self.charges.values())), key=lambda c: c["created"],
+                         reverse=True)
+        created = params.get("created")
+        if created is not None:
+            bounds = created if isinstance(created, dict) else {"eq": created}
+            for op, raw in bounds.items():
+                try:
+                    value = int(raw)
+                except (TypeError, ValueError):
+                    raise StripeError(400, f"Invalid integer: {raw}",
+                                      param=f"created[{op}]") from None
+                test = {"eq": lambda c, v=value: c == v, "gt": lambda c, v=value: c > v,
+                        "gte": lambda c, v=value: c >= v, "lt": lambda c, v=value: c < v,
+                        "lte": lambda c, v=value: c <= v}.get(op)
+                if test is None:
+                    raise StripeError(400, f"Received unknown parameter: created[{op}]",
+                                      param=f"created[{op}]")
+                ordered = [c for c in ordered if test(c["created"])]
+        for cursor in (after, before):
+            if cursor and cursor not in self.charges:
+                raise StripeError(404, f"No such charge: '{cursor}'", code="resource_missing",
+                                  param="starting_after" if cursor == after else
+                                  "ending_before")
+        if after:
+            ids = [c["id"] for c in ordered]
+            start = ids.index(after) + 1 if after in ids else len(ids)
+            page = ordered[start:start + limit]
+            more = len(ordered) > start + limit
+        elif before:
+            ids = [c["id"] for c in ordered]
+            end = ids.index(before) if before in ids else 0
+            page = ordered[max(0, end - limit):end]
+            more = end - limit > 0
+        else:
+            page, more = ordered[:limit], len(ordered) > limit
+        return {"object": "list", "data": page, "has_more": more, "url": "/v1/charges"}
 
     def _create_refund(self, params: dict[str, Any], key: str | None) -> dict[str, Any]:
         charge_id = params.get("charge")

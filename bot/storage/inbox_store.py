@@ -3,14 +3,57 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, or_, select, update
 
 from bot.storage import tables as t
 from bot.storage.database import SqlDatabase
 from bot.storage.repositories import _upsert
+
+PAYMENT, PRE_CHECKOUT, TAP, MESSAGE, OTHER = "payment", "pre_checkout", "tap", "message", "other"
+
+
+def describe(update: dict[str, Any]) -> tuple[str, int | None, str | None]:
+    """(kind, chat id, provider charge id) of a raw update, for listing and reconciliation."""
+    if "pre_checkout_query" in update:
+        return PRE_CHECKOUT, None, None
+    if "callback_query" in update:
+        query = update["callback_query"]
+        chat = ((query.get("message") or {}).get("chat") or {}).get("id")
+        return TAP, chat if chat is not None else (query.get("from") or {}).get("id"), None
+    for key in ("message", "edited_message", "channel_post", "business_message"):
+        message = update.get(key)
+        if isinstance(message, dict):
+            chat = (message.get("chat") or {}).get("id")
+            paid = message.get("successful_payment")
+            if isinstance(paid, dict):
+                return PAYMENT, chat, paid.get("provider_payment_charge_id") or None
+            return MESSAGE, chat, None
+    return OTHER, None, None
+
+
+@dataclass(frozen=True, slots=True)
+class InboxEntry:
+    """One stored update and where its handling stands."""
+
+    update_id: int
+    payload: dict[str, Any]
+    received_at: datetime
+    kind: str
+    chat_id: int | None
+    charge_id: str | None
+    attempts: int
+    next_attempt_at: datetime | None
+    parked_at: datetime | None
+    last_error: str | None
+
+    @property
+    def parked(self) -> bool:
+        """Given up on: kept for the operator, not run again until retried by hand."""
+        return self.parked_at is not None
 
 
 class SqlInbox:
@@ -23,12 +66,16 @@ class SqlInbox:
         """Keep a batch (idempotent: a re-fetched update is stored once)."""
         if not updates:
             return
+        rows = []
+        for u in updates:
+            kind, chat_id, charge_id = describe(u)
+            rows.append({"update_id": u["update_id"], "payload": json.dumps(u),
+                         "received_at": now, "kind": kind, "chat_id": chat_id,
+                         "charge_id": charge_id, "attempts": 0})
         async with self._db.write() as uow:
             stmt = _upsert(self._db.dialect, t.inbox).on_conflict_do_nothing(
                 index_elements=["update_id"])
-            await uow.conn.execute(stmt, [
-                {"update_id": u["update_id"], "payload": json.dumps(u), "received_at": now}
-                for u in updates])
+            await uow.conn.execute(stmt, rows)
 
     async def forget(self, update_ids: list[int]) -> None:
         """Handled: drop them."""
@@ -39,9 +86,82 @@ class SqlInbox:
                 await uow.conn.execute(delete(t.inbox).where(
                     t.inbox.c.update_id.in_(update_ids[start:start + 5_000])))
 
-    async def pending(self) -> list[dict[str, Any]]:
-        """Updates stored but not handled (a crash interrupted them), oldest first."""
+    async def settle(self, *, done: list[int], deferred: list[tuple[int, int, datetime, str]],
+                     parked: list[tuple[int, int, datetime, str]]) -> None:
+        """One transaction of bookkeeping: forget ``done``; record ``(update_id, attempts,
+        next attempt, error)`` of updates waiting for a retry; park ``(update_id, attempts,
+        when, error)``."""
+        if not (done or deferred or parked):
+            return
+        c = t.inbox.c
+        async with self._db.write() as uow:
+            for start in range(0, len(done), 5_000):
+                await uow.conn.execute(delete(t.inbox).where(
+                    c.update_id.in_(done[start:start + 5_000])))
+            for update_id, attempts, at, error in deferred:
+                await uow.conn.execute(update(t.inbox).where(c.update_id == update_id).values(
+                    attempts=attempts, next_attempt_at=at, last_error=error[:1000]))
+            for update_id, attempts, at, error in parked:
+                await uow.conn.execute(update(t.inbox).where(c.update_id == update_id).values(
+                    attempts=attempts, parked_at=at, next_attempt_at=None,
+                    last_error=error[:1000]))
+
+    async def pending(self) -> list[InboxEntry]:
+        """Updates stored but not handled (a crash interrupted them, or they wait for a
+        retry), oldest first; parked ones are left out."""
+        return await self._entries(parked=False)
+
+    async def entries(self) -> list[InboxEntry]:
+        """Every stored update, parked ones included, oldest first."""
+        return await self._entries(parked=None)
+
+    async def _entries(self, *, parked: bool | None,
+                       charge_ids: list[str] | None = None) -> list[InboxEntry]:
+        c = t.inbox.c
+        query = select(t.inbox).order_by(c.update_id)
+        if charge_ids is not None:
+            query = query.where(c.charge_id.in_(charge_ids))
+        if parked is not None:
+            query = query.where(c.parked_at.is_not(None) if parked else c.parked_at.is_(None))
         async with self._db.read() as uow:
-            rows = await uow.conn.execute(select(t.inbox.c.payload)
-                                          .order_by(t.inbox.c.update_id))
-            return [json.loads(r.payload) for r in rows]
+            rows = (await uow.conn.execute(query)).all()
+        return [InboxEntry(
+            update_id=r.update_id, payload=json.loads(r.payload), received_at=r.received_at,
+            kind=r.kind or describe(json.loads(r.payload))[0], chat_id=r.chat_id,
+            charge_id=r.charge_id, attempts=r.attempts, next_attempt_at=r.next_attempt_at,
+            parked_at=r.parked_at, last_error=r.last_error) for r in rows]
+
+    async def retry(self, update_ids: list[int] | None) -> int:
+        """Un-park updates (all parked ones for None) so the bot runs them again: a running
+        bot within its rescan interval, a stopped one when it starts; their retry window
+        starts again. Returns how many."""
+        c = t.inbox.c
+        stmt = update(t.inbox).where(c.parked_at.is_not(None))
+        if update_ids is not None:
+            stmt = stmt.where(c.update_id.in_(update_ids))
+        async with self._db.write() as uow:
+            result = await uow.conn.execute(stmt.values(parked_at=None, attempts=0,
+                                                        next_attempt_at=None))
+            return int(result.rowcount or 0)
+
+    async def forget_parked(self, update_ids: list[int] | None, *,
+                            keep_payments: bool = True) -> int:
+        """Drop parked updates for good, on the operator's word: those named, or (None) all
+        parked ones, payments kept unless ``keep_payments`` is False. Only parked updates
+        can be dropped. Returns how many."""
+        c = t.inbox.c
+        stmt = delete(t.inbox).where(c.parked_at.is_not(None))
+        if update_ids is not None:
+            stmt = stmt.where(c.update_id.in_(update_ids))
+        if keep_payments:
+            stmt = stmt.where(or_(c.kind.is_(None), c.kind != PAYMENT))
+        async with self._db.write() as uow:
+            result = await uow.conn.execute(stmt)
+            return int(result.rowcount or 0)
+
+    async def by_charges(self, charge_ids: list[str]) -> dict[str, InboxEntry]:
+        """Stored successful_payment updates by provider charge id."""
+        if not charge_ids:
+            return {}
+        entries = await self._entries(parked=None, charge_ids=charge_ids)
+        return {e.charge_id: e for e in entries if e.charge_id is not None}

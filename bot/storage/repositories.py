@@ -466,11 +466,15 @@ class SqlPaymentRepository(_Repo):
             user_id=payment.user_id, chat_id=payment.chat_id,
             amount_minor=payment.amount.amount, currency=payment.amount.currency,
             payload=payment.payload[:128], received_at=now,
-        ).on_conflict_do_nothing(index_elements=["telegram_charge_id"])
+        ).on_conflict_do_nothing()  # same Telegram charge, or a Stripe charge already claimed
         result = await self.conn.execute(stmt)
         created = result.rowcount == 1
-        row = (await self.conn.execute(select(t.payments).where(
-            t.payments.c.telegram_charge_id == payment.telegram_charge_id))).one()
+        p = t.payments.c
+        match = p.telegram_charge_id == payment.telegram_charge_id
+        if payment.provider_charge_id:
+            match = or_(match, p.provider_charge_id == payment.provider_charge_id)
+        row = (await self.conn.execute(select(t.payments).where(match)
+                                       .order_by(p.id).limit(1))).one()
         return _payment(row), created
 
     async def for_order(self, order_id: int) -> list[PaymentRecord]:

@@ -195,6 +195,10 @@ payments = Table(
     Column("received_at", UTCDateTime, nullable=False),
     Index("ix_payments_order", "order_id"),
     Index("ix_payments_entry", "entry_id"),
+    # One payment per Stripe charge (Stars payments have none): see bot.reconcile.
+    Index("uq_payments_provider_charge", "provider_charge_id", unique=True,
+          sqlite_where=text("provider_charge_id <> ''"),
+          postgresql_where=text("provider_charge_id <> ''")),
 )
 
 refunds = Table(
@@ -298,10 +302,20 @@ event_drafts = Table(
 )
 
 # Durable inbox: every update fetched from Telegram is stored before it is acknowledged, and
-# removed once handled; unfinished ones are replayed after a crash.
+# removed once handled; unfinished ones are replayed after a crash. One whose handling failed
+# on a passing fault waits for ``next_attempt_at``; one that cannot be handled is parked
+# (``parked_at``) for the operator (``ticketq inbox``), never dropped.
 inbox = Table(
     "inbox", metadata,
     Column("update_id", BigInteger, primary_key=True, autoincrement=False),
     Column("payload", Text, nullable=False),
     Column("received_at", UTCDateTime, nullable=False),
+    Column("kind", String(16)),  # payment | pre_checkout | tap | message | other
+    Column("chat_id", BigInteger),
+    Column("charge_id", String(255)),  # provider charge id of a successful_payment
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("next_attempt_at", UTCDateTime),
+    Column("parked_at", UTCDateTime),
+    Column("last_error", Text),
+    Index("ix_inbox_charge", "charge_id"),
 )

@@ -40,6 +40,7 @@ from core.ports import (
     RefundStatus,
     UnitOfWork,
 )
+from core.reconciliation import tell_late_payer
 from core.services.purchase import Confirmation, PaymentOutcome, queue_refund
 
 log = logging.getLogger(__name__)
@@ -239,6 +240,7 @@ class LotteryService:
                 await uow.users.seen(user_id=payment.user_id, first_name=payment.first_name,
                                      language_code=None, now=now)
             if not created:
+                await tell_late_payer(uow, record, payment, now)
                 return Confirmation(PaymentOutcome.ALREADY_PROCESSED, record.id, None, [])
             reason = await _entry_refund_reason(uow, entry, event, payment, now)
             phone: str | None = None

@@ -31,6 +31,7 @@ from core.orders import (
     screen_state_now,
 )
 from core.ports import Database, IncomingPayment, PaymentRecord, RefundReason, UnitOfWork
+from core.reconciliation import tell_late_payer
 from core.tickets import Ticket
 
 if TYPE_CHECKING:
@@ -333,6 +334,7 @@ class PurchaseService:
                 await uow.users.seen(user_id=payment.user_id, first_name=payment.first_name,
                                      language_code=None, now=now)
             if not created:
+                await tell_late_payer(uow, record, payment, now)
                 tickets = await uow.tickets.for_order(record.order_id) if record.order_id else []
                 return Confirmation(PaymentOutcome.ALREADY_PROCESSED, record.id,
                                     record.order_id, tickets)

@@ -67,8 +67,10 @@ class RefundService:
             message = ({"key": "lottery_not_selected", "params": params}
                        if refund.reason is RefundReason.LOTTERY_NOT_SELECTED
                        else {"key": "refund_done", "params": params})
-            await uow.outbox.put(outbox.MESSAGE, message, dedupe_key=f"refund_done:{refund.id}",
-                                 now=now, chat_id=refund.chat_id)
+            if refund.chat_id:  # 0: a charge refunded by reconciliation, payer unknown
+                await uow.outbox.put(outbox.MESSAGE, message,
+                                     dedupe_key=f"refund_done:{refund.id}", now=now,
+                                     chat_id=refund.chat_id)
 
     async def give_up(self, refund_id: int, error: str) -> None:
         """The outbox ran out of retries: flag the refund for the organizer, tell the buyer."""
@@ -83,7 +85,10 @@ class RefundService:
 
 async def _tell_refund_failed(uow: UnitOfWork, refund: Refund, now: datetime) -> None:
     """Tell the buyer their refund needs a person. A lottery loser learns the draw's result
-    from the refund message, so without a refund they are told it here first."""
+    from the refund message, so without a refund they are told it here first. A payer whose
+    chat is unknown (a charge refunded by reconciliation) cannot be told: the operator was."""
+    if not refund.chat_id:
+        return
     if refund.reason is RefundReason.LOTTERY_NOT_SELECTED:
         await uow.outbox.put(
             outbox.MESSAGE,

@@ -206,3 +206,52 @@ async def test_concurrent_requests_with_same_key_get_409_for_the_second(
     assert len(errors) == 1 and isinstance(errors[0], stripe.APIError)
     assert getattr(errors[0], "http_status", None) == 409
     assert sandbox.stripe.refund_count(charge["id"]) == 1
+
+
+async def test_charges_are_listed_newest_first_by_page_and_creation_time(
+        sandbox: Sandbox) -> None:
+    """``GET /v1/charges`` as Stripe answers it: newest first, ``limit`` per page,
+    ``starting_after``/``ending_before`` cursors, ``created[gte]`` filtering; the real client
+    pages through it."""
+    emulator = sandbox.stripe
+    made = [emulator.create_charge(100 + i, "eur") for i in range(25)]
+    for i, charge in enumerate(made):  # one charge a minute, oldest first
+        charge["created"] = 1_800_000_000 + 60 * i
+    sc = client(sandbox)
+    first = await sc.v1.charges.list_async(params={"limit": 10})
+    assert [c.id for c in first.data] == [c["id"] for c in reversed(made)][:10]
+    assert first.has_more is True
+    second = await sc.v1.charges.list_async(
+        params={"limit": 10, "starting_after": first.data[-1].id})
+    assert [c.id for c in second.data] == [c["id"] for c in reversed(made)][10:20]
+    back = await sc.v1.charges.list_async(
+        params={"limit": 5, "ending_before": second.data[0].id})
+    assert [c.id for c in back.data] == [c.id for c in first.data][5:]
+    recent = await sc.v1.charges.list_async(
+        params={"limit": 100, "created": {"gte": 1_800_000_000 + 60 * 20}})
+    assert [c.id for c in recent.data] == [c["id"] for c in reversed(made[20:])]
+    assert recent.has_more is False
+    with pytest.raises(stripe.InvalidRequestError) as exc:
+        await sc.v1.charges.list_async(params={"limit": 101})
+    assert exc.value.http_status == 400
+
+
+async def test_the_charge_ledger_reads_every_page_since_a_time(sandbox: Sandbox) -> None:
+    """Reconciliation's view of Stripe: all 230 charges since a time, across three pages,
+    none twice, the older ones left out; a refunded one says how much went back."""
+    from datetime import UTC, datetime
+
+    from bot.payments.stripe_charges import StripeChargeLedger
+
+    emulator = sandbox.stripe
+    made = [emulator.create_charge(500, "eur") for _ in range(240)]
+    for i, charge in enumerate(made):
+        charge["created"] = 1_800_000_000 + i
+    made[-1]["amount_refunded"] = 200
+    ledger = StripeChargeLedger(KEY, api_base=sandbox.stripe_api_base)
+    before = emulator.requests
+    charges = await ledger.charges_since(datetime.fromtimestamp(1_800_000_010, UTC))
+    assert [c.id for c in charges] == [c["id"] for c in reversed(made[10:])]
+    assert emulator.requests - before == 3
+    assert charges[0].amount_refunded == 200 and charges[0].settled
+    assert charges[0].amount.currency == "EUR" and charges[0].amount.amount == 500

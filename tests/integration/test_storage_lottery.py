@@ -46,9 +46,10 @@ def services(db, clock):
 async def enter(lottery, purchase, user: int, type_id: int, quantity: int):
     pending = await lottery.start_entry(user_id=user, chat_id=user, ticket_type_id=type_id,
                                         quantity=quantity)
+    n = next(_charges)  # every Telegram payment has its own Stripe charge
     payment = IncomingPayment(
-        user_id=user, chat_id=user, telegram_charge_id=f"tg_{next(_charges)}",
-        provider_charge_id=f"ch_{user}", payload=entry_payload(pending.entry.id),
+        user_id=user, chat_id=user, telegram_charge_id=f"tg_{n}",
+        provider_charge_id=f"ch_{n}", payload=entry_payload(pending.entry.id),
         amount=pending.entry.total)
     await purchase.pre_checkout(user_id=user, payload=payment.payload, amount=payment.amount)
     return pending, payment, await purchase.confirm_payment(payment)
@@ -107,7 +108,8 @@ async def test_a_second_invoice_paid_in_parallel_is_refunded(services, clock) ->
     second = await lottery.start_entry(user_id=8, chat_id=8, ticket_type_id=tt, quantity=2)
     outcomes = []
     for pending in (second, first):
-        payment = IncomingPayment(8, 8, f"tg_{next(_charges)}", "ch_8",
+        n = next(_charges)
+        payment = IncomingPayment(8, 8, f"tg_{n}", f"ch_{n}",
                                   entry_payload(pending.entry.id), pending.entry.total)
         outcomes.append(await purchase.confirm_payment(payment))
     assert [o.outcome for o in outcomes] == [PaymentOutcome.ENTERED, PaymentOutcome.REFUNDING]

@@ -20,6 +20,38 @@ async def outbox_pending(db: SqlDatabase) -> int:
             t.outbox.c.status == "pending"))).scalar_one())
 
 
+async def inbox_unhandled(db: SqlDatabase) -> int:
+    """Updates the bot stored (and so acknowledged to Telegram) but has not handled yet,
+    parked ones aside (see :func:`assert_nothing_parked`)."""
+    async with db.read() as uow:
+        return int((await uow.conn.execute(
+            select(func.count()).select_from(t.inbox)
+            .where(t.inbox.c.parked_at.is_(None)))).scalar_one())
+
+
+async def inbox_unhandled_payments(db: SqlDatabase) -> int:
+    """Successful payments stored but not handled yet (parked ones aside)."""
+    i = t.inbox.c
+    async with db.read() as uow:
+        return int((await uow.conn.execute(
+            select(func.count()).select_from(t.inbox)
+            .where(i.parked_at.is_(None), i.kind == "payment"))).scalar_one())
+
+
+async def assert_nothing_parked(db: SqlDatabase) -> None:
+    """Crashes alone never make a payment unhandleable: no successful_payment may end up
+    parked (a parked tap, after a few failed tries, is only reported)."""
+    i = t.inbox.c
+    async with db.read() as uow:
+        parked = [tuple(r) for r in (await uow.conn.execute(
+            select(i.update_id, i.kind, i.attempts, i.last_error)
+            .where(i.parked_at.is_not(None)))).all()]
+    if parked:
+        print(f"parked updates: {parked}", flush=True)
+    payments = [r for r in parked if r[1] == "payment"]
+    assert not payments, f"payments parked by the bot: {payments}"
+
+
 async def assert_nothing_oversold(db: SqlDatabase) -> None:
     """Per ticket type: tickets issued and seats of paid orders never exceed capacity."""
     tt, tk, o = t.ticket_types.c, t.tickets.c, t.orders.c
