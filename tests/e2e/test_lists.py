@@ -6,11 +6,17 @@ from __future__ import annotations
 import asyncio
 import re
 
+import pytest
+
 from bot.sandbox import SandboxMessage, VirtualUser
 from core.access import Role
 from tests.e2e.conftest import ORGANIZER
 from tests.e2e.console_steps import admin, invite_payload
 from tests.e2e.phone import buy, create_event
+
+# Lists and labels are the subject, not flood control: replies come quickly enough for the
+# short "quiet" waits below to catch a second message (test_sending covers pacing).
+pytestmark = pytest.mark.chat_pace(10)
 
 PAGE = re.compile(r"page (\d+) of (\d+)")
 

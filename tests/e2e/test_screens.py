@@ -6,8 +6,14 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
+import pytest
+
 from bot.sandbox import SandboxMessage, VirtualUser
 from tests.e2e.phone import buy, create_event, invoice_for, open_event
+
+# Screens are the subject, not flood control (test_sending covers pacing; the one test
+# about a paced chat below sets Telegram's own rate).
+pytestmark = pytest.mark.chat_pace(10)
 
 
 async def picker(user: VirtualUser, card: SandboxMessage, type_label: str = "GA"
@@ -99,6 +105,7 @@ async def test_a_stale_quantity_picker_after_a_sell_out_says_sold_out(live) -> N
     assert not any(m.invoice for m in ann.messages)
 
 
+@pytest.mark.chat_pace(1)
 async def test_a_stale_picker_refusal_under_flood_control_is_told_once_in_the_picker(
         live) -> None:
     """When the chat is paced, the tap is answered at once (silently) and the picker is
