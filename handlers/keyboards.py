@@ -7,6 +7,7 @@ from typing import Any
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
+from core.catalog import Event
 from core.services.catalog import EventCard, EventPage
 from core.services.lottery import EntryView, LotteryInfo
 from core.services.tickets import TicketView
@@ -14,7 +15,7 @@ from core.tickets import format_short_code
 from handlers import callbacks as cb
 from handlers.lengths import ELLIPSIS, cut, utf16_len
 from handlers.paging import TICKETS_PER_PAGE, Page, paginate
-from handlers.texts import lottery_stage, plain, t
+from handlers.texts import format_day, lottery_stage, plain, t
 
 # Telegram shows long button labels cut off anyway; keep them readable. Lengths are counted
 # as Telegram counts them: UTF-16 code units.
@@ -67,7 +68,8 @@ def main_menu() -> InlineKeyboardMarkup:
 
 def event_list(page: EventPage) -> InlineKeyboardMarkup:
     """One button per event on the page, then previous/next page buttons."""
-    rows = [[button(item.event.title, cb.ShowEvent(item.event.id))] for item in page.items]
+    rows = [[button(event_label(item.event), cb.ShowEvent(item.event.id))]
+            for item in page.items]
     nav = []
     if page.page > 0:
         nav.append(button(label("button.prev"), cb.ListPage(page.page - 1)))
@@ -77,6 +79,13 @@ def event_list(page: EventPage) -> InlineKeyboardMarkup:
         rows.append(nav)
     rows.append([button(label("button.my_tickets"), cb.MyTickets())])
     return InlineKeyboardMarkup(rows)
+
+
+def event_label(event: Event) -> str:
+    """An event's button in the list: its title (cut first) and its day, so two events of
+    the same name can be told apart."""
+    return label_cutting("button.event", "title", title=event.title,
+                         day=format_day(event.local_start()))
 
 
 def event_card(card: EventCard) -> InlineKeyboardMarkup:

@@ -65,6 +65,7 @@ TEXTS: dict[str, str] = {
     "button.prev": "◀️ Previous",
     "button.next": "Next ▶️",
     "button.page": "{page}/{pages}",
+    "button.event": "{title} · {day}",
     "list.page": " · page {page} of {pages}",
     "button.cancel_hold": "✖️ Cancel hold",
     "help": (
@@ -852,6 +853,11 @@ def format_local(dt: datetime, zone: str | ZoneInfo | None = None) -> str:
             f"{dt.hour:02d}:{dt.minute:02d}")
     name = dt.tzname() if dt.tzinfo is not None else None
     return f"{text} {name}" if name else text
+
+
+def format_day(dt: datetime) -> str:
+    """A day as a button shows it: ``Fri 18 Jul`` (in ``dt``'s own zone)."""
+    return f"{_DAYS[dt.weekday()]} {dt.day} {_MONTHS[dt.month - 1]}"
 
 
 def error_text(error: DomainError) -> str:

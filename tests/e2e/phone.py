@@ -21,14 +21,18 @@ async def open_event(user: VirtualUser, title: str = "Night Market") -> SandboxM
     await user.send("/events")
     listing = await user.wait_for_message(contains="Upcoming events", since=mark)
     mark = user.mark()
-    # A long title is cut on its button ("Harbour Lights Festival of…").
+    # An event's button is "title · day", a long title cut ("Harbour Lights Festival o… · Fri
+    # 18 Jul").
     label = next((text for row in listing.buttons for text, _ in row
-                  if text == title or (text.endswith("…") and title.startswith(text[:-1]))),
-                 title)
+                  if _names(text.rsplit(" · ", 1)[0], title)), title)
     await user.tap(listing, text=label)
     # The card, not a ticket's QR (its caption has a 📍 too) that the outbox sends meanwhile.
     return await user.wait_for_message(contains="📍", since=mark,
                                        predicate=lambda m: m.photo is None)
+
+
+def _names(head: str, title: str) -> bool:
+    return head == title or (head.endswith("…") and title.startswith(head[:-1]))
 
 
 async def pick(user: VirtualUser, card: SandboxMessage, type_label: str,

@@ -145,3 +145,16 @@ async def test_two_tickets_of_a_long_titled_event_show_distinct_buttons(live) ->
     for code in codes:
         assert any(b.endswith(code) for b in ticket_buttons), (code, ticket_buttons)
     assert all(b.startswith("The Extraordinarily") and "…" in b for b in ticket_buttons)
+
+
+async def test_two_events_of_the_same_name_show_their_days_on_their_buttons(live) -> None:
+    long = "The Extraordinarily Long Midsummer Night Open Air Festival Of Harbour Lights"
+    for title, day in [("Jazz Night", "2030-12-12T21:00"), ("Jazz Night", "2030-12-19T21:00"),
+                       (long, "2030-12-13T20:00"), (long, "2030-12-14T20:00")]:
+        await create_event(live, title=title, starts_at=day)
+    zoe = live.sandbox.user(user_id=803, first_name="Zoe")
+    listing = (await answer_to(zoe, "/events"))[0]
+    events = [b for b in listing.button_texts() if "Jazz" in b or "Extra" in b]
+    assert len(events) == 4 and len(set(events)) == 4, events
+    assert "Jazz Night · Thu 12 Dec" in events and "Jazz Night · Thu 19 Dec" in events
+    assert all(b.endswith(("Fri 13 Dec", "Sat 14 Dec")) for b in events if "Extra" in b)
