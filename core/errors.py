@@ -62,3 +62,9 @@ class DomainError(Exception):
 
     def __repr__(self) -> str:
         return f"DomainError({self.code.value!r}, {self.params!r})"
+
+
+class ConcurrencyConflict(Exception):
+    """The database aborted a transaction because of another one running at the same time
+    (a deadlock, a serialization failure, SQLite busy past its timeout). Nothing of it was
+    committed; running it again is safe, and :func:`core.transactions.write_attempts` does."""

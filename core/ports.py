@@ -17,6 +17,7 @@ from core.access import Grant, Invite, Role
 from core.catalog import Event, EventStatus, LotteryState, TicketType
 from core.checkin import CheckinRecord, Verdict
 from core.event_spec import EventSpec
+from core.locking import Lock
 from core.lottery import Candidate, DrawResult, Entry, EntryRow, PublicEntry
 from core.money import Money
 from core.orders import HoldScreen, Order, ScreenState, Stock
@@ -148,6 +149,10 @@ class EventRepository(Protocol):
         """One ticket type; ``lock`` serializes seat allocation for it until commit."""
         ...
 
+    async def lock(self, event_id: int, *, shared: bool = False) -> Event | None:
+        """The event, read under its lock (:func:`core.locking.event`) until commit."""
+        ...
+
     async def managed_by(self, user_id: int, *, all_events: bool = False) -> list[int]:
         """Ids of events this user created (every event when ``all_events``)."""
         ...
@@ -182,10 +187,6 @@ class EventRepository(Protocol):
 
 class LotteryRepository(Protocol):
     """Lottery state on events, entries, and the draw's bulk bookkeeping."""
-
-    async def lock_event(self, event_id: int) -> Event | None:
-        """The event, its row locked until commit (serializes state changes)."""
-        ...
 
     async def due(self, *, now: datetime) -> list[Event]:
         """Lottery events whose close or draw time has come and that are not drawn."""
@@ -513,8 +514,25 @@ class Outbox(Protocol):
         ...
 
 
+class Locks(Protocol):
+    """The locks of one transaction, taken in the order of :mod:`core.locking`."""
+
+    async def take(self, *locks: Lock) -> None:
+        """Lock these objects until commit.
+
+        Raises:
+            core.locking.LockOrderViolation: the request breaks the lock order.
+        """
+        ...
+
+
 class UnitOfWork(Protocol):
     """One database transaction and the repositories bound to it."""
+
+    @property
+    def locks(self) -> Locks:
+        """The lock gate of this transaction: every explicit lock goes through it."""
+        ...
 
     @property
     def events(self) -> EventRepository:

@@ -6,8 +6,11 @@ Write safety:
   and start with ``BEGIN IMMEDIATE`` (which also excludes other processes, e.g. a CLI import
   while the bot runs); every transaction runs on its own pooled connection, never a shared
   one, so one task's rollback can never undo another's commit. WAL lets reads run meanwhile.
-* PostgreSQL runs writers concurrently at READ COMMITTED; seat allocation is serialized per
-  ticket type by ``SELECT ... FOR UPDATE`` on its row (see ``EventRepository.get_ticket_type``).
+* PostgreSQL runs writers concurrently at READ COMMITTED; every write path takes its row
+  locks in the one order of :mod:`core.locking` (through :mod:`bot.storage.locks`). A
+  deadlock or serialization failure that still happens is raised as
+  :class:`core.errors.ConcurrencyConflict`, which :func:`core.transactions.write_attempts`
+  retries.
 """
 
 from __future__ import annotations
@@ -19,9 +22,11 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from bot.storage.repositories import SqlUnitOfWork
+from core.errors import ConcurrencyConflict
 
 
 def normalize_url(url: str) -> str:
@@ -33,6 +38,19 @@ def normalize_url(url: str) -> str:
     elif backend == "postgresql" and parsed.drivername != "postgresql+asyncpg":
         parsed = parsed.set(drivername="postgresql+asyncpg")
     return parsed.render_as_string(hide_password=False)
+
+
+# PostgreSQL: serialization_failure, deadlock_detected, lock_not_available.
+_CONFLICT_STATES = {"40001", "40P01", "55P03"}
+
+
+def is_concurrency_conflict(exc: DBAPIError) -> bool:
+    """True if the database aborted the transaction only because of a concurrent one (safe
+    to run again): a PostgreSQL deadlock or serialization failure, or SQLite busy (another
+    process held the write lock past ``busy_timeout``)."""
+    if getattr(exc.orig, "sqlstate", None) in _CONFLICT_STATES:
+        return True
+    return isinstance(exc, OperationalError) and "database is locked" in str(exc.orig)
 
 
 def _install_sqlite_hooks(engine: AsyncEngine) -> None:
@@ -97,11 +115,16 @@ class SqlDatabase:
 
     @asynccontextmanager
     async def _transaction(self, *, write: bool) -> AsyncIterator[SqlUnitOfWork]:
-        async with self.engine.connect() as conn:
-            if write:
-                conn = await conn.execution_options(tq_write=True)
-            async with conn.begin():
-                yield SqlUnitOfWork(conn, self.dialect)
+        try:
+            async with self.engine.connect() as conn:
+                if write:
+                    conn = await conn.execution_options(tq_write=True)
+                async with conn.begin():
+                    yield SqlUnitOfWork(conn, self.dialect)
+        except DBAPIError as exc:
+            if is_concurrency_conflict(exc):
+                raise ConcurrencyConflict(str(exc.orig)) from exc
+            raise
 
     @asynccontextmanager
     async def raw(self) -> AsyncIterator[AsyncConnection]:

@@ -25,7 +25,9 @@ from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.storage import tables as t
+from bot.storage.locks import SqlLocks
 from bot.storage.wizard_store import SqlDraftRepository, update_event
+from core import locking
 from core import outbox as outbox_codec
 from core.access import Grant, Invite, Role, new_invite_token
 from core.catalog import Event, EventStatus, LotteryState, LotteryWindow, SaleMode, TicketType
@@ -64,9 +66,10 @@ def _upsert(dialect: str, table: Any) -> Any:
 
 
 class _Repo:
-    def __init__(self, conn: AsyncConnection, dialect: str) -> None:
+    def __init__(self, conn: AsyncConnection, dialect: str, locks: SqlLocks) -> None:
         self.conn = conn
         self.dialect = dialect
+        self.locks = locks
 
 
 def _event(row: Row[Any]) -> Event:
@@ -170,6 +173,11 @@ class SqlEventRepository(_Repo):
             select(t.events).where(t.events.c.id == event_id))).first()
         return _event(row) if row else None
 
+    async def lock(self, event_id: int, *, shared: bool = False) -> Event | None:
+        row = await self.locks.read_locked(select(t.events).where(t.events.c.id == event_id),
+                                           locking.event(event_id, shared=shared))
+        return _event(row) if row else None
+
     def _published(self, now: datetime) -> Any:
         return and_(t.events.c.status == EventStatus.PUBLISHED.value,
                     t.events.c.starts_at > now)
@@ -194,11 +202,8 @@ class SqlEventRepository(_Repo):
     async def get_ticket_type(self, ticket_type_id: int, *,
                               lock: bool = False) -> TicketType | None:
         query = select(t.ticket_types).where(t.ticket_types.c.id == ticket_type_id)
-        if lock:
-            # PostgreSQL: row lock until commit. SQLite: a no-op; BEGIN IMMEDIATE already
-            # made this transaction the only writer.
-            query = query.with_for_update()
-        row = (await self.conn.execute(query)).first()
+        row = (await self.locks.read_locked(query, locking.ticket_type(ticket_type_id))
+               if lock else (await self.conn.execute(query)).first())
         return _ticket_type(row) if row else None
 
     async def managed_by(self, user_id: int, *, all_events: bool = False) -> list[int]:
@@ -208,6 +213,7 @@ class SqlEventRepository(_Repo):
         return list((await self.conn.execute(query.order_by(t.events.c.id))).scalars())
 
     async def set_status(self, event_id: int, status: EventStatus, *, now: datetime) -> None:
+        self.locks.require(locking.event(event_id))
         values: dict[str, Any] = {"status": status.value}
         if status is EventStatus.CANCELLED:
             values["cancelled_at"] = now
@@ -215,9 +221,11 @@ class SqlEventRepository(_Repo):
                                 .values(**values))
 
     async def update(self, event_id: int, spec: EventSpec, *, now: datetime) -> None:
+        self.locks.require(locking.event(event_id))
         await update_event(self.conn, event_id, spec, now=now)
 
     async def cancel_everything(self, event: Event, *, now: datetime) -> dict[str, int]:
+        self.locks.require(locking.event(event.id))
         p, o, en, r, tk = t.payments.c, t.orders.c, t.entries.c, t.refunds.c, t.tickets.c
         ts = literal(now, t.UTCDateTime)
         columns = ["payment_id", "event_id", "user_id", "chat_id", "amount_minor", "currency",
@@ -371,9 +379,8 @@ class SqlOrderRepository(_Repo):
 
     async def get(self, order_id: int, *, lock: bool = False) -> Order | None:
         query = select(t.orders).where(t.orders.c.id == order_id)
-        if lock:
-            query = query.with_for_update()
-        row = (await self.conn.execute(query)).first()
+        row = (await self.locks.read_locked(query, locking.order(order_id))
+               if lock else (await self.conn.execute(query)).first())
         return _order(row) if row else None
 
     async def release_live_holds(self, *, user_id: int, event_id: int, now: datetime,
@@ -579,9 +586,8 @@ class SqlTicketRepository(_Repo):
 
     async def get(self, ticket_id: int, *, lock: bool = False) -> Ticket | None:
         query = select(t.tickets).where(t.tickets.c.id == ticket_id)
-        if lock:
-            query = query.with_for_update()
-        row = (await self.conn.execute(query)).first()
+        row = (await self.locks.read_locked(query, locking.ticket(ticket_id))
+               if lock else (await self.conn.execute(query)).first())
         return _ticket(row) if row else None
 
     async def by_short_code(self, code: str) -> Ticket | None:
@@ -661,17 +667,18 @@ class SqlUnitOfWork:
 
     def __init__(self, conn: AsyncConnection, dialect: str) -> None:
         self.conn = conn
-        self.events = SqlEventRepository(conn, dialect)
-        self.orders = SqlOrderRepository(conn, dialect)
-        self.payments = SqlPaymentRepository(conn, dialect)
-        self.refunds = SqlRefundRepository(conn, dialect)
-        self.tickets = SqlTicketRepository(conn, dialect)
-        self.users = SqlUserRepository(conn, dialect)
-        self.outbox = SqlOutbox(conn, dialect)
-        self.lottery = SqlLotteryRepository(conn, dialect)
-        self.checkins = SqlCheckinRepository(conn, dialect)
-        self.roles = SqlRoleRepository(conn, dialect)
-        self.drafts = SqlDraftRepository(conn, dialect)
+        self.locks = locks = SqlLocks(conn, dialect)
+        self.events = SqlEventRepository(conn, dialect, locks)
+        self.orders = SqlOrderRepository(conn, dialect, locks)
+        self.payments = SqlPaymentRepository(conn, dialect, locks)
+        self.refunds = SqlRefundRepository(conn, dialect, locks)
+        self.tickets = SqlTicketRepository(conn, dialect, locks)
+        self.users = SqlUserRepository(conn, dialect, locks)
+        self.outbox = SqlOutbox(conn, dialect, locks)
+        self.lottery = SqlLotteryRepository(conn, dialect, locks)
+        self.checkins = SqlCheckinRepository(conn, dialect, locks)
+        self.roles = SqlRoleRepository(conn, dialect, locks)
+        self.drafts = SqlDraftRepository(conn, dialect, locks)
 
 
 _PAID = (EntryStatus.ENTERED.value, EntryStatus.WON.value, EntryStatus.LOST.value)
@@ -690,11 +697,6 @@ def _entry(row: Row[Any], position: int | None = None) -> Entry:
 class SqlLotteryRepository(_Repo):
     """Lottery state, entries and the draw's set-based bookkeeping."""
 
-    async def lock_event(self, event_id: int) -> Event | None:
-        row = (await self.conn.execute(select(t.events).where(t.events.c.id == event_id)
-                                       .with_for_update())).first()
-        return _event(row) if row else None
-
     async def due(self, *, now: datetime) -> list[Event]:
         e = t.events.c
         rows = await self.conn.execute(select(t.events).where(
@@ -704,6 +706,7 @@ class SqlLotteryRepository(_Repo):
         return [_event(r) for r in rows]
 
     async def set_state(self, event_id: int, state: LotteryState, *, now: datetime) -> None:
+        self.locks.require(locking.event(event_id))
         values: dict[str, Any] = {"lottery_state": state.value}
         if state is LotteryState.CLOSED:
             values["closed_at"] = now
@@ -732,9 +735,8 @@ class SqlLotteryRepository(_Repo):
 
     async def get(self, entry_id: int, *, lock: bool = False) -> Entry | None:
         query = select(t.entries).where(t.entries.c.id == entry_id)
-        if lock:
-            query = query.with_for_update()
-        row = (await self.conn.execute(query)).first()
+        row = (await self.locks.read_locked(query, locking.entry(entry_id))
+               if lock else (await self.conn.execute(query)).first())
         return _entry(row) if row else None
 
     async def active_for_user(self, *, event_id: int, user_id: int) -> Entry | None:
@@ -788,6 +790,7 @@ class SqlLotteryRepository(_Repo):
                 "beacon_value": row.beacon_value}
 
     async def set_fairness(self, event_id: int, **values: Any) -> None:
+        self.locks.require(locking.event(event_id))
         columns = {"list_hash": "lottery_list_hash", "beacon_round": "beacon_round",
                    "beacon_value": "beacon_value"}
         await self.conn.execute(update(t.events).where(t.events.c.id == event_id).values(
@@ -1088,9 +1091,10 @@ class SqlRoleRepository(_Repo):
 
     async def invite_by_token(self, token: str, *, lock: bool = False) -> Invite | None:
         query = select(t.invites).where(t.invites.c.token == token)
-        if lock:
-            query = query.with_for_update()
         row = (await self.conn.execute(query)).first()
+        if row is not None and lock:
+            row = await self.locks.read_locked(
+                select(t.invites).where(t.invites.c.id == row.id), locking.invite(row.id))
         return _invite(row) if row else None
 
     async def invite(self, invite_id: int) -> Invite | None:

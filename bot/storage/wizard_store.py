@@ -11,6 +11,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.storage import tables as t
+from bot.storage.locks import SqlLocks
+from core import locking
 from core.catalog import LotteryState
 from core.event_spec import EventSpec
 from core.lottery import commitment, new_seed
@@ -20,15 +22,15 @@ from core.wizard import Draft
 class SqlDraftRepository:
     """Implements :class:`core.ports.DraftRepository`: the draft document is JSON text."""
 
-    def __init__(self, conn: AsyncConnection, dialect: str) -> None:
+    def __init__(self, conn: AsyncConnection, dialect: str, locks: SqlLocks) -> None:
         self.conn = conn
         self.dialect = dialect
+        self.locks = locks
 
     async def get(self, user_id: int, *, lock: bool = False) -> Draft | None:
         query = select(t.event_drafts).where(t.event_drafts.c.user_id == user_id)
-        if lock:
-            query = query.with_for_update()
-        row = (await self.conn.execute(query)).first()
+        row = (await self.locks.read_locked(query, locking.draft(user_id))
+               if lock else (await self.conn.execute(query)).first())
         if row is None:
             return None
         try:

@@ -6,6 +6,7 @@ from core.access import INVITE_TTL, Grant, Invite, Role, invite_token_from_paylo
 from core.clock import Clock
 from core.errors import DomainError, ErrorCode
 from core.ports import Database, UnitOfWork
+from core.transactions import after_attempts, write_attempts
 
 
 class AccessService:
@@ -63,20 +64,23 @@ class AccessService:
             DomainError: ``not_allowed`` or ``event_not_found``.
         """
         now = self._clock.now()
-        async with self._db.write() as uow:
-            if role is Role.ORGANIZER:
-                if not self.is_admin(actor_id):
-                    raise DomainError(ErrorCode.NOT_ALLOWED)
-                event_id = None
-            else:
-                if event_id is None:
-                    raise DomainError(ErrorCode.EVENT_NOT_FOUND)
-                if not self.is_admin(actor_id):
-                    await _require_manager(uow, actor_id, event_id)
-                elif await uow.events.get(event_id) is None:
-                    raise DomainError(ErrorCode.EVENT_NOT_FOUND, event_id=event_id)
-            return await uow.roles.add_invite(role=role, event_id=event_id, created_by=actor_id,
-                                              now=now, expires_at=now + INVITE_TTL)
+        async for attempt in write_attempts(self._db):
+            async with attempt as uow:
+                if role is Role.ORGANIZER:
+                    if not self.is_admin(actor_id):
+                        raise DomainError(ErrorCode.NOT_ALLOWED)
+                    event_id = None
+                else:
+                    if event_id is None:
+                        raise DomainError(ErrorCode.EVENT_NOT_FOUND)
+                    if not self.is_admin(actor_id):
+                        await _require_manager(uow, actor_id, event_id)
+                    elif await uow.events.get(event_id) is None:
+                        raise DomainError(ErrorCode.EVENT_NOT_FOUND, event_id=event_id)
+                return await uow.roles.add_invite(role=role, event_id=event_id,
+                                                  created_by=actor_id, now=now,
+                                                  expires_at=now + INVITE_TTL)
+        raise after_attempts()
 
     async def accept_invite(self, *, user_id: int, first_name: str,
                             payload: str) -> Grant:
@@ -89,32 +93,36 @@ class AccessService:
         token = invite_token_from_payload(payload)
         if token is None:
             raise DomainError(ErrorCode.INVITE_NOT_FOUND)
-        async with self._db.write() as uow:
-            invite = await uow.roles.invite_by_token(token, lock=True)
-            now = self._clock.now()
-            if invite is None:
-                raise DomainError(ErrorCode.INVITE_NOT_FOUND)
-            if invite.revoked_at is not None:
-                raise DomainError(ErrorCode.INVITE_REVOKED)
-            if invite.used_by is not None:
-                raise DomainError(ErrorCode.INVITE_USED)
-            if now >= invite.expires_at:
-                raise DomainError(ErrorCode.INVITE_EXPIRED)
-            await uow.roles.use_invite(invite.id, user_id=user_id, now=now)
-            await uow.users.seen(user_id=user_id, first_name=first_name, language_code=None,
-                                 now=now)
-            return await uow.roles.grant(user_id=user_id, role=invite.role,
-                                         event_id=invite.event_id,
-                                         granted_by=invite.created_by, now=now)
+        async for attempt in write_attempts(self._db):
+            async with attempt as uow:
+                invite = await uow.roles.invite_by_token(token, lock=True)
+                now = self._clock.now()
+                if invite is None:
+                    raise DomainError(ErrorCode.INVITE_NOT_FOUND)
+                if invite.revoked_at is not None:
+                    raise DomainError(ErrorCode.INVITE_REVOKED)
+                if invite.used_by is not None:
+                    raise DomainError(ErrorCode.INVITE_USED)
+                if now >= invite.expires_at:
+                    raise DomainError(ErrorCode.INVITE_EXPIRED)
+                await uow.roles.use_invite(invite.id, user_id=user_id, now=now)
+                await uow.users.seen(user_id=user_id, first_name=first_name, language_code=None,
+                                     now=now)
+                return await uow.roles.grant(user_id=user_id, role=invite.role,
+                                             event_id=invite.event_id,
+                                             granted_by=invite.created_by, now=now)
+        raise after_attempts()
 
     async def revoke_invite(self, *, actor_id: int, invite_id: int) -> None:
         """Withdraw an unused invite (its creator or an admin)."""
         now = self._clock.now()
-        async with self._db.write() as uow:
-            invite = await uow.roles.invite(invite_id)
-            if invite is None or (invite.created_by != actor_id and not self.is_admin(actor_id)):
-                raise DomainError(ErrorCode.INVITE_NOT_FOUND)
-            await uow.roles.revoke_invite(invite_id, now=now)
+        async for attempt in write_attempts(self._db):
+            async with attempt as uow:
+                invite = await uow.roles.invite(invite_id)
+                if invite is None or (invite.created_by != actor_id
+                                      and not self.is_admin(actor_id)):
+                    raise DomainError(ErrorCode.INVITE_NOT_FOUND)
+                await uow.roles.revoke_invite(invite_id, now=now)
 
     async def grants(self, *, actor_id: int, event_id: int | None = None) -> list[Grant]:
         """Organizers (admins only) or the staff of one event (its managers)."""
@@ -131,17 +139,19 @@ class AccessService:
                      event_id: int | None = None) -> bool:
         """Take a role away; returns False if the user did not hold it."""
         now = self._clock.now()
-        async with self._db.write() as uow:
-            if role is Role.ORGANIZER:
-                if not self.is_admin(actor_id):
-                    raise DomainError(ErrorCode.NOT_ALLOWED)
-                event_id = None
-            elif event_id is None:
-                raise DomainError(ErrorCode.EVENT_NOT_FOUND)
-            elif not self.is_admin(actor_id):
-                await _require_manager(uow, actor_id, event_id)
-            return await uow.roles.revoke(user_id=user_id, role=role, event_id=event_id,
-                                          now=now)
+        async for attempt in write_attempts(self._db):
+            async with attempt as uow:
+                if role is Role.ORGANIZER:
+                    if not self.is_admin(actor_id):
+                        raise DomainError(ErrorCode.NOT_ALLOWED)
+                    event_id = None
+                elif event_id is None:
+                    raise DomainError(ErrorCode.EVENT_NOT_FOUND)
+                elif not self.is_admin(actor_id):
+                    await _require_manager(uow, actor_id, event_id)
+                return await uow.roles.revoke(user_id=user_id, role=role, event_id=event_id,
+                                              now=now)
+        raise after_attempts()
 
 
 async def _require_manager(uow: UnitOfWork, user_id: int, event_id: int) -> None:

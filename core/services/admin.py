@@ -11,6 +11,7 @@ from core.event_spec import parse_event_spec
 from core.money import Money
 from core.ports import Database, RefundStatus, TicketTypeSales
 from core.services.access import AccessService
+from core.transactions import after_attempts, write_attempts
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,8 +49,10 @@ class AdminService:
             await self.access.require_organizer(actor_id)
         now = self._clock.now()
         spec = parse_event_spec(raw, now=now)
-        async with self._db.write() as uow:
-            return await uow.events.add(spec, created_by=actor_id or 0, now=now)
+        async for attempt in write_attempts(self._db):
+            async with attempt as uow:
+                return await uow.events.add(spec, created_by=actor_id or 0, now=now)
+        raise after_attempts()
 
     async def sales(self, event_id: int, *, actor_id: int) -> EventSales:
         """Per-type sold / held / available and revenue, plus refunds.

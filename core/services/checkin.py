@@ -11,6 +11,7 @@ from core.errors import DomainError, ErrorCode
 from core.ports import Database
 from core.services.access import AccessService
 from core.tickets import TicketStatus, normalize_short_code, token_from_payload, tokens_equal
+from core.transactions import write_attempts
 
 
 class CheckinService:
@@ -61,34 +62,39 @@ class CheckinService:
             raise DomainError(ErrorCode.NOT_ALLOWED)
         if token is None and code is None:
             return ScanResult(Verdict.NOT_A_TICKET)
-        async with self._db.write() as uow:
-            ticket = (await uow.tickets.by_token(token) if token is not None
-                      else await uow.tickets.by_short_code(code or ""))
-            if ticket is None or (token is not None and not tokens_equal(ticket.token, token)):
-                return ScanResult(Verdict.NOT_A_TICKET)
-            ticket = await uow.tickets.get(ticket.id, lock=True)  # gates queue up here
-            assert ticket is not None
-            now = self._clock.now()
-            event = await uow.events.get(ticket.event_id)
-            assert event is not None
-            if ticket.event_id not in events:
-                return ScanResult(Verdict.WRONG_EVENT, event_title=event.title)
-            repeat = await uow.checkins.by_nonce(nonce)
-            first = await uow.checkins.first_admission(ticket.id)
-            if repeat is not None and first is not None and repeat.id == first.id:
-                verdict = Verdict.VALID  # the same scan delivered twice is still the same scan
-            elif event.status is EventStatus.CANCELLED:
-                verdict = Verdict.CANCELLED
-            elif ticket.status is TicketStatus.REVOKED:
-                verdict = Verdict.REVOKED
-            elif first is not None:
-                verdict = Verdict.ALREADY_USED
-            else:
-                verdict = Verdict.VALID
-            if repeat is None:
-                await uow.checkins.append(ticket_id=ticket.id, event_id=ticket.event_id,
-                                          staff_user_id=staff_id, verdict=verdict, nonce=nonce,
-                                          now=now)
+        async for attempt in write_attempts(self._db):
+            async with attempt as uow:
+                ticket = (await uow.tickets.by_token(token) if token is not None
+                          else await uow.tickets.by_short_code(code or ""))
+                if ticket is None or (token is not None and not tokens_equal(ticket.token, token)):
+                    return ScanResult(Verdict.NOT_A_TICKET)
+                # In the lock order: the event shared (a cancel waits for the door), then the
+                # ticket, where gates scanning the same ticket queue up.
+                await uow.events.lock(ticket.event_id, shared=True)
+                ticket = await uow.tickets.get(ticket.id, lock=True)
+                assert ticket is not None
+                now = self._clock.now()
+                event = await uow.events.get(ticket.event_id)
+                assert event is not None
+                if ticket.event_id not in events:
+                    return ScanResult(Verdict.WRONG_EVENT, event_title=event.title)
+                repeat = await uow.checkins.by_nonce(nonce)
+                first = await uow.checkins.first_admission(ticket.id)
+                if repeat is not None and first is not None and repeat.id == first.id:
+                    verdict = Verdict.VALID  # the same scan delivered twice is still the same scan
+                elif event.status is EventStatus.CANCELLED:
+                    verdict = Verdict.CANCELLED
+                elif ticket.status is TicketStatus.REVOKED:
+                    verdict = Verdict.REVOKED
+                elif first is not None:
+                    verdict = Verdict.ALREADY_USED
+                else:
+                    verdict = Verdict.VALID
+                if repeat is None:
+                    await uow.checkins.append(ticket_id=ticket.id, event_id=ticket.event_id,
+                                              staff_user_id=staff_id, verdict=verdict, nonce=nonce,
+                                              now=now)
+        assert ticket is not None and event is not None  # the loop ended with a commit
         # The verdict is committed; what is only shown (names, type, progress) is read after
         # the commit, outside the write lock. The counts may already include a later scan.
         async with self._db.read() as uow:

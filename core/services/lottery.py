@@ -42,6 +42,7 @@ from core.ports import (
 )
 from core.reconciliation import tell_late_payer
 from core.services.purchase import Confirmation, PaymentOutcome, queue_refund
+from core.transactions import write_attempts
 
 log = logging.getLogger(__name__)
 
@@ -111,8 +112,9 @@ class LotteryService:
         if contact_user_id != user_id or not phone_number.strip():
             raise DomainError(ErrorCode.PHONE_NOT_OWN)
         digest = phone_hash(phone_number, self._phone_key)
-        async with self._db.write() as uow:
-            await uow.lottery.set_verified_phone(user_id, digest, now=self._clock.now())
+        async for attempt in write_attempts(self._db):
+            async with attempt as uow:
+                await uow.lottery.set_verified_phone(user_id, digest, now=self._clock.now())
 
     async def _phone_for_entry(self, uow: UnitOfWork, event: Event,
                                user_id: int) -> str | None:
@@ -178,23 +180,24 @@ class LotteryService:
             DomainError: as :meth:`entry_choice`, ``invalid_quantity`` (below one) or
                 ``entry_quantity_too_high`` (above the most one entry may ask for).
         """
-        async with self._db.write() as uow:
-            ticket_type, event = await _type_and_lottery(uow, ticket_type_id)
-            await uow.lottery.lock_event(event.id)
-            now = self._clock.now()
-            _require_open(event, now)
-            assert event.lottery is not None
-            most = min(event.lottery.max_per_entry, ticket_type.capacity)
-            if quantity < 1:
-                raise DomainError(ErrorCode.INVALID_QUANTITY, quantity=quantity)
-            if quantity > most:
-                raise DomainError(ErrorCode.ENTRY_QUANTITY_TOO_HIGH, limit=most)
-            if await uow.lottery.active_for_user(event_id=event.id, user_id=user_id):
-                raise DomainError(ErrorCode.ALREADY_ENTERED)
-            await self._phone_for_entry(uow, event, user_id)
-            entry = await uow.lottery.add_pending(user_id=user_id, chat_id=chat_id,
-                                                  ticket_type=ticket_type, quantity=quantity,
-                                                  now=now)
+        async for attempt in write_attempts(self._db):
+            async with attempt as uow:
+                ticket_type, event = await _type_and_lottery(uow, ticket_type_id)
+                await uow.events.lock(event.id)
+                now = self._clock.now()
+                _require_open(event, now)
+                assert event.lottery is not None
+                most = min(event.lottery.max_per_entry, ticket_type.capacity)
+                if quantity < 1:
+                    raise DomainError(ErrorCode.INVALID_QUANTITY, quantity=quantity)
+                if quantity > most:
+                    raise DomainError(ErrorCode.ENTRY_QUANTITY_TOO_HIGH, limit=most)
+                if await uow.lottery.active_for_user(event_id=event.id, user_id=user_id):
+                    raise DomainError(ErrorCode.ALREADY_ENTERED)
+                await self._phone_for_entry(uow, event, user_id)
+                entry = await uow.lottery.add_pending(user_id=user_id, chat_id=chat_id,
+                                                      ticket_type=ticket_type, quantity=quantity,
+                                                      now=now)
         return PendingEntry(entry, event, ticket_type)
 
     async def pre_checkout(self, *, user_id: int, entry_id: int, amount: Money) -> None:
@@ -229,41 +232,42 @@ class LotteryService:
         the same entry, or one for a second entry of the same account is refunded in full
         and the entrant told why.
         """
-        async with self._db.write() as uow:
-            entry = await uow.lottery.get(entry_id)
-            event = await uow.lottery.lock_event(entry.event_id) if entry else None
-            entry = await uow.lottery.get(entry_id, lock=True) if entry else None
-            now = self._clock.now()
-            record, created = await uow.payments.record(
-                payment, order_id=None, entry_id=entry.id if entry else None, now=now)
-            if created and payment.first_name:
-                await uow.users.seen(user_id=payment.user_id, first_name=payment.first_name,
-                                     language_code=None, now=now)
-            if not created:
-                await tell_late_payer(uow, record, payment, now)
-                return Confirmation(PaymentOutcome.ALREADY_PROCESSED, record.id, None, [])
-            reason = await _entry_refund_reason(uow, entry, event, payment, now)
-            phone: str | None = None
-            if reason is None and event is not None:
-                try:
-                    phone = await self._phone_for_entry(uow, event, payment.user_id)
-                except DomainError:
-                    reason = RefundReason.DUPLICATE_PAYMENT  # one entry per person
-            if reason is not None:
-                await queue_refund(uow, record, reason, now)
-                return Confirmation(PaymentOutcome.REFUNDING, record.id, None, [], reason)
-            assert entry is not None and event is not None and event.lottery is not None
-            await uow.lottery.mark_entered(entry.id, now=now, phone_hash=phone)
-            ticket_type = await uow.events.get_ticket_type(entry.ticket_type_id)
-            assert ticket_type is not None
-            await uow.outbox.put(
-                outbox.MESSAGE,
-                {"key": "lottery_entered", "params": {
-                    "event": event.title, "ticket_type": ticket_type.name,
-                    "quantity": entry.quantity, "total": entry.total,
-                    "draw_at": event.lottery.draw_at.astimezone(event.tz),
-                    "entry_id": entry.id}},
-                dedupe_key=f"entered:{entry.id}", now=now, chat_id=payment.chat_id)
+        async for attempt in write_attempts(self._db):
+            async with attempt as uow:
+                entry = await uow.lottery.get(entry_id)
+                event = await uow.events.lock(entry.event_id) if entry else None
+                entry = await uow.lottery.get(entry_id, lock=True) if entry else None
+                now = self._clock.now()
+                record, created = await uow.payments.record(
+                    payment, order_id=None, entry_id=entry.id if entry else None, now=now)
+                if created and payment.first_name:
+                    await uow.users.seen(user_id=payment.user_id, first_name=payment.first_name,
+                                         language_code=None, now=now)
+                if not created:
+                    await tell_late_payer(uow, record, payment, now)
+                    return Confirmation(PaymentOutcome.ALREADY_PROCESSED, record.id, None, [])
+                reason = await _entry_refund_reason(uow, entry, event, payment, now)
+                phone: str | None = None
+                if reason is None and event is not None:
+                    try:
+                        phone = await self._phone_for_entry(uow, event, payment.user_id)
+                    except DomainError:
+                        reason = RefundReason.DUPLICATE_PAYMENT  # one entry per person
+                if reason is not None:
+                    await queue_refund(uow, record, reason, now)
+                    return Confirmation(PaymentOutcome.REFUNDING, record.id, None, [], reason)
+                assert entry is not None and event is not None and event.lottery is not None
+                await uow.lottery.mark_entered(entry.id, now=now, phone_hash=phone)
+                ticket_type = await uow.events.get_ticket_type(entry.ticket_type_id)
+                assert ticket_type is not None
+                await uow.outbox.put(
+                    outbox.MESSAGE,
+                    {"key": "lottery_entered", "params": {
+                        "event": event.title, "ticket_type": ticket_type.name,
+                        "quantity": entry.quantity, "total": entry.total,
+                        "draw_at": event.lottery.draw_at.astimezone(event.tz),
+                        "entry_id": entry.id}},
+                    dedupe_key=f"entered:{entry.id}", now=now, chat_id=payment.chat_id)
         return Confirmation(PaymentOutcome.ENTERED, record.id, None, [])
 
     async def my_entries(self, user_id: int) -> list[EntryView]:
@@ -308,16 +312,17 @@ class LotteryService:
 
     async def close(self, event_id: int) -> bool:
         """Stop taking entries (idempotent). Returns True if this call closed it."""
-        async with self._db.write() as uow:
-            event = await uow.lottery.lock_event(event_id)
-            now = self._clock.now()
-            if event is None or event.lottery is None or \
-                    event.lottery_state not in (None, LotteryState.OPEN) or \
-                    now < event.lottery.entries_close_at:
-                return False
-            voided = await uow.lottery.void_pending(event_id)
-            list_hash, _ = await _freeze(uow, event_id)
-            await uow.lottery.set_state(event_id, LotteryState.CLOSED, now=now)
+        async for attempt in write_attempts(self._db):
+            async with attempt as uow:
+                event = await uow.events.lock(event_id)
+                now = self._clock.now()
+                if event is None or event.lottery is None or \
+                        event.lottery_state not in (None, LotteryState.OPEN) or \
+                        now < event.lottery.entries_close_at:
+                    return False
+                voided = await uow.lottery.void_pending(event_id)
+                list_hash, _ = await _freeze(uow, event_id)
+                await uow.lottery.set_state(event_id, LotteryState.CLOSED, now=now)
         log.info("lottery %s closed (%s unpaid entries voided), list hash %s", event_id, voided,
                  list_hash)
         return True
@@ -346,36 +351,37 @@ class LotteryService:
                 log.info("lottery %s waits for beacon round %s", event_id,
                          fairness["beacon_round"])
                 return False
-        async with self._db.write() as uow:
-            event = await uow.lottery.lock_event(event_id)
-            now = self._clock.now()
-            if event is None or event.lottery is None or \
-                    event.lottery_state is LotteryState.DRAWN or now < event.lottery.draw_at:
-                return False
-            just_frozen: str | None = None
-            if event.lottery_state in (None, LotteryState.OPEN):
-                await uow.lottery.void_pending(event_id)
-                just_frozen, rows = await _freeze(uow, event_id)
-            else:
-                rows = await uow.lottery.public_entry_rows(event_id)
-            frozen = (await uow.lottery.fairness(event_id))["list_hash"]
-            types = await uow.events.ticket_types(event_id)
-            seats = {t.name: t.capacity for t in types}
-            if event.status is not EventStatus.PUBLISHED:
-                seats = {}  # a cancelled event has no seats: everyone is refunded
-            # Frozen just now from these very rows: its hash is not computed twice. Frozen
-            # at an earlier close: recomputed, so entries changed since are caught.
-            result = draw_rows(rows, seats, await uow.lottery.seed(event_id), beacon_value,
-                               list_hash=just_frozen)
-            if result.list_hash != frozen:
-                log.critical("lottery %s: entries changed after the close (%s != %s); "
-                             "not drawing", event_id, result.list_hash, frozen)
-                return False
-            outcome = DrawResult([r[0] for r in result.order], result.winners)
-            counts = await uow.lottery.record_draw(event, outcome, now=now)
-            if beacon_value is not None:
-                await uow.lottery.set_fairness(event_id, beacon_value=beacon_value.hex())
-            await uow.lottery.set_state(event_id, LotteryState.DRAWN, now=now)
+        async for attempt in write_attempts(self._db):
+            async with attempt as uow:
+                event = await uow.events.lock(event_id)
+                now = self._clock.now()
+                if event is None or event.lottery is None or \
+                        event.lottery_state is LotteryState.DRAWN or now < event.lottery.draw_at:
+                    return False
+                just_frozen: str | None = None
+                if event.lottery_state in (None, LotteryState.OPEN):
+                    await uow.lottery.void_pending(event_id)
+                    just_frozen, rows = await _freeze(uow, event_id)
+                else:
+                    rows = await uow.lottery.public_entry_rows(event_id)
+                frozen = (await uow.lottery.fairness(event_id))["list_hash"]
+                types = await uow.events.ticket_types(event_id)
+                seats = {t.name: t.capacity for t in types}
+                if event.status is not EventStatus.PUBLISHED:
+                    seats = {}  # a cancelled event has no seats: everyone is refunded
+                # Frozen just now from these very rows: its hash is not computed twice. Frozen
+                # at an earlier close: recomputed, so entries changed since are caught.
+                result = draw_rows(rows, seats, await uow.lottery.seed(event_id), beacon_value,
+                                   list_hash=just_frozen)
+                if result.list_hash != frozen:
+                    log.critical("lottery %s: entries changed after the close (%s != %s); "
+                                 "not drawing", event_id, result.list_hash, frozen)
+                    return False
+                outcome = DrawResult([r[0] for r in result.order], result.winners)
+                counts = await uow.lottery.record_draw(event, outcome, now=now)
+                if beacon_value is not None:
+                    await uow.lottery.set_fairness(event_id, beacon_value=beacon_value.hex())
+                await uow.lottery.set_state(event_id, LotteryState.DRAWN, now=now)
         log.info("lottery %s drawn: %s", event_id, counts)
         return True
 
@@ -389,8 +395,10 @@ class LotteryService:
         if event is None or event.lottery is None:
             return None
         round_number = await self._beacon.round_after(event.lottery.entries_close_at)
-        async with self._db.write() as uow:
-            await uow.lottery.set_fairness(event_id, beacon_round=round_number)
+        async for attempt in write_attempts(self._db):
+            async with attempt as uow:
+                await uow.events.lock(event_id)
+                await uow.lottery.set_fairness(event_id, beacon_round=round_number)
         return round_number
 
     async def fairness_info(self, event_id: int) -> dict[str, Any]:

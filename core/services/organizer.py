@@ -14,6 +14,7 @@ from core.lottery import LotteryFigures
 from core.ports import Database, RefundStatus, TicketTypeSales
 from core.services.access import AccessService
 from core.services.lottery import LotteryService
+from core.transactions import after_attempts, write_attempts
 
 # Reminders go out this long before the start (each once per holder, ever).
 REMINDERS = (timedelta(hours=24), timedelta(hours=2))
@@ -127,15 +128,17 @@ class OrganizerService:
             DomainError: ``not_allowed`` or ``event_already_cancelled``.
         """
         await self._access.require_manager(actor_id, event_id)
-        async with self._db.write() as uow:
-            event = await uow.lottery.lock_event(event_id)
-            now = self._clock.now()
-            assert event is not None
-            if event.status is EventStatus.CANCELLED:
-                raise DomainError(ErrorCode.EVENT_ALREADY_CANCELLED)
-            await uow.events.set_status(event_id, EventStatus.CANCELLED, now=now)
-            counts = await uow.events.cancel_everything(event, now=now)
-        return CancellationStarted(event=event, **counts)
+        async for attempt in write_attempts(self._db):
+            async with attempt as uow:
+                event = await uow.events.lock(event_id)
+                now = self._clock.now()
+                assert event is not None
+                if event.status is EventStatus.CANCELLED:
+                    raise DomainError(ErrorCode.EVENT_ALREADY_CANCELLED)
+                await uow.events.set_status(event_id, EventStatus.CANCELLED, now=now)
+                counts = await uow.events.cancel_everything(event, now=now)
+                return CancellationStarted(event=event, **counts)
+        raise after_attempts()
 
     async def send_due_reminders(self) -> int:
         """Queue the 24 h and 2 h reminders that are due; each goes to a holder once, ever.
@@ -145,9 +148,10 @@ class OrganizerService:
         """
         now = self._clock.now()
         queued = 0
-        async with self._db.write() as uow:
-            for before in REMINDERS:
-                queued += await uow.events.queue_reminders(now=now, before=before)
+        async for attempt in write_attempts(self._db):
+            async with attempt as uow:
+                for before in REMINDERS:
+                    queued += await uow.events.queue_reminders(now=now, before=before)
         return queued
 
 

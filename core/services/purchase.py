@@ -33,6 +33,7 @@ from core.orders import (
 from core.ports import Database, IncomingPayment, PaymentRecord, RefundReason, UnitOfWork
 from core.reconciliation import tell_late_payer
 from core.tickets import Ticket
+from core.transactions import after_attempts, write_attempts
 
 if TYPE_CHECKING:
     from core.services.lottery import LotteryService
@@ -160,26 +161,38 @@ class PurchaseService:
                 raise DomainError(ErrorCode.SOLD_OUT)
         # Holds for one type queue here, in the process, instead of each holding a database
         # connection while it waits for the row lock (the database lock still decides).
-        async with self._type_lock(ticket_type_id), self._db.write() as uow:
-            owned = await uow.orders.seats_owned(user_id=user_id, ticket_type_id=ticket_type_id)
-            locked = await uow.events.get_ticket_type(ticket_type_id, lock=True)
-            if locked is None:
-                raise DomainError(ErrorCode.TICKET_TYPE_NOT_FOUND)
-            ticket_type = locked  # current capacity and limit (an organizer may have edited)
-            now = self._clock.now()  # after the lock: waiting must not make holds look alive
-            if not event.is_on_sale(now):
-                raise DomainError(ErrorCode.EVENT_NOT_ON_SALE, event_id=event.id)
-            await uow.orders.release_live_holds(user_id=user_id, event_id=event.id, now=now)
-            stock = (await uow.events.stock([ticket_type_id], now=now))[ticket_type_id]
-            check_hold_request(quantity, stock, ticket_type.per_user_limit, owned)
-            order = await uow.orders.add_hold(
-                user_id=user_id, ticket_type=ticket_type, quantity=quantity, now=now,
-                expires_at=hold_deadline(now, self.hold_minutes),
-            )
-            if screen is not None:
-                await uow.orders.set_screen(order.id, chat_id=screen[0], message_id=screen[1],
-                                            now=now)
+        async with self._type_lock(ticket_type_id):
+            async for attempt in write_attempts(self._db):
+                async with attempt as uow:
+                    order, event, ticket_type = await self._hold_locked(
+                        uow, user_id=user_id, event_id=event.id, ticket_type_id=ticket_type_id,
+                        quantity=quantity, screen=screen)
         return Hold(order=order, event=event, ticket_type=ticket_type)
+
+    async def _hold_locked(self, uow: UnitOfWork, *, user_id: int, event_id: int,
+                           ticket_type_id: int, quantity: int,
+                           screen: tuple[int, int] | None) -> tuple[Order, Event, TicketType]:
+        """The write of :meth:`hold`: event (shared), then the ticket type, then the order."""
+        event = await uow.events.lock(event_id, shared=True)
+        locked = await uow.events.get_ticket_type(ticket_type_id, lock=True)
+        if event is None or locked is None or locked.event_id != event_id:
+            raise DomainError(ErrorCode.TICKET_TYPE_NOT_FOUND)
+        ticket_type = locked  # current capacity and limit (an organizer may have edited)
+        now = self._clock.now()  # after the locks: waiting must not make holds look alive
+        if not event.is_on_sale(now):
+            raise DomainError(ErrorCode.EVENT_NOT_ON_SALE, event_id=event.id)
+        owned = await uow.orders.seats_owned(user_id=user_id, ticket_type_id=ticket_type_id)
+        await uow.orders.release_live_holds(user_id=user_id, event_id=event.id, now=now)
+        stock = (await uow.events.stock([ticket_type_id], now=now))[ticket_type_id]
+        check_hold_request(quantity, stock, ticket_type.per_user_limit, owned)
+        order = await uow.orders.add_hold(
+            user_id=user_id, ticket_type=ticket_type, quantity=quantity, now=now,
+            expires_at=hold_deadline(now, self.hold_minutes),
+        )
+        if screen is not None:
+            await uow.orders.set_screen(order.id, chat_id=screen[0], message_id=screen[1],
+                                        now=now)
+        return order, event, ticket_type
 
     async def move_hold_screen(self, *, user_id: int, order_id: int, chat_id: int,
                                message_id: int) -> None:
@@ -189,12 +202,13 @@ class PurchaseService:
         Raises:
             DomainError: ``order_not_found`` for someone else's or an unknown order.
         """
-        async with self._db.write() as uow:
-            order = await uow.orders.get(order_id)
-            if order is None or order.user_id != user_id:
-                raise DomainError(ErrorCode.ORDER_NOT_FOUND)
-            await uow.orders.set_screen(order_id, chat_id=chat_id, message_id=message_id,
-                                        now=self._clock.now())
+        async for attempt in write_attempts(self._db):
+            async with attempt as uow:
+                order = await uow.orders.get(order_id)
+                if order is None or order.user_id != user_id:
+                    raise DomainError(ErrorCode.ORDER_NOT_FOUND)
+                await uow.orders.set_screen(order_id, chat_id=chat_id, message_id=message_id,
+                                            now=self._clock.now())
 
     async def close_stale_screens(self, *, limit: int = SCREENS_PER_RUN) -> int:
         """Queue the edit of every hold screen that no longer tells the truth: expired holds,
@@ -206,20 +220,21 @@ class PurchaseService:
             How many edits were queued (the scheduler wakes the outbox when not 0).
         """
         queued = 0
-        async with self._db.write() as uow:
-            now = self._clock.now()
-            stale = await uow.orders.screens_to_close(now=now, limit=limit)
-            names: dict[int, tuple[Event, TicketType]] = {}
-            for order, screen in stale:
-                state = screen_state_now(order, now)
-                if state is None or state is ScreenState.PAID:
-                    continue  # alive again (renewed at pre-checkout), or paid meanwhile
-                if order.ticket_type_id not in names:
-                    found_type, found_event = await _type_and_event(uow, order.ticket_type_id)
-                    names[order.ticket_type_id] = (found_event, found_type)
-                event, ticket_type = names[order.ticket_type_id]
-                queued += await _close_screen(uow, order, screen, state, event, ticket_type,
-                                              now, from_states=(ScreenState.OPEN,))
+        async for attempt in write_attempts(self._db):
+            async with attempt as uow:
+                now = self._clock.now()
+                stale = await uow.orders.screens_to_close(now=now, limit=limit)
+                names: dict[int, tuple[Event, TicketType]] = {}
+                for order, screen in stale:
+                    state = screen_state_now(order, now)
+                    if state is None or state is ScreenState.PAID:
+                        continue  # alive again (renewed at pre-checkout), or paid meanwhile
+                    if order.ticket_type_id not in names:
+                        found_type, found_event = await _type_and_event(uow, order.ticket_type_id)
+                        names[order.ticket_type_id] = (found_event, found_type)
+                    event, ticket_type = names[order.ticket_type_id]
+                    queued += await _close_screen(uow, order, screen, state, event, ticket_type,
+                                                  now, from_states=(ScreenState.OPEN,))
         return queued
 
     def _type_lock(self, ticket_type_id: int) -> asyncio.Lock:
@@ -238,19 +253,24 @@ class PurchaseService:
         Raises:
             DomainError: ``order_not_found`` for unknown orders and other people's orders.
         """
-        async with self._db.write() as uow:
-            order = await uow.orders.get(order_id)
-            if order is None or order.user_id != user_id:
-                raise DomainError(ErrorCode.ORDER_NOT_FOUND)
-            if order.status is OrderStatus.HELD:
-                await uow.orders.release(order_id)
-                # The caller edits the message the Cancel button was under; no job may edit
-                # it again.
-                await uow.orders.close_screen(order_id, ScreenState.RELEASED,
-                                              now=self._clock.now(),
-                                              from_states=(ScreenState.OPEN,))
-                return OrderStatus.RELEASED
-            return order.status
+        async for attempt in write_attempts(self._db):
+            async with attempt as uow:
+                order = await uow.orders.get(order_id)
+                if order is None or order.user_id != user_id:
+                    raise DomainError(ErrorCode.ORDER_NOT_FOUND)
+                await uow.events.lock(order.event_id, shared=True)
+                order = await uow.orders.get(order_id, lock=True)
+                assert order is not None
+                if order.status is OrderStatus.HELD:
+                    await uow.orders.release(order_id)
+                    # The caller edits the message the Cancel button was under; no job may edit
+                    # it again.
+                    await uow.orders.close_screen(order_id, ScreenState.RELEASED,
+                                                  now=self._clock.now(),
+                                                  from_states=(ScreenState.OPEN,))
+                    return OrderStatus.RELEASED
+                return order.status
+        raise after_attempts()
 
     async def pre_checkout(self, *, user_id: int, payload: str, amount: Money) -> None:
         """Decide whether Telegram may take the money (answer within 10 s).
@@ -283,27 +303,29 @@ class PurchaseService:
             if (order.hold_is_live(now + PRE_CHECKOUT_GRACE) and amount == order.total
                     and (await _type_and_event(uow, order.ticket_type_id))[1].is_on_sale(now)):
                 return
-        async with self._db.write() as uow:
-            order = await uow.orders.get(order_id)
-            if order is None or order.user_id != user_id:
-                raise DomainError(ErrorCode.ORDER_NOT_FOUND)
-            await uow.events.get_ticket_type(order.ticket_type_id, lock=True)
-            order = await uow.orders.get(order_id, lock=True)
-            assert order is not None
-            now = self._clock.now()  # after the locks
-            if order.status not in (OrderStatus.HELD, OrderStatus.RELEASED):
-                raise DomainError(ErrorCode.ORDER_NOT_PAYABLE, status=order.status.value)
-            if amount != order.total:
-                raise DomainError(ErrorCode.AMOUNT_MISMATCH)
-            ticket_type, event = await _type_and_event(uow, order.ticket_type_id, lock=True)
-            if not event.is_on_sale(now):
-                raise DomainError(ErrorCode.EVENT_NOT_ON_SALE, event_id=event.id)
-            if order.hold_is_live(now):
-                deadline = max(order.hold_expires_at, now + PRE_CHECKOUT_GRACE)
-            else:
-                await _check_reacquire(uow, order, ticket_type, now)
-                deadline = now + PRE_CHECKOUT_GRACE
-            await uow.orders.renew_hold(order_id, expires_at=deadline)
+        async for attempt in write_attempts(self._db):
+            async with attempt as uow:
+                order = await uow.orders.get(order_id)
+                if order is None or order.user_id != user_id:
+                    raise DomainError(ErrorCode.ORDER_NOT_FOUND)
+                await uow.events.lock(order.event_id, shared=True)
+                await uow.events.get_ticket_type(order.ticket_type_id, lock=True)
+                order = await uow.orders.get(order_id, lock=True)
+                assert order is not None
+                now = self._clock.now()  # after the locks
+                if order.status not in (OrderStatus.HELD, OrderStatus.RELEASED):
+                    raise DomainError(ErrorCode.ORDER_NOT_PAYABLE, status=order.status.value)
+                if amount != order.total:
+                    raise DomainError(ErrorCode.AMOUNT_MISMATCH)
+                ticket_type, event = await _type_and_event(uow, order.ticket_type_id, lock=True)
+                if not event.is_on_sale(now):
+                    raise DomainError(ErrorCode.EVENT_NOT_ON_SALE, event_id=event.id)
+                if order.hold_is_live(now):
+                    deadline = max(order.hold_expires_at, now + PRE_CHECKOUT_GRACE)
+                else:
+                    await _check_reacquire(uow, order, ticket_type, now)
+                    deadline = now + PRE_CHECKOUT_GRACE
+                await uow.orders.renew_hold(order_id, expires_at=deadline)
 
     async def confirm_payment(self, payment: IncomingPayment) -> Confirmation:
         """Turn a successful payment into tickets, exactly once per Telegram charge id.
@@ -319,59 +341,64 @@ class PurchaseService:
             order_id: int | None = parse_invoice_payload(payment.payload)
         except DomainError:
             order_id = None
-        async with self._db.write() as uow:
-            order = await uow.orders.get(order_id) if order_id is not None else None
-            if order is not None:
-                # Lock order: ticket type first, then the order row, re-read under the lock
-                # so two payments for one order cannot both see it unpaid.
-                await uow.events.get_ticket_type(order.ticket_type_id, lock=True)
-                order = await uow.orders.get(order.id, lock=True)
-            now = self._clock.now()  # after the locks: a hold must not outlive its deadline
-            record, created = await uow.payments.record(
-                payment, order_id=order.id if order else None, now=now
-            )
-            if created and payment.first_name:
-                await uow.users.seen(user_id=payment.user_id, first_name=payment.first_name,
-                                     language_code=None, now=now)
-            if not created:
-                await tell_late_payer(uow, record, payment, now)
-                tickets = await uow.tickets.for_order(record.order_id) if record.order_id else []
-                return Confirmation(PaymentOutcome.ALREADY_PROCESSED, record.id,
-                                    record.order_id, tickets)
-            reason = await self._refund_reason(uow, order, payment, now)
-            if reason is not None:
-                if order is not None and order.status is OrderStatus.HELD:
-                    await uow.orders.mark_rejected(order.id)
-                    await self._close_screen_of(uow, order, ScreenState.REJECTED, now,
-                                                from_states=(ScreenState.OPEN,))
-                await queue_refund(uow, record, reason, now)
-                return Confirmation(PaymentOutcome.REFUNDING, record.id,
-                                    order.id if order else None, [], reason)
-            assert order is not None
-            await uow.orders.mark_paid(order.id, now=now)
-            tickets = await uow.tickets.issue(order, now=now)
-            event = await uow.events.get(order.event_id)
-            ticket_type = await uow.events.get_ticket_type(order.ticket_type_id)
-            assert event is not None and ticket_type is not None
-            await uow.outbox.put(
-                outbox.MESSAGE,
-                {"key": "payment_confirmed", "params": {
-                    "event": event.title, "ticket_type": ticket_type.name,
-                    "quantity": order.quantity, "total": order.total,
-                    "starts": event.local_start(), "venue": event.venue}},
-                dedupe_key=f"paid:{record.id}", now=now, chat_id=payment.chat_id,
-            )
-            for ticket in tickets:
-                await uow.outbox.put(outbox.TICKET, {"ticket_id": ticket.id},
-                                     dedupe_key=f"ticket:{ticket.id}", now=now,
-                                     chat_id=payment.chat_id)
-            # Last: the tickets go out first, and the hold's message then says "paid" and
-            # loses its Cancel button (a screen already showing a newer hold is left alone).
-            screen = await uow.orders.screen(order.id)
-            if screen is not None:
-                await _close_screen(uow, order, screen, ScreenState.PAID, event, ticket_type,
-                                    now, from_states=_PAYABLE_SCREENS)
-        return Confirmation(PaymentOutcome.TICKETED, record.id, order.id, tickets)
+        async for attempt in write_attempts(self._db):
+            async with attempt as uow:
+                order = await uow.orders.get(order_id) if order_id is not None else None
+                if order is not None:
+                    # In the lock order (core.locking): the event shared, its ticket type,
+                    # then the order row, re-read under the lock so two payments for one
+                    # order cannot both see it unpaid.
+                    await uow.events.lock(order.event_id, shared=True)
+                    await uow.events.get_ticket_type(order.ticket_type_id, lock=True)
+                    order = await uow.orders.get(order.id, lock=True)
+                now = self._clock.now()  # after the locks: a hold must not outlive its deadline
+                record, created = await uow.payments.record(
+                    payment, order_id=order.id if order else None, now=now
+                )
+                if created and payment.first_name:
+                    await uow.users.seen(user_id=payment.user_id, first_name=payment.first_name,
+                                         language_code=None, now=now)
+                if not created:
+                    await tell_late_payer(uow, record, payment, now)
+                    tickets = (await uow.tickets.for_order(record.order_id)
+                               if record.order_id else [])
+                    return Confirmation(PaymentOutcome.ALREADY_PROCESSED, record.id,
+                                        record.order_id, tickets)
+                reason = await self._refund_reason(uow, order, payment, now)
+                if reason is not None:
+                    if order is not None and order.status is OrderStatus.HELD:
+                        await uow.orders.mark_rejected(order.id)
+                        await self._close_screen_of(uow, order, ScreenState.REJECTED, now,
+                                                    from_states=(ScreenState.OPEN,))
+                    await queue_refund(uow, record, reason, now)
+                    return Confirmation(PaymentOutcome.REFUNDING, record.id,
+                                        order.id if order else None, [], reason)
+                assert order is not None
+                await uow.orders.mark_paid(order.id, now=now)
+                tickets = await uow.tickets.issue(order, now=now)
+                event = await uow.events.get(order.event_id)
+                ticket_type = await uow.events.get_ticket_type(order.ticket_type_id)
+                assert event is not None and ticket_type is not None
+                await uow.outbox.put(
+                    outbox.MESSAGE,
+                    {"key": "payment_confirmed", "params": {
+                        "event": event.title, "ticket_type": ticket_type.name,
+                        "quantity": order.quantity, "total": order.total,
+                        "starts": event.local_start(), "venue": event.venue}},
+                    dedupe_key=f"paid:{record.id}", now=now, chat_id=payment.chat_id,
+                )
+                for ticket in tickets:
+                    await uow.outbox.put(outbox.TICKET, {"ticket_id": ticket.id},
+                                         dedupe_key=f"ticket:{ticket.id}", now=now,
+                                         chat_id=payment.chat_id)
+                # Last: the tickets go out first, and the hold's message then says "paid" and
+                # loses its Cancel button (a screen already showing a newer hold is left alone).
+                screen = await uow.orders.screen(order.id)
+                if screen is not None:
+                    await _close_screen(uow, order, screen, ScreenState.PAID, event, ticket_type,
+                                        now, from_states=_PAYABLE_SCREENS)
+                return Confirmation(PaymentOutcome.TICKETED, record.id, order.id, tickets)
+        raise after_attempts()
 
     async def _close_screen_of(self, uow: UnitOfWork, order: Order, state: ScreenState,
                                now: datetime, *, from_states: tuple[ScreenState, ...]) -> None:

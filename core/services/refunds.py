@@ -15,6 +15,7 @@ from core.ports import (
     RefundStatus,
     UnitOfWork,
 )
+from core.transactions import write_attempts
 
 
 class RetryLater(Exception):
@@ -51,36 +52,39 @@ class RefundService:
             )
         except GatewayError as exc:
             now = self._clock.now()
-            async with self._db.write() as uow:
-                await uow.refunds.mark_attempt(refund_id, error=str(exc),
-                                               final=exc.permanent, now=now)
-                if exc.permanent:
-                    await _tell_refund_failed(uow, refund, now)
+            async for attempt in write_attempts(self._db):
+                async with attempt as uow:
+                    await uow.refunds.mark_attempt(refund_id, error=str(exc),
+                                                   final=exc.permanent, now=now)
+                    if exc.permanent:
+                        await _tell_refund_failed(uow, refund, now)
             if exc.permanent:
                 return
             raise RetryLater(str(exc)) from exc
         now = self._clock.now()
-        async with self._db.write() as uow:
-            await uow.refunds.mark_succeeded(refund_id, provider_refund_id=provider_refund_id,
-                                             now=now)
-            params = {"amount": refund.amount}
-            message = ({"key": "lottery_not_selected", "params": params}
-                       if refund.reason is RefundReason.LOTTERY_NOT_SELECTED
-                       else {"key": "refund_done", "params": params})
-            if refund.chat_id:  # 0: a charge refunded by reconciliation, payer unknown
-                await uow.outbox.put(outbox.MESSAGE, message,
-                                     dedupe_key=f"refund_done:{refund.id}", now=now,
-                                     chat_id=refund.chat_id)
+        async for attempt in write_attempts(self._db):
+            async with attempt as uow:
+                await uow.refunds.mark_succeeded(refund_id, provider_refund_id=provider_refund_id,
+                                                 now=now)
+                params = {"amount": refund.amount}
+                message = ({"key": "lottery_not_selected", "params": params}
+                           if refund.reason is RefundReason.LOTTERY_NOT_SELECTED
+                           else {"key": "refund_done", "params": params})
+                if refund.chat_id:  # 0: a charge refunded by reconciliation, payer unknown
+                    await uow.outbox.put(outbox.MESSAGE, message,
+                                         dedupe_key=f"refund_done:{refund.id}", now=now,
+                                         chat_id=refund.chat_id)
 
     async def give_up(self, refund_id: int, error: str) -> None:
         """The outbox ran out of retries: flag the refund for the organizer, tell the buyer."""
         now = self._clock.now()
-        async with self._db.write() as uow:
-            refund = await uow.refunds.get(refund_id)
-            if refund is None or refund.status is not RefundStatus.PENDING:
-                return
-            await uow.refunds.mark_attempt(refund_id, error=error, final=True, now=now)
-            await _tell_refund_failed(uow, refund, now)
+        async for attempt in write_attempts(self._db):
+            async with attempt as uow:
+                refund = await uow.refunds.get(refund_id)
+                if refund is None or refund.status is not RefundStatus.PENDING:
+                    return
+                await uow.refunds.mark_attempt(refund_id, error=error, final=True, now=now)
+                await _tell_refund_failed(uow, refund, now)
 
 
 async def _tell_refund_failed(uow: UnitOfWork, refund: Refund, now: datetime) -> None:

@@ -23,6 +23,7 @@ from core.ports import Database, UnitOfWork
 from core.services.access import AccessService
 from core.services.catalog import EventCard, Offer
 from core.services.lottery import LotteryInfo
+from core.transactions import after_attempts, write_attempts
 from core.wizard import Draft, EditBase, Prompt, Step
 
 
@@ -76,21 +77,22 @@ class EventWizardService:
             await self._access.require_organizer(user_id)
         else:
             await self._access.require_manager(user_id, event_id)
-        async with self._db.write() as uow:
-            now = self._clock.now()
-            locked = False
-            if event_id is None:
-                draft = wizard.new_draft()
-            else:
-                event = await _editable(uow, event_id)
-                types = await uow.events.ticket_types(event_id)
-                beacon = False
-                if event.is_lottery:
-                    beacon = bool((await uow.lottery.fairness(event_id)).get("uses_beacon"))
-                draft = wizard.draft_from_event(event, types, beacon=beacon)
-                locked = (await _base(uow, event, now)).lottery_locked
-            replaced = await uow.drafts.get(user_id) is not None
-            await uow.drafts.put(user_id, draft, now=now)
+        async for attempt in write_attempts(self._db):
+            async with attempt as uow:
+                now = self._clock.now()
+                locked = False
+                if event_id is None:
+                    draft = wizard.new_draft()
+                else:
+                    event = await _editable(uow, event_id)
+                    types = await uow.events.ticket_types(event_id)
+                    beacon = False
+                    if event.is_lottery:
+                        beacon = bool((await uow.lottery.fairness(event_id)).get("uses_beacon"))
+                    draft = wizard.draft_from_event(event, types, beacon=beacon)
+                    locked = (await _base(uow, event, now)).lottery_locked
+                replaced = await uow.drafts.get(user_id) is not None
+                await uow.drafts.put(user_id, draft, now=now)
         return WizardState(draft, wizard.prompt(draft), replaced=replaced, lottery_locked=locked)
 
     async def current(self, user_id: int) -> WizardState | None:
@@ -112,15 +114,16 @@ class EventWizardService:
         """
         if not await self.has_draft(user_id):  # most texts: a cheap read, no write lock
             return None
-        async with self._db.write() as uow:
-            draft = await uow.drafts.get(user_id, lock=True)
-            if draft is None:
-                return None
-            now = self._clock.now()
-            base = await self._edit_base(uow, draft, now)
-            outcome = wizard.answer(draft, text, now=now, base=base)
-            if outcome.draft != draft:
-                await uow.drafts.put(user_id, outcome.draft, now=now)
+        async for attempt in write_attempts(self._db):
+            async with attempt as uow:
+                draft = await uow.drafts.get(user_id, lock=True)
+                if draft is None:
+                    return None
+                now = self._clock.now()
+                base = await self._edit_base(uow, draft, now)
+                outcome = wizard.answer(draft, text, now=now, base=base)
+                if outcome.draft != draft:
+                    await uow.drafts.put(user_id, outcome.draft, now=now)
         return WizardState(outcome.draft, wizard.prompt(outcome.draft), outcome.issue)
 
     async def skip(self, user_id: int) -> WizardState | None:
@@ -129,12 +132,13 @@ class EventWizardService:
 
     async def back(self, user_id: int) -> WizardState | None:
         """Go back one question; None if no wizard is open."""
-        async with self._db.write() as uow:
-            draft = await uow.drafts.get(user_id, lock=True)
-            if draft is None:
-                return None
-            moved = wizard.back(draft)
-            await uow.drafts.put(user_id, moved, now=self._clock.now())
+        async for attempt in write_attempts(self._db):
+            async with attempt as uow:
+                draft = await uow.drafts.get(user_id, lock=True)
+                if draft is None:
+                    return None
+                moved = wizard.back(draft)
+                await uow.drafts.put(user_id, moved, now=self._clock.now())
         return WizardState(moved, wizard.prompt(moved))
 
     async def preview(self, user_id: int) -> WizardPreview | None:
@@ -193,8 +197,10 @@ class EventWizardService:
         Returns:
             False if no wizard was open.
         """
-        async with self._db.write() as uow:
-            return await uow.drafts.delete(user_id)
+        async for attempt in write_attempts(self._db):
+            async with attempt as uow:
+                return await uow.drafts.delete(user_id)
+        raise after_attempts()
 
     async def publish_event(self, user_id: int, event_id: int) -> Event:
         """``/publish``: make a stored event visible to attendees.
@@ -232,50 +238,55 @@ class EventWizardService:
         else:
             await self._access.require_manager(user_id, event_id)
         try:
-            async with self._db.write() as uow:
-                stored = await uow.drafts.get(user_id, lock=True)
-                if stored is None:
-                    return None
-                if event_id is None:
-                    now = self._clock.now()
-                    spec = wizard.finish(stored, now=now, publish=publish)
-                    event = await uow.events.add(spec, created_by=user_id, now=now)
-                else:
-                    event = await _update(uow, stored, event_id, self._clock, publish)
-                await uow.drafts.delete(user_id)
-                return event
+            async for attempt in write_attempts(self._db):
+                async with attempt as uow:
+                    stored = await uow.drafts.get(user_id, lock=True)
+                    if stored is None:
+                        return None
+                    if event_id is None:
+                        now = self._clock.now()
+                        spec = wizard.finish(stored, now=now, publish=publish)
+                        event = await uow.events.add(spec, created_by=user_id, now=now)
+                    else:
+                        event = await _update(uow, stored, event_id, self._clock, publish)
+                    await uow.drafts.delete(user_id)
+                    return event
         except DomainError as err:
             if err.code in (ErrorCode.INVALID_EVENT_SPEC, ErrorCode.CAPACITY_BELOW_SOLD):
                 await self._send_back(user_id, err)
             raise
+        raise after_attempts()
 
     async def _send_back(self, user_id: int, err: DomainError) -> None:
         """Move the draft to the question that owns the first problem."""
         issues = err.params.get("issues") or []
         path = issues[0].path if issues else str(err.params.get("path", ""))
-        async with self._db.write() as uow:
-            draft = await uow.drafts.get(user_id, lock=True)
-            if draft is None:
-                return
-            step, index = wizard.owner(path, draft.doc)
-            await uow.drafts.put(user_id, Draft(step, draft.doc, index, draft.event_id),
-                                 now=self._clock.now())
+        async for attempt in write_attempts(self._db):
+            async with attempt as uow:
+                draft = await uow.drafts.get(user_id, lock=True)
+                if draft is None:
+                    return
+                step, index = wizard.owner(path, draft.doc)
+                await uow.drafts.put(user_id, Draft(step, draft.doc, index, draft.event_id),
+                                     now=self._clock.now())
 
     async def _set_status(self, user_id: int, event_id: int, status: EventStatus) -> Event:
         await self._access.require_manager(user_id, event_id)
-        async with self._db.write() as uow:
-            event = await uow.lottery.lock_event(event_id)
-            now = self._clock.now()
-            if event is None:
-                raise DomainError(ErrorCode.EVENT_NOT_FOUND, event_id=event_id)
-            if event.status is EventStatus.CANCELLED:
-                raise DomainError(ErrorCode.EVENT_ALREADY_CANCELLED)
-            if status is EventStatus.DRAFT and event.status is EventStatus.PUBLISHED \
-                    and (await _base(uow, event, now)).lottery_locked:
-                raise DomainError(ErrorCode.LOTTERY_LOCKED)
-            if event.status is not status:
-                await uow.events.set_status(event_id, status, now=now)
-            return dataclasses.replace(event, status=status)
+        async for attempt in write_attempts(self._db):
+            async with attempt as uow:
+                event = await uow.events.lock(event_id)
+                now = self._clock.now()
+                if event is None:
+                    raise DomainError(ErrorCode.EVENT_NOT_FOUND, event_id=event_id)
+                if event.status is EventStatus.CANCELLED:
+                    raise DomainError(ErrorCode.EVENT_ALREADY_CANCELLED)
+                if status is EventStatus.DRAFT and event.status is EventStatus.PUBLISHED \
+                        and (await _base(uow, event, now)).lottery_locked:
+                    raise DomainError(ErrorCode.LOTTERY_LOCKED)
+                if event.status is not status:
+                    await uow.events.set_status(event_id, status, now=now)
+                return dataclasses.replace(event, status=status)
+        raise after_attempts()
 
 
 async def _editable(uow: UnitOfWork, event_id: int) -> Event:
@@ -316,7 +327,7 @@ async def _update(uow: UnitOfWork, draft: Draft, event_id: int, clock: Clock,
                   publish: bool) -> Event:
     """Apply an edit under locks: the event row, then its ticket types in id order (the
     order purchases lock them), so no sale slips under a reduced capacity."""
-    event = await uow.lottery.lock_event(event_id)
+    event = await uow.events.lock(event_id)
     if event is None:
         raise DomainError(ErrorCode.EVENT_NOT_FOUND, event_id=event_id)
     if event.status is EventStatus.CANCELLED:
