@@ -32,8 +32,10 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, TypeVar
 
-from core.catalog import LotteryState, LotteryWindow
+from core.catalog import Event, LotteryState, LotteryWindow
 from core.money import Money
+from core.outbox import KeyPattern, Message
+from core.refunds import LOTTERY_NOT_SELECTED, RefundPlan
 
 SEED_BYTES = 32
 _DOMAIN = b"ticketq-draw-v2"
@@ -187,6 +189,35 @@ def allocate(order: Sequence[tuple[K, Hashable, int]], seats: Mapping[Any, int])
             left[ticket_type] = free - quantity
             winners.add(key)
     return winners
+
+
+# A winner's message, once per entry.
+WON_KEY = KeyPattern("won:")
+# A ticket's QR code, once per ticket (as for a ticket bought directly).
+TICKET_KEY = KeyPattern("ticket:")
+
+
+@dataclass(frozen=True, slots=True)
+class DrawSettlement:
+    """What a draw produces once its order is stored.
+
+    Each winning entry becomes a paid order with its tickets; its chat gets
+    :meth:`winner_message` once (:attr:`winner_key` + entry id) and every ticket's QR code
+    (:attr:`ticket_key` + ticket id, the key of any ticket's delivery). Every losing entry's
+    payment is owed back by :attr:`loser_refund`.
+    """
+
+    event: Event
+    winner_key: KeyPattern = WON_KEY
+    ticket_key: KeyPattern = TICKET_KEY
+    loser_refund: RefundPlan = LOTTERY_NOT_SELECTED
+
+    def winner_message(self, *, ticket_type: str, quantity: int, total: Money) -> Message:
+        """What one winner reads."""
+        event = self.event
+        return Message("lottery_won", {
+            "event": event.title, "ticket_type": ticket_type, "quantity": quantity,
+            "total": total, "starts": event.local_start(), "venue": event.venue})
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,6 +6,8 @@ they survive the round trip through the database (a datetime keeps its IANA zone
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -23,6 +25,33 @@ REFUND = "refund"
 # named (``core.orders.SCREEN_BUTTONS``) and drawn by the bot. "Not modified" and "message
 # not found" count as done: the edit is idempotent.
 EDIT = "edit"
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """A chat message rendered from a text key with its params (a MESSAGE item's payload)."""
+
+    key: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+    def payload(self) -> dict[str, Any]:
+        """The MESSAGE item's payload."""
+        return {"key": self.key, "params": dict(self.params)}
+
+
+@dataclass(frozen=True, slots=True)
+class KeyPattern:
+    """An outbox dedupe key: a fixed prefix followed by one id (``refund:17``).
+
+    Storage that queues items set-based appends the id in SQL (``prefix || id``); one item
+    is queued through :meth:`of`. Either way the key, and so the "at most once", is the same.
+    """
+
+    prefix: str
+
+    def of(self, ident: int) -> str:
+        """The key for one id."""
+        return f"{self.prefix}{ident}"
 
 
 def encode(value: Any) -> Any:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
@@ -18,9 +18,11 @@ from core.catalog import Event, EventStatus, LotteryState, TicketType
 from core.checkin import CheckinRecord, Verdict
 from core.event_spec import EventSpec
 from core.locking import Lock
-from core.lottery import Candidate, DrawResult, Entry, EntryRow, PublicEntry
+from core.lottery import Candidate, DrawResult, DrawSettlement, Entry, EntryRow, PublicEntry
 from core.money import Money
 from core.orders import HoldScreen, Order, ScreenState, Stock
+from core.organizer import CancellationPlan, ReminderPlan
+from core.refunds import RefundReason as RefundReason  # re-exported: its old home
 from core.tickets import Ticket
 from core.wizard import Draft
 
@@ -31,21 +33,6 @@ class RefundStatus(StrEnum):
     PENDING = "pending"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
-
-
-class RefundReason(StrEnum):
-    """Why money goes back."""
-
-    SEATS_GONE = "seats_gone"
-    LIMIT_EXCEEDED = "limit_exceeded"
-    DUPLICATE_PAYMENT = "duplicate_payment"
-    UNMATCHED_PAYMENT = "unmatched_payment"
-    EVENT_CANCELLED = "event_cancelled"
-    LOTTERY_NOT_SELECTED = "lottery_not_selected"
-    ENTRY_TOO_LATE = "entry_too_late"
-    # A Stripe charge that no payment explains (its successful_payment never got recorded):
-    # found and refunded by reconciliation (bot.reconcile).
-    UNCLAIMED_CHARGE = "unclaimed_charge"
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,13 +153,20 @@ class EventRepository(Protocol):
         existing types are updated in place, extra ones added; the status is left alone."""
         ...
 
-    async def cancel_everything(self, event: Event, *, now: datetime) -> dict[str, int]:
-        """Set-based: refund every paid order and entry, revoke tickets, release holds, tell
-        holders. Returns ``refunds_queued``, ``tickets_revoked``, ``holders_told``."""
+    async def cancel_everything(self, plan: CancellationPlan, *,
+                                now: datetime) -> dict[str, int]:
+        """Set-based: carry out ``plan`` (refunds, revoked tickets, released holds, voided
+        entries, the payers' notice). Returns ``refunds_queued``, ``tickets_revoked``,
+        ``holders_told``."""
         ...
 
-    async def queue_reminders(self, *, now: datetime, before: timedelta) -> int:
-        """Queue the reminder due ``before`` the start for every holder (once, ever)."""
+    async def published_starting(self, *, after: datetime, until: datetime) -> list[Event]:
+        """Published events starting after ``after`` and by ``until``."""
+        ...
+
+    async def queue_reminder(self, plan: ReminderPlan, *, now: datetime) -> int:
+        """Set-based: queue ``plan``'s messages and tickets not queued before (once, ever).
+        Returns how many holders' messages were queued."""
         ...
 
     async def stock(self, ticket_type_ids: Sequence[int], *, now: datetime,
@@ -268,10 +262,11 @@ class LotteryRepository(Protocol):
         """``entries``, ``tickets_asked``, ``winners``, ``tickets_won``, ``paid_minor``."""
         ...
 
-    async def record_draw(self, event: Event, result: DrawResult, *,
+    async def record_draw(self, plan: DrawSettlement, result: DrawResult, *,
                           now: datetime) -> dict[str, int]:
-        """Store the whole order, winners' orders and tickets, losers' refunds and every
-        outbox item, in the caller's transaction. Returns counts for logging."""
+        """Store the whole order and carry out ``plan``: winners' orders and tickets, losers'
+        refunds and every outbox item, in the caller's transaction. Returns counts for
+        logging."""
         ...
 
 

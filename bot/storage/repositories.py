@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Collection, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -36,6 +36,7 @@ from core.event_spec import EventSpec
 from core.lottery import (
     Candidate,
     DrawResult,
+    DrawSettlement,
     Entry,
     EntryRow,
     EntryStatus,
@@ -46,6 +47,7 @@ from core.lottery import (
 )
 from core.money import Money
 from core.orders import HoldScreen, Order, OrderStatus, ScreenState, Stock
+from core.organizer import CancellationPlan, ReminderPlan
 from core.ports import (
     IncomingPayment,
     OutboxItem,
@@ -54,10 +56,8 @@ from core.ports import (
     RefundReason,
     RefundStatus,
 )
+from core.refunds import RefundPlan
 from core.tickets import Ticket, TicketStatus, new_short_code, new_token
-
-# Reminder offsets before an event's start, largest first (see OrganizerService).
-REMINDER_OFFSETS = (timedelta(hours=24), timedelta(hours=2))
 
 
 def _upsert(dialect: str, table: Any) -> Any:
@@ -224,118 +224,75 @@ class SqlEventRepository(_Repo):
         self.locks.require(locking.event(event_id))
         await update_event(self.conn, event_id, spec, now=now)
 
-    async def cancel_everything(self, event: Event, *, now: datetime) -> dict[str, int]:
-        self.locks.require(locking.event(event.id))
-        p, o, en, r, tk = t.payments.c, t.orders.c, t.entries.c, t.refunds.c, t.tickets.c
+    async def cancel_everything(self, plan: CancellationPlan, *,
+                                now: datetime) -> dict[str, int]:
+        p, o, en, tk = t.payments.c, t.orders.c, t.entries.c, t.tickets.c
+        event_id = plan.event_id
+        self.locks.require(locking.event(event_id))
         ts = literal(now, t.UTCDateTime)
-        columns = ["payment_id", "event_id", "user_id", "chat_id", "amount_minor", "currency",
-                   "reason", "status", "provider_charge_id", "attempts", "created_at",
-                   "updated_at"]
-        no_refund_yet = ~select(r.id).where(r.payment_id == p.id).exists()
-
-        def refund_rows(source: Any, where: Any) -> Any:
-            return (select(p.id, literal(event.id), p.user_id, p.chat_id, p.amount_minor,
-                           p.currency, literal(RefundReason.EVENT_CANCELLED.value),
-                           literal(RefundStatus.PENDING.value), p.provider_charge_id,
-                           literal(0), ts, ts)
-                    .select_from(source).where(where, no_refund_yet).order_by(p.id))
-
-        queued = 0
-        for source, where in (
+        # The payments of paid orders and paid entries (as the plan names them).
+        paid = (
             (t.payments.join(t.orders, o.id == p.order_id),
-             and_(o.event_id == event.id, o.status == OrderStatus.PAID.value)),
+             and_(o.event_id == event_id, o.status.in_([s.value for s in plan.paid_orders]))),
             (t.payments.join(t.entries, en.id == p.entry_id),
-             and_(en.event_id == event.id,
-                  en.status.in_([EntryStatus.ENTERED.value, EntryStatus.WON.value]))),
-        ):
-            result = await self.conn.execute(
-                t.refunds.insert().from_select(columns, refund_rows(source, where)))
-            queued += int(result.rowcount)
-        key = literal("refund:") + cast(r.id, String)
-        payload = literal('{"refund_id": ') + cast(r.id, String) + literal("}")
-        oc = t.outbox.c
-        await self.conn.execute(t.outbox.insert().from_select(
-            ["kind", "payload", "dedupe_key", "chat_id", "status", "attempts", "due_at",
-             "created_at"],
-            select(literal(outbox_codec.REFUND), payload, key, null(), literal("pending"),
-                   literal(0), ts, ts)
-            .where(r.event_id == event.id, r.reason == RefundReason.EVENT_CANCELLED.value,
-                   r.status == RefundStatus.PENDING.value,
-                   ~select(oc.id).where(oc.dedupe_key == key).exists())
-            .order_by(r.id)))
+             and_(en.event_id == event_id,
+                  en.status.in_([s.value for s in plan.paid_entries]))),
+        )
+        queued = await _owe_back(self.conn, plan.refund, event_id, paid, now)
         revoked = await self.conn.execute(update(t.tickets).where(
-            tk.event_id == event.id, tk.status == TicketStatus.VALID.value)
+            tk.event_id == event_id, tk.status == TicketStatus.VALID.value)
             .values(status=TicketStatus.REVOKED.value))
         await self.conn.execute(update(t.orders).where(
-            o.event_id == event.id, o.status == OrderStatus.HELD.value)
+            o.event_id == event_id, o.status == OrderStatus.HELD.value)
             .values(status=OrderStatus.RELEASED.value))
         await self.conn.execute(update(t.entries).where(
-            en.event_id == event.id, en.status == EntryStatus.PENDING.value)
+            en.event_id == event_id, en.status == EntryStatus.PENDING.value)
             .values(status=EntryStatus.VOID.value))
-        # Everyone who paid (ticket holders, lottery entrants) hears it once, in their chat.
-        payers = (select(p.chat_id.label("chat_id"))
-                  .select_from(t.payments.join(t.orders, o.id == p.order_id))
-                  .where(o.event_id == event.id, o.status == OrderStatus.PAID.value)
-                  .union(select(p.chat_id).select_from(
-                      t.payments.join(t.entries, en.id == p.entry_id))
-                      .where(en.event_id == event.id,
-                             en.status.in_([EntryStatus.ENTERED.value, EntryStatus.WON.value])))
+        # Every payer (ticket holders, lottery entrants) hears it once, in their chat.
+        (orders, orders_paid), (entries, entries_paid) = paid
+        payers = (select(p.chat_id.label("chat_id")).select_from(orders).where(orders_paid)
+                  .union(select(p.chat_id).select_from(entries).where(entries_paid))
                   .subquery())
-        message = json.dumps(outbox_codec.encode({"key": "event_cancelled", "params": {
-            "event": event.title, "starts": event.local_start()}}))
+        oc = t.outbox.c
+        key = literal(plan.notice_key.prefix) + cast(payers.c.chat_id, String)
         told = await self.conn.execute(t.outbox.insert().from_select(
-            ["kind", "payload", "dedupe_key", "chat_id", "status", "attempts", "due_at",
-             "created_at"],
-            select(literal(outbox_codec.MESSAGE), literal(message),
-                   literal(f"cancelled:{event.id}:") + cast(payers.c.chat_id, String),
-                   payers.c.chat_id, literal("pending"), literal(0), ts, ts)
-            .where(~select(oc.id).where(oc.dedupe_key == literal(f"cancelled:{event.id}:")
-                                        + cast(payers.c.chat_id, String)).exists())))
+            _OUTBOX_COLUMNS,
+            select(literal(outbox_codec.MESSAGE), literal(_payload(plan.notice.payload())),
+                   key, payers.c.chat_id, literal("pending"), literal(0), ts, ts)
+            .where(~select(oc.id).where(oc.dedupe_key == key).exists())))
         return {"refunds_queued": queued, "tickets_revoked": int(revoked.rowcount),
                 "holders_told": int(told.rowcount)}
 
-    async def queue_reminders(self, *, now: datetime, before: timedelta) -> int:
-        e, tk, o, oc = t.events.c, t.tickets.c, t.orders.c, t.outbox.c
-        hours = int(before.total_seconds() // 3600)
-        # Due: the reminder time has passed, the start has not, and no smaller reminder is due
-        # yet (a 24 h reminder is not sent 1 h before the start).
-        smaller = [b for b in REMINDER_OFFSETS if b < before]
-        latest = now + (max(smaller) if smaller else timedelta(0))
-        events = (await self.conn.execute(select(t.events).where(
-            e.status == EventStatus.PUBLISHED.value, e.starts_at > latest,
-            e.starts_at <= now + before))).all()
-        queued = 0
+    async def published_starting(self, *, after: datetime, until: datetime) -> list[Event]:
+        e = t.events.c
+        rows = await self.conn.execute(select(t.events).where(
+            e.status == EventStatus.PUBLISHED.value, e.starts_at > after,
+            e.starts_at <= until).order_by(e.starts_at, e.id))
+        return [_event(r) for r in rows]
+
+    async def queue_reminder(self, plan: ReminderPlan, *, now: datetime) -> int:
+        tk, o, oc = t.tickets.c, t.orders.c, t.outbox.c
         ts = literal(now, t.UTCDateTime)
-        for row in events:
-            event = _event(row)
-            remind_at = event.starts_at - before
-            message = json.dumps(outbox_codec.encode({"key": "reminder", "params": {
-                "event": event.title, "starts": event.local_start(), "venue": event.venue,
-                "hours": hours}}))
-            holders = (select(o.user_id.label("user_id")).distinct()
-                       .select_from(t.tickets.join(t.orders, o.id == tk.order_id))
-                       .where(tk.event_id == event.id, tk.status == TicketStatus.VALID.value,
-                              tk.issued_at <= remind_at).subquery())
-            key = literal(f"reminder:{hours}:{event.id}:") + cast(holders.c.user_id, String)
-            result = await self.conn.execute(t.outbox.insert().from_select(
-                ["kind", "payload", "dedupe_key", "chat_id", "status", "attempts", "due_at",
-                 "created_at"],
-                select(literal(outbox_codec.MESSAGE), literal(message), key,
-                       holders.c.user_id, literal("pending"), literal(0), ts, ts)
-                .where(~select(oc.id).where(oc.dedupe_key == key).exists())))
-            queued += int(result.rowcount)
-            ticket_key = literal(f"reminder:{hours}:ticket:") + cast(tk.id, String)
-            payload = literal('{"ticket_id": ') + cast(tk.id, String) + literal("}")
-            await self.conn.execute(t.outbox.insert().from_select(
-                ["kind", "payload", "dedupe_key", "chat_id", "status", "attempts", "due_at",
-                 "created_at"],
-                select(literal(outbox_codec.TICKET), payload, ticket_key, tk.owner_user_id,
-                       literal("pending"), literal(0), ts, ts)
-                .where(tk.event_id == event.id, tk.status == TicketStatus.VALID.value,
-                       tk.issued_at <= remind_at,
-                       ~select(oc.id).where(oc.dedupe_key == ticket_key).exists())
-                .order_by(tk.id)))
-        return queued
+        held = and_(tk.event_id == plan.event_id, tk.status == TicketStatus.VALID.value,
+                    tk.issued_at <= plan.issued_by)
+        holders = (select(o.user_id.label("user_id")).distinct()
+                   .select_from(t.tickets.join(t.orders, o.id == tk.order_id))
+                   .where(held).subquery())
+        key = literal(plan.holder_key.prefix) + cast(holders.c.user_id, String)
+        result = await self.conn.execute(t.outbox.insert().from_select(
+            _OUTBOX_COLUMNS,
+            select(literal(outbox_codec.MESSAGE), literal(_payload(plan.message.payload())),
+                   key, holders.c.user_id, literal("pending"), literal(0), ts, ts)
+            .where(~select(oc.id).where(oc.dedupe_key == key).exists())))
+        ticket_key = literal(plan.ticket_key.prefix) + cast(tk.id, String)
+        payload = literal('{"ticket_id": ') + cast(tk.id, String) + literal("}")
+        await self.conn.execute(t.outbox.insert().from_select(
+            _OUTBOX_COLUMNS,
+            select(literal(outbox_codec.TICKET), payload, ticket_key, tk.owner_user_id,
+                   literal("pending"), literal(0), ts, ts)
+            .where(held, ~select(oc.id).where(oc.dedupe_key == ticket_key).exists())
+            .order_by(tk.id)))
+        return int(result.rowcount)
 
     async def stock(self, ticket_type_ids: Sequence[int], *, now: datetime,
                     exclude_user_id: int | None = None) -> dict[int, Stock]:
@@ -857,8 +814,9 @@ class SqlLotteryRepository(_Repo):
                 "winners": int(row.winners), "tickets_won": int(row.tickets_won),
                 "paid_minor": int(paid)}
 
-    async def record_draw(self, event: Event, result: DrawResult, *,
+    async def record_draw(self, plan: DrawSettlement, result: DrawResult, *,
                           now: datetime) -> dict[str, int]:
+        event = plan.event
         en, d = t.entries.c, t.draw_order.c
         # 1. The complete order, for audits, returns and a waiting list: plain tuples straight
         #    to the driver (COPY on PostgreSQL), no per-row bind processing.
@@ -882,12 +840,17 @@ class SqlLotteryRepository(_Repo):
             .values(status=case((en.id.in_(drawn_winners), EntryStatus.WON.value),
                                 else_=EntryStatus.LOST.value)))
         winners = sorted(won)
-        tickets = await self._ticket_winners(event, winners, now)
-        refunds = await self._refund_losers(event.id, now)
+        tickets = await self._ticket_winners(plan, winners, now)
+        # 3. Every loser's payment goes back, set-based.
+        p = t.payments.c
+        refunds = await _owe_back(self.conn, plan.loser_refund, event.id, (
+            (t.payments.join(t.entries, en.id == p.entry_id),
+             and_(en.event_id == event.id, en.status == EntryStatus.LOST.value)),), now)
         return {"entries": len(result.order), "winners": len(winners), "tickets": tickets,
                 "refunds": refunds}
 
-    async def _ticket_winners(self, event: Event, winners: list[int], now: datetime) -> int:
+    async def _ticket_winners(self, plan: DrawSettlement, winners: list[int],
+                              now: datetime) -> int:
         """A paid order and tickets per winning entry, and their outbox messages."""
         en, tt = t.entries.c, t.ticket_types.c
         issued = 0
@@ -929,16 +892,14 @@ class SqlLotteryRepository(_Repo):
             outbox_rows = []
             for r, order_id in zip(rows, order_ids, strict=True):
                 total = Money(r.unit_price_minor * r.quantity, r.currency)
-                outbox_rows.append(_outbox_row(
-                    outbox_codec.MESSAGE,
-                    {"key": "lottery_won", "params": {
-                        "event": event.title, "ticket_type": r.type_name,
-                        "quantity": r.quantity, "total": total,
-                        "starts": event.local_start(), "venue": event.venue}},
-                    f"won:{r.id}", r.chat_id, now))
+                message = plan.winner_message(ticket_type=r.type_name, quantity=r.quantity,
+                                              total=total)
+                outbox_rows.append(_outbox_row(outbox_codec.MESSAGE, message.payload(),
+                                               plan.winner_key.of(r.id), r.chat_id, now))
                 for ticket_id in by_order[order_id]:
                     outbox_rows.append(_outbox_row(outbox_codec.TICKET, {"ticket_id": ticket_id},
-                                                   f"ticket:{ticket_id}", r.chat_id, now))
+                                                   plan.ticket_key.of(ticket_id), r.chat_id,
+                                                   now))
             await self.conn.execute(t.outbox.insert(), outbox_rows)
         return issued
 
@@ -969,41 +930,60 @@ class SqlLotteryRepository(_Repo):
             codes |= fresh - taken
         return list(codes)
 
-    async def _refund_losers(self, event_id: int, now: datetime) -> int:
-        """Set-based: a full refund and its outbox item for every losing entry's payment."""
-        en, p, r = t.entries.c, t.payments.c, t.refunds.c
-        already = select(r.id).where(r.payment_id == p.id).exists()
-        await self.conn.execute(t.refunds.insert().from_select(
-            ["payment_id", "event_id", "user_id", "chat_id", "amount_minor", "currency",
-             "reason", "status", "provider_charge_id", "attempts", "created_at", "updated_at"],
-            select(p.id, en.event_id, p.user_id, p.chat_id, p.amount_minor, p.currency,
-                   literal(RefundReason.LOTTERY_NOT_SELECTED.value),
-                   literal(RefundStatus.PENDING.value), p.provider_charge_id, literal(0),
-                   literal(now, t.UTCDateTime), literal(now, t.UTCDateTime))
-            .select_from(t.payments.join(t.entries, en.id == p.entry_id))
-            .where(en.event_id == event_id, en.status == EntryStatus.LOST.value, ~already)
-            .order_by(p.id)))
-        key = literal("refund:") + cast(r.id, String)
-        payload = literal('{"refund_id": ') + cast(r.id, String) + literal("}")
-        o = t.outbox.c
-        queued = select(o.id).where(o.dedupe_key == key).exists()
-        result = await self.conn.execute(t.outbox.insert().from_select(
-            ["kind", "payload", "dedupe_key", "chat_id", "status", "attempts", "due_at",
-             "created_at"],
-            select(literal(outbox_codec.REFUND), payload, key, null(), literal("pending"),
-                   literal(0), literal(now, t.UTCDateTime), literal(now, t.UTCDateTime))
-            .where(r.event_id == event_id,
-                   r.reason == RefundReason.LOTTERY_NOT_SELECTED.value,
-                   r.status == RefundStatus.PENDING.value, ~queued)
-            .order_by(r.id)))
-        return int(result.rowcount)
+
+def _payload(payload: dict[str, Any]) -> str:
+    return json.dumps(outbox_codec.encode(payload))
 
 
 def _outbox_row(kind: str, payload: dict[str, Any], key: str, chat_id: int | None,
                 now: datetime) -> dict[str, Any]:
-    return {"kind": kind, "payload": json.dumps(outbox_codec.encode(payload)),
+    return {"kind": kind, "payload": _payload(payload),
             "dedupe_key": key, "chat_id": chat_id, "status": "pending", "attempts": 0,
             "due_at": now, "created_at": now}
+
+
+_OUTBOX_COLUMNS = ["kind", "payload", "dedupe_key", "chat_id", "status", "attempts", "due_at",
+                   "created_at"]
+_REFUND_COLUMNS = ["payment_id", "event_id", "user_id", "chat_id", "amount_minor", "currency",
+                   "reason", "status", "provider_charge_id", "attempts", "created_at",
+                   "updated_at"]
+
+
+async def _owe_back(conn: AsyncConnection, plan: RefundPlan, event_id: int,
+                    paid: Sequence[tuple[Any, Any]], now: datetime) -> int:
+    """Carry out ``plan`` set-based for the payments of one event that ``paid`` selects (each
+    a FROM clause over payments and a WHERE): a refund row per payment not refunded yet, then
+    the plan's refund item for each of the event's pending refunds of that reason without
+    one. Returns how many refunds were added.
+
+    Refunds owed in bulk are told to their payers by the plan's caller (a cancellation's
+    notice, a draw's result), so a plan that tells each payer itself is refused here.
+    """
+    if plan.tell_payer:
+        raise ValueError(f"{plan.reason}: payers of set-based refunds are told by the caller")
+    p, r, oc = t.payments.c, t.refunds.c, t.outbox.c
+    ts = literal(now, t.UTCDateTime)
+    not_refunded = ~select(r.id).where(r.payment_id == p.id).exists()
+    added = 0
+    for source, where in paid:
+        result = await conn.execute(t.refunds.insert().from_select(
+            _REFUND_COLUMNS,
+            select(p.id, literal(event_id), p.user_id, p.chat_id, p.amount_minor, p.currency,
+                   literal(plan.reason.value), literal(RefundStatus.PENDING.value),
+                   p.provider_charge_id, literal(0), ts, ts)
+            .select_from(source).where(where, not_refunded).order_by(p.id)))
+        added += int(result.rowcount)
+    key = literal(plan.item_key.prefix) + cast(r.id, String)
+    payload = literal('{"refund_id": ') + cast(r.id, String) + literal("}")
+    await conn.execute(t.outbox.insert().from_select(
+        _OUTBOX_COLUMNS,
+        select(literal(outbox_codec.REFUND), payload, key, null(), literal("pending"),
+               literal(0), ts, ts)
+        .where(r.event_id == event_id, r.reason == plan.reason.value,
+               r.status == RefundStatus.PENDING.value,
+               ~select(oc.id).where(oc.dedupe_key == key).exists())
+        .order_by(r.id)))
+    return added
 
 
 async def _driver(conn: AsyncConnection) -> Any:

@@ -21,6 +21,7 @@ from core.errors import DomainError, ErrorCode
 from core.identity import phone_hash
 from core.lottery import (
     DrawResult,
+    DrawSettlement,
     Entry,
     EntryRow,
     EntryStatus,
@@ -378,7 +379,7 @@ class LotteryService:
                                  "not drawing", event_id, result.list_hash, frozen)
                     return False
                 outcome = DrawResult([r[0] for r in result.order], result.winners)
-                counts = await uow.lottery.record_draw(event, outcome, now=now)
+                counts = await uow.lottery.record_draw(DrawSettlement(event), outcome, now=now)
                 if beacon_value is not None:
                     await uow.lottery.set_fairness(event_id, beacon_value=beacon_value.hex())
                 await uow.lottery.set_state(event_id, LotteryState.DRAWN, now=now)

@@ -5,19 +5,16 @@ from __future__ import annotations
 import csv
 import io
 from dataclasses import dataclass
-from datetime import timedelta
 
 from core.catalog import Event, EventStatus
 from core.clock import Clock
 from core.errors import DomainError, ErrorCode
 from core.lottery import LotteryFigures
+from core.organizer import REMINDERS, cancellation_plan, reminder_plan, reminder_window
 from core.ports import Database, RefundStatus, TicketTypeSales
 from core.services.access import AccessService
 from core.services.lottery import LotteryService
 from core.transactions import after_attempts, write_attempts
-
-# Reminders go out this long before the start (each once per holder, ever).
-REMINDERS = (timedelta(hours=24), timedelta(hours=2))
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,7 +133,7 @@ class OrganizerService:
                 if event.status is EventStatus.CANCELLED:
                     raise DomainError(ErrorCode.EVENT_ALREADY_CANCELLED)
                 await uow.events.set_status(event_id, EventStatus.CANCELLED, now=now)
-                counts = await uow.events.cancel_everything(event, now=now)
+                counts = await uow.events.cancel_everything(cancellation_plan(event), now=now)
                 return CancellationStarted(event=event, **counts)
         raise after_attempts()
 
@@ -147,11 +144,14 @@ class OrganizerService:
             How many reminder messages were queued.
         """
         now = self._clock.now()
-        queued = 0
         async for attempt in write_attempts(self._db):
             async with attempt as uow:
+                queued = 0  # counted afresh if the transaction runs again
                 for before in REMINDERS:
-                    queued += await uow.events.queue_reminders(now=now, before=before)
+                    after, until = reminder_window(before, now=now)
+                    for event in await uow.events.published_starting(after=after, until=until):
+                        queued += await uow.events.queue_reminder(
+                            reminder_plan(event, before), now=now)
         return queued
 
 

@@ -32,6 +32,7 @@ from core.orders import (
 )
 from core.ports import Database, IncomingPayment, PaymentRecord, RefundReason, UnitOfWork
 from core.reconciliation import tell_late_payer
+from core.refunds import refund_for
 from core.tickets import Ticket
 from core.transactions import after_attempts, write_attempts
 
@@ -219,9 +220,9 @@ class PurchaseService:
         Returns:
             How many edits were queued (the scheduler wakes the outbox when not 0).
         """
-        queued = 0
         async for attempt in write_attempts(self._db):
             async with attempt as uow:
+                queued = 0  # counted afresh if the transaction runs again
                 now = self._clock.now()
                 stale = await uow.orders.screens_to_close(now=now, limit=limit)
                 names: dict[int, tuple[Event, TicketType]] = {}
@@ -480,12 +481,14 @@ async def _check_reacquire(uow: UnitOfWork, order: Order, ticket_type: TicketTyp
 
 async def queue_refund(uow: UnitOfWork, payment: PaymentRecord, reason: RefundReason,
                        now: datetime) -> None:
-    """Owe ``payment`` back in full: a refund row, a notice to the payer, the Stripe call."""
-    refund = await uow.refunds.request(payment, amount=payment.amount, reason=reason, now=now)
-    await uow.outbox.put(
-        outbox.MESSAGE,
-        {"key": f"refund_started.{reason.value}", "params": {"amount": payment.amount}},
-        dedupe_key=f"refund_notice:{refund.id}", now=now, chat_id=payment.chat_id,
-    )
-    await uow.outbox.put(outbox.REFUND, {"refund_id": refund.id},
-                         dedupe_key=f"refund:{refund.id}", now=now)
+    """Owe ``payment`` back in full (:func:`core.refunds.refund_for`): a refund row, a notice
+    to the payer, the Stripe call."""
+    plan = refund_for(reason)
+    refund = await uow.refunds.request(payment, amount=payment.amount, reason=plan.reason,
+                                       now=now)
+    if plan.tell_payer:
+        await uow.outbox.put(outbox.MESSAGE, plan.notice(payment.amount).payload(),
+                             dedupe_key=plan.notice_key.of(refund.id), now=now,
+                             chat_id=payment.chat_id)
+    await uow.outbox.put(outbox.REFUND, plan.work(refund.id),
+                         dedupe_key=plan.item_key.of(refund.id), now=now)
