@@ -41,7 +41,7 @@ from core.ports import (
     UnitOfWork,
 )
 from core.reconciliation import tell_late_payer
-from core.services.purchase import Confirmation, PaymentOutcome, queue_refund
+from core.services.payments import Confirmation, PaymentOutcome, queue_refund
 
 log = logging.getLogger(__name__)
 

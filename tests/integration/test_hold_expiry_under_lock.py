@@ -9,7 +9,8 @@ from datetime import timedelta
 from core.orders import invoice_payload
 from core.ports import IncomingPayment
 from core.services.admin import AdminService
-from core.services.purchase import PaymentOutcome, PurchaseService
+from core.services.payments import PaymentOutcome
+from core.services.purchase import PurchaseService
 from tests.factories import event_doc
 
 ADMIN = 1

@@ -9,7 +9,8 @@ from core import outbox
 from core.orders import invoice_payload
 from core.ports import GatewayError, IncomingPayment, RefundStatus
 from core.services.admin import AdminService
-from core.services.purchase import PaymentOutcome, PurchaseService
+from core.services.payments import PaymentOutcome
+from core.services.purchase import PurchaseService
 from core.services.refunds import RefundService
 from scheduler.outbox_worker import OutboxWorker
 from tests.factories import event_doc

@@ -16,7 +16,8 @@ from core.orders import entry_payload
 from core.ports import IncomingPayment, RefundReason
 from core.services.admin import AdminService
 from core.services.lottery import LotteryService
-from core.services.purchase import PaymentOutcome, PurchaseService
+from core.services.payments import PaymentOutcome
+from core.services.purchase import PurchaseService
 from core.services.refunds import RefundService
 from tests.factories import lottery_doc
 

@@ -18,7 +18,8 @@ from core.orders import invoice_payload
 from core.ports import IncomingPayment, RefundReason, RefundStatus
 from core.services.admin import AdminService
 from core.services.catalog import CatalogService
-from core.services.purchase import PaymentOutcome, PurchaseService
+from core.services.payments import PaymentOutcome
+from core.services.purchase import PurchaseService
 from tests.factories import event_doc
 
 ADMIN = 1
