@@ -45,11 +45,11 @@ from bench.common import (
     quiet_logging,
     write_results,
 )
+from bot.app import build_services
 from bot.storage import tables as t
 from bot.storage.database import SqlDatabase
 from bot.storage.migrate import upgrade_to_head
 from core.clock import ManualClock
-from core.services.admin import AdminService
 from core.services.lottery import LotteryService
 
 ADMIN = 1
@@ -288,7 +288,7 @@ async def run(dialect: str, n: int, seats_ga: int, seats_vip: int) -> dict[str, 
     try:
         clock = ManualClock(START)
         await upgrade_to_head(db)
-        admin = AdminService(db, clock, frozenset({ADMIN}))
+        admin = build_services(db, clock, admin_ids=frozenset({ADMIN})).admin
         lottery = LotteryService(db, clock)
         event = await admin.import_event(lottery_doc(seats_ga, seats_vip, 2), actor_id=ADMIN)
         async with db.read() as uow:

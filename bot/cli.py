@@ -7,7 +7,7 @@ import asyncio
 import json
 import signal
 import sys
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -71,15 +71,15 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         if args.command == "demo":
-            if args.lottery:
-                from bot.demo_lottery import run_lottery_demo
+            # Development tools load only for `ticketq demo` (the one way into them).
+            from bot.sandbox.demos import run_demo, run_lottery_demo
 
+            if args.lottery:
                 return asyncio.run(run_lottery_demo(as_json=args.json,
                                                     entrants=args.entrants,
                                                     keep_dir=args.keep,
-                                                    audit_out=args.audit_out))
-            from bot.demo import run_demo
-
+                                                    audit_out=args.audit_out,
+                                                    verify_draw=verify_draw))
             return asyncio.run(run_demo(as_json=args.json, buyers=args.buyers,
                                         keep_dir=args.keep))
         if args.command == "verify-draw":
@@ -180,12 +180,11 @@ def parse_event_text(text: str, *, json_first: bool = False) -> Any:
 
 
 async def _import_event(settings: Settings, path: Path) -> int:
+    from bot.app import build_services, console_spec_issues
     from bot.storage.database import SqlDatabase
     from bot.storage.migrate import upgrade_to_head
     from core.clock import SystemClock
     from core.errors import DomainError, ErrorCode
-    from core.services.admin import AdminService
-    from handlers.texts import spec_issue_text
 
     try:
         raw = read_event_file(path)
@@ -195,7 +194,7 @@ async def _import_event(settings: Settings, path: Path) -> int:
     db = SqlDatabase(settings.database_url)
     try:
         await upgrade_to_head(db)
-        admin = AdminService(db, SystemClock(), settings.admin_ids)
+        admin = build_services(db, SystemClock(), admin_ids=settings.admin_ids).admin
         try:
             event = await admin.import_event(raw, actor_id=None)
         except DomainError as exc:
@@ -203,8 +202,8 @@ async def _import_event(settings: Settings, path: Path) -> int:
                 raise
             print(f"ticketq: {path} is not a valid event file; nothing was imported:",
                   file=sys.stderr)
-            for issue in exc.params["issues"]:
-                print(f"  - {spec_issue_text(issue, plain=True)}", file=sys.stderr)
+            for line in console_spec_issues(exc):
+                print(f"  - {line}", file=sys.stderr)
             return EXIT_INVALID
     finally:
         await db.dispose()
@@ -266,8 +265,7 @@ async def _inbox(settings: Settings, args: argparse.Namespace) -> int:
 
 async def _reconcile(settings: Settings, since: datetime | None) -> int:
     """``ticketq reconcile``: one pass now (see ``bot.reconcile.ChargeReconciler``)."""
-    from bot.payments.stripe_charges import StripeChargeLedger
-    from bot.reconcile import ChargeReconciler
+    from bot.app import charge_reconciler
     from bot.storage.database import SqlDatabase
     from bot.storage.migrate import upgrade_to_head
     from core.clock import SystemClock
@@ -278,12 +276,7 @@ async def _reconcile(settings: Settings, since: datetime | None) -> int:
     db = SqlDatabase(settings.database_url)
     try:
         await upgrade_to_head(db)
-        reconciler = ChargeReconciler(
-            db, StripeChargeLedger(settings.secret("stripe_secret_key"),
-                                   api_base=settings.stripe_api_base), SystemClock(),
-            grace=timedelta(minutes=settings.reconcile_grace_minutes),
-            lookback=timedelta(hours=settings.reconcile_lookback_hours),
-            admin_ids=settings.admin_ids, refund=settings.reconcile_refunds)
+        reconciler = charge_reconciler(settings, db, SystemClock())
         try:
             report = await reconciler.run_once(since=since)
         except GatewayError as exc:
@@ -323,20 +316,19 @@ def verify_draw(path: Path) -> int:
 
 
 async def _export_audit(settings: Settings, event_id: int, output: Path | None) -> int:
-    from bot.beacon import HttpBeacon
+    from bot.app import beacon_for, build_services, console_text
     from bot.storage.database import SqlDatabase
     from core.clock import SystemClock
     from core.errors import DomainError
-    from core.services.lottery import LotteryService
-    from handlers.texts import error_text, plain
 
     db = SqlDatabase(settings.database_url)
     try:
-        beacon = HttpBeacon(settings.beacon_url) if settings.beacon_url else None
+        lottery = build_services(db, SystemClock(), admin_ids=settings.admin_ids,
+                                 beacon=beacon_for(settings)).lottery
         try:
-            doc = await LotteryService(db, SystemClock(), beacon).audit(event_id)
+            doc = await lottery.audit(event_id)
         except DomainError as exc:
-            print(f"ticketq: {plain(error_text(exc))}", file=sys.stderr)
+            print(f"ticketq: {console_text(exc)}", file=sys.stderr)
             return EXIT_INVALID
     finally:
         await db.dispose()

@@ -226,3 +226,54 @@ def test_the_dev_tools_checker_would_catch_production_code_using_the_sandbox(
     })
     assert production_importing_dev_tools(import_graph(tmp_path)) == [
         "bot.app -> bot.sandbox.harness", "scheduler.jobs -> bot.sandbox.harness"]
+
+
+# ---------------------------------------------------------------------------- one place builds
+
+
+def service_classes(root: Path) -> set[str]:
+    """The use-case classes of core/services."""
+    return {node.name for path in (root / "core" / "services").glob("*.py")
+            for node in ast.parse(path.read_text(encoding="utf-8")).body
+            if isinstance(node, ast.ClassDef) and node.name.endswith("Service")}
+
+
+def service_constructions(root: Path, packages: Iterable[str] = PROJECT) -> list[str]:
+    """``module: Class`` for every production module outside the composition root that calls
+    a service class."""
+    services = service_classes(root)
+    found = set()
+    for pkg in packages:
+        for path in (root / pkg).rglob("*.py"):
+            module = module_name(root, path)
+            if module == COMPOSITION_ROOT or inside(module, DEV_TOOLS):
+                continue
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if isinstance(node, ast.Call):
+                    func = node.func
+                    name = (func.id if isinstance(func, ast.Name)
+                            else func.attr if isinstance(func, ast.Attribute) else "")
+                    if name in services:
+                        found.add(f"{module}: {name}")
+    return sorted(found)
+
+
+def test_only_the_composition_root_builds_services() -> None:
+    assert len(service_classes(ROOT)) >= 10
+    assert service_constructions(ROOT) == []
+
+
+def test_the_builder_checker_would_catch_a_service_built_elsewhere(tmp_path: Path) -> None:
+    write(tmp_path, {
+        "core/__init__.py": "", "core/services/__init__.py": "",
+        "core/services/x.py": "class LotteryService: ...\nclass Helper: ...\n",
+        "core/services/y.py": "from core.services import x\n"
+                              "def f(db):\n    return x.LotteryService(db)\n",
+        "bot/__init__.py": "", "bot/app.py": "from core.services.x import LotteryService\n"
+                                             "LotteryService(1)\n",
+        "bot/cli.py": "from core.services.x import LotteryService, Helper\n"
+                      "def main():\n    LotteryService(2).audit(1)\n    Helper()\n",
+        "handlers/__init__.py": "", "scheduler/__init__.py": "",
+    })
+    assert service_constructions(tmp_path) == ["bot.cli: LotteryService",
+                                               "core.services.y: LotteryService"]
