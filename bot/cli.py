@@ -11,8 +11,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from bot.config import ConfigError, Settings, load_settings
 
 EXIT_OK, EXIT_INVALID, EXIT_CONFIG = 0, 1, 2
@@ -144,39 +142,28 @@ async def _migrate(settings: Settings) -> int:
 
 
 def read_event_file(path: Path) -> Any:
-    """Decode a YAML or JSON event file.
+    """The document in a YAML or JSON event file (decoded by :func:`core.event_spec.
+    decode_event_file`, as the chat's import does).
 
     Raises:
         ValueError: with a one-line reason when it cannot be read or parsed.
     """
+    from core.event_spec import UnreadableEventFile, decode_event_file
+
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except OSError as exc:
         raise ValueError(f"cannot read {path}: {exc.strerror}") from None
-    except UnicodeDecodeError:
-        raise ValueError(f"{path} is not UTF-8 text") from None
-    return parse_event_text(text, json_first=path.suffix.lower() == ".json")
-
-
-def parse_event_text(text: str, *, json_first: bool = False) -> Any:
-    """Decode event-file text (JSON or YAML; YAML is a superset of JSON).
-
-    Raises:
-        ValueError: with the line and column of a syntax error.
-    """
-    if json_first:
-        try:
-            return json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"invalid JSON at line {exc.lineno}, column {exc.colno}: "
-                             f"{exc.msg}") from None
     try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or "syntax error"
-        raise ValueError(f"invalid YAML{where}: {problem}") from None
+        return decode_event_file(data, path.name)
+    except UnreadableEventFile as exc:
+        if exc.code == "not_utf8":
+            raise ValueError(f"{path} is not UTF-8 text") from None
+        if exc.code == "too_deep":
+            raise ValueError(f"{path} is nested too deeply") from None
+        where = (f" at line {exc.line}, column {exc.column}" if exc.line is not None else "")
+        problem = exc.problem or "syntax error"
+        raise ValueError(f"invalid {exc.syntax}{where}: {problem}") from None
 
 
 async def _import_event(settings: Settings, path: Path) -> int:
