@@ -30,8 +30,8 @@ from typing import Any
 from sqlalchemy import select
 
 from bench.common import percentile, quiet_logging, table, write_results
-from bot.harness import new_sandbox, running_bot, sqlite_url
 from bot.sandbox import Sandbox, VirtualUser
+from bot.sandbox.harness import new_sandbox, running_bot, sqlite_url
 from bot.storage import tables as t
 from core.access import Role
 from core.clock import SystemClock

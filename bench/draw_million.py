@@ -45,12 +45,11 @@ from bench.common import (
     quiet_logging,
     write_results,
 )
+from bot.app import build_services
 from bot.storage import tables as t
 from bot.storage.database import SqlDatabase
 from bot.storage.migrate import upgrade_to_head
 from core.clock import ManualClock
-from core.services.admin import AdminService
-from core.services.lottery import LotteryService
 
 ADMIN = 1
 START = datetime(2031, 3, 1, 12, 0, tzinfo=UTC)
@@ -288,8 +287,8 @@ async def run(dialect: str, n: int, seats_ga: int, seats_vip: int) -> dict[str, 
     try:
         clock = ManualClock(START)
         await upgrade_to_head(db)
-        admin = AdminService(db, clock, frozenset({ADMIN}))
-        lottery = LotteryService(db, clock)
+        services = build_services(db, clock, admin_ids=frozenset({ADMIN}))
+        admin, lottery = services.admin, services.lottery
         event = await admin.import_event(lottery_doc(seats_ga, seats_vip, 2), actor_id=ADMIN)
         async with db.read() as uow:
             types = await uow.events.ticket_types(event.id)

@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import quiet_logging, table, write_results
-from bot.harness import new_sandbox, running_bot, sqlite_url
+from bot.sandbox.harness import new_sandbox, running_bot, sqlite_url
 from bot.storage import tables as t
 from core import outbox as outbox_codec
 from core.clock import SystemClock

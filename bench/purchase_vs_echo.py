@@ -8,7 +8,7 @@ exactly as in the end-to-end tests):
    same builder settings as TicketQ: 64 concurrent updates, 64 connections, long polling)
    against the sandbox. Closed loop: C virtual users each send a text and wait for its echo,
    again and again; updates/s is measured for several C and the maximum is the ceiling.
-2. **Purchase ceiling.** TicketQ (``bot.harness.running_bot``, temporary SQLite database,
+2. **Purchase ceiling.** TicketQ (``bot.sandbox.harness.running_bot``, temporary SQLite database,
    no sandbox rate limit, send rate 1,000/s, the most Settings allows) against the same
    sandbox. Closed loop: C buyers, each a fresh user, tap through ``/events`` -> event ->
    GA -> 1 -> invoice -> pay and wait for the ticket QR delivered by the outbox. Six
@@ -43,9 +43,9 @@ from telegram import Update
 from telegram.ext import Application, ApplicationBuilder, ContextTypes, MessageHandler, filters
 
 from bench.common import percentile, quiet_logging, table, write_results
-from bot.harness import SANDBOX_TOKEN, new_sandbox, running_bot, sqlite_url
 from bot.reconcile import money_report
 from bot.sandbox import Sandbox, SandboxMessage, VirtualUser
+from bot.sandbox.harness import SANDBOX_TOKEN, new_sandbox, running_bot, sqlite_url
 from core.clock import SystemClock
 
 EVENT_TITLE = "Benchmark Night"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -30,7 +31,8 @@ from bot.storage.migrate import upgrade_to_head
 from bot.storage.outbox_store import SqlOutboxStore
 from core import outbox
 from core.clock import Clock, SystemClock
-from core.ports import OutboxItem, RefundGateway
+from core.errors import DomainError
+from core.ports import Beacon, Database, OutboxItem, RefundGateway
 from core.services.access import AccessService
 from core.services.admin import AdminService
 from core.services.catalog import CatalogService
@@ -41,7 +43,9 @@ from core.services.purchase import PurchaseService
 from core.services.refunds import RefundService
 from core.services.tickets import TicketService
 from core.services.wizard import EventWizardService
+from handlers import delivery, notices
 from handlers.context import Services, TicketQContext
+from handlers.texts import error_text, plain, spec_issue_text
 from scheduler.jobs import build_scheduler
 from scheduler.outbox_worker import OutboxWorker
 
@@ -70,13 +74,15 @@ class TicketQRuntime:
         self.services.bot_username = app.bot.username
         # Same Bot, so the outbox shares the application's one sending path (bot.sending).
         messenger = TelegramMessenger(
-            bot=app.bot, tickets=self.services.tickets, bot_username=app.bot.username)
+            bot=app.bot, tickets=self.services.tickets, bot_username=app.bot.username,
+            look=notices.LOOK)
         self._wire_effects(messenger)
         await app.bot.set_my_commands([BotCommand(c, d) for c, d in handlers.BOT_COMMANDS])
         # Not PTB's Updater: it confirms updates before they are stored (see bot.polling).
         self._poller = InboxPoller(
             app, SqlInbox(self.db), self.clock, timeout=int(poll_timeout),
-            policy=RetryPolicy(payment_window=self.settings.payment_retry_minutes * 60))
+            policy=RetryPolicy(payment_window=self.settings.payment_retry_minutes * 60),
+            delivering=delivery.delivering)
         await app.start()
         await self._poller.start()
         self._polling = True
@@ -147,7 +153,64 @@ def sending_path_for(settings: Settings) -> SendingPath:
     """The process's one sending path (pacing, order, retries of every Bot API call)."""
     return SendingPath(rate_global=settings.send_rate, rate_per_chat=settings.send_rate_per_chat,
                        burst_per_chat=settings.send_burst_per_chat,
-                       reply_give_up=settings.reply_give_up_seconds)
+                       reply_give_up=settings.reply_give_up_seconds,
+                       before_waiting=delivery.waiting_hook)
+
+
+def build_services(db: Database, clock: Clock, *, admin_ids: frozenset[int],
+                   hold_minutes: int = 10, beacon: Beacon | None = None,
+                   phone_key: bytes = b"", provider_token: str = "",
+                   wake_outbox: Callable[[], None] | None = None) -> Services:
+    """The use cases, wired to each other: the one place that builds core's services.
+
+    The bot (:func:`build_runtime`), the command line, the demos, the benchmarks and the
+    tests all get their services here.
+    """
+    lottery = LotteryService(db, clock, beacon, phone_key=phone_key)
+    access = AccessService(db, clock, admin_ids)
+    services = Services(
+        catalog=CatalogService(db, clock),
+        purchase=PurchaseService(db, clock, hold_minutes=hold_minutes, lottery=lottery),
+        tickets=TicketService(db, clock),
+        admin=AdminService(db, clock, access),
+        lottery=lottery,
+        access=access,
+        organizer=OrganizerService(db, clock, access, lottery),
+        checkin=CheckinService(db, clock, access),
+        wizard=EventWizardService(db, clock, access),
+        clock=clock,
+        provider_token=provider_token,
+    )
+    if wake_outbox is not None:
+        services.wake_outbox = wake_outbox
+    return services
+
+
+def beacon_for(settings: Settings) -> HttpBeacon | None:
+    """The public randomness beacon mixed into draws, if one is configured."""
+    return HttpBeacon(settings.beacon_url) if settings.beacon_url else None
+
+
+def charge_reconciler(settings: Settings, db: SqlDatabase, clock: Clock, *,
+                      wake_outbox: Callable[[], None] | None = None) -> ChargeReconciler:
+    """Matches Stripe's charges to payments (``ticketq reconcile`` and the scheduler)."""
+    return ChargeReconciler(
+        db, StripeChargeLedger(settings.secret("stripe_secret_key"),
+                               api_base=settings.stripe_api_base),
+        clock, grace=timedelta(minutes=settings.reconcile_grace_minutes),
+        lookback=timedelta(hours=settings.reconcile_lookback_hours),
+        admin_ids=settings.admin_ids, refund=settings.reconcile_refunds,
+        **({"wake_outbox": wake_outbox} if wake_outbox is not None else {}))
+
+
+def console_text(error: DomainError) -> str:
+    """A domain error as the command line prints it (plain text from handlers' catalogue)."""
+    return plain(error_text(error))
+
+
+def console_spec_issues(error: DomainError) -> list[str]:
+    """One plain line per problem of an ``invalid_event_spec`` error."""
+    return [spec_issue_text(issue, plain=True) for issue in error.params["issues"]]
 
 
 async def build_runtime(settings: Settings, *, clock: Clock | None = None,
@@ -163,24 +226,10 @@ async def build_runtime(settings: Settings, *, clock: Clock | None = None,
         settings.secret("stripe_secret_key"), api_base=settings.stripe_api_base)
     refunds = RefundService(db, gateway, clock)
     worker = OutboxWorker(SqlOutboxStore(db), {}, clock)
-    beacon = HttpBeacon(settings.beacon_url) if settings.beacon_url else None
-    lottery = LotteryService(db, clock, beacon, phone_key=_phone_key(settings))
-    access = AccessService(db, clock, settings.admin_ids)
-    services = Services(
-        catalog=CatalogService(db, clock),
-        purchase=PurchaseService(db, clock, hold_minutes=settings.hold_minutes,
-                                 lottery=lottery),
-        tickets=TicketService(db, clock),
-        admin=AdminService(db, clock, settings.admin_ids),
-        lottery=lottery,
-        access=access,
-        organizer=OrganizerService(db, clock, access, lottery),
-        checkin=CheckinService(db, clock, access),
-        wizard=EventWizardService(db, clock, access),
-        clock=clock,
-        provider_token=settings.secret("payment_provider_token"),
-        wake_outbox=worker.wake,
-    )
+    services = build_services(
+        db, clock, admin_ids=settings.admin_ids, hold_minutes=settings.hold_minutes,
+        beacon=beacon_for(settings), phone_key=_phone_key(settings),
+        provider_token=settings.secret("payment_provider_token"), wake_outbox=worker.wake)
     builder = (
         ApplicationBuilder()
         .token(settings.secret("bot_token"))
@@ -194,13 +243,7 @@ async def build_runtime(settings: Settings, *, clock: Clock | None = None,
         builder = builder.base_url(settings.bot_api_url)
     if settings.bot_file_url:
         builder = builder.base_file_url(settings.bot_file_url)
-    reconciler = ChargeReconciler(
-        db, StripeChargeLedger(settings.secret("stripe_secret_key"),
-                               api_base=settings.stripe_api_base),
-        clock, grace=timedelta(minutes=settings.reconcile_grace_minutes),
-        lookback=timedelta(hours=settings.reconcile_lookback_hours),
-        admin_ids=settings.admin_ids, wake_outbox=worker.wake,
-        refund=settings.reconcile_refunds)
+    reconciler = charge_reconciler(settings, db, clock, wake_outbox=worker.wake)
     application = builder.build()
     application.bot_data["services"] = services
     handlers.register(application)

@@ -7,11 +7,9 @@ import asyncio
 import json
 import signal
 import sys
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-
-import yaml
 
 from bot.config import ConfigError, Settings, load_settings
 
@@ -71,15 +69,15 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         if args.command == "demo":
-            if args.lottery:
-                from bot.demo_lottery import run_lottery_demo
+            # Development tools load only for `ticketq demo` (the one way into them).
+            from bot.sandbox.demos import run_demo, run_lottery_demo
 
+            if args.lottery:
                 return asyncio.run(run_lottery_demo(as_json=args.json,
                                                     entrants=args.entrants,
                                                     keep_dir=args.keep,
-                                                    audit_out=args.audit_out))
-            from bot.demo import run_demo
-
+                                                    audit_out=args.audit_out,
+                                                    verify_draw=verify_draw))
             return asyncio.run(run_demo(as_json=args.json, buyers=args.buyers,
                                         keep_dir=args.keep))
         if args.command == "verify-draw":
@@ -144,48 +142,36 @@ async def _migrate(settings: Settings) -> int:
 
 
 def read_event_file(path: Path) -> Any:
-    """Decode a YAML or JSON event file.
+    """The document in a YAML or JSON event file (decoded by :func:`core.event_spec.
+    decode_event_file`, as the chat's import does).
 
     Raises:
         ValueError: with a one-line reason when it cannot be read or parsed.
     """
+    from core.event_spec import UnreadableEventFile, decode_event_file
+
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except OSError as exc:
         raise ValueError(f"cannot read {path}: {exc.strerror}") from None
-    except UnicodeDecodeError:
-        raise ValueError(f"{path} is not UTF-8 text") from None
-    return parse_event_text(text, json_first=path.suffix.lower() == ".json")
-
-
-def parse_event_text(text: str, *, json_first: bool = False) -> Any:
-    """Decode event-file text (JSON or YAML; YAML is a superset of JSON).
-
-    Raises:
-        ValueError: with the line and column of a syntax error.
-    """
-    if json_first:
-        try:
-            return json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"invalid JSON at line {exc.lineno}, column {exc.colno}: "
-                             f"{exc.msg}") from None
     try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or "syntax error"
-        raise ValueError(f"invalid YAML{where}: {problem}") from None
+        return decode_event_file(data, path.name)
+    except UnreadableEventFile as exc:
+        if exc.code == "not_utf8":
+            raise ValueError(f"{path} is not UTF-8 text") from None
+        if exc.code == "too_deep":
+            raise ValueError(f"{path} is nested too deeply") from None
+        where = (f" at line {exc.line}, column {exc.column}" if exc.line is not None else "")
+        problem = exc.problem or "syntax error"
+        raise ValueError(f"invalid {exc.syntax}{where}: {problem}") from None
 
 
 async def _import_event(settings: Settings, path: Path) -> int:
+    from bot.app import build_services, console_spec_issues
     from bot.storage.database import SqlDatabase
     from bot.storage.migrate import upgrade_to_head
     from core.clock import SystemClock
     from core.errors import DomainError, ErrorCode
-    from core.services.admin import AdminService
-    from handlers.texts import spec_issue_text
 
     try:
         raw = read_event_file(path)
@@ -195,7 +181,7 @@ async def _import_event(settings: Settings, path: Path) -> int:
     db = SqlDatabase(settings.database_url)
     try:
         await upgrade_to_head(db)
-        admin = AdminService(db, SystemClock(), settings.admin_ids)
+        admin = build_services(db, SystemClock(), admin_ids=settings.admin_ids).admin
         try:
             event = await admin.import_event(raw, actor_id=None)
         except DomainError as exc:
@@ -203,8 +189,8 @@ async def _import_event(settings: Settings, path: Path) -> int:
                 raise
             print(f"ticketq: {path} is not a valid event file; nothing was imported:",
                   file=sys.stderr)
-            for issue in exc.params["issues"]:
-                print(f"  - {spec_issue_text(issue, plain=True)}", file=sys.stderr)
+            for line in console_spec_issues(exc):
+                print(f"  - {line}", file=sys.stderr)
             return EXIT_INVALID
     finally:
         await db.dispose()
@@ -266,8 +252,7 @@ async def _inbox(settings: Settings, args: argparse.Namespace) -> int:
 
 async def _reconcile(settings: Settings, since: datetime | None) -> int:
     """``ticketq reconcile``: one pass now (see ``bot.reconcile.ChargeReconciler``)."""
-    from bot.payments.stripe_charges import StripeChargeLedger
-    from bot.reconcile import ChargeReconciler
+    from bot.app import charge_reconciler
     from bot.storage.database import SqlDatabase
     from bot.storage.migrate import upgrade_to_head
     from core.clock import SystemClock
@@ -278,12 +263,7 @@ async def _reconcile(settings: Settings, since: datetime | None) -> int:
     db = SqlDatabase(settings.database_url)
     try:
         await upgrade_to_head(db)
-        reconciler = ChargeReconciler(
-            db, StripeChargeLedger(settings.secret("stripe_secret_key"),
-                                   api_base=settings.stripe_api_base), SystemClock(),
-            grace=timedelta(minutes=settings.reconcile_grace_minutes),
-            lookback=timedelta(hours=settings.reconcile_lookback_hours),
-            admin_ids=settings.admin_ids, refund=settings.reconcile_refunds)
+        reconciler = charge_reconciler(settings, db, SystemClock())
         try:
             report = await reconciler.run_once(since=since)
         except GatewayError as exc:
@@ -323,20 +303,19 @@ def verify_draw(path: Path) -> int:
 
 
 async def _export_audit(settings: Settings, event_id: int, output: Path | None) -> int:
-    from bot.beacon import HttpBeacon
+    from bot.app import beacon_for, build_services, console_text
     from bot.storage.database import SqlDatabase
     from core.clock import SystemClock
     from core.errors import DomainError
-    from core.services.lottery import LotteryService
-    from handlers.texts import error_text, plain
 
     db = SqlDatabase(settings.database_url)
     try:
-        beacon = HttpBeacon(settings.beacon_url) if settings.beacon_url else None
+        lottery = build_services(db, SystemClock(), admin_ids=settings.admin_ids,
+                                 beacon=beacon_for(settings)).lottery
         try:
-            doc = await LotteryService(db, SystemClock(), beacon).audit(event_id)
+            doc = await lottery.audit(event_id)
         except DomainError as exc:
-            print(f"ticketq: {plain(error_text(exc))}", file=sys.stderr)
+            print(f"ticketq: {console_text(exc)}", file=sys.stderr)
             return EXIT_INVALID
     finally:
         await db.dispose()

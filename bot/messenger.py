@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
-from telegram import Bot
+from telegram import Bot, InlineKeyboardMarkup
 from telegram.constants import ParseMode
 from telegram.error import (
     BadRequest,
@@ -28,14 +28,11 @@ from telegram.error import (
     TelegramError,
 )
 
-from bot.qr import ticket_qr_png
 from bot.sending import Lane, retry_after_seconds, sending_path
 from core.errors import DomainError
 from core.ports import GatewayError
-from core.services.tickets import TicketService
+from core.services.tickets import TicketService, TicketView
 from core.tickets import TicketStatus
-from handlers.keyboards import screen_markup
-from handlers.texts import render_outbox_message, ticket_caption
 
 log = logging.getLogger(__name__)
 
@@ -50,10 +47,28 @@ class DeliveryError(GatewayError):
     """A Telegram send failed. ``permanent`` errors must not be retried."""
 
 
+class NoticeLook(Protocol):
+    """How notices look in the chat: texts, buttons, ticket QR codes (``handlers.notices``)."""
+
+    def text(self, key: str, params: Mapping[str, Any]) -> str:
+        """HTML text of message ``key``; KeyError for a key without a text."""
+
+    def buttons(self, name: str | None) -> InlineKeyboardMarkup | None:
+        """The named set of buttons of an edited screen (None: no buttons)."""
+
+    def ticket_photo(self, bot_username: str, token: str) -> bytes:
+        """PNG of a ticket's QR code."""
+
+    def ticket_caption(self, view: TicketView) -> str:
+        """Caption under a ticket's QR code."""
+
+
 class TelegramMessenger:
     """Sends outbox messages and ticket QR codes through the Bot API (bulk lane)."""
 
-    def __init__(self, bot: Bot, tickets: TicketService, bot_username: str) -> None:
+    def __init__(self, bot: Bot, tickets: TicketService, bot_username: str,
+                 look: NoticeLook) -> None:
+        self._look = look
         self._bot = bot
         self._tickets = tickets
         self.bot_username = bot_username
@@ -68,7 +83,7 @@ class TelegramMessenger:
             DeliveryError: permanent for an unknown key or an unreachable chat, else transient.
         """
         try:
-            text = render_outbox_message(key, params)
+            text = self._look.text(key, params)
         except KeyError as exc:
             raise DeliveryError(f"no text for message key {key!r}", permanent=True,
                                 code="unknown_key") from exc
@@ -92,8 +107,8 @@ class TelegramMessenger:
         if view.ticket.status is TicketStatus.REVOKED:
             log.info("ticket %s is revoked; not sending its QR code", ticket_id)
             return
-        png = ticket_qr_png(self.bot_username, view.ticket.token)
-        caption = ticket_caption(view)
+        png = self._look.ticket_photo(self.bot_username, view.ticket.token)
+        caption = self._look.ticket_caption(view)
         await self._call(lambda: self._bot.send_photo(
             chat_id=chat_id, photo=png, caption=caption, parse_mode=ParseMode.HTML,
             **self._lane))
@@ -108,7 +123,7 @@ class TelegramMessenger:
             DeliveryError: permanent for an unknown key or an unreachable chat, else transient.
         """
         try:
-            text = render_outbox_message(key, params)
+            text = self._look.text(key, params)
         except KeyError as exc:
             raise DeliveryError(f"no text for message key {key!r}", permanent=True,
                                 code="unknown_key") from exc
@@ -117,7 +132,7 @@ class TelegramMessenger:
             try:
                 await self._bot.edit_message_text(
                     chat_id=chat_id, message_id=message_id, text=text,
-                    parse_mode=ParseMode.HTML, reply_markup=screen_markup(buttons),
+                    parse_mode=ParseMode.HTML, reply_markup=self._look.buttons(buttons),
                     **self._lane)
             except BadRequest as exc:
                 if not any(done in str(exc).lower() for done in _EDIT_DONE):

@@ -53,10 +53,11 @@ import asyncio
 import contextlib
 import logging
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import exc as sa_exc
 from telegram import Update
@@ -66,7 +67,6 @@ from telegram.ext import Application
 from bot.sending import spawn_in_turn
 from bot.storage.inbox_store import PAYMENT, PRE_CHECKOUT, InboxEntry, SqlInbox, describe
 from core.clock import Clock
-from handlers import delivery
 
 log = logging.getLogger(__name__)
 
@@ -214,6 +214,17 @@ class _Lane:
     task: asyncio.Task[None] | None = None
 
 
+class DeliveryRun(Protocol):
+    """One run of one update, as the handlers saw it: the first failure they recorded."""
+
+    failure: BaseException | None
+
+
+# ``delivering(attempt, will_retry)``: a block in which the handlers of the update record
+# their failure (``handlers.delivery.delivering``, handed in by the composition root).
+Delivering = Callable[[int, Callable[[BaseException], bool]], AbstractContextManager[DeliveryRun]]
+
+
 class InboxPoller:
     """Fetches updates, stores them, runs them through the Application, forgets them."""
 
@@ -221,8 +232,9 @@ class InboxPoller:
                  clock: Clock, *, timeout: int, concurrency: int = 64,
                  max_backoff: float = 30.0, backlog: int = 2000,
                  flush_every: float = 0.2, policy: RetryPolicy | None = None,
-                 rescan_every: float = 30.0) -> None:
+                 rescan_every: float = 30.0, delivering: Delivering) -> None:
         self._app = app
+        self._delivering = delivering
         self._inbox = inbox
         self._clock = clock
         self._timeout = timeout
@@ -386,19 +398,16 @@ class InboxPoller:
                 decided.append(self.policy.decide(meta.kind, meta.attempts, age, error))
             return decided[0].retry
 
-        run = delivery.Delivery(attempt=meta.attempts, will_retry=will_retry)
-        token = delivery.current.set(run)
-        try:
-            if meta.kind in (PAYMENT, PRE_CHECKOUT):
-                await self._app.process_update(update)
-            else:
-                async with self._slots:
+        with self._delivering(meta.attempts, will_retry) as run:
+            try:
+                if meta.kind in (PAYMENT, PRE_CHECKOUT):
                     await self._app.process_update(update)
-        except Exception as exc:  # process_update itself failed (not a handler)
-            if run.failure is None:
-                run.failure = exc
-        finally:
-            delivery.current.reset(token)
+                else:
+                    async with self._slots:
+                        await self._app.process_update(update)
+            except Exception as exc:  # process_update itself failed (not a handler)
+                if run.failure is None:
+                    run.failure = exc
         if run.failure is None:
             self._finish(update.update_id)
             return None
@@ -438,14 +447,11 @@ class InboxPoller:
                 "; reconciliation refunds its charge after the grace period unless it is "
                 "retried first" if meta.kind == PAYMENT else "")
         if report:  # not run now: let the error handler tell the user it failed
-            run = delivery.Delivery(attempt=meta.attempts + 1, will_retry=lambda _e: False)
-            token = delivery.current.set(run)
-            try:
-                await self._app.process_error(update, InboxGaveUp(why))
-            except Exception:
-                log.exception("could not report parked update %s", update.update_id)
-            finally:
-                delivery.current.reset(token)
+            with self._delivering(meta.attempts + 1, lambda _e: False):
+                try:
+                    await self._app.process_error(update, InboxGaveUp(why))
+                except Exception:
+                    log.exception("could not report parked update %s", update.update_id)
 
     # ------------------------------------------------------------------ lanes
     def _wait_in_lane(self, update: Update, meta: _Meta, due: float) -> None:

@@ -71,7 +71,7 @@ import re
 import time
 import warnings
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, TypeVar
@@ -88,6 +88,8 @@ from telegram.error import (
 )
 from telegram.ext import BaseRateLimiter
 from telegram.warnings import PTBDeprecationWarning
+
+from core.redaction import redact
 
 log = logging.getLogger(__name__)
 
@@ -452,21 +454,6 @@ _current_turn: contextvars.ContextVar[_Turn | None] = contextvars.ContextVar(
     "ticketq_send_turn", default=None)
 
 Hook = Callable[[], Awaitable[None]]
-_before_waiting: contextvars.ContextVar[Hook | None] = contextvars.ContextVar(
-    "ticketq_before_waiting", default=None)
-
-
-@contextlib.contextmanager
-def before_waiting(hook: Hook) -> Iterator[None]:
-    """While active, the first reply of this task that would have to wait in line (the chat's
-    pacing or flood control, its earlier updates, the bot-wide queue) first awaits ``hook``,
-    once. The callback router answers its query there, so the spinner on the button stops at
-    once instead of after the paced edit."""
-    token = _before_waiting.set(hook)
-    try:
-        yield
-    finally:
-        _before_waiting.reset(token)
 
 
 # --------------------------------------------------------------------------- the path
@@ -475,13 +462,6 @@ def before_waiting(hook: Hook) -> Iterator[None]:
 _CODE_LIKE = re.compile(r"\b[A-Z0-9]{4}-[A-Z0-9]{4}\b|[A-Za-z0-9_-]{16,}")
 _TAG = re.compile(r"<[^>]*>")
 PREVIEW_CHARS = 40
-
-
-def redact(text: str) -> str:
-    """``text`` without bot tokens and Stripe keys (:func:`handlers.errors.redact`)."""
-    from handlers.errors import redact as redact_secrets  # handlers import this module
-
-    return redact_secrets(text)
 
 
 def preview(data: dict[str, Any]) -> str:
@@ -540,12 +520,16 @@ class SendingPath(BaseRateLimiter[Lane]):
         max_attempts: tries of one request on network errors and 5xx.
         clock: monotonic seconds (tests: a virtual clock).
         sleep: asynchronous sleep (tests: a virtual clock).
+        before_waiting: where a handler leaves a hook to run, once, before its first reply
+            that would wait in line (``handlers.delivery.waiting_hook``); None: no hooks.
     """
 
     def __init__(self, *, rate_global: float = 25.0, rate_per_chat: float = 1.0,
                  burst_per_chat: int = 3, reply_give_up: float = 60.0,
                  bulk_max_wait: float = 60.0, max_attempts: int = 4,
-                 clock: Clock = time.monotonic, sleep: Sleep = asyncio.sleep) -> None:
+                 clock: Clock = time.monotonic, sleep: Sleep = asyncio.sleep,
+                 before_waiting: contextvars.ContextVar[Hook | None] | None = None) -> None:
+        self._hook = before_waiting
         self.pacer = Pacer(rate_global=rate_global, rate_per_chat=rate_per_chat,
                            burst_per_chat=burst_per_chat, clock=clock, sleep=sleep)
         self.reply_give_up = reply_give_up
@@ -596,14 +580,14 @@ class SendingPath(BaseRateLimiter[Lane]):
             del self._turns[turn.chat_id]
 
     async def _before_waiting(self, chat_id: int | str | None) -> None:
-        hook = _before_waiting.get()
-        if hook is None:
+        hook = self._hook.get() if self._hook is not None else None
+        if hook is None or self._hook is None:
             return
         turn = _current_turn.get()
         behind = turn is not None and turn.chat_id == chat_id and turn.has_open_earlier()
         if not behind and self.pacer.expected_wait(chat_id) < ANSWER_EARLY_AFTER:
             return
-        _before_waiting.set(None)  # once
+        self._hook.set(None)  # once
         try:
             await hook()
         except Exception:

@@ -1,21 +1,78 @@
-"""Validation of an event description (the YAML/JSON import format).
+"""Event files (the YAML/JSON import format): decoding and validation.
 
-:func:`parse_event_spec` turns an untrusted mapping into an :class:`EventSpec`, or raises
-one :class:`~core.errors.DomainError` listing every problem with its field path, so an
-organizer can fix the whole file in one go. Nothing here touches storage.
+:func:`decode_event_file` is the one place an event file's bytes become a document, for the
+command line and the chat alike (same rules for a byte-order mark, the JSON/YAML choice and
+deep nesting). :func:`parse_event_spec` turns an untrusted mapping into an
+:class:`EventSpec`, or raises one :class:`~core.errors.DomainError` listing every problem with
+its field path, so an organizer can fix the whole file in one go. Nothing here touches storage.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import yaml
+
 from core.catalog import LotteryWindow, SaleMode
 from core.errors import DomainError, ErrorCode
 from core.money import Money, currency_exponent
+
+
+class UnreadableEventFile(ValueError):
+    """An event file that is not a document at all (before any field is looked at).
+
+    Attributes:
+        code: ``not_utf8``, ``syntax`` or ``too_deep``.
+        syntax: ``JSON`` or ``YAML`` for a syntax error.
+        line: 1-based line of a syntax error, when the parser knows it.
+        column: 1-based column of a syntax error, when the parser knows it.
+        problem: the parser's own words for a syntax error.
+    """
+
+    def __init__(self, code: str, *, syntax: str | None = None, line: int | None = None,
+                 column: int | None = None, problem: str | None = None) -> None:
+        super().__init__(code)
+        self.code = code
+        self.syntax = syntax
+        self.line = line
+        self.column = column
+        self.problem = problem
+
+
+def decode_event_file(data: bytes, file_name: str = "") -> Any:
+    """The document in an event file: JSON for a ``.json`` name, else YAML (a superset of JSON).
+
+    A UTF-8 byte-order mark is ignored; a document nested too deeply for the parser is
+    refused like a syntax error (never a crash).
+
+    Raises:
+        UnreadableEventFile: the file is not UTF-8, not JSON/YAML, or nested too deeply.
+    """
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise UnreadableEventFile("not_utf8") from None
+    try:
+        if file_name.lower().endswith(".json"):
+            return json.loads(text)
+        return yaml.safe_load(text)
+    except json.JSONDecodeError as exc:
+        raise UnreadableEventFile("syntax", syntax="JSON", line=exc.lineno, column=exc.colno,
+                                  problem=exc.msg) from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        raise UnreadableEventFile(
+            "syntax", syntax="YAML", line=mark.line + 1 if mark else None,
+            column=mark.column + 1 if mark else None,
+            problem=getattr(exc, "problem", None)) from None
+    except RecursionError:
+        raise UnreadableEventFile("too_deep") from None
+
 
 TITLE_MAX = 120
 TEXT_MAX = 2000

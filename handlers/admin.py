@@ -4,16 +4,14 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-from typing import Any
 
-import yaml
 from telegram import Update
 from telegram.error import TelegramError
 
 from core.catalog import EventStatus
 from core.errors import DomainError, ErrorCode
+from core.event_spec import UnreadableEventFile, decode_event_file
 from handlers import door
 from handlers.browse import send_event_card
 from handlers.common import reply, user_id
@@ -25,33 +23,15 @@ log = logging.getLogger(__name__)
 MAX_IMPORT_BYTES = 256 * 1024
 
 
-class UnreadableDocument(ValueError):
-    """The file is neither JSON nor YAML (or not UTF-8)."""
-
-
-def parse_document(data: bytes, file_name: str = "") -> Any:
-    """Decode an event file: JSON for ``.json``, else YAML (a superset of JSON).
-
-    Raises:
-        UnreadableDocument: with a short, user-presentable reason.
-    """
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise UnreadableDocument("the file is not UTF-8 text") from exc
-    try:
-        if file_name.lower().endswith(".json"):
-            return json.loads(text)
-        return yaml.safe_load(text)
-    except json.JSONDecodeError as exc:
-        raise UnreadableDocument(f"line {exc.lineno}, column {exc.colno}: {exc.msg}") from exc
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        problem = getattr(exc, "problem", None) or "invalid YAML"
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        raise UnreadableDocument(f"{where}{problem}") from exc
-    except RecursionError as exc:
-        raise UnreadableDocument("the document is nested too deeply") from exc
+def unreadable_reason(exc: UnreadableEventFile) -> str:
+    """Why an event file could not be read, in the chat's words."""
+    if exc.code == "not_utf8":
+        return "the file is not UTF-8 text"
+    if exc.code == "too_deep":
+        return "the document is nested too deeply"
+    problem = exc.problem or f"invalid {exc.syntax}"
+    where = f"line {exc.line}, column {exc.column}: " if exc.line is not None else ""
+    return f"{where}{problem}"
 
 
 async def cmd_import(update: Update, context: TicketQContext) -> None:
@@ -108,9 +88,9 @@ async def on_document(update: Update, context: TicketQContext) -> None:
                                        max_kb=MAX_IMPORT_BYTES // 1024))
         return
     try:
-        raw = await asyncio.to_thread(parse_document, data, document.file_name or "")
-    except UnreadableDocument as exc:
-        await reply(update, context, t("import.unreadable", reason=str(exc)))
+        raw = await asyncio.to_thread(decode_event_file, data, document.file_name or "")
+    except UnreadableEventFile as exc:
+        await reply(update, context, t("import.unreadable", reason=unreadable_reason(exc)))
         return
     try:
         event = await services.admin.import_event(raw, actor_id=uid)

@@ -7,11 +7,15 @@ returns normally, so whoever runs it cannot tell that handling failed. The inbox
 handler that deals with its own failure, like the successful-payment one) records the failure
 there, and learns whether the update will be tried again (then the user need not be told yet).
 Without a poller (unit tests, other runners) nothing is retried.
+
+The transport (``bot.polling``, ``bot.sending``) does not import this module: the composition
+root (``bot.app``) hands it :func:`delivering` and :data:`waiting_hook`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Awaitable, Callable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass
 
@@ -48,3 +52,32 @@ def first_attempt() -> bool:
     """True unless this run is a retry of an update that failed before."""
     delivery = current.get()
     return delivery is None or delivery.attempt == 1
+
+
+@contextlib.contextmanager
+def delivering(attempt: int, will_retry: Callable[[BaseException], bool]) -> Iterator[Delivery]:
+    """Run an update inside this block: its handlers' failures are recorded on the result."""
+    run = Delivery(attempt=attempt, will_retry=will_retry)
+    token = current.set(run)
+    try:
+        yield run
+    finally:
+        current.reset(token)
+
+
+Hook = Callable[[], Awaitable[None]]
+# Read (and cleared, once used) by the sending path: see :func:`before_waiting`.
+waiting_hook: ContextVar[Hook | None] = ContextVar("ticketq_before_waiting", default=None)
+
+
+@contextlib.contextmanager
+def before_waiting(hook: Hook) -> Iterator[None]:
+    """While active, the first reply of this task that would have to wait in line (the chat's
+    pacing or flood control, its earlier updates, the bot-wide queue) first awaits ``hook``,
+    once. The callback router answers its query there, so the spinner on the button stops at
+    once instead of after the paced edit."""
+    token = waiting_hook.set(hook)
+    try:
+        yield
+    finally:
+        waiting_hook.reset(token)

@@ -3,28 +3,18 @@
 from __future__ import annotations
 
 import logging
-import re
 import traceback
 
 from telegram import Update
 from telegram.constants import ParseMode
 from telegram.error import TelegramError
 
+from core.redaction import redact
 from handlers.context import TicketQContext
 from handlers.delivery import record_failure
 from handlers.texts import t
 
 log = logging.getLogger(__name__)
-
-# Bot tokens appear in Bot API URLs (".../bot123:ABC.../sendMessage"); Stripe keys in configs.
-_SECRETS = re.compile(r"\d{5,}:[A-Za-z0-9_-]{30,}|(?:sk|rk|pk)_(?:test|live)_[A-Za-z0-9]+"
-                      r"|whsec_[A-Za-z0-9]+")
-
-
-def redact(text: str) -> str:
-    """``text`` with bot tokens and Stripe keys replaced by ``***``."""
-    return _SECRETS.sub("***", text)
-
 
 async def on_error(update: object, context: TicketQContext) -> None:
     """Log the failure (redacted) and tell the user, when there is a chat, that it failed.

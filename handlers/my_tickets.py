@@ -6,12 +6,12 @@ from __future__ import annotations
 from telegram import InlineKeyboardMarkup, Update
 from telegram.constants import ParseMode
 
-from bot.qr import ticket_qr_png
 from core.services.tickets import TicketView
 from handlers import callbacks as cb
 from handlers import keyboards
 from handlers.common import reply, show, user_id
 from handlers.context import TicketQContext
+from handlers.qr import ticket_qr_png
 from handlers.texts import my_tickets_text, ticket_caption
 
 

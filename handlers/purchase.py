@@ -17,7 +17,7 @@ from core.errors import DomainError, ErrorCode
 from core.money import Money
 from core.orders import OrderStatus, invoice_payload
 from core.ports import IncomingPayment
-from core.services.purchase import PaymentOutcome
+from core.services.payments import PaymentOutcome
 from handlers import browse, keyboards
 from handlers import callbacks as cb
 from handlers.common import ShownOnScreen, cut, reply, send_invoice, show, user_id

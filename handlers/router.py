@@ -9,12 +9,12 @@ from typing import Any
 from telegram import Update
 from telegram.error import TelegramError
 
-from bot.sending import before_waiting
 from core.errors import DomainError
 from handlers import browse, console, lottery, my_tickets, purchase, wizard
 from handlers import callbacks as cb
 from handlers.common import ShownOnScreen, cut, reply
 from handlers.context import TicketQContext
+from handlers.delivery import before_waiting
 from handlers.texts import error_text, plain, t
 
 log = logging.getLogger(__name__)

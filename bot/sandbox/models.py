@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 
 @dataclass
@@ -139,3 +139,29 @@ class BotError:
     status: int
     description: str
     params: dict[str, Any] = field(default_factory=dict)
+
+
+class ApiError(Exception):
+    """An error answer of the Bot API."""
+
+    def __init__(
+        self, status: int, description: str, parameters: dict[str, Any] | None = None
+    ) -> None:
+        super().__init__(description)
+        self.status = status
+        self.description = description
+        self.parameters = parameters
+
+
+class ChatUser(Protocol):
+    """What the emulated Bot API needs of a person in a private chat (a ``VirtualUser``)."""
+
+    user_id: int
+    blocked: bool
+
+    @property
+    def chat_json(self) -> dict[str, Any]:
+        """The private ``Chat`` object."""
+
+    def on_bot_message(self, msg: SandboxMessage, edited: bool) -> None:
+        """The bot sent (or edited) ``msg`` in this chat."""

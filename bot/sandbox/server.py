@@ -63,6 +63,7 @@ class Sandbox:
         self.faults = FaultInjector()
         self.stripe = StripeEmulator(stripe_secret_key)
         self.beacon = TestBeacon()
+        self._users: dict[int, VirtualUser] = {}
         self.telegram = TelegramBotApi(
             bot_token=bot_token,
             bot_username=bot_username,
@@ -170,17 +171,17 @@ class Sandbox:
         language_code: str | None = "en",
     ) -> VirtualUser:
         """Create (or return the existing) virtual user; its private chat becomes known."""
-        existing = self.telegram.users.get(user_id)
+        existing = self._users.get(user_id)
         if existing is not None:
             return existing
         user = VirtualUser(self.telegram, user_id, first_name, last_name, username, language_code)
-        self.telegram.users[user_id] = user
+        self._users[user_id] = self.telegram.users[user_id] = user
         return user
 
     @property
     def users(self) -> dict[int, VirtualUser]:
         """All virtual users by id."""
-        return self.telegram.users
+        return self._users
 
     def redeliver(self, update_id: int | None = None) -> int:
         """Deliver an already-emitted update again (None = the last one); returns its id."""

@@ -21,11 +21,10 @@ from aiohttp.web_request import FileField
 
 from bot.sandbox.faults import FaultInjector
 from bot.sandbox.formatting import EntityParseError, check_markdown_v2, parse_html, utf16_len
-from bot.sandbox.models import BotError, CallbackAnswer, SandboxMessage
+from bot.sandbox.models import ApiError, BotError, CallbackAnswer, ChatUser, SandboxMessage
 
 if TYPE_CHECKING:
     from bot.sandbox.stripe_emulator import StripeEmulator
-    from bot.sandbox.users import VirtualUser
 
 NOT_MODIFIED = (
     "Bad Request: message is not modified: specified new message content and reply markup are "
@@ -61,18 +60,6 @@ PHOTO_BOXES = (90, 320, 800, 1280, 2560)
 PHOTO_JPEG_QUALITY = 87
 PRE_CHECKOUT_TIMEOUT = 10.0
 CALLBACK_QUERY_TTL = 15.0
-
-
-class ApiError(Exception):
-    """An error answer of the Bot API."""
-
-    def __init__(
-        self, status: int, description: str, parameters: dict[str, Any] | None = None
-    ) -> None:
-        super().__init__(description)
-        self.status = status
-        self.description = description
-        self.parameters = parameters
 
 
 def bad_request(description: str) -> ApiError:
@@ -216,7 +203,7 @@ class TelegramBotApi:
         self.rate_limit_global = rate_limit_global
         self.rate_limit_per_chat = rate_limit_per_chat
         self.burst_per_chat = burst_per_chat
-        self.users: dict[int, VirtualUser] = {}
+        self.users: dict[int, ChatUser] = {}
         self.messages: dict[tuple[int, int], SandboxMessage] = {}
         self.user_messages: dict[tuple[int, int], dict[str, Any]] = {}
         self._next_message_id: dict[int, int] = {}
@@ -337,7 +324,7 @@ class TelegramBotApi:
         return Params(raw, files)
 
     # ------------------------------------------------------------------ helpers
-    def _chat(self, params: Params, name: str = "chat_id") -> VirtualUser:
+    def _chat(self, params: Params, name: str = "chat_id") -> ChatUser:
         if not params.has(name):
             raise bad_request(f"{name} is empty")
         chat_id = params.get_int(name)
@@ -453,7 +440,7 @@ class TelegramBotApi:
         if not button["text"].strip():
             raise bad_request("BUTTON_TEXT_INVALID")
 
-    def _store_and_notify(self, user: VirtualUser, msg: SandboxMessage) -> dict[str, Any]:
+    def _store_and_notify(self, user: ChatUser, msg: SandboxMessage) -> dict[str, Any]:
         self.messages[(msg.chat_id, msg.message_id)] = msg
         self.sent_messages_count += 1
         user.on_bot_message(msg, edited=False)

@@ -9,8 +9,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from bot.sandbox.formatting import utf16_len
-from bot.sandbox.models import CallbackAnswer, PaymentOutcome, SandboxMessage
-from bot.sandbox.telegram import ApiError
+from bot.sandbox.models import ApiError, CallbackAnswer, PaymentOutcome, SandboxMessage
 
 if TYPE_CHECKING:
     from bot.sandbox.telegram import TelegramBotApi

@@ -31,10 +31,10 @@ class EventSales:
 class AdminService:
     """Importing events and reading sales figures; who may do it is AccessService's rule."""
 
-    def __init__(self, db: Database, clock: Clock, admin_ids: frozenset[int]) -> None:
+    def __init__(self, db: Database, clock: Clock, access: AccessService) -> None:
         self._db = db
         self._clock = clock
-        self.access = AccessService(db, clock, admin_ids)
+        self.access = access
 
     async def import_event(self, raw: object, *, actor_id: int | None) -> Event:
         """Validate and create an event with its ticket types (published if it says so).

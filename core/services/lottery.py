@@ -42,7 +42,7 @@ from core.ports import (
     UnitOfWork,
 )
 from core.reconciliation import tell_late_payer
-from core.services.purchase import Confirmation, PaymentOutcome, queue_refund
+from core.services.payments import Confirmation, PaymentOutcome, queue_refund
 from core.transactions import write_attempts
 
 log = logging.getLogger(__name__)

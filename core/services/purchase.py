@@ -9,8 +9,6 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from enum import StrEnum
-from typing import TYPE_CHECKING
 
 from core import outbox
 from core.catalog import Event, TicketType
@@ -30,14 +28,10 @@ from core.orders import (
     parse_invoice_payload,
     screen_state_now,
 )
-from core.ports import Database, IncomingPayment, PaymentRecord, RefundReason, UnitOfWork
+from core.ports import Database, IncomingPayment, RefundReason, UnitOfWork
 from core.reconciliation import tell_late_payer
-from core.refunds import refund_for
-from core.tickets import Ticket
+from core.services.payments import Confirmation, EntryPayments, PaymentOutcome, queue_refund
 from core.transactions import after_attempts, write_attempts
-
-if TYPE_CHECKING:
-    from core.services.lottery import LotteryService
 
 # A hold validated at pre-checkout stays alive at least this long, covering the few seconds
 # between Telegram's pre_checkout_query and its successful_payment.
@@ -67,31 +61,11 @@ class Hold:
     ticket_type: TicketType
 
 
-class PaymentOutcome(StrEnum):
-    """How a successful payment ended."""
-
-    TICKETED = "ticketed"
-    ENTERED = "entered"
-    REFUNDING = "refunding"
-    ALREADY_PROCESSED = "already_processed"
-
-
-@dataclass(frozen=True, slots=True)
-class Confirmation:
-    """Result of :meth:`PurchaseService.confirm_payment`."""
-
-    outcome: PaymentOutcome
-    payment_id: int
-    order_id: int | None
-    tickets: list[Ticket]
-    refund_reason: RefundReason | None = None
-
-
 class PurchaseService:
     """First come, first served ticket sales with holds."""
 
     def __init__(self, db: Database, clock: Clock, *, hold_minutes: int = 10,
-                 lottery: LotteryService | None = None) -> None:
+                 lottery: EntryPayments | None = None) -> None:
         self._db = db
         self._clock = clock
         self.hold_minutes = hold_minutes
@@ -477,18 +451,3 @@ async def _check_reacquire(uow: UnitOfWork, order: Order, ticket_type: TicketTyp
     stock = (await uow.events.stock([ticket_type.id], now=now))[ticket_type.id]
     owned = await uow.orders.seats_owned(user_id=order.user_id, ticket_type_id=ticket_type.id)
     check_hold_request(order.quantity, stock, ticket_type.per_user_limit, owned)
-
-
-async def queue_refund(uow: UnitOfWork, payment: PaymentRecord, reason: RefundReason,
-                       now: datetime) -> None:
-    """Owe ``payment`` back in full (:func:`core.refunds.refund_for`): a refund row, a notice
-    to the payer, the Stripe call."""
-    plan = refund_for(reason)
-    refund = await uow.refunds.request(payment, amount=payment.amount, reason=plan.reason,
-                                       now=now)
-    if plan.tell_payer:
-        await uow.outbox.put(outbox.MESSAGE, plan.notice(payment.amount).payload(),
-                             dedupe_key=plan.notice_key.of(refund.id), now=now,
-                             chat_id=payment.chat_id)
-    await uow.outbox.put(outbox.REFUND, plan.work(refund.id),
-                         dedupe_key=plan.item_key.of(refund.id), now=now)

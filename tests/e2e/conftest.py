@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from bot.harness import SandboxedBot, sandboxed_bot, sqlite_url
+from bot.sandbox.harness import SandboxedBot, sandboxed_bot, sqlite_url
 from core.clock import OffsetClock
 
 ORGANIZER = 9000
@@ -23,7 +23,7 @@ async def live(request: pytest.FixtureRequest, tmp_path,
                clock: OffsetClock) -> AsyncIterator[SandboxedBot]:
     """The bot running against the sandbox, with one organizer.
 
-    Flood control is as strict as Telegram's (bot.harness). A module whose subject is not
+    Flood control is as strict as Telegram's (bot.sandbox.harness). A module whose subject is not
     delivery, and whose conversations run far faster than a person types, may loosen the
     per-chat rate with ``pytest.mark.chat_pace(rate)``: the sandbox and the bot then allow
     ``rate`` a second per chat, while the burst (3) and the bot-wide limit stay Telegram's,

@@ -9,8 +9,8 @@ import re
 import PIL.Image
 import zxingcpp
 
-from bot.harness import SandboxedBot
 from bot.sandbox import CallbackAnswer, SandboxMessage, VirtualUser
+from bot.sandbox.harness import SandboxedBot
 from core.catalog import Event
 from core.event_spec import parse_event_spec
 from tests.e2e.conftest import ORGANIZER

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from bot.harness import SandboxedBot
 from bot.sandbox import SandboxMessage, VirtualUser
+from bot.sandbox.harness import SandboxedBot
 from core.catalog import Event
 from tests.e2e.conftest import ORGANIZER
 from tests.factories import event_doc

@@ -11,8 +11,8 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from bot.harness import new_sandbox, running_bot, sqlite_url
 from bot.sandbox import Sandbox, VirtualUser
+from bot.sandbox.harness import new_sandbox, running_bot, sqlite_url
 from bot.storage import tables
 from core.catalog import LotteryState
 from core.clock import OffsetClock

@@ -13,9 +13,9 @@ import os
 import random
 from datetime import timedelta
 
-from bot.harness import sandboxed_bot
 from bot.reconcile import money_report
 from bot.sandbox import VirtualUser
+from bot.sandbox.harness import sandboxed_bot
 from core.clock import OffsetClock
 from tests.factories import event_doc
 

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from bot.harness import SandboxedBot, sandboxed_bot, sqlite_url
+from bot.sandbox.harness import SandboxedBot, sandboxed_bot, sqlite_url
 from core.clock import OffsetClock
 from handlers import callbacks as cb
 from tests.e2e.conftest import ORGANIZER

@@ -10,6 +10,7 @@ from datetime import timedelta
 
 import pytest
 
+from bot.app import build_services
 from bot.storage.outbox_store import SqlOutboxStore
 from core import outbox
 from core.access import Role
@@ -211,9 +212,8 @@ async def test_the_csv_export_lists_tickets_and_check_ins(console, db, clock) ->
 
 async def test_an_invited_organizer_imports_events_and_sees_only_their_sales(
         console, db, clock) -> None:
-    from core.services.admin import AdminService
 
-    admin = AdminService(db, clock, frozenset({ADMIN}))
+    admin = build_services(db, clock, admin_ids=frozenset({ADMIN})).admin
     event = await admin.import_event(event_doc(title="Org2 Night"), actor_id=ORGANIZER)
     assert (await admin.sales(event.id, actor_id=ORGANIZER)).event.title == "Org2 Night"
     with pytest.raises(DomainError) as other:

@@ -6,10 +6,11 @@ import asyncio
 from contextlib import asynccontextmanager
 from datetime import timedelta
 
+from bot.app import build_services
 from core.orders import invoice_payload
 from core.ports import IncomingPayment
-from core.services.admin import AdminService
-from core.services.purchase import PaymentOutcome, PurchaseService
+from core.services.payments import PaymentOutcome
+from core.services.purchase import PurchaseService
 from tests.factories import event_doc
 
 ADMIN = 1
@@ -37,7 +38,7 @@ class SlowWriteLock:
 
 async def test_payment_after_hold_expired_while_waiting_for_lock_does_not_oversell(
         db, clock) -> None:
-    admin = AdminService(db, clock, frozenset({ADMIN}))
+    admin = build_services(db, clock, admin_ids=frozenset({ADMIN})).admin
     event = await admin.import_event(event_doc(capacity=1), actor_id=ADMIN)
     tt = (await admin.sales(event.id, actor_id=ADMIN)).types[0].ticket_type.id
     fast = PurchaseService(db, clock, hold_minutes=10)

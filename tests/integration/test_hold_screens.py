@@ -8,12 +8,11 @@ from datetime import timedelta
 
 import pytest
 
+from bot.app import build_services
 from bot.storage.outbox_store import SqlOutboxStore
 from core import outbox
 from core.clock import ManualClock
 from core.orders import ScreenState
-from core.services.admin import AdminService
-from core.services.purchase import PurchaseService
 from tests.integration.test_storage_purchase import ADMIN, ga_type_id, payment_for
 
 CHAT = 10
@@ -21,8 +20,8 @@ CHAT = 10
 
 @pytest.fixture
 async def shop(db, clock: ManualClock):
-    return AdminService(db, clock, frozenset({ADMIN})), PurchaseService(db, clock,
-                                                                        hold_minutes=10)
+    services = build_services(db, clock, admin_ids=frozenset({ADMIN}), hold_minutes=10)
+    return services.admin, services.purchase
 
 
 async def edits(db, clock: ManualClock) -> list[tuple[int, str, str | None]]:

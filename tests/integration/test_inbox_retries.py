@@ -17,6 +17,7 @@ from bot.storage import tables as t
 from bot.storage.inbox_store import SqlInbox
 from core.clock import SystemClock
 from handlers import delivery
+from handlers.delivery import delivering
 from tests.reliability.crash_harness import wait_until
 
 QUICK = RetryPolicy(tap_delays=(0.05, 0.1, 0.2), tap_window=10.0, payment_base=0.05,
@@ -97,7 +98,8 @@ class ScriptedApp:
 
 async def start(db, app: ScriptedApp, **kwargs: Any) -> InboxPoller:
     poller = InboxPoller(app, SqlInbox(db), SystemClock(), timeout=1,  # type: ignore[arg-type]
-                         flush_every=0.02, policy=kwargs.pop("policy", QUICK), **kwargs)
+                         flush_every=0.02, policy=kwargs.pop("policy", QUICK),
+                         delivering=delivering, **kwargs)
     await poller.start()
     return poller
 

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 import pytest
 from sqlalchemy import select
 
+from bot.app import build_services
 from bot.reconcile import ChargeReconciler
 from bot.storage import tables as t
 from bot.storage.inbox_store import SqlInbox
@@ -17,8 +18,8 @@ from core.money import Money
 from core.orders import invoice_payload
 from core.ports import IncomingPayment, ProviderCharge, RefundReason
 from core.reconciliation import ChargeVerdict
-from core.services.admin import AdminService
-from core.services.purchase import PaymentOutcome, PurchaseService
+from core.services.payments import PaymentOutcome
+from core.services.purchase import PurchaseService
 from tests.factories import event_doc
 
 ADMIN = 1
@@ -80,7 +81,7 @@ def successful_payment(update_id: int, chat: int, charge_id: str) -> dict:
 
 async def test_each_kind_of_charge_gets_its_verdict_and_only_the_unexplained_is_refunded(
         db, clock: ManualClock, ledger: FakeLedger) -> None:
-    admin = AdminService(db, clock, frozenset({ADMIN}))
+    admin = build_services(db, clock, admin_ids=frozenset({ADMIN})).admin
     purchase = PurchaseService(db, clock)
     event = await admin.import_event(event_doc(capacity=5), actor_id=ADMIN)
     type_id = (await admin.sales(event.id, actor_id=ADMIN)).types[0].ticket_type.id
@@ -122,7 +123,7 @@ async def test_each_kind_of_charge_gets_its_verdict_and_only_the_unexplained_is_
 
 async def test_a_late_payment_for_a_refunded_charge_is_not_ticketed_and_told_once(
         db, clock: ManualClock, ledger: FakeLedger) -> None:
-    admin = AdminService(db, clock, frozenset({ADMIN}))
+    admin = build_services(db, clock, admin_ids=frozenset({ADMIN})).admin
     purchase = PurchaseService(db, clock)
     event = await admin.import_event(event_doc(capacity=5), actor_id=ADMIN)
     type_id = (await admin.sales(event.id, actor_id=ADMIN)).types[0].ticket_type.id

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import contextlib
 
+from bot.app import build_services
 from bot.storage.outbox_store import SqlOutboxStore
 from core import outbox
 from core.orders import invoice_payload
 from core.ports import GatewayError, IncomingPayment, RefundStatus
-from core.services.admin import AdminService
-from core.services.purchase import PaymentOutcome, PurchaseService
+from core.services.payments import PaymentOutcome
+from core.services.purchase import PurchaseService
 from core.services.refunds import RefundService
 from scheduler.outbox_worker import OutboxWorker
 from tests.factories import event_doc
@@ -23,7 +24,7 @@ class DownGateway:
 
 
 async def test_refund_is_flagged_even_if_give_up_hook_fails_once(db, clock) -> None:
-    admin = AdminService(db, clock, frozenset({ADMIN}))
+    admin = build_services(db, clock, admin_ids=frozenset({ADMIN})).admin
     event = await admin.import_event(event_doc(capacity=5), actor_id=ADMIN)
     tt = (await admin.sales(event.id, actor_id=ADMIN)).types[0].ticket_type.id
     purchase = PurchaseService(db, clock)

@@ -11,6 +11,7 @@ from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
 from bot.messenger import DeliveryError, TelegramMessenger
 from bot.sandbox import Sandbox
 from core.money import Money
+from handlers.notices import LOOK
 
 TOKEN = "123456:TEST"
 PARAMS = {"event": "Gala <&>", "ticket_type": "GA", "quantity": 2, "total": Money(5000, "EUR")}
@@ -30,7 +31,7 @@ async def bot(sandbox: Sandbox) -> AsyncIterator[Bot]:
 
 
 def messenger(bot: Bot) -> TelegramMessenger:
-    return TelegramMessenger(bot, tickets=None, bot_username="TicketQBot")  # type: ignore[arg-type]
+    return TelegramMessenger(bot, tickets=None, bot_username="TicketQBot", look=LOOK)  # type: ignore[arg-type]
 
 
 async def a_hold_message(bot: Bot, chat_id: int) -> int:

@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import pytest
 
+from bot.app import build_services
 from bot.storage.outbox_store import SqlOutboxStore
 from core import outbox
 from core.catalog import LotteryState
@@ -14,9 +15,9 @@ from core.errors import DomainError, ErrorCode
 from core.lottery import EntryStatus
 from core.orders import entry_payload
 from core.ports import IncomingPayment, RefundReason
-from core.services.admin import AdminService
 from core.services.lottery import LotteryService
-from core.services.purchase import PaymentOutcome, PurchaseService
+from core.services.payments import PaymentOutcome
+from core.services.purchase import PurchaseService
 from core.services.refunds import RefundService
 from tests.factories import lottery_doc
 
@@ -40,7 +41,7 @@ class LedgerGateway:
 def services(db, clock):
     lottery = LotteryService(db, clock)
     purchase = PurchaseService(db, clock, lottery=lottery)
-    return AdminService(db, clock, frozenset({ADMIN})), lottery, purchase
+    return build_services(db, clock, admin_ids=frozenset({ADMIN})).admin, lottery, purchase
 
 
 async def enter(lottery, purchase, user: int, type_id: int, quantity: int):
@@ -198,7 +199,7 @@ async def test_the_draw_is_committed_frozen_and_verifiable(services, db, clock) 
 async def test_one_entry_per_verified_phone(db, clock) -> None:
     lottery = LotteryService(db, clock, phone_key=b"k")
     purchase = PurchaseService(db, clock, lottery=lottery)
-    admin = AdminService(db, clock, frozenset({ADMIN}))
+    admin = build_services(db, clock, admin_ids=frozenset({ADMIN})).admin
     doc = lottery_doc(clock.now())
     doc["lottery"]["require_phone"] = True
     event = await admin.import_event(doc, actor_id=ADMIN)

@@ -9,6 +9,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import inspect
 
+from bot.app import build_services
 from bot.storage.migrate import head_revision, upgrade_to_head
 from core import outbox
 from core.clock import ManualClock
@@ -18,7 +19,8 @@ from core.orders import invoice_payload
 from core.ports import IncomingPayment, RefundReason, RefundStatus
 from core.services.admin import AdminService
 from core.services.catalog import CatalogService
-from core.services.purchase import PaymentOutcome, PurchaseService
+from core.services.payments import PaymentOutcome
+from core.services.purchase import PurchaseService
 from tests.factories import event_doc
 
 ADMIN = 1
@@ -38,7 +40,7 @@ def payment_for(hold, *, user_id: int | None = None, amount: Money | None = None
 
 @pytest.fixture
 async def shop(db, clock: ManualClock):
-    admin = AdminService(db, clock, frozenset({ADMIN}))
+    admin = build_services(db, clock, admin_ids=frozenset({ADMIN})).admin
     purchase = PurchaseService(db, clock, hold_minutes=10)
     catalog = CatalogService(db, clock)
     return admin, purchase, catalog

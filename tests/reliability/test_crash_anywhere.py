@@ -30,8 +30,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from bot.harness import new_sandbox
+from bot.app import build_services
 from bot.sandbox import PaymentOutcome, Sandbox, VirtualUser
+from bot.sandbox.harness import new_sandbox
 from bot.storage import tables as t
 from bot.storage.database import SqlDatabase
 from bot.storage.inbox_store import SqlInbox
@@ -39,7 +40,6 @@ from bot.storage.migrate import upgrade_to_head
 from core.access import Role
 from core.clock import SystemClock
 from core.services.access import AccessService
-from core.services.admin import AdminService
 from core.services.lottery import LotteryService
 from core.services.organizer import OrganizerService
 from tests.factories import event_doc, lottery_doc
@@ -187,7 +187,7 @@ async def trial(database_url: str, tmp_path: Path, seed: int, kills: int, *,
 
 
 async def import_event(tr: Trial, doc: dict) -> int:
-    admin = AdminService(tr.db, SystemClock(), frozenset({ORGANIZER}))
+    admin = build_services(tr.db, SystemClock(), admin_ids=frozenset({ORGANIZER})).admin
     return (await admin.import_event(doc, actor_id=ORGANIZER)).id
 
 

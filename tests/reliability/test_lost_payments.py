@@ -14,8 +14,8 @@ from contextlib import asynccontextmanager
 import pytest
 from sqlalchemy import func, select
 
-from bot.harness import SandboxedBot, sandboxed_bot
 from bot.sandbox import VirtualUser
+from bot.sandbox.harness import SandboxedBot, sandboxed_bot
 from bot.storage import tables as t
 from core.clock import OffsetClock
 from tests.e2e.phone import create_event, invoice_for, photos

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 import pytest
 from sqlalchemy import select
 
-from bot.harness import SandboxedBot, sandboxed_bot
+from bot.sandbox.harness import SandboxedBot, sandboxed_bot
 from bot.storage import tables as t
 from core.clock import OffsetClock
 from tests.e2e.phone import create_event

@@ -12,9 +12,9 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from bot.harness import SANDBOX_STRIPE_KEY, SandboxedBot, sandboxed_bot
 from bot.payments.stripe_refunds import StripeRefundGateway
 from bot.sandbox import VirtualUser
+from bot.sandbox.harness import SANDBOX_STRIPE_KEY, SandboxedBot, sandboxed_bot
 from bot.storage import tables as t
 from core import outbox
 from core.catalog import LotteryState

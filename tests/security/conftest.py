@@ -19,8 +19,8 @@ import pytest
 import pytest_asyncio
 import sqlalchemy as sa
 
-from bot.harness import SandboxedBot, sandboxed_bot, sqlite_url
 from bot.sandbox import CallbackAnswer, SandboxMessage, VirtualUser
+from bot.sandbox.harness import SandboxedBot, sandboxed_bot, sqlite_url
 from bot.storage import tables
 from core.clock import OffsetClock
 from tests.e2e.conftest import ORGANIZER

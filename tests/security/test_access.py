@@ -20,8 +20,8 @@ import pytest
 import sqlalchemy as sa
 from telegram.ext import CommandHandler
 
-from bot.harness import SANDBOX_PROVIDER_TOKEN, SANDBOX_STRIPE_KEY, SANDBOX_TOKEN
 from bot.logging_setup import configure_logging
+from bot.sandbox.harness import SANDBOX_PROVIDER_TOKEN, SANDBOX_STRIPE_KEY, SANDBOX_TOKEN
 from bot.storage import tables
 from core.catalog import LotteryState
 from core.checkin import Verdict

@@ -16,6 +16,7 @@ from core.money import Money
 from core.ports import GatewayError
 from core.services.tickets import TicketView
 from core.tickets import Ticket, TicketStatus
+from handlers.notices import LOOK
 
 # --- the messenger ------------------------------------------------------------------------
 
@@ -53,7 +54,7 @@ class FakeTickets:
 
 
 def _messenger(bot: FakeBot, tickets: FakeTickets | None = None) -> TelegramMessenger:
-    return TelegramMessenger(bot, tickets or FakeTickets(), "TicketQBot")  # type: ignore[arg-type]
+    return TelegramMessenger(bot, tickets or FakeTickets(), "TicketQBot", LOOK)  # type: ignore[arg-type]
 
 
 async def test_message_is_rendered_as_html() -> None:

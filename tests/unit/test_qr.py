@@ -7,8 +7,8 @@ import io
 import zxingcpp
 from PIL import Image
 
-from bot.qr import ticket_link, ticket_qr_png
 from core.tickets import new_token, token_from_payload
+from handlers.qr import ticket_link, ticket_qr_png
 
 
 def test_qr_png_decodes_to_the_deep_link() -> None:

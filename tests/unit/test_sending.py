@@ -16,7 +16,8 @@ from typing import Any
 import pytest
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter
 
-from bot.sending import Lane, SendingPath, before_waiting, preview, spawn_in_turn
+from bot.sending import Lane, SendingPath, preview, spawn_in_turn
+from handlers.delivery import before_waiting, waiting_hook
 
 
 class VirtualTime:
@@ -339,7 +340,7 @@ def test_log_previews_are_short_plain_and_free_of_secrets() -> None:
 async def test_a_reply_about_to_wait_in_line_first_runs_the_before_waiting_hook() -> None:
     # The router answers the callback query there: the spinner stops before the paced edit.
     vt = VirtualTime()
-    sp, tg = path(vt, burst_per_chat=1), Telegram(vt)
+    sp, tg = path(vt, burst_per_chat=1, before_waiting=waiting_hook), Telegram(vt)
     hooked: list[float] = []
 
     async def answer_query() -> None:

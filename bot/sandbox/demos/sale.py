@@ -20,9 +20,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from bot.harness import SandboxedBot, sandboxed_bot, sqlite_url
 from bot.reconcile import money_report
 from bot.sandbox import SandboxMessage, VirtualUser
+from bot.sandbox.harness import SandboxedBot, sandboxed_bot, sqlite_url
 from core.clock import OffsetClock
 from core.money import Money
 from handlers.texts import format_money

@@ -13,6 +13,7 @@ import json
 import random
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -20,11 +21,10 @@ from typing import Any
 import yaml
 from sqlalchemy import func, select
 
-from bot.cli import verify_draw
-from bot.demo import Transcript, open_event, wait_quiet
-from bot.harness import SandboxedBot, sandboxed_bot, sqlite_url
 from bot.reconcile import money_report
 from bot.sandbox import SandboxMessage, VirtualUser
+from bot.sandbox.demos.sale import Transcript, open_event, wait_quiet
+from bot.sandbox.harness import SandboxedBot, sandboxed_bot, sqlite_url
 from bot.storage import tables
 from core.audit import verify_audit
 from core.catalog import LotteryState
@@ -106,8 +106,13 @@ def _is_invoice(msg: SandboxMessage) -> bool:
 
 async def run_lottery_demo(*, as_json: bool = False, entrants: int = 200,
                            keep_dir: Path | None = None, seed: int = 11,
-                           audit_out: Path = Path("ticketq-demo-audit.json")) -> int:
-    """Play a whole lottery; print a transcript and summary (or JSON). 0 if it balances."""
+                           audit_out: Path = Path("ticketq-demo-audit.json"),
+                           verify_draw: Callable[[Path], int] | None = None) -> int:
+    """Play a whole lottery; print a transcript and summary (or JSON). 0 if it balances.
+
+    ``verify_draw`` (the ``ticketq verify-draw`` command, handed in by the CLI) is run on
+    the audit file at the end of a transcript.
+    """
     started = time.perf_counter()
     rng = random.Random(seed)
     clock = OffsetClock()
@@ -129,7 +134,7 @@ async def run_lottery_demo(*, as_json: bool = False, entrants: int = 200,
         print(json.dumps(summary, sort_keys=True))
     else:
         _print_report(summary, transcripts)
-    if not as_json:
+    if not as_json and verify_draw is not None:
         print(f"\n$ ticketq verify-draw {audit_out}")
         verify_draw(audit_out)
     sound = (summary["duplicate_refunds"] == 0 and summary["unsettled"] == 0

@@ -1,0 +1,9 @@
+"""Scripted demos of the whole bot in the loopback sandbox: ``ticketq demo [--lottery]``.
+
+This package is the one entry point from production code (the CLI) into the development tools.
+"""
+
+from bot.sandbox.demos.lottery import run_lottery_demo
+from bot.sandbox.demos.sale import run_demo
+
+__all__ = ["run_demo", "run_lottery_demo"]

@@ -1,0 +1,64 @@
+"""What a successful payment ends in, shared by direct sales and lottery entries.
+
+An invoice payload names an order (a purchase) or an entry (a lottery): the purchase service
+takes every payment and hands an entry's to :class:`EntryPayments`, so neither service imports
+the other.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Protocol
+
+from core import outbox
+from core.money import Money
+from core.ports import IncomingPayment, PaymentRecord, RefundReason, UnitOfWork
+from core.refunds import refund_for
+from core.tickets import Ticket
+
+
+class PaymentOutcome(StrEnum):
+    """How a successful payment ended."""
+
+    TICKETED = "ticketed"
+    ENTERED = "entered"
+    REFUNDING = "refunding"
+    ALREADY_PROCESSED = "already_processed"
+
+
+@dataclass(frozen=True, slots=True)
+class Confirmation:
+    """Result of :meth:`PurchaseService.confirm_payment`."""
+
+    outcome: PaymentOutcome
+    payment_id: int
+    order_id: int | None
+    tickets: list[Ticket]
+    refund_reason: RefundReason | None = None
+
+
+class EntryPayments(Protocol):
+    """Where the purchase service sends the payments of lottery entries."""
+
+    async def pre_checkout(self, *, user_id: int, entry_id: int, amount: Money) -> None:
+        """Raise a DomainError unless the entry may be paid now."""
+
+    async def confirm_payment(self, payment: IncomingPayment, entry_id: int) -> Confirmation:
+        """Put a paid entry into the draw, exactly once per charge."""
+
+
+async def queue_refund(uow: UnitOfWork, payment: PaymentRecord, reason: RefundReason,
+                       now: datetime) -> None:
+    """Owe ``payment`` back in full (:func:`core.refunds.refund_for`): a refund row, a notice
+    to the payer, the Stripe call."""
+    plan = refund_for(reason)
+    refund = await uow.refunds.request(payment, amount=payment.amount, reason=plan.reason,
+                                       now=now)
+    if plan.tell_payer:
+        await uow.outbox.put(outbox.MESSAGE, plan.notice(payment.amount).payload(),
+                             dedupe_key=plan.notice_key.of(refund.id), now=now,
+                             chat_id=payment.chat_id)
+    await uow.outbox.put(outbox.REFUND, plan.work(refund.id),
+                         dedupe_key=plan.item_key.of(refund.id), now=now)

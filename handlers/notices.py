@@ -1,0 +1,37 @@
+"""How the outbox's notices look in the chat: the texts, buttons and QR codes that
+``bot.messenger`` sends (the composition root hands it :data:`LOOK`)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from telegram import InlineKeyboardMarkup
+
+from core.services.tickets import TicketView
+from handlers.keyboards import screen_markup
+from handlers.qr import ticket_qr_png
+from handlers.texts import render_outbox_message, ticket_caption
+
+
+class NoticeLook:
+    """Texts (by key), screen buttons (by name) and ticket photos of outbox notices."""
+
+    def text(self, key: str, params: Mapping[str, Any]) -> str:
+        """HTML text of message ``key``; KeyError for a key without a text."""
+        return render_outbox_message(key, params)
+
+    def buttons(self, name: str | None) -> InlineKeyboardMarkup | None:
+        """The named set of buttons of an edited screen (None: no buttons)."""
+        return screen_markup(name)
+
+    def ticket_photo(self, bot_username: str, token: str) -> bytes:
+        """PNG of a ticket's QR code (its deep link)."""
+        return ticket_qr_png(bot_username, token)
+
+    def ticket_caption(self, view: TicketView) -> str:
+        """Caption under a ticket's QR code."""
+        return ticket_caption(view)
+
+
+LOOK = NoticeLook()
