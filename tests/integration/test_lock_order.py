@@ -42,7 +42,7 @@ from tests.factories import event_doc, lottery_doc
 from tests.reliability.invariants import assert_checkin_log_consistent, assert_nothing_oversold
 
 ADMIN, ORGANIZER = 1, 2
-ROUNDS = int(os.environ.get("TICKETQ_LOCK_ROUNDS", "3"))
+ROUNDS = int(os.environ.get("TICKETQ_LOCK_ROUNDS", "1"))
 MAX_DELAY = 0.015  # seconds between two statements of a transaction
 _ids = itertools.count(1000)
 
