@@ -614,9 +614,9 @@ class InMemoryTicketRepository(_Repo):
         await _round_trip()
         tables = self._t
         first_valid: dict[int, CheckinRecord] = {}
-        for scan in sorted(tables.checkins.values(), key=lambda c: c.id):
-            if scan.verdict is Verdict.VALID:
-                first_valid.setdefault(scan.ticket_id, scan)
+        for record in sorted(tables.checkins.values(), key=lambda c: c.id):
+            if record.verdict is Verdict.VALID:
+                first_valid.setdefault(record.ticket_id, record)
         rows: list[tuple[object, ...]] = []
         for ticket in sorted(tables.tickets.values(), key=lambda t: t.id):
             if ticket.event_id != event_id:
@@ -891,3 +891,22 @@ class InMemoryOutboxStore:
         async with self._db.read() as uow:
             due = [r.due_at for r in uow.tx.t.outbox.values() if r.status == "pending"]
         return min(due) if due else None
+
+
+def _conforms_to_the_ports(tx: _Tx, db: InMemoryDatabase) -> None:
+    """Never called: ``mypy tests/fakes.py`` checks here that each fake repository has the
+    port's exact signatures (EventRepository lacks the three methods named in the module doc,
+    so the unit of work is not a full ``core.ports.UnitOfWork`` yet)."""
+    from core import ports
+
+    orders: ports.OrderRepository = InMemoryOrderRepository(tx)
+    payments: ports.PaymentRepository = InMemoryPaymentRepository(tx)
+    refunds: ports.RefundRepository = InMemoryRefundRepository(tx)
+    tickets: ports.TicketRepository = InMemoryTicketRepository(tx)
+    checkins: ports.CheckinRepository = InMemoryCheckinRepository(tx)
+    roles: ports.RoleRepository = InMemoryRoleRepository(tx)
+    users: ports.UserRepository = InMemoryUserRepository(tx)
+    box: ports.Outbox = InMemoryOutbox(tx)
+    locks: ports.Locks = tx.locks
+    store: ports.OutboxStore = db.outbox_store
+    del orders, payments, refunds, tickets, checkins, roles, users, box, locks, store
