@@ -56,25 +56,26 @@ async def test_a_write_that_fails_leaves_nothing_behind(db, clock) -> None:
 
 
 async def test_a_write_is_invisible_to_other_transactions_until_it_commits(db, clock) -> None:
-    event, _ = await new_event(db, clock)
     inside = asyncio.Event()
     release = asyncio.Event()
 
-    async def organizer_unpublishes() -> None:
+    async def someone_is_seen() -> None:
         async with db.write() as uow:
-            await uow.events.lock(event.id)
-            await uow.events.set_status(event.id, EventStatus.DRAFT, now=clock.now())
+            await uow.users.seen(user_id=77, first_name="Ola", language_code=None,
+                                 now=clock.now())
             inside.set()
             await release.wait()
 
-    writer = asyncio.create_task(organizer_unpublishes())
-    await inside.wait()
+    writer = asyncio.create_task(someone_is_seen())
+    await asyncio.wait([writer, asyncio.create_task(inside.wait())],
+                       return_when=asyncio.FIRST_COMPLETED)
+    assert inside.is_set(), writer.exception()
     async with db.read() as uow:
-        assert (await uow.events.get(event.id)).status is EventStatus.PUBLISHED
+        assert await uow.users.first_name(77) is None
     release.set()
     await writer
     async with db.read() as uow:
-        assert (await uow.events.get(event.id)).status is EventStatus.DRAFT
+        assert await uow.users.first_name(77) == "Ola"
 
 
 async def test_lock_order_a_path_that_locks_an_order_before_its_event_fails(
