@@ -6,7 +6,10 @@ import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -88,10 +91,10 @@ def clock() -> ManualClock:
     return ManualClock(datetime(2030, 6, 1, 12, 0, tzinfo=UTC))
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-async def database_url(request: pytest.FixtureRequest, tmp_path) -> AsyncIterator[str]:
-    """An empty database URL on each backend."""
-    if request.param == "sqlite":
+@asynccontextmanager
+async def empty_database_url(backend: str, tmp_path: Path) -> AsyncIterator[str]:
+    """An empty database URL on ``backend`` ("sqlite" or "postgres"), dropped afterwards."""
+    if backend == "sqlite":
         yield f"sqlite:///{tmp_path / 'ticketq.sqlite3'}"
         return
     await require_postgres()
@@ -102,15 +105,29 @@ async def database_url(request: pytest.FixtureRequest, tmp_path) -> AsyncIterato
         await _drop_pg_database(url)
 
 
-@pytest.fixture
-async def db(database_url: str):
-    """A migrated database on each backend."""
+@asynccontextmanager
+async def migrated_database(url: str) -> AsyncIterator[Any]:
+    """A ``SqlDatabase`` on ``url`` brought to the head revision, disposed afterwards."""
     from bot.storage.database import SqlDatabase
     from bot.storage.migrate import upgrade_to_head
 
-    database = SqlDatabase(database_url)
+    database = SqlDatabase(url)
     await upgrade_to_head(database)
     try:
         yield database
     finally:
         await database.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """An empty database URL on each backend."""
+    async with empty_database_url(request.param, tmp_path) as url:
+        yield url
+
+
+@pytest.fixture
+async def db(database_url: str):
+    """A migrated database on each backend."""
+    async with migrated_database(database_url) as database:
+        yield database

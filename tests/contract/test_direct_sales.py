@@ -1,4 +1,5 @@
-"""Direct purchase rules against the real storage, on SQLite and PostgreSQL."""
+"""Direct sales: holds, availability, pre-checkout and payments, each confirmed exactly once
+(on the in-memory fake, SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -7,10 +8,8 @@ import itertools
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import inspect
 
 from bot.app import build_services
-from bot.storage.migrate import head_revision, upgrade_to_head
 from core import outbox
 from core.clock import ManualClock
 from core.errors import DomainError, ErrorCode
@@ -19,8 +18,7 @@ from core.orders import invoice_payload
 from core.ports import IncomingPayment, RefundReason, RefundStatus
 from core.services.admin import AdminService
 from core.services.catalog import CatalogService
-from core.services.payments import PaymentOutcome
-from core.services.purchase import PurchaseService
+from core.services.purchase import PaymentOutcome, PurchaseService
 from tests.factories import event_doc
 
 ADMIN = 1
@@ -50,21 +48,6 @@ async def ga_type_id(admin: AdminService, **kwargs) -> int:
     event = await admin.import_event(event_doc(**kwargs), actor_id=ADMIN)
     sales = await admin.sales(event.id, actor_id=ADMIN)
     return sales.types[0].ticket_type.id
-
-
-async def test_migrations_bring_an_empty_database_to_head(database_url: str) -> None:
-    from bot.storage.database import SqlDatabase
-
-    database = SqlDatabase(database_url)
-    try:
-        assert await upgrade_to_head(database) == head_revision()
-        assert await upgrade_to_head(database) == head_revision()  # idempotent
-        async with database.engine.connect() as conn:
-            names = await conn.run_sync(lambda c: set(inspect(c).get_table_names()))
-        assert {"events", "ticket_types", "orders", "payments", "refunds", "tickets",
-                "outbox", "users"} <= names
-    finally:
-        await database.dispose()
 
 
 async def test_a_hold_reduces_availability_until_it_expires(shop, clock) -> None:
@@ -192,15 +175,13 @@ async def test_paying_an_old_and_a_new_hold_cannot_exceed_stock(shop, clock) -> 
 
 
 async def test_confirmed_payment_queues_the_confirmation_and_one_qr_per_ticket(
-        shop, db) -> None:
-    from bot.storage.outbox_store import SqlOutboxStore
-
+        shop, outbox_store) -> None:
     admin, purchase, _ = shop
     tt = await ga_type_id(admin)
     hold = await purchase.hold(user_id=10, ticket_type_id=tt, quantity=3)
     await purchase.confirm_payment(payment_for(hold))
-    store = SqlOutboxStore(db)
-    items = await store.claim_due(now=hold.order.created_at + timedelta(seconds=1), limit=50)
+    items = await outbox_store.claim_due(now=hold.order.created_at + timedelta(seconds=1),
+                                         limit=50)
     kinds = [i.kind for i in items]
     assert kinds == [outbox.MESSAGE, outbox.TICKET, outbox.TICKET, outbox.TICKET]
     assert items[0].payload["params"]["total"] == Money(7500, "EUR")

@@ -1,4 +1,4 @@
-"""Hold screens against the real storage, on SQLite and PostgreSQL: the message that shows a
+"""Hold screens (on the in-memory fake, SQLite and PostgreSQL): the message that shows a
 hold is edited (through the outbox, in the same transaction as the change) exactly once when
 the hold is paid, released, replaced or expires, and never when it shows a newer hold."""
 
@@ -9,26 +9,27 @@ from datetime import timedelta
 import pytest
 
 from bot.app import build_services
-from bot.storage.outbox_store import SqlOutboxStore
 from core import outbox
 from core.clock import ManualClock
 from core.orders import ScreenState
-from tests.integration.test_storage_purchase import ADMIN, ga_type_id, payment_for
+from core.services.purchase import PurchaseService
+from tests.contract.test_direct_sales import ADMIN, ga_type_id, payment_for
 
 CHAT = 10
 
 
 @pytest.fixture
 async def shop(db, clock: ManualClock):
-    services = build_services(db, clock, admin_ids=frozenset({ADMIN}), hold_minutes=10)
-    return services.admin, services.purchase
+    admin = build_services(db, clock, admin_ids=frozenset({ADMIN})).admin
+    return admin, PurchaseService(db, clock,
+                                                                        hold_minutes=10)
 
 
-async def edits(db, clock: ManualClock) -> list[tuple[int, str, str | None]]:
+async def edits(store, clock: ManualClock) -> list[tuple[int, str, str | None]]:
     """(message id, text key, buttons) of every screen edit queued and not yet sent."""
-    items = await SqlOutboxStore(db).claim_due(now=clock.now() + timedelta(days=1), limit=500)
+    items = await store.claim_due(now=clock.now() + timedelta(days=1), limit=500)
     for item in items:
-        await SqlOutboxStore(db).mark_done(item.id, now=clock.now())
+        await store.mark_done(item.id, now=clock.now())
     return [(i.payload["message_id"], i.payload["key"], i.payload["buttons"])
             for i in items if i.kind == outbox.EDIT]
 
@@ -39,13 +40,14 @@ async def screen_state(db, order_id: int) -> ScreenState | None:
     return screen.state if screen else None
 
 
-async def test_a_paid_hold_queues_one_paid_edit_after_its_tickets(shop, db, clock) -> None:
+async def test_a_paid_hold_queues_one_paid_edit_after_its_tickets(
+        shop, db, outbox_store, clock) -> None:
     admin, purchase = shop
     tt = await ga_type_id(admin)
     hold = await purchase.hold(user_id=CHAT, ticket_type_id=tt, quantity=2, screen=(CHAT, 41))
     await purchase.confirm_payment(payment_for(hold))
-    items = await SqlOutboxStore(db).claim_due(now=clock.now() + timedelta(seconds=1),
-                                                limit=50)
+    items = await outbox_store.claim_due(now=clock.now() + timedelta(seconds=1),
+                                         limit=50)
     assert [i.kind for i in items] == [outbox.MESSAGE, outbox.TICKET, outbox.TICKET,
                                        outbox.EDIT]
     edit = items[-1]
@@ -57,7 +59,7 @@ async def test_a_paid_hold_queues_one_paid_edit_after_its_tickets(shop, db, cloc
     assert await purchase.close_stale_screens() == 0  # paid: nothing left for the job
 
 
-async def test_an_expired_hold_is_edited_once_by_the_job(shop, db, clock) -> None:
+async def test_an_expired_hold_is_edited_once_by_the_job(shop, db, outbox_store, clock) -> None:
     admin, purchase = shop
     tt = await ga_type_id(admin)
     hold = await purchase.hold(user_id=CHAT, ticket_type_id=tt, quantity=1, screen=(CHAT, 42))
@@ -65,14 +67,14 @@ async def test_an_expired_hold_is_edited_once_by_the_job(shop, db, clock) -> Non
     clock.advance(timedelta(minutes=10, seconds=1))
     assert await purchase.close_stale_screens() == 1
     assert await purchase.close_stale_screens() == 0
-    assert await edits(db, clock) == [(42, "hold_screen.expired", "events")]
+    assert await edits(outbox_store, clock) == [(42, "hold_screen.expired", "events")]
     # Paid late (seats still free): the same message then says paid.
     await purchase.confirm_payment(payment_for(hold))
-    assert (42, "hold_screen.paid", "my_tickets") in await edits(db, clock)
+    assert (42, "hold_screen.paid", "my_tickets") in await edits(outbox_store, clock)
 
 
-async def test_cancel_closes_the_screen_so_the_job_leaves_it_to_the_handler(shop, db,
-                                                                             clock) -> None:
+async def test_cancel_closes_the_screen_so_the_job_leaves_it_to_the_handler(
+        shop, db, outbox_store, clock) -> None:
     admin, purchase = shop
     tt = await ga_type_id(admin)
     hold = await purchase.hold(user_id=CHAT, ticket_type_id=tt, quantity=1, screen=(CHAT, 43))
@@ -80,11 +82,11 @@ async def test_cancel_closes_the_screen_so_the_job_leaves_it_to_the_handler(shop
     assert await screen_state(db, hold.order.id) is ScreenState.RELEASED
     clock.advance(timedelta(minutes=11))
     assert await purchase.close_stale_screens() == 0
-    assert await edits(db, clock) == []
+    assert await edits(outbox_store, clock) == []
 
 
 async def test_a_replaced_hold_is_edited_but_never_a_message_showing_a_newer_hold(
-        shop, db, clock) -> None:
+        shop, db, outbox_store, clock) -> None:
     admin, purchase = shop
     tt = await ga_type_id(admin, capacity=10)
     first = await purchase.hold(user_id=CHAT, ticket_type_id=tt, quantity=1, screen=(CHAT, 44))
@@ -94,18 +96,19 @@ async def test_a_replaced_hold_is_edited_but_never_a_message_showing_a_newer_hol
     second_again = await purchase.hold(user_id=CHAT, ticket_type_id=tt, quantity=3,
                                        screen=(CHAT, 45))
     assert await purchase.close_stale_screens() == 1
-    assert await edits(db, clock) == [(44, "hold_screen.released", "events")]
+    assert await edits(outbox_store, clock) == [(44, "hold_screen.released", "events")]
     # Paying the first (released) order still works, and its own message says paid.
     await purchase.confirm_payment(payment_for(first))
-    assert (44, "hold_screen.paid", "my_tickets") in await edits(db, clock)
+    assert (44, "hold_screen.paid", "my_tickets") in await edits(outbox_store, clock)
     # Message 45 shows the third hold: the superseded second hold never edits it.
     clock.advance(timedelta(minutes=11))
     assert await purchase.close_stale_screens() == 1
-    assert await edits(db, clock) == [(45, "hold_screen.expired", "events")]
+    assert await edits(outbox_store, clock) == [(45, "hold_screen.expired", "events")]
     assert await screen_state(db, second_again.order.id) is ScreenState.EXPIRED
 
 
-async def test_a_payment_that_cannot_be_honoured_says_so_on_the_screen(shop, db, clock) -> None:
+async def test_a_payment_that_cannot_be_honoured_says_so_on_the_screen(
+        shop, db, outbox_store, clock) -> None:
     admin, purchase = shop
     tt = await ga_type_id(admin, capacity=1)
     slow = await purchase.hold(user_id=CHAT, ticket_type_id=tt, quantity=1, screen=(CHAT, 46))
@@ -113,13 +116,14 @@ async def test_a_payment_that_cannot_be_honoured_says_so_on_the_screen(shop, db,
     quick = await purchase.hold(user_id=11, ticket_type_id=tt, quantity=1, screen=(11, 7))
     await purchase.confirm_payment(payment_for(quick))
     await purchase.confirm_payment(payment_for(slow))  # seats gone: refunded
-    found = await edits(db, clock)
+    found = await edits(outbox_store, clock)
     assert (46, "hold_screen.rejected", "events") in found
     assert (7, "hold_screen.paid", "my_tickets") in found
     assert await purchase.close_stale_screens() == 0
 
 
-async def test_a_hold_moved_to_another_message_is_edited_there(shop, db, clock) -> None:
+async def test_a_hold_moved_to_another_message_is_edited_there(
+        shop, db, outbox_store, clock) -> None:
     admin, purchase = shop
     tt = await ga_type_id(admin)
     hold = await purchase.hold(user_id=CHAT, ticket_type_id=tt, quantity=1, screen=(CHAT, 47))
@@ -127,4 +131,4 @@ async def test_a_hold_moved_to_another_message_is_edited_there(shop, db, clock) 
                                     message_id=48)
     clock.advance(timedelta(minutes=11))
     await purchase.close_stale_screens()
-    assert await edits(db, clock) == [(48, "hold_screen.expired", "events")]
+    assert await edits(outbox_store, clock) == [(48, "hold_screen.expired", "events")]

@@ -5,12 +5,10 @@ from __future__ import annotations
 import contextlib
 
 from bot.app import build_services
-from bot.storage.outbox_store import SqlOutboxStore
 from core import outbox
 from core.orders import invoice_payload
 from core.ports import GatewayError, IncomingPayment, RefundStatus
-from core.services.payments import PaymentOutcome
-from core.services.purchase import PurchaseService
+from core.services.purchase import PaymentOutcome, PurchaseService
 from core.services.refunds import RefundService
 from scheduler.outbox_worker import OutboxWorker
 from tests.factories import event_doc
@@ -23,7 +21,7 @@ class DownGateway:
         raise GatewayError("stripe unreachable", permanent=False)
 
 
-async def test_refund_is_flagged_even_if_give_up_hook_fails_once(db, clock) -> None:
+async def test_refund_is_flagged_even_if_give_up_hook_fails_once(db, outbox_store, clock) -> None:
     admin = build_services(db, clock, admin_ids=frozenset({ADMIN})).admin
     event = await admin.import_event(event_doc(capacity=5), actor_id=ADMIN)
     tt = (await admin.sales(event.id, actor_id=ADMIN)).types[0].ticket_type.id
@@ -50,7 +48,7 @@ async def test_refund_is_flagged_even_if_give_up_hook_fails_once(db, clock) -> N
     async def message(item):
         return None
 
-    worker = OutboxWorker(SqlOutboxStore(db), {outbox.MESSAGE: message,
+    worker = OutboxWorker(outbox_store, {outbox.MESSAGE: message,
                                                outbox.REFUND: refund_effect}, clock,
                           give_up={outbox.REFUND: give_up}, max_attempts=1)
     for _ in range(3):
@@ -60,6 +58,6 @@ async def test_refund_is_flagged_even_if_give_up_hook_fails_once(db, clock) -> N
     async with db.read() as uow:
         refund = (await uow.refunds.counts())
     # The money must be either refunded, retried later, or flagged for the organizer.
-    pending_items = await SqlOutboxStore(db).pending_count()
+    pending_items = await outbox_store.pending_count()
     assert refund[RefundStatus.FAILED][0] == 1 or pending_items > 0, (
         f"refund stuck: {refund}, pending outbox items: {pending_items}")

@@ -5,12 +5,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 from bot.app import build_services
-from bot.storage.outbox_store import SqlOutboxStore
 from core import outbox
 from core.orders import invoice_payload
 from core.ports import GatewayError, IncomingPayment, RefundStatus
-from core.services.payments import PaymentOutcome
-from core.services.purchase import PurchaseService
+from core.services.purchase import PaymentOutcome, PurchaseService
 from core.services.refunds import RefundService
 from scheduler.outbox_worker import OutboxWorker
 from tests.factories import event_doc
@@ -28,7 +26,7 @@ class OutageGateway:
         return "re_1"
 
 
-async def test_refund_survives_a_three_minute_stripe_outage(db, clock) -> None:
+async def test_refund_survives_a_three_minute_stripe_outage(db, outbox_store, clock) -> None:
     admin = build_services(db, clock, admin_ids=frozenset({ADMIN})).admin
     event = await admin.import_event(event_doc(capacity=5), actor_id=ADMIN)
     tt = (await admin.sales(event.id, actor_id=ADMIN)).types[0].ticket_type.id
@@ -51,7 +49,7 @@ async def test_refund_survives_a_three_minute_stripe_outage(db, clock) -> None:
     async def give_up(item, error):
         await refunds.give_up(int(item.payload["refund_id"]), error)
 
-    worker = OutboxWorker(SqlOutboxStore(db), {outbox.MESSAGE: message,
+    worker = OutboxWorker(outbox_store, {outbox.MESSAGE: message,
                                                outbox.REFUND: refund_effect}, clock,
                           give_up={outbox.REFUND: give_up})  # production defaults
     for _ in range(60 * 15):  # fifteen minutes, one second at a time
