@@ -33,10 +33,10 @@ from bench.common import percentile, quiet_logging, table, write_results
 from bot.sandbox import Sandbox, VirtualUser
 from bot.sandbox.harness import new_sandbox, running_bot, sqlite_url
 from bot.storage import tables as t
-from core.access import Role
-from core.clock import SystemClock
-from core.orders import invoice_payload
+from core.access.model import Role
+from core.kernel.clock import SystemClock
 from core.ports import IncomingPayment
+from core.sales.model import invoice_payload
 
 ADMIN = 1
 GATES = 100

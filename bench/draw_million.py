@@ -49,7 +49,7 @@ from bot.app import build_services
 from bot.storage import tables as t
 from bot.storage.database import SqlDatabase
 from bot.storage.migrate import upgrade_to_head
-from core.clock import ManualClock
+from core.kernel.clock import ManualClock
 
 ADMIN = 1
 START = datetime(2031, 3, 1, 12, 0, tzinfo=UTC)
@@ -367,7 +367,7 @@ def main() -> None:
     global PROFILE
     PROFILE = args.profile
     quiet_logging()
-    logging.getLogger("core.services.lottery").setLevel(logging.WARNING)
+    logging.getLogger("core.lottery.service").setLevel(logging.WARNING)
     n = args.entries or (50_000 if args.quick else 1_000_000)
     dialects = {"sqlite": ["sqlite"], "postgres": ["postgresql"],
                 "both": ["sqlite", "postgresql"]}[args.db]

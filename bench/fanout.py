@@ -41,8 +41,8 @@ from typing import Any
 from bench.common import quiet_logging, table, write_results
 from bot.sandbox.harness import new_sandbox, running_bot, sqlite_url
 from bot.storage import tables as t
-from core import outbox as outbox_codec
-from core.clock import SystemClock
+from core.kernel import outbox as outbox_codec
+from core.kernel.clock import SystemClock
 
 FIRST_CHAT = 5_000_000
 

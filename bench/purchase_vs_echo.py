@@ -46,7 +46,7 @@ from bench.common import percentile, quiet_logging, table, write_results
 from bot.reconcile import money_report
 from bot.sandbox import Sandbox, SandboxMessage, VirtualUser
 from bot.sandbox.harness import SANDBOX_TOKEN, new_sandbox, running_bot, sqlite_url
-from core.clock import SystemClock
+from core.kernel.clock import SystemClock
 
 EVENT_TITLE = "Benchmark Night"
 UPDATES_PER_PURCHASE = 6

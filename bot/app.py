@@ -29,20 +29,20 @@ from bot.storage.database import SqlDatabase
 from bot.storage.inbox_store import SqlInbox
 from bot.storage.migrate import upgrade_to_head
 from bot.storage.outbox_store import SqlOutboxStore
-from core import outbox
-from core.clock import Clock, SystemClock
-from core.errors import DomainError
+from core.access.service import AccessService
+from core.catalog.service import CatalogService
+from core.door.service import CheckinService
+from core.kernel import outbox
+from core.kernel.clock import Clock, SystemClock
+from core.kernel.errors import DomainError
+from core.lottery.service import LotteryService
+from core.organizer.admin import AdminService
+from core.organizer.editor import EventWizardService
+from core.organizer.service import OrganizerService
+from core.payments.refunds import RefundService
 from core.ports import Beacon, Database, OutboxItem, RefundGateway
-from core.services.access import AccessService
-from core.services.admin import AdminService
-from core.services.catalog import CatalogService
-from core.services.checkin import CheckinService
-from core.services.lottery import LotteryService
-from core.services.organizer import OrganizerService
-from core.services.purchase import PurchaseService
-from core.services.refunds import RefundService
-from core.services.tickets import TicketService
-from core.services.wizard import EventWizardService
+from core.sales.service import PurchaseService
+from core.tickets.service import TicketService
 from handlers import delivery, notices
 from handlers.context import Services, TicketQContext
 from handlers.texts import error_text, plain, spec_issue_text

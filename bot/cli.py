@@ -142,13 +142,13 @@ async def _migrate(settings: Settings) -> int:
 
 
 def read_event_file(path: Path) -> Any:
-    """The document in a YAML or JSON event file (decoded by :func:`core.event_spec.
+    """The document in a YAML or JSON event file (decoded by :func:`core.catalog.spec.
     decode_event_file`, as the chat's import does).
 
     Raises:
         ValueError: with a one-line reason when it cannot be read or parsed.
     """
-    from core.event_spec import UnreadableEventFile, decode_event_file
+    from core.catalog.spec import UnreadableEventFile, decode_event_file
 
     try:
         data = path.read_bytes()
@@ -170,8 +170,8 @@ async def _import_event(settings: Settings, path: Path) -> int:
     from bot.app import build_services, console_spec_issues
     from bot.storage.database import SqlDatabase
     from bot.storage.migrate import upgrade_to_head
-    from core.clock import SystemClock
-    from core.errors import DomainError, ErrorCode
+    from core.kernel.clock import SystemClock
+    from core.kernel.errors import DomainError, ErrorCode
 
     try:
         raw = read_event_file(path)
@@ -255,7 +255,7 @@ async def _reconcile(settings: Settings, since: datetime | None) -> int:
     from bot.app import charge_reconciler
     from bot.storage.database import SqlDatabase
     from bot.storage.migrate import upgrade_to_head
-    from core.clock import SystemClock
+    from core.kernel.clock import SystemClock
     from core.ports import GatewayError
 
     if settings.stripe_secret_key is None:
@@ -280,7 +280,7 @@ async def _reconcile(settings: Settings, since: datetime | None) -> int:
 
 def verify_draw(path: Path) -> int:
     """``ticketq verify-draw FILE``: 0 and "verified", or 1 and what does not match."""
-    from core.audit import verify_audit
+    from core.lottery.audit import verify_audit
 
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
@@ -305,8 +305,8 @@ def verify_draw(path: Path) -> int:
 async def _export_audit(settings: Settings, event_id: int, output: Path | None) -> int:
     from bot.app import beacon_for, build_services, console_text
     from bot.storage.database import SqlDatabase
-    from core.clock import SystemClock
-    from core.errors import DomainError
+    from core.kernel.clock import SystemClock
+    from core.kernel.errors import DomainError
 
     db = SqlDatabase(settings.database_url)
     try:

@@ -29,10 +29,10 @@ from telegram.error import (
 )
 
 from bot.sending import Lane, retry_after_seconds, sending_path
-from core.errors import DomainError
+from core.kernel.errors import DomainError
 from core.ports import GatewayError
-from core.services.tickets import TicketService, TicketView
-from core.tickets import TicketStatus
+from core.tickets.model import TicketStatus
+from core.tickets.service import TicketService, TicketView
 
 log = logging.getLogger(__name__)
 

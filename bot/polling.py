@@ -66,7 +66,7 @@ from telegram.ext import Application
 
 from bot.sending import spawn_in_turn
 from bot.storage.inbox_store import PAYMENT, PRE_CHECKOUT, InboxEntry, SqlInbox, describe
-from core.clock import Clock
+from core.kernel.clock import Clock
 
 log = logging.getLogger(__name__)
 

@@ -13,11 +13,16 @@ from sqlalchemy import and_, func, select
 from bot.storage import tables as t
 from bot.storage.database import SqlDatabase
 from bot.storage.inbox_store import InboxEntry, SqlInbox
-from core import outbox
-from core.clock import Clock
-from core.lottery import EntryStatus
-from core.money import Money
-from core.orders import OrderStatus
+from core.kernel import outbox
+from core.kernel.clock import Clock
+from core.kernel.money import Money
+from core.lottery.model import EntryStatus
+from core.payments.reconciliation import (
+    ChargeContext,
+    ChargeVerdict,
+    judge,
+    late_payment_notice_key,
+)
 from core.ports import (
     ChargeLedger,
     IncomingPayment,
@@ -25,7 +30,7 @@ from core.ports import (
     RefundReason,
     RefundStatus,
 )
-from core.reconciliation import ChargeContext, ChargeVerdict, judge, late_payment_notice_key
+from core.sales.model import OrderStatus
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +103,7 @@ async def money_report(db: SqlDatabase) -> MoneyReport:
 # --------------------------------------------------------------------------- Stripe charges
 @dataclass
 class ChargeReport:
-    """What one reconciliation pass found, by verdict (see :mod:`core.reconciliation`)."""
+    """What one reconciliation pass found, by verdict (see :mod:`core.payments.reconciliation`)."""
 
     listed: int = 0
     by_verdict: dict[str, int] = field(default_factory=dict)
@@ -111,7 +116,8 @@ class ChargeReport:
 
 class ChargeReconciler:
     """Matches Stripe's charges to payments; refunds, exactly once, a charge that nothing
-    explains after the grace period (the rule and its reasons: :mod:`core.reconciliation`).
+    explains after the grace period (the rule and its reasons:
+    :mod:`core.payments.reconciliation`).
 
     Run periodically by the scheduler (``reconcile:charges``), and by ``ticketq reconcile``.
     A pass lists the charges of the last ``lookback``; each unexplained charge is claimed in

@@ -89,7 +89,7 @@ from telegram.error import (
 from telegram.ext import BaseRateLimiter
 from telegram.warnings import PTBDeprecationWarning
 
-from core.redaction import redact
+from core.kernel.redaction import redact
 
 log = logging.getLogger(__name__)
 

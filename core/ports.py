@@ -13,17 +13,17 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
-from core.access import Grant, Invite, Role
-from core.catalog import Event, EventStatus, LotteryState, TicketType
-from core.checkin import CheckinRecord, Verdict
-from core.event_spec import EventSpec
-from core.locking import Lock
-from core.lottery import Candidate, DrawResult, DrawSettlement, Entry, EntryRow, PublicEntry
-from core.money import Money
-from core.orders import HoldScreen, Order, ScreenState, Stock
-from core.organizer import CancellationPlan, ReminderPlan
-from core.refunds import RefundReason as RefundReason  # re-exported: its old home
-from core.tickets import Ticket
+from core.access.model import Grant, Invite, Role
+from core.catalog.model import Event, EventStatus, LotteryState, TicketType
+from core.catalog.spec import EventSpec
+from core.door.model import CheckinRecord, Verdict
+from core.kernel.locking import Lock
+from core.kernel.money import Money
+from core.lottery.model import Candidate, DrawResult, DrawSettlement, Entry, EntryRow, PublicEntry
+from core.organizer.plans import CancellationPlan, ReminderPlan
+from core.payments.plans import RefundReason as RefundReason  # re-exported: its old home
+from core.sales.model import HoldScreen, Order, ScreenState, Stock
+from core.tickets.model import Ticket
 from core.wizard import Draft
 
 
@@ -510,7 +510,7 @@ class Outbox(Protocol):
 
 
 class Locks(Protocol):
-    """The locks of one transaction, taken in the order of :mod:`core.locking`."""
+    """The locks of one transaction, taken in the order of :mod:`core.kernel.locking`."""
 
     async def take(self, *locks: Lock) -> None:
         """Lock these objects until commit.

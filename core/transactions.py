@@ -21,7 +21,7 @@ from contextlib import AbstractAsyncContextManager
 from types import TracebackType
 from typing import Protocol
 
-from core.errors import ConcurrencyConflict
+from core.kernel.errors import ConcurrencyConflict
 from core.ports import Database, UnitOfWork
 
 log = logging.getLogger(__name__)

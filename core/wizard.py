@@ -1,7 +1,7 @@
 """The event wizard's step machine: one question at a time, each answer validated at once.
 
 A :class:`Draft` holds the answers as a plain dict shaped exactly like the import document
-(:mod:`core.event_spec`), so the last step is simply :func:`~core.event_spec.parse_event_spec`.
+(:mod:`core.catalog.spec`), so the last step is simply :func:`~core.event_spec.parse_event_spec`.
 Every answer is validated by running that same parser over the document with the answer
 applied and keeping only the issues that belong to the current question: the wizard has no
 validation rules of its own beyond reading the answer (dates like ``12.12.2026 21:00``, a
@@ -40,10 +40,10 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from core.catalog import Event, LotteryWindow, SaleMode, TicketType
-from core.errors import DomainError, ErrorCode
-from core.event_spec import EventSpec, SpecIssue, TicketTypeSpec, parse_event_spec
-from core.money import currency_exponent
+from core.catalog.model import Event, LotteryWindow, SaleMode, TicketType
+from core.catalog.spec import EventSpec, SpecIssue, TicketTypeSpec, parse_event_spec
+from core.kernel.errors import DomainError, ErrorCode
+from core.kernel.money import currency_exponent
 
 SKIP = "skip"
 NO_DESCRIPTION = "-"

@@ -9,9 +9,9 @@ import logging
 from telegram import Update
 from telegram.error import TelegramError
 
-from core.catalog import EventStatus
-from core.errors import DomainError, ErrorCode
-from core.event_spec import UnreadableEventFile, decode_event_file
+from core.catalog.model import EventStatus
+from core.catalog.spec import UnreadableEventFile, decode_event_file
+from core.kernel.errors import DomainError, ErrorCode
 from handlers import door
 from handlers.browse import send_event_card
 from handlers.common import reply, user_id

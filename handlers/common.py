@@ -11,8 +11,8 @@ from telegram import InlineKeyboardMarkup, LabeledPrice, Message, Update
 from telegram.constants import ParseMode
 from telegram.error import BadRequest
 
-from core.errors import DomainError
-from core.money import Money
+from core.kernel.errors import DomainError
+from core.kernel.money import Money
 from handlers import lengths
 from handlers.context import TicketQContext
 from handlers.texts import error_text, fit, plain
@@ -93,7 +93,7 @@ async def send_invoice(context: TicketQContext, chat_id: int, *, title: str, des
         description: rendered text; made plain and cut to 255 UTF-16 units, so anything that
             must survive (a refund promise) belongs at its start.
         label: rendered text of the single price line.
-        payload: the opaque invoice payload (``core.orders``), 1-128 bytes.
+        payload: the opaque invoice payload (``core.sales.model``), 1-128 bytes.
         total: the amount and currency to charge.
 
     Raises:

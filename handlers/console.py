@@ -25,9 +25,9 @@ from datetime import tzinfo
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.constants import ParseMode
 
-from core.access import Grant, Invite, Role
-from core.catalog import Event, EventStatus
-from core.errors import DomainError, ErrorCode
+from core.access.model import Grant, Invite, Role
+from core.catalog.model import Event, EventStatus
+from core.kernel.errors import DomainError, ErrorCode
 from handlers import callbacks as cb
 from handlers.common import reply, show, user_id
 from handlers.context import TicketQContext

@@ -7,16 +7,16 @@ from dataclasses import dataclass, field
 
 from telegram.ext import CallbackContext, ExtBot
 
-from core.clock import Clock
-from core.services.access import AccessService
-from core.services.admin import AdminService
-from core.services.catalog import CatalogService
-from core.services.checkin import CheckinService
-from core.services.lottery import LotteryService
-from core.services.organizer import OrganizerService
-from core.services.purchase import PurchaseService
-from core.services.tickets import TicketService
-from core.services.wizard import EventWizardService
+from core.access.service import AccessService
+from core.catalog.service import CatalogService
+from core.door.service import CheckinService
+from core.kernel.clock import Clock
+from core.lottery.service import LotteryService
+from core.organizer.admin import AdminService
+from core.organizer.editor import EventWizardService
+from core.organizer.service import OrganizerService
+from core.sales.service import PurchaseService
+from core.tickets.service import TicketService
 
 
 def _nothing() -> None:

@@ -19,8 +19,8 @@ import zxingcpp
 from telegram import Document, Message, Update
 from telegram.error import TelegramError
 
-from core.checkin import ScanResult
-from core.errors import DomainError
+from core.door.model import ScanResult
+from core.kernel.errors import DomainError
 from handlers.common import reply, user_id
 from handlers.context import TicketQContext
 from handlers.texts import t

@@ -9,7 +9,7 @@ from telegram import Update
 from telegram.constants import ParseMode
 from telegram.error import TelegramError
 
-from core.redaction import redact
+from core.kernel.redaction import redact
 from handlers.context import TicketQContext
 from handlers.delivery import record_failure
 from handlers.texts import t

@@ -7,11 +7,11 @@ from typing import Any
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
-from core.catalog import Event
-from core.services.catalog import EventCard, EventPage
-from core.services.lottery import EntryView, LotteryInfo
-from core.services.tickets import TicketView
-from core.tickets import format_short_code
+from core.catalog.model import Event
+from core.catalog.service import EventCard, EventPage
+from core.lottery.service import EntryView, LotteryInfo
+from core.tickets.model import format_short_code
+from core.tickets.service import TicketView
 from handlers import callbacks as cb
 from handlers.lengths import ELLIPSIS, cut, utf16_len
 from handlers.paging import TICKETS_PER_PAGE, Page, paginate

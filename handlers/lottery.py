@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from telegram import Update
 
-from core.errors import DomainError, ErrorCode
-from core.orders import entry_payload
+from core.kernel.errors import DomainError, ErrorCode
+from core.sales.model import entry_payload
 from handlers import callbacks as cb
 from handlers import keyboards
 from handlers.common import send_invoice, show, user_id

@@ -6,7 +6,7 @@ from __future__ import annotations
 from telegram import InlineKeyboardMarkup, Update
 from telegram.constants import ParseMode
 
-from core.services.tickets import TicketView
+from core.tickets.service import TicketView
 from handlers import callbacks as cb
 from handlers import keyboards
 from handlers.common import reply, show, user_id

@@ -8,7 +8,7 @@ from typing import Any
 
 from telegram import InlineKeyboardMarkup
 
-from core.services.tickets import TicketView
+from core.tickets.service import TicketView
 from handlers.keyboards import screen_markup
 from handlers.qr import ticket_qr_png
 from handlers.texts import render_outbox_message, ticket_caption

@@ -13,11 +13,11 @@ import logging
 from telegram import Message, Update
 from telegram.error import TelegramError
 
-from core.errors import DomainError, ErrorCode
-from core.money import Money
-from core.orders import OrderStatus, invoice_payload
+from core.kernel.errors import DomainError, ErrorCode
+from core.kernel.money import Money
+from core.payments.outcomes import PaymentOutcome
 from core.ports import IncomingPayment
-from core.services.payments import PaymentOutcome
+from core.sales.model import OrderStatus, invoice_payload
 from handlers import browse, keyboards
 from handlers import callbacks as cb
 from handlers.common import ShownOnScreen, cut, reply, send_invoice, show, user_id

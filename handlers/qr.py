@@ -6,7 +6,7 @@ import io
 
 import segno
 
-from core.tickets import deep_link_payload
+from core.tickets.model import deep_link_payload
 
 QR_SCALE = 8
 QR_BORDER = 4

@@ -9,7 +9,7 @@ from typing import Any
 from telegram import Update
 from telegram.error import TelegramError
 
-from core.errors import DomainError
+from core.kernel.errors import DomainError
 from handlers import browse, console, lottery, my_tickets, purchase, wizard
 from handlers import callbacks as cb
 from handlers.common import ShownOnScreen, cut, reply

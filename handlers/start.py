@@ -7,7 +7,7 @@ import re
 
 from telegram import Update
 
-from core.access import INVITE_PREFIX
+from core.access.model import INVITE_PREFIX
 from handlers import console, door, keyboards
 from handlers.browse import send_event_card
 from handlers.common import reply, user_id

@@ -23,18 +23,18 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from core.catalog import Event, EventStatus, LotteryState, SaleMode
-from core.errors import DomainError, ErrorCode
-from core.event_spec import SpecIssue
-from core.lottery import EntryStatus, LotteryFigures, WindowPhase
-from core.money import Money, currency_exponent
+from core.catalog.model import Event, EventStatus, LotteryState, SaleMode
+from core.catalog.service import EventCard, EventPage, EventSummary, Offer
+from core.catalog.spec import SpecIssue
+from core.kernel.errors import DomainError, ErrorCode
+from core.kernel.money import Money, currency_exponent
+from core.lottery.model import EntryStatus, LotteryFigures, WindowPhase
+from core.lottery.service import EntryView, LotteryInfo
+from core.organizer.admin import EventSales, revenue_total
+from core.organizer.service import EventFigures
 from core.ports import RefundReason, RefundStatus
-from core.services.admin import EventSales, revenue_total
-from core.services.catalog import EventCard, EventPage, EventSummary, Offer
-from core.services.lottery import EntryView, LotteryInfo
-from core.services.organizer import EventFigures
-from core.services.tickets import TicketView
-from core.tickets import TicketStatus, format_short_code
+from core.tickets.model import TicketStatus, format_short_code
+from core.tickets.service import TicketView
 from handlers import lengths
 from handlers.paging import TICKETS_PER_PAGE, paginate
 

@@ -18,10 +18,10 @@ from telegram.constants import ChatType
 from telegram.ext import ApplicationHandlerStop
 
 from core import wizard as wz
-from core.catalog import Event
-from core.errors import DomainError, ErrorCode
-from core.event_spec import NAME_MAX, TEXT_MAX, TITLE_MAX, SpecIssue
-from core.services.wizard import WizardPreview, WizardState
+from core.catalog.model import Event
+from core.catalog.spec import NAME_MAX, TEXT_MAX, TITLE_MAX, SpecIssue
+from core.kernel.errors import DomainError, ErrorCode
+from core.organizer.editor import WizardPreview, WizardState
 from handlers import callbacks as cb
 from handlers.common import reply, show, user_id
 from handlers.context import TicketQContext

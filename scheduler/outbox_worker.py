@@ -18,8 +18,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from core import outbox
-from core.clock import Clock
+from core.kernel import outbox
+from core.kernel.clock import Clock
 from core.ports import GatewayError, OutboxItem, OutboxStore
 
 log = logging.getLogger(__name__)

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from core.clock import ManualClock
+from core.kernel.clock import ManualClock
 
 POSTGRES_ADMIN_URL = os.environ.get(
     "TICKETQ_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"

@@ -6,14 +6,14 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
-from core.access import Role
-from core.orders import invoice_payload
+from core.access.model import Role
+from core.access.service import AccessService
+from core.door.service import CheckinService
+from core.lottery.service import LotteryService
+from core.organizer.service import OrganizerService
 from core.ports import IncomingPayment
-from core.services.access import AccessService
-from core.services.checkin import CheckinService
-from core.services.lottery import LotteryService
-from core.services.organizer import OrganizerService
-from core.services.purchase import PurchaseService
+from core.sales.model import invoice_payload
+from core.sales.service import PurchaseService
 from tests.factories import event_doc
 
 ADMIN, ORGANIZER, OTHER_ORGANIZER, STAFF, BUYER = 1, 2, 3, 4, 5
@@ -36,7 +36,7 @@ async def make_console(db: Any, clock: Any) -> tuple[AccessService, OrganizerSer
 
 
 async def organizer_event(db, clock, *, created_by: int = ORGANIZER, **kwargs):
-    from core.event_spec import parse_event_spec
+    from core.catalog.spec import parse_event_spec
 
     spec = parse_event_spec(event_doc(**kwargs), now=clock.now())
     async with db.write() as uow:

@@ -41,16 +41,15 @@ from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from core import locking
-from core import outbox as outbox_codec
-from core.access import Grant, Invite, Role, new_invite_token
-from core.catalog import Event, EventStatus, LotteryState, TicketType
-from core.checkin import CheckinRecord, Verdict
-from core.event_spec import EventSpec
-from core.locking import Lock, LockLedger, LockOrderViolation
-from core.lottery import commitment, new_seed
-from core.money import Money
-from core.orders import HoldScreen, Order, OrderStatus, ScreenState, Stock
+from core.access.model import Grant, Invite, Role, new_invite_token
+from core.catalog.model import Event, EventStatus, LotteryState, TicketType
+from core.catalog.spec import EventSpec
+from core.door.model import CheckinRecord, Verdict
+from core.kernel import locking
+from core.kernel import outbox as outbox_codec
+from core.kernel.locking import Lock, LockLedger, LockOrderViolation
+from core.kernel.money import Money
+from core.lottery.model import commitment, new_seed
 from core.ports import (
     IncomingPayment,
     OutboxItem,
@@ -59,7 +58,8 @@ from core.ports import (
     RefundReason,
     RefundStatus,
 )
-from core.tickets import Ticket, TicketStatus, new_short_code, new_token
+from core.sales.model import HoldScreen, Order, OrderStatus, ScreenState, Stock
+from core.tickets.model import Ticket, TicketStatus, new_short_code, new_token
 
 
 class IntegrityError(Exception):

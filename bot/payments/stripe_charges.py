@@ -7,7 +7,7 @@ from typing import Any
 
 import stripe
 
-from core.money import Money
+from core.kernel.money import Money
 from core.ports import GatewayError, ProviderCharge
 
 PAGE = 100  # Stripe's largest page

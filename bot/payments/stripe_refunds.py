@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import stripe
 
-from core.money import Money
+from core.kernel.money import Money
 from core.ports import GatewayError
 
 # Stripe error codes after which a retry cannot succeed.

@@ -16,7 +16,7 @@ from pathlib import Path
 from bot.app import TicketQRuntime, build_runtime
 from bot.config import Settings
 from bot.sandbox import Sandbox
-from core.clock import Clock
+from core.kernel.clock import Clock
 
 SANDBOX_TOKEN = "123456:SANDBOX-TOKEN"
 SANDBOX_PROVIDER_TOKEN = "sandbox-provider-token"

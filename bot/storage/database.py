@@ -7,7 +7,7 @@ Write safety:
   while the bot runs); every transaction runs on its own pooled connection, never a shared
   one, so one task's rollback can never undo another's commit. WAL lets reads run meanwhile.
 * PostgreSQL runs writers concurrently at READ COMMITTED; every write path takes its row
-  locks in the one order of :mod:`core.locking` (through :mod:`bot.storage.locks`). A
+  locks in the one order of :mod:`core.kernel.locking` (through :mod:`bot.storage.locks`). A
   deadlock or serialization failure that still happens is raised as
   :class:`core.errors.ConcurrencyConflict`, which :func:`core.transactions.write_attempts`
   retries.
@@ -26,7 +26,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from bot.storage.repositories import SqlUnitOfWork
-from core.errors import ConcurrencyConflict
+from core.kernel.errors import ConcurrencyConflict
 
 
 def normalize_url(url: str) -> str:

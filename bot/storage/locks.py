@@ -1,4 +1,4 @@
-"""Row locks in the one order of :mod:`core.locking`; the only place storage locks rows.
+"""Row locks in the one order of :mod:`core.kernel.locking`; the only place storage locks rows.
 
 Every lock a write path takes passes :meth:`core.locking.LockLedger.admit` first, which
 refuses an order violation before anything is locked. PostgreSQL then locks the rows:
@@ -16,7 +16,7 @@ from sqlalchemy import Select, Table, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.storage import tables as t
-from core.locking import Level, Lock, LockLedger, LockOrderViolation, Mode
+from core.kernel.locking import Level, Lock, LockLedger, LockOrderViolation, Mode
 
 # The row of each level, by its key column.
 ROWS: dict[Level, tuple[Table, str]] = {

@@ -27,13 +27,21 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from bot.storage import tables as t
 from bot.storage.locks import SqlLocks
 from bot.storage.wizard_store import SqlDraftRepository, update_event
-from core import locking
-from core import outbox as outbox_codec
-from core.access import Grant, Invite, Role, new_invite_token
-from core.catalog import Event, EventStatus, LotteryState, LotteryWindow, SaleMode, TicketType
-from core.checkin import CheckinRecord, Verdict
-from core.event_spec import EventSpec
-from core.lottery import (
+from core.access.model import Grant, Invite, Role, new_invite_token
+from core.catalog.model import (
+    Event,
+    EventStatus,
+    LotteryState,
+    LotteryWindow,
+    SaleMode,
+    TicketType,
+)
+from core.catalog.spec import EventSpec
+from core.door.model import CheckinRecord, Verdict
+from core.kernel import locking
+from core.kernel import outbox as outbox_codec
+from core.kernel.money import Money
+from core.lottery.model import (
     Candidate,
     DrawResult,
     DrawSettlement,
@@ -45,9 +53,8 @@ from core.lottery import (
     new_reference,
     new_seed,
 )
-from core.money import Money
-from core.orders import HoldScreen, Order, OrderStatus, ScreenState, Stock
-from core.organizer import CancellationPlan, ReminderPlan
+from core.organizer.plans import CancellationPlan, ReminderPlan
+from core.payments.plans import RefundPlan
 from core.ports import (
     IncomingPayment,
     OutboxItem,
@@ -56,8 +63,8 @@ from core.ports import (
     RefundReason,
     RefundStatus,
 )
-from core.refunds import RefundPlan
-from core.tickets import Ticket, TicketStatus, new_short_code, new_token
+from core.sales.model import HoldScreen, Order, OrderStatus, ScreenState, Stock
+from core.tickets.model import Ticket, TicketStatus, new_short_code, new_token
 
 
 def _upsert(dialect: str, table: Any) -> Any:

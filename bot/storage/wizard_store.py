@@ -12,10 +12,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.storage import tables as t
 from bot.storage.locks import SqlLocks
-from core import locking
-from core.catalog import LotteryState
-from core.event_spec import EventSpec
-from core.lottery import commitment, new_seed
+from core.catalog.model import LotteryState
+from core.catalog.spec import EventSpec
+from core.kernel import locking
+from core.lottery.model import commitment, new_seed
 from core.wizard import Draft
 
 

@@ -7,11 +7,11 @@ from datetime import timedelta
 import pytest
 
 from bot.app import build_services
-from core.errors import DomainError, ErrorCode
-from core.money import Money
-from core.services.catalog import CatalogService
-from core.services.purchase import PurchaseService
-from core.services.tickets import TicketService
+from core.catalog.service import CatalogService
+from core.kernel.errors import DomainError, ErrorCode
+from core.kernel.money import Money
+from core.sales.service import PurchaseService
+from core.tickets.service import TicketService
 from tests.contract.test_direct_sales import ADMIN, payment_for
 from tests.factories import event_doc
 

@@ -11,10 +11,10 @@ from datetime import timedelta
 import pytest
 
 from bot.app import build_services
-from core.access import Role
-from core.checkin import Verdict
-from core.errors import DomainError, ErrorCode
-from core.tickets import format_short_code
+from core.access.model import Role
+from core.door.model import Verdict
+from core.kernel.errors import DomainError, ErrorCode
+from core.tickets.model import format_short_code
 from tests.console_world import (
     ADMIN,
     BUYER,

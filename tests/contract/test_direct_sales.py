@@ -10,15 +10,15 @@ from datetime import timedelta
 import pytest
 
 from bot.app import build_services
-from core import outbox
-from core.clock import ManualClock
-from core.errors import DomainError, ErrorCode
-from core.money import Money
-from core.orders import invoice_payload
+from core.catalog.service import CatalogService
+from core.kernel import outbox
+from core.kernel.clock import ManualClock
+from core.kernel.errors import DomainError, ErrorCode
+from core.kernel.money import Money
+from core.organizer.admin import AdminService
 from core.ports import IncomingPayment, RefundReason, RefundStatus
-from core.services.admin import AdminService
-from core.services.catalog import CatalogService
-from core.services.purchase import PaymentOutcome, PurchaseService
+from core.sales.model import invoice_payload
+from core.sales.service import PaymentOutcome, PurchaseService
 from tests.factories import event_doc
 
 ADMIN = 1

@@ -7,10 +7,10 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 
 from bot.app import build_services
-from core.orders import invoice_payload
+from core.payments.outcomes import PaymentOutcome
 from core.ports import IncomingPayment
-from core.services.payments import PaymentOutcome
-from core.services.purchase import PurchaseService
+from core.sales.model import invoice_payload
+from core.sales.service import PurchaseService
 from tests.factories import event_doc
 
 ADMIN = 1

@@ -9,10 +9,10 @@ from datetime import timedelta
 import pytest
 
 from bot.app import build_services
-from core import outbox
-from core.clock import ManualClock
-from core.orders import ScreenState
-from core.services.purchase import PurchaseService
+from core.kernel import outbox
+from core.kernel.clock import ManualClock
+from core.sales.model import ScreenState
+from core.sales.service import PurchaseService
 from tests.contract.test_direct_sales import ADMIN, ga_type_id, payment_for
 
 CHAT = 10

@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import timedelta
 
 from bot.app import build_services
-from core import outbox
-from core.orders import invoice_payload
+from core.kernel import outbox
+from core.payments.refunds import RefundService
 from core.ports import GatewayError, IncomingPayment, RefundStatus
-from core.services.purchase import PaymentOutcome, PurchaseService
-from core.services.refunds import RefundService
+from core.sales.model import invoice_payload
+from core.sales.service import PaymentOutcome, PurchaseService
 from scheduler.outbox_worker import OutboxWorker
 from tests.factories import event_doc
 

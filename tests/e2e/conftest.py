@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from bot.sandbox.harness import SandboxedBot, sandboxed_bot, sqlite_url
-from core.clock import OffsetClock
+from core.kernel.clock import OffsetClock
 
 ORGANIZER = 9000
 

@@ -11,8 +11,8 @@ import zxingcpp
 
 from bot.sandbox import CallbackAnswer, SandboxMessage, VirtualUser
 from bot.sandbox.harness import SandboxedBot
-from core.catalog import Event
-from core.event_spec import parse_event_spec
+from core.catalog.model import Event
+from core.catalog.spec import parse_event_spec
 from tests.e2e.conftest import ORGANIZER
 from tests.factories import event_doc
 

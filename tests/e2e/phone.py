@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from bot.sandbox import SandboxMessage, VirtualUser
 from bot.sandbox.harness import SandboxedBot
-from core.catalog import Event
+from core.catalog.model import Event
 from tests.e2e.conftest import ORGANIZER
 from tests.factories import event_doc
 

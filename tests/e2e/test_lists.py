@@ -9,7 +9,7 @@ import re
 import pytest
 
 from bot.sandbox import SandboxMessage, VirtualUser
-from core.access import Role
+from core.access.model import Role
 from tests.e2e.conftest import ORGANIZER
 from tests.e2e.console_steps import admin, invite_payload
 from tests.e2e.phone import buy, create_event

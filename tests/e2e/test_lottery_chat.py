@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 
 from bot.sandbox import CallbackAnswer, SandboxMessage, VirtualUser
-from core.catalog import Event
+from core.catalog.model import Event
 from handlers.texts import format_local
 from tests.e2e.conftest import ORGANIZER
 from tests.e2e.phone import open_event

@@ -14,8 +14,8 @@ from sqlalchemy import func, select
 from bot.sandbox import Sandbox, VirtualUser
 from bot.sandbox.harness import new_sandbox, running_bot, sqlite_url
 from bot.storage import tables
-from core.catalog import LotteryState
-from core.clock import OffsetClock
+from core.catalog.model import LotteryState
+from core.kernel.clock import OffsetClock
 from tests.e2e.conftest import ORGANIZER
 from tests.e2e.phone import enter_lottery
 from tests.factories import lottery_doc

@@ -16,7 +16,7 @@ from datetime import timedelta
 from bot.reconcile import money_report
 from bot.sandbox import VirtualUser
 from bot.sandbox.harness import sandboxed_bot
-from core.clock import OffsetClock
+from core.kernel.clock import OffsetClock
 from tests.factories import event_doc
 
 ORGANIZER = 9000

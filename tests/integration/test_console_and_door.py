@@ -9,9 +9,9 @@ from datetime import timedelta
 import pytest
 
 from bot.storage.outbox_store import SqlOutboxStore
-from core import outbox
-from core.checkin import Verdict
-from core.errors import DomainError, ErrorCode
+from core.door.model import Verdict
+from core.kernel import outbox
+from core.kernel.errors import DomainError, ErrorCode
 from core.ports import RefundReason, RefundStatus
 from tests.console_world import (
     BUYER,

@@ -15,7 +15,7 @@ from telegram import Update
 from bot.polling import InboxPoller, RetryPolicy, is_transient
 from bot.storage import tables as t
 from bot.storage.inbox_store import SqlInbox
-from core.clock import SystemClock
+from core.kernel.clock import SystemClock
 from handlers import delivery
 from handlers.delivery import delivering
 from tests.reliability.crash_harness import wait_until

@@ -25,19 +25,19 @@ from sqlalchemy import func, select
 
 from bot.storage import tables as t
 from bot.storage.database import SqlDatabase
-from core.access import Role
-from core.clock import ManualClock
-from core.errors import DomainError
-from core.event_spec import parse_event_spec
-from core.orders import entry_payload, invoice_payload
+from core.access.model import Role
+from core.access.service import AccessService
+from core.catalog.spec import parse_event_spec
+from core.door.service import CheckinService
+from core.kernel.clock import ManualClock
+from core.kernel.errors import DomainError
+from core.lottery.service import LotteryService
+from core.organizer.editor import EventWizardService
+from core.organizer.service import OrganizerService
 from core.ports import IncomingPayment
-from core.services.access import AccessService
-from core.services.checkin import CheckinService
-from core.services.lottery import LotteryService
-from core.services.organizer import OrganizerService
-from core.services.purchase import PurchaseService
-from core.services.wizard import EventWizardService
-from core.tickets import format_short_code
+from core.sales.model import entry_payload, invoice_payload
+from core.sales.service import PurchaseService
+from core.tickets.model import format_short_code
 from tests.factories import event_doc, lottery_doc
 from tests.reliability.invariants import assert_checkin_log_consistent, assert_nothing_oversold
 

@@ -13,13 +13,13 @@ from bot.app import build_services
 from bot.reconcile import ChargeReconciler
 from bot.storage import tables as t
 from bot.storage.inbox_store import SqlInbox
-from core.clock import ManualClock
-from core.money import Money
-from core.orders import invoice_payload
+from core.kernel.clock import ManualClock
+from core.kernel.money import Money
+from core.payments.outcomes import PaymentOutcome
+from core.payments.reconciliation import ChargeVerdict
 from core.ports import IncomingPayment, ProviderCharge, RefundReason
-from core.reconciliation import ChargeVerdict
-from core.services.payments import PaymentOutcome
-from core.services.purchase import PurchaseService
+from core.sales.model import invoice_payload
+from core.sales.service import PurchaseService
 from tests.factories import event_doc
 
 ADMIN = 1

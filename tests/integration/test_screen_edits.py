@@ -10,7 +10,7 @@ from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.messenger import DeliveryError, TelegramMessenger
 from bot.sandbox import Sandbox
-from core.money import Money
+from core.kernel.money import Money
 from handlers.notices import LOOK
 
 TOKEN = "123456:TEST"

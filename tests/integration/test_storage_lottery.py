@@ -9,16 +9,16 @@ import pytest
 
 from bot.app import build_services
 from bot.storage.outbox_store import SqlOutboxStore
-from core import outbox
-from core.catalog import LotteryState
-from core.errors import DomainError, ErrorCode
-from core.lottery import EntryStatus
-from core.orders import entry_payload
+from core.catalog.model import LotteryState
+from core.kernel import outbox
+from core.kernel.errors import DomainError, ErrorCode
+from core.lottery.model import EntryStatus
+from core.lottery.service import LotteryService
+from core.payments.outcomes import PaymentOutcome
+from core.payments.refunds import RefundService
 from core.ports import IncomingPayment, RefundReason
-from core.services.lottery import LotteryService
-from core.services.payments import PaymentOutcome
-from core.services.purchase import PurchaseService
-from core.services.refunds import RefundService
+from core.sales.model import entry_payload
+from core.sales.service import PurchaseService
 from tests.factories import lottery_doc
 
 ADMIN = 1
@@ -168,8 +168,8 @@ async def test_the_draw_order_is_stored_whole(services, db, clock) -> None:
 
 
 async def test_the_draw_is_committed_frozen_and_verifiable(services, db, clock) -> None:
-    from core.audit import verify_audit
-    from core.lottery import commitment
+    from core.lottery.audit import verify_audit
+    from core.lottery.model import commitment
 
     admin, lottery, purchase = services
     event_id, tt = await lottery_type(admin, clock, seats=3)

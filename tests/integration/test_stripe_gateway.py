@@ -6,7 +6,7 @@ import pytest
 
 from bot.payments.stripe_refunds import StripeRefundGateway
 from bot.sandbox import Sandbox
-from core.money import Money
+from core.kernel.money import Money
 from core.ports import GatewayError
 
 KEY = "sk_test_gateway_0123456789"

@@ -7,17 +7,17 @@ from datetime import timedelta
 
 import pytest
 
-from core.access import Role
-from core.catalog import EventStatus, SaleMode
-from core.errors import DomainError, ErrorCode
-from core.event_spec import parse_event_spec
-from core.orders import invoice_payload
+from core.access.model import Role
+from core.access.service import AccessService
+from core.catalog.model import EventStatus, SaleMode
+from core.catalog.service import CatalogService
+from core.catalog.spec import parse_event_spec
+from core.kernel.errors import DomainError, ErrorCode
+from core.lottery.service import LotteryService
+from core.organizer.editor import EventWizardService
 from core.ports import IncomingPayment
-from core.services.access import AccessService
-from core.services.catalog import CatalogService
-from core.services.lottery import LotteryService
-from core.services.purchase import PurchaseService
-from core.services.wizard import EventWizardService
+from core.sales.model import invoice_payload
+from core.sales.service import PurchaseService
 from core.wizard import Step
 from handlers.texts import event_card_text
 from tests.factories import event_doc, lottery_doc

@@ -37,11 +37,11 @@ from bot.storage import tables as t
 from bot.storage.database import SqlDatabase
 from bot.storage.inbox_store import SqlInbox
 from bot.storage.migrate import upgrade_to_head
-from core.access import Role
-from core.clock import SystemClock
-from core.services.access import AccessService
-from core.services.lottery import LotteryService
-from core.services.organizer import OrganizerService
+from core.access.model import Role
+from core.access.service import AccessService
+from core.kernel.clock import SystemClock
+from core.lottery.service import LotteryService
+from core.organizer.service import OrganizerService
 from tests.factories import event_doc, lottery_doc
 from tests.reliability import people
 from tests.reliability.crash_harness import (

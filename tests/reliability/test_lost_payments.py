@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from bot.sandbox import VirtualUser
 from bot.sandbox.harness import SandboxedBot, sandboxed_bot
 from bot.storage import tables as t
-from core.clock import OffsetClock
+from core.kernel.clock import OffsetClock
 from tests.e2e.phone import create_event, invoice_for, photos
 from tests.reliability.crash_harness import REPO, wait_until
 from tests.reliability.faults import DatabaseOutage, inbox_insert

@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from bot.sandbox.harness import SandboxedBot, sandboxed_bot
 from bot.storage import tables as t
-from core.clock import OffsetClock
+from core.kernel.clock import OffsetClock
 from tests.e2e.phone import create_event
 from tests.reliability.crash_harness import wait_until
 from tests.reliability.faults import DatabaseOutage, inbox_insert

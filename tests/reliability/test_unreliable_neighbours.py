@@ -16,10 +16,10 @@ from bot.payments.stripe_refunds import StripeRefundGateway
 from bot.sandbox import VirtualUser
 from bot.sandbox.harness import SANDBOX_STRIPE_KEY, SandboxedBot, sandboxed_bot
 from bot.storage import tables as t
-from core import outbox
-from core.catalog import LotteryState
-from core.clock import OffsetClock
-from core.money import Money
+from core.catalog.model import LotteryState
+from core.kernel import outbox
+from core.kernel.clock import OffsetClock
+from core.kernel.money import Money
 from core.ports import RefundStatus
 from tests.e2e.phone import buy, create_event, enter_lottery, invoice_for
 from tests.factories import lottery_doc

@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from bot.sandbox import CallbackAnswer, SandboxMessage, VirtualUser
 from bot.sandbox.harness import SandboxedBot, sandboxed_bot, sqlite_url
 from bot.storage import tables
-from core.clock import OffsetClock
+from core.kernel.clock import OffsetClock
 from tests.e2e.conftest import ORGANIZER
 from tests.e2e.console_steps import (
     admin,

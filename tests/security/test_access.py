@@ -23,9 +23,9 @@ from telegram.ext import CommandHandler
 from bot.logging_setup import configure_logging
 from bot.sandbox.harness import SANDBOX_PROVIDER_TOKEN, SANDBOX_STRIPE_KEY, SANDBOX_TOKEN
 from bot.storage import tables
-from core.catalog import LotteryState
-from core.checkin import Verdict
-from core.errors import DomainError, ErrorCode
+from core.catalog.model import LotteryState
+from core.door.model import Verdict
+from core.kernel.errors import DomainError, ErrorCode
 from handlers import callbacks as cb
 from handlers.texts import plain, t
 from tests.e2e.console_steps import accept, invite_payload, organizer_invite, scan, tap_for

@@ -232,8 +232,8 @@ def test_the_dev_tools_checker_would_catch_production_code_using_the_sandbox(
 
 
 def service_classes(root: Path) -> set[str]:
-    """The use-case classes of core/services."""
-    return {node.name for path in (root / "core" / "services").glob("*.py")
+    """The use-case classes of core (``...Service`` in any feature folder)."""
+    return {node.name for path in (root / "core").rglob("*.py")
             for node in ast.parse(path.read_text(encoding="utf-8")).body
             if isinstance(node, ast.ClassDef) and node.name.endswith("Service")}
 

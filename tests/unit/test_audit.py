@@ -6,8 +6,8 @@ import copy
 
 import pytest
 
-from core.audit import build_audit, verify_audit
-from core.lottery import PublicEntry, commitment, new_seed, public_draw
+from core.lottery.audit import build_audit, verify_audit
+from core.lottery.model import PublicEntry, commitment, new_seed, public_draw
 
 ENTRIES = [PublicEntry(f"R{i:03d}", 1 + i % 4, "VIP" if i % 5 == 0 else "GA")
            for i in range(40)]

@@ -11,7 +11,7 @@ import segno
 from hypothesis import given
 from hypothesis import strategies as st
 
-from core.checkin import ScanResult, Verdict
+from core.door.model import ScanResult, Verdict
 from handlers import callbacks as cb
 from handlers.door import read_qr_texts, ticket_payload, verdict_text
 from handlers.texts import plain

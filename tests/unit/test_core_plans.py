@@ -7,13 +7,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from core.catalog import Event, EventStatus, SaleMode
-from core.lottery import DrawSettlement, EntryStatus
-from core.money import Money
-from core.orders import OrderStatus
-from core.organizer import REMINDERS, cancellation_plan, reminder_plan, reminder_window
-from core.outbox import Message
-from core.refunds import RefundReason, refund_for
+from core.catalog.model import Event, EventStatus, SaleMode
+from core.kernel.money import Money
+from core.kernel.outbox import Message
+from core.lottery.model import DrawSettlement, EntryStatus
+from core.organizer.plans import REMINDERS, cancellation_plan, reminder_plan, reminder_window
+from core.payments.plans import RefundReason, refund_for
+from core.sales.model import OrderStatus
 from handlers.texts import TEXTS
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)

@@ -4,10 +4,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from core.catalog import SaleMode
-from core.errors import DomainError
-from core.event_spec import parse_event_spec
-from core.money import Money
+from core.catalog.model import SaleMode
+from core.catalog.spec import parse_event_spec
+from core.kernel.errors import DomainError
+from core.kernel.money import Money
 from tests.factories import event_doc
 
 NOW = datetime(2030, 6, 1, tzinfo=UTC)

@@ -8,12 +8,19 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from telegram import InlineKeyboardMarkup
 
-from core.catalog import Event, EventStatus, LotteryState, LotteryWindow, SaleMode, TicketType
-from core.lottery import Entry, EntryStatus, WindowPhase
-from core.money import Money
-from core.orders import Stock
-from core.services.catalog import EventCard, EventPage, EventSummary, Offer
-from core.services.lottery import EntryView, LotteryInfo
+from core.catalog.model import (
+    Event,
+    EventStatus,
+    LotteryState,
+    LotteryWindow,
+    SaleMode,
+    TicketType,
+)
+from core.catalog.service import EventCard, EventPage, EventSummary, Offer
+from core.kernel.money import Money
+from core.lottery.model import Entry, EntryStatus, WindowPhase
+from core.lottery.service import EntryView, LotteryInfo
+from core.sales.model import Stock
 from handlers import callbacks as cb
 from handlers import keyboards
 

@@ -6,11 +6,18 @@ from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
 
-from core.catalog import Event, EventStatus, LotteryState, LotteryWindow, SaleMode, TicketType
-from core.lottery import Entry, EntryStatus
-from core.money import Money
-from core.orders import entry_payload, parse_entry_payload
-from core.services.lottery import EntryChoice, PendingEntry
+from core.catalog.model import (
+    Event,
+    EventStatus,
+    LotteryState,
+    LotteryWindow,
+    SaleMode,
+    TicketType,
+)
+from core.kernel.money import Money
+from core.lottery.model import Entry, EntryStatus
+from core.lottery.service import EntryChoice, PendingEntry
+from core.sales.model import entry_payload, parse_entry_payload
 from handlers import callbacks as cb
 from handlers import lottery
 from handlers.common import INVOICE_DESCRIPTION_MAX, INVOICE_TITLE_MAX

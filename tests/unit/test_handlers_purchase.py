@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from core.errors import DomainError, ErrorCode
-from core.money import Money
+from core.kernel.errors import DomainError, ErrorCode
+from core.kernel.money import Money
 from handlers import purchase
 
 

@@ -4,9 +4,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from core.errors import DomainError, ErrorCode
-from core.money import Money
-from core.orders import (
+from core.kernel.errors import DomainError, ErrorCode
+from core.kernel.money import Money
+from core.sales.model import (
     Order,
     OrderStatus,
     Stock,

@@ -9,12 +9,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from core.catalog import Event, EventStatus, SaleMode, TicketType
-from core.errors import DomainError, ErrorCode
-from core.money import Money
-from core.orders import Order, OrderStatus, ScreenState, screen_state_now
-from core.services.tickets import TicketView
-from core.tickets import Ticket, TicketStatus
+from core.catalog.model import Event, EventStatus, SaleMode, TicketType
+from core.kernel.errors import DomainError, ErrorCode
+from core.kernel.money import Money
+from core.sales.model import Order, OrderStatus, ScreenState, screen_state_now
+from core.tickets.model import Ticket, TicketStatus
+from core.tickets.service import TicketView
 from handlers import callbacks as cb
 from handlers.keyboards import (
     LABEL_MAX,

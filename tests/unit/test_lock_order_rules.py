@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from core import locking
-from core.errors import ConcurrencyConflict
-from core.locking import LockLedger, LockOrderViolation
+from core.kernel import locking
+from core.kernel.errors import ConcurrencyConflict
+from core.kernel.locking import LockLedger, LockOrderViolation
 from core.transactions import MAX_ATTEMPTS, write_attempts
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -13,8 +13,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from scipy.stats import chisquare
 
-from core.catalog import LotteryWindow
-from core.lottery import (
+from core.catalog.model import LotteryWindow
+from core.lottery.model import (
     PublicEntry,
     WindowPhase,
     allocate,

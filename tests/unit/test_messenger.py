@@ -10,12 +10,12 @@ import pytest
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TimedOut
 
 from bot.messenger import DeliveryError, TelegramMessenger
-from core.catalog import Event, EventStatus, SaleMode, TicketType
-from core.errors import DomainError, ErrorCode
-from core.money import Money
+from core.catalog.model import Event, EventStatus, SaleMode, TicketType
+from core.kernel.errors import DomainError, ErrorCode
+from core.kernel.money import Money
 from core.ports import GatewayError
-from core.services.tickets import TicketView
-from core.tickets import Ticket, TicketStatus
+from core.tickets.model import Ticket, TicketStatus
+from core.tickets.service import TicketView
 from handlers.notices import LOOK
 
 # --- the messenger ------------------------------------------------------------------------

@@ -2,8 +2,8 @@
 
 import pytest
 
-from core.errors import DomainError, ErrorCode
-from core.money import Money, currency_exponent, normalize_currency
+from core.kernel.errors import DomainError, ErrorCode
+from core.kernel.money import Money, currency_exponent, normalize_currency
 
 
 def test_amounts_add_and_multiply_in_minor_units() -> None:

@@ -7,7 +7,7 @@ import io
 import zxingcpp
 from PIL import Image
 
-from core.tickets import new_token, token_from_payload
+from core.tickets.model import new_token, token_from_payload
 from handlers.qr import ticket_link, ticket_qr_png
 
 

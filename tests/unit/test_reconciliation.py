@@ -3,9 +3,9 @@ no retry of its payment is pending."""
 
 from datetime import UTC, datetime, timedelta
 
-from core.money import Money
+from core.kernel.money import Money
+from core.payments.reconciliation import ChargeContext, ChargeVerdict, judge
 from core.ports import ProviderCharge, Refund, RefundReason, RefundStatus
-from core.reconciliation import ChargeContext, ChargeVerdict, judge
 
 NOW = datetime(2030, 6, 1, 12, 0, tzinfo=UTC)
 GRACE = timedelta(hours=2)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-from core.refunds import RefundReason
+from core.payments.plans import RefundReason
 from handlers.texts import TEXTS
 
 ROOT = Path(__file__).resolve().parents[2]

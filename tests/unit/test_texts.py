@@ -13,18 +13,25 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from core.catalog import Event, EventStatus, LotteryState, LotteryWindow, SaleMode, TicketType
-from core.errors import DomainError, ErrorCode
-from core.event_spec import SpecIssue, parse_event_spec
-from core.lottery import Entry, EntryStatus, LotteryFigures, WindowPhase
-from core.money import Money
-from core.orders import Stock
+from core.catalog.model import (
+    Event,
+    EventStatus,
+    LotteryState,
+    LotteryWindow,
+    SaleMode,
+    TicketType,
+)
+from core.catalog.service import EventCard, EventPage, EventSummary, Offer
+from core.catalog.spec import SpecIssue, parse_event_spec
+from core.kernel.errors import DomainError, ErrorCode
+from core.kernel.money import Money
+from core.lottery.model import Entry, EntryStatus, LotteryFigures, WindowPhase
+from core.lottery.service import EntryView, LotteryInfo
+from core.organizer.admin import EventSales
 from core.ports import RefundReason, RefundStatus, TicketTypeSales
-from core.services.admin import EventSales
-from core.services.catalog import EventCard, EventPage, EventSummary, Offer
-from core.services.lottery import EntryView, LotteryInfo
-from core.services.tickets import TicketView
-from core.tickets import Ticket, TicketStatus
+from core.sales.model import Stock
+from core.tickets.model import Ticket, TicketStatus
+from core.tickets.service import TicketView
 from handlers import texts
 from handlers.lengths import html_len
 from handlers.texts import (
@@ -119,7 +126,7 @@ def test_every_outbox_key_in_core_has_a_text() -> None:
 
 
 def test_every_spec_issue_code_in_core_has_a_text() -> None:
-    source = (CORE / "event_spec.py").read_text()
+    source = (CORE / "catalog" / "spec.py").read_text()
     codes = set(re.findall(r'errs\.add\([^,]+,\s*"([a-z_]+)"', source))
     codes |= set(re.findall(r'SpecIssue\([^,]+,\s*"([a-z_]+)"', source))
     assert codes, "pattern found no issue codes"

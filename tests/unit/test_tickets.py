@@ -2,7 +2,7 @@
 
 import re
 
-from core.tickets import (
+from core.tickets.model import (
     CODE_ALPHABET,
     deep_link_payload,
     format_short_code,

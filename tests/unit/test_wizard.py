@@ -7,10 +7,17 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from core import wizard as wz
-from core.catalog import Event, EventStatus, LotteryState, LotteryWindow, SaleMode, TicketType
-from core.errors import DomainError, ErrorCode
-from core.event_spec import TicketTypeSpec, parse_event_spec
-from core.money import Money
+from core.catalog.model import (
+    Event,
+    EventStatus,
+    LotteryState,
+    LotteryWindow,
+    SaleMode,
+    TicketType,
+)
+from core.catalog.spec import TicketTypeSpec, parse_event_spec
+from core.kernel.errors import DomainError, ErrorCode
+from core.kernel.money import Money
 from core.wizard import Draft, EditBase, Step
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)

@@ -26,9 +26,9 @@ from bot.sandbox import SandboxMessage, VirtualUser
 from bot.sandbox.demos.sale import Transcript, open_event, wait_quiet
 from bot.sandbox.harness import SandboxedBot, sandboxed_bot, sqlite_url
 from bot.storage import tables
-from core.audit import verify_audit
-from core.catalog import LotteryState
-from core.clock import OffsetClock
+from core.catalog.model import LotteryState
+from core.kernel.clock import OffsetClock
+from core.lottery.audit import verify_audit
 
 ORGANIZER_ID = 9000
 TITLE = "Midnight Orchestra — Final Night"

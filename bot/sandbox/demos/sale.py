@@ -23,8 +23,8 @@ from typing import Any
 from bot.reconcile import money_report
 from bot.sandbox import SandboxMessage, VirtualUser
 from bot.sandbox.harness import SandboxedBot, sandboxed_bot, sqlite_url
-from core.clock import OffsetClock
-from core.money import Money
+from core.kernel.clock import OffsetClock
+from core.kernel.money import Money
 from handlers.texts import format_money
 
 ORGANIZER_ID = 9000

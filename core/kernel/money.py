@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from core.errors import DomainError, ErrorCode
+from core.kernel.errors import DomainError, ErrorCode
 
 # Currencies whose minor unit is not 1/100 (ISO 4217). Everything else has two decimals.
 _EXPONENTS: dict[str, int] = {

@@ -6,14 +6,14 @@ import csv
 import io
 from dataclasses import dataclass
 
-from core.catalog import Event, EventStatus
-from core.clock import Clock
-from core.errors import DomainError, ErrorCode
-from core.lottery import LotteryFigures
-from core.organizer import REMINDERS, cancellation_plan, reminder_plan, reminder_window
+from core.access.service import AccessService
+from core.catalog.model import Event, EventStatus
+from core.kernel.clock import Clock
+from core.kernel.errors import DomainError, ErrorCode
+from core.lottery.model import LotteryFigures
+from core.lottery.service import LotteryService
+from core.organizer.plans import REMINDERS, cancellation_plan, reminder_plan, reminder_window
 from core.ports import Database, RefundStatus, TicketTypeSales
-from core.services.access import AccessService
-from core.services.lottery import LotteryService
 from core.transactions import after_attempts, write_attempts
 
 

@@ -18,9 +18,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
-from core.catalog import LotteryWindow, SaleMode
-from core.errors import DomainError, ErrorCode
-from core.money import Money, currency_exponent
+from core.catalog.model import LotteryWindow, SaleMode
+from core.kernel.errors import DomainError, ErrorCode
+from core.kernel.money import Money, currency_exponent
 
 
 class UnreadableEventFile(ValueError):

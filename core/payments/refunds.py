@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from core import outbox
-from core.clock import Clock
+from core.kernel import outbox
+from core.kernel.clock import Clock
 from core.ports import (
     Database,
     GatewayError,

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from core.money import Money
-from core.outbox import KeyPattern, Message
+from core.kernel.money import Money
+from core.kernel.outbox import KeyPattern, Message
 
 
 class RefundReason(StrEnum):

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from core import outbox
+from core.kernel import outbox
 from core.ports import (
     IncomingPayment,
     PaymentRecord,

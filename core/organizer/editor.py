@@ -13,16 +13,16 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from core import wizard
-from core.catalog import Event, EventStatus, LotteryState, TicketType
-from core.clock import Clock
-from core.errors import DomainError, ErrorCode
-from core.event_spec import EventSpec, SpecIssue, TicketTypeSpec
-from core.lottery import window_phase
-from core.orders import Stock, max_selectable
+from core.access.service import AccessService
+from core.catalog.model import Event, EventStatus, LotteryState, TicketType
+from core.catalog.service import EventCard, Offer
+from core.catalog.spec import EventSpec, SpecIssue, TicketTypeSpec
+from core.kernel.clock import Clock
+from core.kernel.errors import DomainError, ErrorCode
+from core.lottery.model import window_phase
+from core.lottery.service import LotteryInfo
 from core.ports import Database, UnitOfWork
-from core.services.access import AccessService
-from core.services.catalog import EventCard, Offer
-from core.services.lottery import LotteryInfo
+from core.sales.model import Stock, max_selectable
 from core.transactions import after_attempts, write_attempts
 from core.wizard import Draft, EditBase, Prompt, Step
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
-from core.catalog import EventStatus
-from core.checkin import ScanResult, Verdict
-from core.clock import Clock
-from core.errors import DomainError, ErrorCode
+from core.access.service import AccessService
+from core.catalog.model import EventStatus
+from core.door.model import ScanResult, Verdict
+from core.kernel.clock import Clock
+from core.kernel.errors import DomainError, ErrorCode
 from core.ports import Database
-from core.services.access import AccessService
-from core.tickets import TicketStatus, normalize_short_code, token_from_payload, tokens_equal
+from core.tickets.model import TicketStatus, normalize_short_code, token_from_payload, tokens_equal
 from core.transactions import write_attempts
 
 

@@ -6,11 +6,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from core.catalog import Event
-from core.lottery import EntryStatus
-from core.orders import OrderStatus
-from core.outbox import KeyPattern, Message
-from core.refunds import EVENT_CANCELLED, RefundPlan
+from core.catalog.model import Event
+from core.kernel.outbox import KeyPattern, Message
+from core.lottery.model import EntryStatus
+from core.payments.plans import EVENT_CANCELLED, RefundPlan
+from core.sales.model import OrderStatus
 
 # Reminders go out this long before the start (each once per holder, ever), largest first.
 REMINDERS = (timedelta(hours=24), timedelta(hours=2))

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from core.catalog import Event
-from core.clock import Clock
-from core.errors import DomainError, ErrorCode
-from core.event_spec import parse_event_spec
-from core.money import Money
+from core.access.service import AccessService
+from core.catalog.model import Event
+from core.catalog.spec import parse_event_spec
+from core.kernel.clock import Clock
+from core.kernel.errors import DomainError, ErrorCode
+from core.kernel.money import Money
 from core.ports import Database, RefundStatus, TicketTypeSales
-from core.services.access import AccessService
 from core.transactions import after_attempts, write_attempts
 
 

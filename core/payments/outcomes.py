@@ -12,11 +12,11 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Protocol
 
-from core import outbox
-from core.money import Money
+from core.kernel import outbox
+from core.kernel.money import Money
+from core.payments.plans import refund_for
 from core.ports import IncomingPayment, PaymentRecord, RefundReason, UnitOfWork
-from core.refunds import refund_for
-from core.tickets import Ticket
+from core.tickets.model import Ticket
 
 
 class PaymentOutcome(StrEnum):

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from core.catalog import Event, EventStatus, TicketType
-from core.clock import Clock
-from core.errors import DomainError, ErrorCode
-from core.money import Money
-from core.orders import Stock, max_selectable
+from core.catalog.model import Event, EventStatus, TicketType
+from core.kernel.clock import Clock
+from core.kernel.errors import DomainError, ErrorCode
+from core.kernel.money import Money
 from core.ports import Database
+from core.sales.model import Stock, max_selectable
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,7 @@ from datetime import datetime
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
-from core.money import Money
+from core.kernel.money import Money
 
 
 class EventStatus(StrEnum):

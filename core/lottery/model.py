@@ -32,10 +32,10 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, TypeVar
 
-from core.catalog import Event, LotteryState, LotteryWindow
-from core.money import Money
-from core.outbox import KeyPattern, Message
-from core.refunds import LOTTERY_NOT_SELECTED, RefundPlan
+from core.catalog.model import Event, LotteryState, LotteryWindow
+from core.kernel.money import Money
+from core.kernel.outbox import KeyPattern, Message
+from core.payments.plans import LOTTERY_NOT_SELECTED, RefundPlan
 
 SEED_BYTES = 32
 _DOMAIN = b"ticketq-draw-v2"

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from core.money import Money
+from core.kernel.money import Money
 
 # A chat message rendered from a text key: {"key": str, "params": {...}}.
 MESSAGE = "message"

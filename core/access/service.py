@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from core.access import INVITE_TTL, Grant, Invite, Role, invite_token_from_payload
-from core.clock import Clock
-from core.errors import DomainError, ErrorCode
+from core.access.model import INVITE_TTL, Grant, Invite, Role, invite_token_from_payload
+from core.kernel.clock import Clock
+from core.kernel.errors import DomainError, ErrorCode
 from core.ports import Database, UnitOfWork
 from core.transactions import after_attempts, write_attempts
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from core.catalog import Event, TicketType
-from core.clock import Clock
-from core.errors import DomainError, ErrorCode
+from core.catalog.model import Event, TicketType
+from core.kernel.clock import Clock
+from core.kernel.errors import DomainError, ErrorCode
 from core.ports import Database, UnitOfWork
-from core.tickets import Ticket, token_from_payload
+from core.tickets.model import Ticket, token_from_payload
 
 # Tickets stay listed until this long after the start (a night out does not end at doors).
 LISTED_AFTER_START = timedelta(hours=12)

@@ -13,13 +13,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from core import outbox
-from core.audit import build_audit
-from core.catalog import Event, EventStatus, LotteryState, TicketType
-from core.clock import Clock
-from core.errors import DomainError, ErrorCode
-from core.identity import phone_hash
-from core.lottery import (
+from core.catalog.model import Event, EventStatus, LotteryState, TicketType
+from core.kernel import outbox
+from core.kernel.clock import Clock
+from core.kernel.errors import DomainError, ErrorCode
+from core.kernel.money import Money
+from core.lottery.audit import build_audit
+from core.lottery.identity import phone_hash
+from core.lottery.model import (
     DrawResult,
     DrawSettlement,
     Entry,
@@ -32,7 +33,8 @@ from core.lottery import (
     rows_list_hash,
     window_phase,
 )
-from core.money import Money
+from core.payments.outcomes import Confirmation, PaymentOutcome, queue_refund
+from core.payments.reconciliation import tell_late_payer
 from core.ports import (
     Beacon,
     Database,
@@ -41,8 +43,6 @@ from core.ports import (
     RefundStatus,
     UnitOfWork,
 )
-from core.reconciliation import tell_late_payer
-from core.services.payments import Confirmation, PaymentOutcome, queue_refund
 from core.transactions import write_attempts
 
 log = logging.getLogger(__name__)

@@ -10,12 +10,15 @@ import asyncio
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from core import outbox
-from core.catalog import Event, TicketType
-from core.clock import Clock
-from core.errors import DomainError, ErrorCode
-from core.money import Money
-from core.orders import (
+from core.catalog.model import Event, TicketType
+from core.kernel import outbox
+from core.kernel.clock import Clock
+from core.kernel.errors import DomainError, ErrorCode
+from core.kernel.money import Money
+from core.payments.outcomes import Confirmation, EntryPayments, PaymentOutcome, queue_refund
+from core.payments.reconciliation import tell_late_payer
+from core.ports import Database, IncomingPayment, RefundReason, UnitOfWork
+from core.sales.model import (
     SCREEN_BUTTONS,
     HoldScreen,
     Order,
@@ -28,9 +31,6 @@ from core.orders import (
     parse_invoice_payload,
     screen_state_now,
 )
-from core.ports import Database, IncomingPayment, RefundReason, UnitOfWork
-from core.reconciliation import tell_late_payer
-from core.services.payments import Confirmation, EntryPayments, PaymentOutcome, queue_refund
 from core.transactions import after_attempts, write_attempts
 
 # A hold validated at pre-checkout stays alive at least this long, covering the few seconds
@@ -320,7 +320,7 @@ class PurchaseService:
             async with attempt as uow:
                 order = await uow.orders.get(order_id) if order_id is not None else None
                 if order is not None:
-                    # In the lock order (core.locking): the event shared, its ticket type,
+                    # In the lock order (core.kernel.locking): the event shared, its ticket type,
                     # then the order row, re-read under the lock so two payments for one
                     # order cannot both see it unpaid.
                     await uow.events.lock(order.event_id, shared=True)

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from core.errors import DomainError, ErrorCode
-from core.money import Money
+from core.kernel.errors import DomainError, ErrorCode
+from core.kernel.money import Money
 
 
 class OrderStatus(StrEnum):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from core.lottery import PublicEntry, commitment, entry_list_hash, public_draw
+from core.lottery.model import PublicEntry, commitment, entry_list_hash, public_draw
 
 AUDIT_FORMAT = "ticketq-draw-audit/1"
 RULES = (

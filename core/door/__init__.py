@@ -1,0 +1,1 @@
+"""door: see docs/architecture.md."""

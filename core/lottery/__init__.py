@@ -1,0 +1,1 @@
+"""lottery: see docs/architecture.md."""

@@ -1,0 +1,1 @@
+"""organizer: see docs/architecture.md."""

@@ -1,0 +1,1 @@
+"""payments: see docs/architecture.md."""

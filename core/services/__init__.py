@@ -1,1 +1,0 @@
-"""Use cases. Each takes ids and plain values and returns results or raises DomainError."""

@@ -1,0 +1,1 @@
+"""tickets: see docs/architecture.md."""
