@@ -35,7 +35,7 @@ from bot.sandbox.harness import new_sandbox, running_bot, sqlite_url
 from bot.storage import tables as t
 from core.access.model import Role
 from core.kernel.clock import SystemClock
-from core.ports import IncomingPayment
+from core.payments.model import IncomingPayment
 from core.sales.model import invoice_payload
 
 ADMIN = 1

@@ -35,14 +35,17 @@ from core.door.service import CheckinService
 from core.kernel import outbox
 from core.kernel.clock import Clock, SystemClock
 from core.kernel.errors import DomainError
+from core.kernel.ports import OutboxItem
+from core.lottery.ports import Beacon
 from core.lottery.service import LotteryService
 from core.organizer.admin import AdminService
 from core.organizer.editor import EventWizardService
 from core.organizer.service import OrganizerService
+from core.payments.ports import RefundGateway
 from core.payments.refunds import RefundService
-from core.ports import Beacon, Database, OutboxItem, RefundGateway
 from core.sales.service import PurchaseService
 from core.tickets.service import TicketService
+from core.unit_of_work import Database
 from handlers import delivery, notices
 from handlers.context import Services, TicketQContext
 from handlers.texts import error_text, plain, spec_issue_text

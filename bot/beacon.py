@@ -1,4 +1,4 @@
-"""A drand-style public randomness beacon over HTTP (implements ``core.ports.Beacon``).
+"""A drand-style public randomness beacon over HTTP (implements ``core.lottery.ports.Beacon``).
 
 ``GET {url}/info`` -> ``{"period": seconds, "genesis_time": unix seconds}``;
 ``GET {url}/public/{round}`` -> ``{"round": n, "randomness": "<hex>"}`` (404 until published).

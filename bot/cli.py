@@ -256,7 +256,7 @@ async def _reconcile(settings: Settings, since: datetime | None) -> int:
     from bot.storage.database import SqlDatabase
     from bot.storage.migrate import upgrade_to_head
     from core.kernel.clock import SystemClock
-    from core.ports import GatewayError
+    from core.payments.model import GatewayError
 
     if settings.stripe_secret_key is None:
         raise ConfigError("TICKETQ_STRIPE_SECRET_KEY is required but not set")

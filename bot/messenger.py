@@ -1,14 +1,13 @@
 """The Telegram side of the outbox: sends through the one sending path, classifies failures.
 
 The outbox worker decodes an item (:func:`core.outbox.decode`) and calls
-:meth:`TelegramMessenger.send_message` or :meth:`TelegramMessenger.send_ticket`. The requests
-go through the application's ``Bot`` and so through :class:`bot.sending.SendingPath` in its
-bulk lane: paced with every other message of the process, behind the replies people are
-waiting for, flood control waited out in place. A failure raises :class:`DeliveryError` (a
-:class:`core.ports.GatewayError`): ``permanent`` means retrying cannot help (bot blocked, chat
-gone, unknown text key, no such ticket) and the item should be marked dead; otherwise retry
-later with backoff.
-"""
+:meth:`TelegramMessenger.send_message` or :meth:`TelegramMessenger.send_ticket`. The
+requests go through the application's ``Bot`` and so through
+:class:`bot.sending.SendingPath` in its bulk lane: paced with every other message of the
+process, behind the replies people are waiting for, flood control waited out in place. A
+failure raises :class:`DeliveryError` (a :class:`core.payments.model.GatewayError`):
+``permanent`` means retrying cannot help (bot blocked, chat gone, unknown text key, no such
+ticket) and the item should be marked dead; otherwise retry later with backoff."""
 
 from __future__ import annotations
 
@@ -30,7 +29,7 @@ from telegram.error import (
 
 from bot.sending import Lane, retry_after_seconds, sending_path
 from core.kernel.errors import DomainError
-from core.ports import GatewayError
+from core.payments.model import GatewayError
 from core.tickets.model import TicketStatus
 from core.tickets.service import TicketService, TicketView
 

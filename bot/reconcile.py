@@ -17,18 +17,14 @@ from core.kernel import outbox
 from core.kernel.clock import Clock
 from core.kernel.money import Money
 from core.lottery.model import EntryStatus
+from core.payments.model import IncomingPayment, ProviderCharge, RefundStatus
+from core.payments.plans import RefundReason
+from core.payments.ports import ChargeLedger
 from core.payments.reconciliation import (
     ChargeContext,
     ChargeVerdict,
     judge,
     late_payment_notice_key,
-)
-from core.ports import (
-    ChargeLedger,
-    IncomingPayment,
-    ProviderCharge,
-    RefundReason,
-    RefundStatus,
 )
 from core.sales.model import OrderStatus
 

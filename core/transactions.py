@@ -22,7 +22,7 @@ from types import TracebackType
 from typing import Protocol
 
 from core.kernel.errors import ConcurrencyConflict
-from core.ports import Database, UnitOfWork
+from core.unit_of_work import Database, UnitOfWork
 
 log = logging.getLogger(__name__)
 

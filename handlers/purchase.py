@@ -15,8 +15,8 @@ from telegram.error import TelegramError
 
 from core.kernel.errors import DomainError, ErrorCode
 from core.kernel.money import Money
+from core.payments.model import IncomingPayment
 from core.payments.outcomes import PaymentOutcome
-from core.ports import IncomingPayment
 from core.sales.model import OrderStatus, invoice_payload
 from handlers import browse, keyboards
 from handlers import callbacks as cb

@@ -32,7 +32,8 @@ from core.lottery.model import EntryStatus, LotteryFigures, WindowPhase
 from core.lottery.service import EntryView, LotteryInfo
 from core.organizer.admin import EventSales, revenue_total
 from core.organizer.service import EventFigures
-from core.ports import RefundReason, RefundStatus
+from core.payments.model import RefundStatus
+from core.payments.plans import RefundReason
 from core.tickets.model import TicketStatus, format_short_code
 from core.tickets.service import TicketView
 from handlers import lengths

@@ -20,7 +20,8 @@ from datetime import timedelta
 
 from core.kernel import outbox
 from core.kernel.clock import Clock
-from core.ports import GatewayError, OutboxItem, OutboxStore
+from core.kernel.ports import OutboxItem, OutboxStore
+from core.payments.model import GatewayError
 
 log = logging.getLogger(__name__)
 

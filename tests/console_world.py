@@ -11,7 +11,7 @@ from core.access.service import AccessService
 from core.door.service import CheckinService
 from core.lottery.service import LotteryService
 from core.organizer.service import OrganizerService
-from core.ports import IncomingPayment
+from core.payments.model import IncomingPayment
 from core.sales.model import invoice_payload
 from core.sales.service import PurchaseService
 from tests.factories import event_doc

@@ -1,4 +1,4 @@
-"""An in-memory database implementing the ports of :mod:`core.ports` in plain Python.
+"""An in-memory database implementing the feature ports (core/<feature>/ports.py) in Python.
 
 ``InMemoryDatabase`` stands in for ``bot.storage.database.SqlDatabase`` in service specs, so a
 product rule is checked in milliseconds. It is held to the real storage by the contract tests
@@ -49,15 +49,10 @@ from core.kernel import locking
 from core.kernel import outbox as outbox_codec
 from core.kernel.locking import Lock, LockLedger, LockOrderViolation
 from core.kernel.money import Money
+from core.kernel.ports import OutboxItem
 from core.lottery.model import commitment, new_seed
-from core.ports import (
-    IncomingPayment,
-    OutboxItem,
-    PaymentRecord,
-    Refund,
-    RefundReason,
-    RefundStatus,
-)
+from core.payments.model import IncomingPayment, PaymentRecord, Refund, RefundStatus
+from core.payments.plans import RefundReason
 from core.sales.model import HoldScreen, Order, OrderStatus, ScreenState, Stock
 from core.tickets.model import Ticket, TicketStatus, new_short_code, new_token
 
@@ -190,7 +185,7 @@ class _Sequences:
 # --- The transaction and its lock gate. -----------------------------------------------------
 
 class InMemoryLocks:
-    """Implements :class:`core.ports.Locks`: the order is checked by the same
+    """Implements :class:`core.kernel.ports.Locks`: the order is checked by the same
     :class:`~core.locking.LockLedger` as the SQL storage's; the writer lock of the database
     already serializes the writes, so nothing else needs to wait."""
 
@@ -818,7 +813,8 @@ class InMemoryUnitOfWork:
 
 
 class InMemoryDatabase:
-    """Implements :class:`core.ports.Database` (see the module doc for what it guarantees)."""
+    """Implements :class:`core.unit_of_work.Database` (see the module doc for what it
+    guarantees)."""
 
     def __init__(self) -> None:
         self._committed = _Tables()
@@ -848,7 +844,7 @@ class InMemoryDatabase:
 
 
 class InMemoryOutboxStore:
-    """Implements :class:`core.ports.OutboxStore` over :class:`InMemoryDatabase`, with the
+    """Implements :class:`core.kernel.ports.OutboxStore` over :class:`InMemoryDatabase`, with the
     same rules as ``SqlOutboxStore``: due items oldest first, and an earlier item of a chat
     that waits for its retry holds that chat's later items back."""
 
@@ -896,7 +892,7 @@ class InMemoryOutboxStore:
 def _conforms_to_the_ports(tx: _Tx, db: InMemoryDatabase) -> None:
     """Never called: ``mypy tests/fakes.py`` checks here that each fake repository has the
     port's exact signatures (EventRepository lacks the three methods named in the module doc,
-    so the unit of work is not a full ``core.ports.UnitOfWork`` yet)."""
+    so the unit of work is not a full ``core.unit_of_work.UnitOfWork`` yet)."""
     from core import ports
 
     orders: ports.OrderRepository = InMemoryOrderRepository(tx)

@@ -1,4 +1,5 @@
-"""Stripe's list of charges (implements ``core.ports.ChargeLedger``) for reconciliation."""
+"""Stripe's list of charges, for reconciliation (implements
+``core.payments.ports.ChargeLedger``)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Any
 import stripe
 
 from core.kernel.money import Money
-from core.ports import GatewayError, ProviderCharge
+from core.payments.model import GatewayError, ProviderCharge
 
 PAGE = 100  # Stripe's largest page
 

@@ -1,11 +1,11 @@
-"""Stripe refunds (implements ``core.ports.RefundGateway``)."""
+"""Stripe refunds (implements ``core.payments.ports.RefundGateway``)."""
 
 from __future__ import annotations
 
 import stripe
 
 from core.kernel.money import Money
-from core.ports import GatewayError
+from core.payments.model import GatewayError
 
 # Stripe error codes after which a retry cannot succeed.
 _PERMANENT_CODES = {"charge_already_refunded", "amount_too_large", "resource_missing",

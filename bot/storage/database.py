@@ -74,7 +74,7 @@ def _install_sqlite_hooks(engine: AsyncEngine) -> None:
 
 
 class SqlDatabase:
-    """Implements :class:`core.ports.Database` over an SQLAlchemy async engine."""
+    """Implements :class:`core.unit_of_work.Database` over an SQLAlchemy async engine."""
 
     def __init__(self, url: str, *, echo: bool = False) -> None:
         self.url = normalize_url(url)

@@ -1,4 +1,5 @@
-"""The outbox worker's view of the ``outbox`` table (implements ``core.ports.OutboxStore``)."""
+"""The outbox worker's view of the ``outbox`` table (implements
+``core.kernel.ports.OutboxStore``)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from sqlalchemy import func, select, update
 from bot.storage import tables as t
 from bot.storage.database import SqlDatabase
 from bot.storage.repositories import outbox_item
-from core.ports import OutboxItem
+from core.kernel.ports import OutboxItem
 
 PENDING, DONE, DEAD = "pending", "done", "dead"
 

@@ -1,4 +1,4 @@
-"""Repositories implementing :mod:`core.ports` with SQLAlchemy Core on one connection."""
+"""Repositories implementing the feature ports (`core/<feature>/ports.py`) with SQLAlchemy Core."""
 
 from __future__ import annotations
 
@@ -41,6 +41,7 @@ from core.door.model import CheckinRecord, Verdict
 from core.kernel import locking
 from core.kernel import outbox as outbox_codec
 from core.kernel.money import Money
+from core.kernel.ports import OutboxItem
 from core.lottery.model import (
     Candidate,
     DrawResult,
@@ -54,15 +55,8 @@ from core.lottery.model import (
     new_seed,
 )
 from core.organizer.plans import CancellationPlan, ReminderPlan
-from core.payments.plans import RefundPlan
-from core.ports import (
-    IncomingPayment,
-    OutboxItem,
-    PaymentRecord,
-    Refund,
-    RefundReason,
-    RefundStatus,
-)
+from core.payments.model import IncomingPayment, PaymentRecord, Refund, RefundStatus
+from core.payments.plans import RefundPlan, RefundReason
 from core.sales.model import HoldScreen, Order, OrderStatus, ScreenState, Stock
 from core.tickets.model import Ticket, TicketStatus, new_short_code, new_token
 

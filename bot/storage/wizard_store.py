@@ -20,7 +20,8 @@ from core.wizard import Draft
 
 
 class SqlDraftRepository:
-    """Implements :class:`core.ports.DraftRepository`: the draft document is JSON text."""
+    """Implements :class:`core.organizer.ports.DraftRepository`: the draft document is
+    JSON text."""
 
     def __init__(self, conn: AsyncConnection, dialect: str, locks: SqlLocks) -> None:
         self.conn = conn

@@ -5,8 +5,8 @@ from __future__ import annotations
 from core.access.model import INVITE_TTL, Grant, Invite, Role, invite_token_from_payload
 from core.kernel.clock import Clock
 from core.kernel.errors import DomainError, ErrorCode
-from core.ports import Database, UnitOfWork
 from core.transactions import after_attempts, write_attempts
+from core.unit_of_work import Database, UnitOfWork
 
 
 class AccessService:

@@ -8,8 +8,8 @@ from core.catalog.model import Event, EventStatus, TicketType
 from core.kernel.clock import Clock
 from core.kernel.errors import DomainError, ErrorCode
 from core.kernel.money import Money
-from core.ports import Database
 from core.sales.model import Stock, max_selectable
+from core.unit_of_work import Database
 
 
 @dataclass(frozen=True, slots=True)

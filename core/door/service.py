@@ -9,9 +9,9 @@ from core.catalog.model import EventStatus
 from core.door.model import ScanResult, Verdict
 from core.kernel.clock import Clock
 from core.kernel.errors import DomainError, ErrorCode
-from core.ports import Database
 from core.tickets.model import TicketStatus, normalize_short_code, token_from_payload, tokens_equal
 from core.transactions import write_attempts
+from core.unit_of_work import Database
 
 
 class CheckinService:

@@ -33,17 +33,13 @@ from core.lottery.model import (
     rows_list_hash,
     window_phase,
 )
+from core.lottery.ports import Beacon
+from core.payments.model import IncomingPayment, RefundStatus
 from core.payments.outcomes import Confirmation, PaymentOutcome, queue_refund
+from core.payments.plans import RefundReason
 from core.payments.reconciliation import tell_late_payer
-from core.ports import (
-    Beacon,
-    Database,
-    IncomingPayment,
-    RefundReason,
-    RefundStatus,
-    UnitOfWork,
-)
 from core.transactions import write_attempts
+from core.unit_of_work import Database, UnitOfWork
 
 log = logging.getLogger(__name__)
 

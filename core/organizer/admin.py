@@ -10,8 +10,10 @@ from core.catalog.spec import parse_event_spec
 from core.kernel.clock import Clock
 from core.kernel.errors import DomainError, ErrorCode
 from core.kernel.money import Money
-from core.ports import Database, RefundStatus, TicketTypeSales
+from core.payments.model import RefundStatus
+from core.sales.model import TicketTypeSales
 from core.transactions import after_attempts, write_attempts
+from core.unit_of_work import Database
 
 
 @dataclass(frozen=True, slots=True)

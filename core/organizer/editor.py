@@ -1,9 +1,10 @@
 """The event wizard's use cases: create or edit an event one answer at a time.
 
-The draft lives in the database (one per organizer, :class:`core.ports.DraftRepository`), so
-a wizard survives restarts; nothing else is written until the organizer publishes or saves
-as draft, and cancelling deletes the draft. Each answer is a read-modify-write of the draft
-row in one write transaction (row locked), so two quick messages never overwrite each other.
+The draft lives in the database (one per organizer,
+:class:`core.organizer.ports.DraftRepository`), so a wizard survives restarts; nothing else
+is written until the organizer publishes or saves as draft, and cancelling deletes the
+draft. Each answer is a read-modify-write of the draft row in one write transaction (row
+locked), so two quick messages never overwrite each other.
 """
 
 from __future__ import annotations
@@ -21,9 +22,9 @@ from core.kernel.clock import Clock
 from core.kernel.errors import DomainError, ErrorCode
 from core.lottery.model import window_phase
 from core.lottery.service import LotteryInfo
-from core.ports import Database, UnitOfWork
 from core.sales.model import Stock, max_selectable
 from core.transactions import after_attempts, write_attempts
+from core.unit_of_work import Database, UnitOfWork
 from core.wizard import Draft, EditBase, Prompt, Step
 
 

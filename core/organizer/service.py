@@ -13,8 +13,10 @@ from core.kernel.errors import DomainError, ErrorCode
 from core.lottery.model import LotteryFigures
 from core.lottery.service import LotteryService
 from core.organizer.plans import REMINDERS, cancellation_plan, reminder_plan, reminder_window
-from core.ports import Database, RefundStatus, TicketTypeSales
+from core.payments.model import RefundStatus
+from core.sales.model import TicketTypeSales
 from core.transactions import after_attempts, write_attempts
+from core.unit_of_work import Database
 
 
 @dataclass(frozen=True, slots=True)

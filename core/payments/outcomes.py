@@ -14,9 +14,10 @@ from typing import Protocol
 
 from core.kernel import outbox
 from core.kernel.money import Money
-from core.payments.plans import refund_for
-from core.ports import IncomingPayment, PaymentRecord, RefundReason, UnitOfWork
+from core.payments.model import IncomingPayment, PaymentRecord
+from core.payments.plans import RefundReason, refund_for
 from core.tickets.model import Ticket
+from core.unit_of_work import UnitOfWork
 
 
 class PaymentOutcome(StrEnum):

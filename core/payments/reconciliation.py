@@ -30,13 +30,9 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from core.kernel import outbox
-from core.ports import (
-    IncomingPayment,
-    PaymentRecord,
-    ProviderCharge,
-    RefundReason,
-    UnitOfWork,
-)
+from core.payments.model import IncomingPayment, PaymentRecord, ProviderCharge
+from core.payments.plans import RefundReason
+from core.unit_of_work import UnitOfWork
 
 
 class ChargeVerdict(StrEnum):

@@ -6,16 +6,11 @@ from datetime import datetime
 
 from core.kernel import outbox
 from core.kernel.clock import Clock
-from core.ports import (
-    Database,
-    GatewayError,
-    Refund,
-    RefundGateway,
-    RefundReason,
-    RefundStatus,
-    UnitOfWork,
-)
+from core.payments.model import GatewayError, Refund, RefundStatus
+from core.payments.plans import RefundReason
+from core.payments.ports import RefundGateway
 from core.transactions import write_attempts
+from core.unit_of_work import Database, UnitOfWork
 
 
 class RetryLater(Exception):

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from core.catalog.model import TicketType
 from core.kernel.errors import DomainError, ErrorCode
 from core.kernel.money import Money
 
@@ -206,3 +207,12 @@ def parse_entry_payload(payload: str) -> int | None:
     if not raw.isdigit() or len(raw) > 18:
         return None
     return int(raw)
+
+
+@dataclass(frozen=True, slots=True)
+class TicketTypeSales:
+    """Sales figures of one ticket type."""
+
+    ticket_type: TicketType
+    stock: Stock
+    revenue: Money

@@ -15,9 +15,10 @@ from core.kernel import outbox
 from core.kernel.clock import Clock
 from core.kernel.errors import DomainError, ErrorCode
 from core.kernel.money import Money
+from core.payments.model import IncomingPayment
 from core.payments.outcomes import Confirmation, EntryPayments, PaymentOutcome, queue_refund
+from core.payments.plans import RefundReason
 from core.payments.reconciliation import tell_late_payer
-from core.ports import Database, IncomingPayment, RefundReason, UnitOfWork
 from core.sales.model import (
     SCREEN_BUTTONS,
     HoldScreen,
@@ -32,6 +33,7 @@ from core.sales.model import (
     screen_state_now,
 )
 from core.transactions import after_attempts, write_attempts
+from core.unit_of_work import Database, UnitOfWork
 
 # A hold validated at pre-checkout stays alive at least this long, covering the few seconds
 # between Telegram's pre_checkout_query and its successful_payment.

@@ -8,8 +8,8 @@ from datetime import timedelta
 from core.catalog.model import Event, TicketType
 from core.kernel.clock import Clock
 from core.kernel.errors import DomainError, ErrorCode
-from core.ports import Database, UnitOfWork
 from core.tickets.model import Ticket, token_from_payload
+from core.unit_of_work import Database, UnitOfWork
 
 # Tickets stay listed until this long after the start (a night out does not end at doors).
 LISTED_AFTER_START = timedelta(hours=12)

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from core.ports import OutboxStore
+from core.kernel.ports import OutboxStore
 from tests.conftest import empty_database_url, migrated_database
 from tests.fakes import InMemoryDatabase
 

@@ -16,7 +16,8 @@ from core.kernel.clock import ManualClock
 from core.kernel.errors import DomainError, ErrorCode
 from core.kernel.money import Money
 from core.organizer.admin import AdminService
-from core.ports import IncomingPayment, RefundReason, RefundStatus
+from core.payments.model import IncomingPayment, RefundStatus
+from core.payments.plans import RefundReason
 from core.sales.model import invoice_payload
 from core.sales.service import PaymentOutcome, PurchaseService
 from tests.factories import event_doc

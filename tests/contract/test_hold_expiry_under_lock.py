@@ -7,8 +7,8 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 
 from bot.app import build_services
+from core.payments.model import IncomingPayment
 from core.payments.outcomes import PaymentOutcome
-from core.ports import IncomingPayment
 from core.sales.model import invoice_payload
 from core.sales.service import PurchaseService
 from tests.factories import event_doc

@@ -6,8 +6,8 @@ from datetime import timedelta
 
 from bot.app import build_services
 from core.kernel import outbox
+from core.payments.model import GatewayError, IncomingPayment, RefundStatus
 from core.payments.refunds import RefundService
-from core.ports import GatewayError, IncomingPayment, RefundStatus
 from core.sales.model import invoice_payload
 from core.sales.service import PaymentOutcome, PurchaseService
 from scheduler.outbox_worker import OutboxWorker

@@ -9,12 +9,13 @@ from datetime import timedelta
 
 import pytest
 
-from core.kernel import locking, outbox
 from core.catalog.model import EventStatus
 from core.catalog.spec import parse_event_spec
+from core.kernel import locking, outbox
 from core.kernel.locking import LockOrderViolation
 from core.kernel.money import Money
-from core.ports import IncomingPayment, RefundReason
+from core.payments.model import IncomingPayment
+from core.payments.plans import RefundReason
 from core.sales.model import Stock
 from tests.factories import event_doc
 

@@ -12,7 +12,8 @@ from bot.storage.outbox_store import SqlOutboxStore
 from core.door.model import Verdict
 from core.kernel import outbox
 from core.kernel.errors import DomainError, ErrorCode
-from core.ports import RefundReason, RefundStatus
+from core.payments.model import RefundStatus
+from core.payments.plans import RefundReason
 from tests.console_world import (
     BUYER,
     ORGANIZER,

@@ -34,7 +34,7 @@ from core.kernel.errors import DomainError
 from core.lottery.service import LotteryService
 from core.organizer.editor import EventWizardService
 from core.organizer.service import OrganizerService
-from core.ports import IncomingPayment
+from core.payments.model import IncomingPayment
 from core.sales.model import entry_payload, invoice_payload
 from core.sales.service import PurchaseService
 from core.tickets.model import format_short_code

@@ -15,9 +15,10 @@ from bot.storage import tables as t
 from bot.storage.inbox_store import SqlInbox
 from core.kernel.clock import ManualClock
 from core.kernel.money import Money
+from core.payments.model import IncomingPayment, ProviderCharge
 from core.payments.outcomes import PaymentOutcome
+from core.payments.plans import RefundReason
 from core.payments.reconciliation import ChargeVerdict
-from core.ports import IncomingPayment, ProviderCharge, RefundReason
 from core.sales.model import invoice_payload
 from core.sales.service import PurchaseService
 from tests.factories import event_doc

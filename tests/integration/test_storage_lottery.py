@@ -14,9 +14,10 @@ from core.kernel import outbox
 from core.kernel.errors import DomainError, ErrorCode
 from core.lottery.model import EntryStatus
 from core.lottery.service import LotteryService
+from core.payments.model import IncomingPayment
 from core.payments.outcomes import PaymentOutcome
+from core.payments.plans import RefundReason
 from core.payments.refunds import RefundService
-from core.ports import IncomingPayment, RefundReason
 from core.sales.model import entry_payload
 from core.sales.service import PurchaseService
 from tests.factories import lottery_doc

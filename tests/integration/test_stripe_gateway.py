@@ -7,7 +7,7 @@ import pytest
 from bot.payments.stripe_refunds import StripeRefundGateway
 from bot.sandbox import Sandbox
 from core.kernel.money import Money
-from core.ports import GatewayError
+from core.payments.model import GatewayError
 
 KEY = "sk_test_gateway_0123456789"
 

@@ -15,7 +15,7 @@ from core.catalog.spec import parse_event_spec
 from core.kernel.errors import DomainError, ErrorCode
 from core.lottery.service import LotteryService
 from core.organizer.editor import EventWizardService
-from core.ports import IncomingPayment
+from core.payments.model import IncomingPayment
 from core.sales.model import invoice_payload
 from core.sales.service import PurchaseService
 from core.wizard import Step

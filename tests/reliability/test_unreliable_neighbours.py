@@ -20,7 +20,7 @@ from core.catalog.model import LotteryState
 from core.kernel import outbox
 from core.kernel.clock import OffsetClock
 from core.kernel.money import Money
-from core.ports import RefundStatus
+from core.payments.model import RefundStatus
 from tests.e2e.phone import buy, create_event, enter_lottery, invoice_for
 from tests.factories import lottery_doc
 from tests.reliability.crash_harness import wait_until

@@ -13,7 +13,7 @@ from bot.messenger import DeliveryError, TelegramMessenger
 from core.catalog.model import Event, EventStatus, SaleMode, TicketType
 from core.kernel.errors import DomainError, ErrorCode
 from core.kernel.money import Money
-from core.ports import GatewayError
+from core.payments.model import GatewayError
 from core.tickets.model import Ticket, TicketStatus
 from core.tickets.service import TicketView
 from handlers.notices import LOOK

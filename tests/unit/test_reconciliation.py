@@ -4,8 +4,9 @@ no retry of its payment is pending."""
 from datetime import UTC, datetime, timedelta
 
 from core.kernel.money import Money
+from core.payments.model import ProviderCharge, Refund, RefundStatus
+from core.payments.plans import RefundReason
 from core.payments.reconciliation import ChargeContext, ChargeVerdict, judge
-from core.ports import ProviderCharge, Refund, RefundReason, RefundStatus
 
 NOW = datetime(2030, 6, 1, 12, 0, tzinfo=UTC)
 GRACE = timedelta(hours=2)

@@ -28,8 +28,9 @@ from core.kernel.money import Money
 from core.lottery.model import Entry, EntryStatus, LotteryFigures, WindowPhase
 from core.lottery.service import EntryView, LotteryInfo
 from core.organizer.admin import EventSales
-from core.ports import RefundReason, RefundStatus, TicketTypeSales
-from core.sales.model import Stock
+from core.payments.model import RefundStatus
+from core.payments.plans import RefundReason
+from core.sales.model import Stock, TicketTypeSales
 from core.tickets.model import Ticket, TicketStatus
 from core.tickets.service import TicketView
 from handlers import texts

@@ -1,0 +1,117 @@
+"""What the lottery needs from storage and from a randomness beacon."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Protocol
+
+from core.catalog.model import Event, LotteryState, TicketType
+from core.lottery.model import Candidate, DrawResult, DrawSettlement, Entry, EntryRow, PublicEntry
+
+
+class LotteryRepository(Protocol):
+    """Lottery state on events, entries, and the draw's bulk bookkeeping."""
+
+    async def due(self, *, now: datetime) -> list[Event]:
+        """Lottery events whose close or draw time has come and that are not drawn."""
+        ...
+
+    async def set_state(self, event_id: int, state: LotteryState, *, now: datetime) -> None:
+        """Move a lottery forward."""
+        ...
+
+    async def seed(self, event_id: int) -> bytes:
+        """The lottery's secret seed (drawn from ``secrets`` when the event was created)."""
+        ...
+
+    async def fairness(self, event_id: int) -> dict[str, Any]:
+        """``commitment``, ``list_hash``, ``beacon_round``, ``beacon_value`` (hex or None)."""
+        ...
+
+    async def set_fairness(self, event_id: int, **values: Any) -> None:
+        """Store ``list_hash`` (at the close), ``beacon_round`` or ``beacon_value``."""
+        ...
+
+    async def needing_beacon_round(self) -> list[int]:
+        """Open lotteries that mix in a beacon whose round is not fixed yet."""
+        ...
+
+    async def public_entries(self, event_id: int) -> list[tuple[int, PublicEntry]]:
+        """(entry id, public entry) of every paid entry, for freezing and drawing."""
+        ...
+
+    async def public_entry_rows(self, event_id: int) -> list[EntryRow]:
+        """The same as :meth:`public_entries` as plain ``(id, ref, quantity, type)`` tuples
+        (a draw reads a million of them), ordered by reference."""
+        ...
+
+    async def add_pending(self, *, user_id: int, chat_id: int, ticket_type: TicketType,
+                          quantity: int, now: datetime) -> Entry:
+        """A new unpaid entry; the user's older unpaid entries for the event become void."""
+        ...
+
+    async def get(self, entry_id: int, *, lock: bool = False) -> Entry | None:
+        """One entry or None."""
+        ...
+
+    async def active_for_user(self, *, event_id: int, user_id: int) -> Entry | None:
+        """The user's paid entry in this lottery (entered, won or lost), if any."""
+        ...
+
+    async def mark_entered(self, entry_id: int, *, now: datetime,
+                           phone_hash: str | None = None) -> None:
+        """The entry is paid and in the draw (with the entrant's verified phone, if needed)."""
+        ...
+
+    async def verified_phone(self, user_id: int) -> str | None:
+        """The keyed hash of the phone this user proved to own, if any."""
+        ...
+
+    async def set_verified_phone(self, user_id: int, phone_hash: str, *,
+                                 now: datetime) -> None:
+        """Remember (or replace) the user's verified phone hash."""
+        ...
+
+    async def phone_entered(self, event_id: int, phone_hash: str) -> bool:
+        """Whether a paid entry of this lottery already uses this phone."""
+        ...
+
+    async def void_pending(self, event_id: int) -> int:
+        """Unpaid entries can no longer be paid; returns how many were voided."""
+        ...
+
+    async def candidates(self, event_id: int) -> list[Candidate]:
+        """Every paid entry of the lottery."""
+        ...
+
+    async def for_user(self, user_id: int) -> list[Entry]:
+        """The user's paid entries, newest first."""
+        ...
+
+    async def tally(self, event_id: int) -> dict[str, int]:
+        """``entries``, ``tickets_asked``, ``winners``, ``tickets_won``, ``paid_minor``."""
+        ...
+
+    async def record_draw(self, plan: DrawSettlement, result: DrawResult, *,
+                          now: datetime) -> dict[str, int]:
+        """Store the whole order and carry out ``plan``: winners' orders and tickets, losers'
+        refunds and every outbox item, in the caller's transaction. Returns counts for
+        logging."""
+        ...
+
+
+class Beacon(Protocol):
+    """A public randomness beacon (drand-style: numbered rounds at a fixed period)."""
+
+    async def round_after(self, when: datetime) -> int:
+        """The first round published strictly after ``when`` (fixed when a lottery opens)."""
+        ...
+
+    async def value(self, round_number: int) -> bytes | None:
+        """The round's randomness, or None if it is not published (yet) or unreachable."""
+        ...
+
+    @property
+    def url(self) -> str:
+        """Where the beacon is read (recorded in the audit)."""
+        ...
