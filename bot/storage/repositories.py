@@ -49,6 +49,8 @@ from core.lottery.model import (
     Entry,
     EntryRow,
     EntryStatus,
+    EntryTally,
+    Fairness,
     PublicEntry,
     commitment,
     new_reference,
@@ -738,21 +740,28 @@ class SqlLotteryRepository(_Repo):
             status=EntryStatus.ENTERED.value, paid_at=now, public_ref=ref,
             phone_hash=phone_hash))
 
-    async def fairness(self, event_id: int) -> dict[str, Any]:
+    async def fairness(self, event_id: int) -> Fairness:
         e = t.events.c
         row = (await self.conn.execute(select(
             e.lottery_commitment, e.lottery_list_hash, e.uses_beacon, e.beacon_round,
             e.beacon_value).where(e.id == event_id))).one()
-        return {"commitment": row.lottery_commitment, "list_hash": row.lottery_list_hash,
-                "uses_beacon": bool(row.uses_beacon), "beacon_round": row.beacon_round,
-                "beacon_value": row.beacon_value}
+        return Fairness(commitment=row.lottery_commitment, list_hash=row.lottery_list_hash,
+                        uses_beacon=bool(row.uses_beacon), beacon_round=row.beacon_round,
+                        beacon_value=row.beacon_value)
 
-    async def set_fairness(self, event_id: int, **values: Any) -> None:
+    async def record_list_hash(self, event_id: int, list_hash: str) -> None:
+        await self._set_event(event_id, lottery_list_hash=list_hash)
+
+    async def fix_beacon_round(self, event_id: int, round_number: int) -> None:
+        await self._set_event(event_id, beacon_round=round_number)
+
+    async def record_beacon_value(self, event_id: int, value_hex: str) -> None:
+        await self._set_event(event_id, beacon_value=value_hex)
+
+    async def _set_event(self, event_id: int, **columns: object) -> None:
         self.locks.require(locking.event(event_id))
-        columns = {"list_hash": "lottery_list_hash", "beacon_round": "beacon_round",
-                   "beacon_value": "beacon_value"}
-        await self.conn.execute(update(t.events).where(t.events.c.id == event_id).values(
-            **{columns[k]: v for k, v in values.items()}))
+        await self.conn.execute(update(t.events).where(t.events.c.id == event_id)
+                                .values(**columns))
 
     async def needing_beacon_round(self) -> list[int]:
         """Open lotteries that mix in a beacon whose round is not fixed yet."""
@@ -798,7 +807,7 @@ class SqlLotteryRepository(_Repo):
             .where(en.user_id == user_id, en.status.in_(_PAID)).order_by(en.id.desc()))
         return [_entry(r, r.position) for r in rows]
 
-    async def tally(self, event_id: int) -> dict[str, int]:
+    async def tally(self, event_id: int) -> EntryTally:
         en, p = t.entries.c, t.payments.c
         won = en.status == EntryStatus.WON.value
         row = (await self.conn.execute(select(
@@ -811,9 +820,9 @@ class SqlLotteryRepository(_Repo):
             select(func.coalesce(func.sum(p.amount_minor), 0))
             .select_from(t.payments.join(t.entries, en.id == p.entry_id))
             .where(en.event_id == event_id))).scalar_one()
-        return {"entries": int(row.entries), "tickets_asked": int(row.tickets_asked),
-                "winners": int(row.winners), "tickets_won": int(row.tickets_won),
-                "paid_minor": int(paid)}
+        return EntryTally(entries=int(row.entries), tickets_asked=int(row.tickets_asked),
+                          winners=int(row.winners), tickets_won=int(row.tickets_won),
+                          paid_minor=int(paid))
 
     async def record_draw(self, plan: DrawSettlement, result: DrawResult, *,
                           now: datetime) -> dict[str, int]:

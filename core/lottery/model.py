@@ -343,3 +343,28 @@ class LotteryFigures:
         """Minor units taken and not (yet) refunded."""
         paid = self.paid.amount if self.paid else 0
         return paid - self.refunds_done[1]
+
+
+@dataclass(frozen=True, slots=True)
+class Fairness:
+    """What a lottery publishes so that anyone can check its draw: the seed's commitment
+    (from the open), the hash of the frozen entry list (from the close) and the beacon round
+    and value, if it mixes one in."""
+
+    commitment: str | None
+    list_hash: str | None
+    uses_beacon: bool
+    beacon_round: int | None
+    beacon_value: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class EntryTally:
+    """A lottery's paid entries, counted."""
+
+    entries: int
+    tickets_asked: int
+    winners: int
+    tickets_won: int
+    paid_minor: int
+

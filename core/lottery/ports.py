@@ -3,10 +3,19 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Protocol
 
 from core.catalog.model import Event, LotteryState, TicketType
-from core.lottery.model import Candidate, DrawResult, DrawSettlement, Entry, EntryRow, PublicEntry
+from core.lottery.model import (
+    Candidate,
+    DrawResult,
+    DrawSettlement,
+    Entry,
+    EntryRow,
+    EntryTally,
+    Fairness,
+    PublicEntry,
+)
 
 
 class LotteryRepository(Protocol):
@@ -24,12 +33,20 @@ class LotteryRepository(Protocol):
         """The lottery's secret seed (drawn from ``secrets`` when the event was created)."""
         ...
 
-    async def fairness(self, event_id: int) -> dict[str, Any]:
-        """``commitment``, ``list_hash``, ``beacon_round``, ``beacon_value`` (hex or None)."""
+    async def fairness(self, event_id: int) -> Fairness:
+        """The lottery's published commitments (see :class:`core.lottery.model.Fairness`)."""
         ...
 
-    async def set_fairness(self, event_id: int, **values: Any) -> None:
-        """Store ``list_hash`` (at the close), ``beacon_round`` or ``beacon_value``."""
+    async def record_list_hash(self, event_id: int, list_hash: str) -> None:
+        """Freeze the entry list's hash at the close (needs the event's exclusive lock)."""
+        ...
+
+    async def fix_beacon_round(self, event_id: int, round_number: int) -> None:
+        """Fix the beacon round the draw will mix in (needs the event's exclusive lock)."""
+        ...
+
+    async def record_beacon_value(self, event_id: int, value_hex: str) -> None:
+        """Record the beacon round's value used by the draw (needs the exclusive lock)."""
         ...
 
     async def needing_beacon_round(self) -> list[int]:
@@ -88,7 +105,7 @@ class LotteryRepository(Protocol):
         """The user's paid entries, newest first."""
         ...
 
-    async def tally(self, event_id: int) -> dict[str, int]:
+    async def tally(self, event_id: int) -> EntryTally:
         """``entries``, ``tickets_asked``, ``winners``, ``tickets_won``, ``paid_minor``."""
         ...
 

@@ -8,6 +8,7 @@ two processes) is a no-op.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass
 from datetime import datetime
@@ -28,6 +29,7 @@ from core.lottery.model import (
     EntryStatus,
     LotteryFigures,
     WindowPhase,
+    commitment,
     draw_rows,
     public_draw,
     rows_list_hash,
@@ -146,9 +148,9 @@ class LotteryService:
         return LotteryInfo(
             phase=window_phase(event.lottery, now),
             state=event.lottery_state or LotteryState.OPEN,
-            entries=tally["entries"], tickets_asked=tally["tickets_asked"],
+            entries=tally.entries, tickets_asked=tally.tickets_asked,
             seats=sum(t.capacity for t in types), my_entry=mine,
-            commitment=fairness["commitment"], list_hash=fairness["list_hash"],
+            commitment=fairness.commitment, list_hash=fairness.list_hash,
         )
 
     async def entry_choice(self, *, user_id: int, ticket_type_id: int) -> EntryChoice:
@@ -338,15 +340,15 @@ class LotteryService:
         async with self._db.read() as uow:
             fairness = await uow.lottery.fairness(event_id)
         beacon_value: bytes | None = None
-        if fairness.get("beacon_round") is not None:
+        if fairness.beacon_round is not None:
             if self._beacon is None:
                 log.error("lottery %s needs beacon round %s but no beacon is configured",
-                          event_id, fairness["beacon_round"])
+                          event_id, fairness.beacon_round)
                 return False
-            beacon_value = await self._beacon.value(int(fairness["beacon_round"]))
+            beacon_value = await self._beacon.value(int(fairness.beacon_round))
             if beacon_value is None:
                 log.info("lottery %s waits for beacon round %s", event_id,
-                         fairness["beacon_round"])
+                         fairness.beacon_round)
                 return False
         async for attempt in write_attempts(self._db):
             async with attempt as uow:
@@ -361,7 +363,7 @@ class LotteryService:
                     just_frozen, rows = await _freeze(uow, event_id)
                 else:
                     rows = await uow.lottery.public_entry_rows(event_id)
-                frozen = (await uow.lottery.fairness(event_id))["list_hash"]
+                frozen = (await uow.lottery.fairness(event_id)).list_hash
                 types = await uow.events.ticket_types(event_id)
                 seats = {t.name: t.capacity for t in types}
                 if event.status is not EventStatus.PUBLISHED:
@@ -377,7 +379,7 @@ class LotteryService:
                 outcome = DrawResult([r[0] for r in result.order], result.winners)
                 counts = await uow.lottery.record_draw(DrawSettlement(event), outcome, now=now)
                 if beacon_value is not None:
-                    await uow.lottery.set_fairness(event_id, beacon_value=beacon_value.hex())
+                    await uow.lottery.record_beacon_value(event_id, beacon_value.hex())
                 await uow.lottery.set_state(event_id, LotteryState.DRAWN, now=now)
         log.info("lottery %s drawn: %s", event_id, counts)
         return True
@@ -395,7 +397,7 @@ class LotteryService:
         async for attempt in write_attempts(self._db):
             async with attempt as uow:
                 await uow.events.lock(event_id)
-                await uow.lottery.set_fairness(event_id, beacon_round=round_number)
+                await uow.lottery.fix_beacon_round(event_id, round_number)
         return round_number
 
     async def fairness_info(self, event_id: int) -> dict[str, Any]:
@@ -412,8 +414,9 @@ class LotteryService:
             if not event.is_lottery:
                 raise DomainError(ErrorCode.NOT_A_LOTTERY)
             info = await uow.lottery.fairness(event_id)
-        return {**info, "event": event, "state": event.lottery_state or LotteryState.OPEN,
-                "beacon_url": self._beacon.url if self._beacon and info.get("beacon_round")
+        return {**dataclasses.asdict(info), "event": event,
+                "state": event.lottery_state or LotteryState.OPEN,
+                "beacon_url": self._beacon.url if self._beacon and info.beacon_round
                 is not None else None}
 
     async def audit(self, event_id: int) -> dict[str, Any]:
@@ -434,21 +437,21 @@ class LotteryService:
             rows = await uow.lottery.public_entries(event_id)
             seed = await uow.lottery.seed(event_id)
             types = await uow.events.ticket_types(event_id)
-        beacon_value = bytes.fromhex(info["beacon_value"]) if info.get("beacon_value") else None
+        beacon_value = bytes.fromhex(info.beacon_value) if info.beacon_value else None
         seats = {t.name: t.capacity for t in types} \
             if event.status is EventStatus.PUBLISHED else {}
         entries = [p for _, p in rows]
         result = public_draw(entries, seats, seed, beacon_value)
-        beacon = None if info.get("beacon_round") is None else {
+        beacon = None if info.beacon_round is None else {
             "url": self._beacon.url if self._beacon else None,
-            "round": info["beacon_round"], "value": info.get("beacon_value")}
+            "round": info.beacon_round, "value": info.beacon_value}
         return build_audit(
             event={"id": event.id, "title": event.title, "venue": event.venue,
                    "starts_at": event.starts_at.isoformat(), "timezone": event.timezone,
                    "entries_close_at": event.lottery.entries_close_at.isoformat(),
                    "draw_at": event.lottery.draw_at.isoformat()},
             seats=seats, max_per_entry=event.lottery.max_per_entry,
-            commitment_hex=info["commitment"], seed=seed, beacon=beacon,
+            commitment_hex=info.commitment or commitment(seed), seed=seed, beacon=beacon,
             entries=sorted(entries, key=lambda e: e.ref), list_hash=result.list_hash,
             order=result.order, winners=result.winners,
             drawn_at=self._clock.now().isoformat())
@@ -472,9 +475,9 @@ class LotteryService:
         currency = types[0].price.currency if types else "EUR"
         return LotteryFigures(
             state=event.lottery_state or LotteryState.OPEN,
-            entries=tally["entries"], tickets_asked=tally["tickets_asked"],
-            seats=sum(t.capacity for t in types), winners=tally["winners"],
-            tickets_won=tally["tickets_won"], paid=Money(tally["paid_minor"], currency),
+            entries=tally.entries, tickets_asked=tally.tickets_asked,
+            seats=sum(t.capacity for t in types), winners=tally.winners,
+            tickets_won=tally.tickets_won, paid=Money(tally.paid_minor, currency),
             refunds_done=refunds[RefundStatus.SUCCEEDED],
             refunds_pending=refunds[RefundStatus.PENDING],
             refunds_failed=refunds[RefundStatus.FAILED],
@@ -501,7 +504,7 @@ async def _freeze(uow: UnitOfWork, event_id: int) -> tuple[str, list[EntryRow]]:
     """
     rows = sorted(await uow.lottery.public_entry_rows(event_id), key=lambda r: r[1])
     list_hash = rows_list_hash(rows)
-    await uow.lottery.set_fairness(event_id, list_hash=list_hash)
+    await uow.lottery.record_list_hash(event_id, list_hash)
     return list_hash, rows
 
 

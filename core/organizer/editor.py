@@ -89,7 +89,7 @@ class EventWizardService:
                     types = await uow.events.ticket_types(event_id)
                     beacon = False
                     if event.is_lottery:
-                        beacon = bool((await uow.lottery.fairness(event_id)).get("uses_beacon"))
+                        beacon = (await uow.lottery.fairness(event_id)).uses_beacon
                     draft = wizard.draft_from_event(event, types, beacon=beacon)
                     locked = (await _base(uow, event, now)).lottery_locked
                 replaced = await uow.drafts.get(user_id) is not None
@@ -166,7 +166,7 @@ class EventWizardService:
                 stock = [by_id[t.id] for t in types]
                 if stored is not None and stored.is_lottery:
                     tally = await uow.lottery.tally(draft.event_id)
-                    entries, asked = tally["entries"], tally["tickets_asked"]
+                    entries, asked = tally.entries, tally.tickets_asked
         return _preview(spec, draft, stored, stock, entries, asked, now)
 
     async def publish(self, user_id: int) -> Event | None:
@@ -314,8 +314,8 @@ async def _base(uow: UnitOfWork, event: Event, now: datetime) -> EditBase:
     entries = 0
     if event.is_lottery and window is not None:
         fairness = await uow.lottery.fairness(event.id)
-        window = dataclasses.replace(window, beacon=bool(fairness.get("uses_beacon")))
-        entries = (await uow.lottery.tally(event.id))["entries"]
+        window = dataclasses.replace(window, beacon=fairness.uses_beacon)
+        entries = (await uow.lottery.tally(event.id)).entries
     return EditBase(
         sale_mode=event.sale_mode, lottery=window,
         types=tuple(TicketTypeSpec(t.name, t.price, t.capacity, t.per_user_limit)

@@ -180,7 +180,7 @@ async def test_a_direct_event_becomes_a_lottery_with_a_commitment_before_any_sal
     assert updated is not None and updated.sale_mode is SaleMode.LOTTERY
     async with db.read() as uow:
         fairness = await uow.lottery.fairness(event.id)
-    assert fairness["commitment"] and fairness["uses_beacon"] is True
+    assert fairness.commitment and fairness.uses_beacon is True
 
 
 async def test_an_open_lottery_keeps_its_terms_and_stays_published(services, db,
