@@ -1,4 +1,5 @@
-"""The event wizard's service against the real storage (SQLite and PostgreSQL)."""
+"""The event wizard's service and its storage (drafts, edits), on the in-memory fake, SQLite
+and PostgreSQL."""
 
 from __future__ import annotations
 
