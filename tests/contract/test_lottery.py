@@ -216,3 +216,98 @@ async def test_one_entry_per_verified_phone(db, clock) -> None:
     async with db.read() as uow:
         stored = await uow.lottery.verified_phone(20)
     assert stored and "1234" not in stored  # a keyed hash, not the number
+
+
+@pytest.fixture
+def organizer(db, clock):
+    return build_services(db, clock, admin_ids=frozenset({ADMIN})).organizer
+
+
+async def drawn_lottery(services, clock, *, seats: int, users: range, quantity: int = 1):
+    admin, lottery, purchase = services
+    event_id, tt = await lottery_type(admin, clock, seats=seats)
+    for user in users:
+        await enter(lottery, purchase, user, tt, quantity)
+    clock.advance(timedelta(hours=2))
+    assert await lottery.run_due() == [event_id]
+    return event_id
+
+
+async def test_winners_get_a_paid_order_and_tickets_and_only_losers_are_refunded(
+        services, db, outbox_store, clock) -> None:
+    _, lottery, _ = services
+    users = range(400, 406)
+    await drawn_lottery(services, clock, seats=4, users=users, quantity=2)
+    items = await outbox_store.claim_due(now=clock.now(), limit=1000)
+    refund_ids = {i.payload["refund_id"] for i in items if i.kind == outbox.REFUND}
+    won_messages = {i.chat_id: i for i in items if i.kind == outbox.MESSAGE
+                    and i.payload["key"] == "lottery_won"}
+    qr_items = {i.payload["ticket_id"]: i for i in items if i.kind == outbox.TICKET}
+    async with db.read() as uow:
+        refunds = [await uow.refunds.get(refund_id) for refund_id in refund_ids]
+        entries = {user: (await uow.lottery.for_user(user))[0] for user in users}
+        winners = {user: e for user, e in entries.items() if e.status is EntryStatus.WON}
+        orders = {user: await uow.orders.get(e.order_id) for user, e in winners.items()}
+        tickets = {user: await uow.tickets.for_order(e.order_id) for user, e in winners.items()}
+    assert len(winners) == 2
+    losers = set(users) - set(winners)
+    assert all(e.order_id is None for user, e in entries.items() if user in losers)
+    # Each winner: a paid order of what the entry asked for, its tickets, one message.
+    for user, entry in winners.items():
+        order = orders[user]
+        assert (order.user_id, order.quantity, order.unit_price) == (
+            user, 2, entry.unit_price)
+        assert order.status.value == "paid"
+        assert [(t.owner_user_id, t.status.value) for t in tickets[user]] == [
+            (user, "valid")] * 2
+        assert all(qr_items[t.id].chat_id == user for t in tickets[user])
+        message = won_messages[user].payload["params"]
+        assert (message["quantity"], message["total"]) == (2, entry.total)
+    assert set(won_messages) == set(winners)
+    assert len(qr_items) == 4
+    # Each loser, and only they: the whole payment back, for not being selected.
+    assert sorted(r.user_id for r in refunds) == sorted(losers)
+    assert {(r.reason, r.amount.amount) for r in refunds} == {
+        (RefundReason.LOTTERY_NOT_SELECTED, 2 * 3000)}
+    # What they see under "my entries": the outcome and their place in the order.
+    for user in users:
+        (view,) = await lottery.my_entries(user)
+        assert view.entry.status is (EntryStatus.WON if user in winners else EntryStatus.LOST)
+        assert view.entry.draw_position == entries[user].draw_position
+
+
+async def test_cancelling_an_open_lottery_refunds_every_paid_entry_and_voids_unpaid_ones(
+        services, organizer, outbox_store, clock) -> None:
+    admin, lottery, purchase = services
+    event_id, tt = await lottery_type(admin, clock)
+    for user in (500, 501):
+        await enter(lottery, purchase, user, tt, 1)
+    unpaid = await lottery.start_entry(user_id=502, chat_id=502, ticket_type_id=tt, quantity=1)
+    started = await organizer.cancel_event(actor_id=ADMIN, event_id=event_id)
+    assert (started.refunds_queued, started.tickets_revoked, started.holders_told) == (2, 0, 2)
+    items = await outbox_store.claim_due(now=clock.now(), limit=100)
+    told = sorted(i.chat_id for i in items if i.kind == outbox.MESSAGE
+                  and i.payload["key"] == "event_cancelled")
+    assert told == [500, 501]
+    assert sum(1 for i in items if i.kind == outbox.REFUND) == 2
+    late = IncomingPayment(502, 502, "tg_unpaid", "ch_unpaid", entry_payload(unpaid.entry.id),
+                           unpaid.entry.total)
+    outcome = await purchase.confirm_payment(late)  # the voided entry cannot be paid now
+    assert outcome.outcome is PaymentOutcome.REFUNDING
+    figures = await lottery.figures(event_id)
+    assert figures.refunds_pending[0] == 3
+
+
+async def test_cancelling_after_the_draw_refunds_the_winners_and_not_the_losers_again(
+        services, organizer, db, outbox_store, clock) -> None:
+    event_id = await drawn_lottery(services, clock, seats=2, users=range(600, 605))
+    started = await organizer.cancel_event(actor_id=ADMIN, event_id=event_id)
+    # Two winners: their payments back and their tickets revoked; losers were refunded once.
+    assert (started.refunds_queued, started.tickets_revoked, started.holders_told) == (2, 2, 2)
+    items = await outbox_store.claim_due(now=clock.now(), limit=1000)
+    async with db.read() as uow:
+        refunds = [await uow.refunds.get(i.payload["refund_id"])
+                   for i in items if i.kind == outbox.REFUND]
+    assert sorted(r.reason.value for r in refunds) == (
+        ["event_cancelled"] * 2 + ["lottery_not_selected"] * 3)
+    assert len({r.payment_id for r in refunds}) == 5
