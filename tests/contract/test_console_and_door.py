@@ -193,3 +193,19 @@ async def test_reminders_go_out_once_24_and_2_hours_before(console, db, outbox_s
     qrs = [i for i in items if i.kind == outbox.TICKET]
     assert sorted(i.payload["params"]["hours"] for i in reminders) == [2, 24]
     assert len(qrs) == 2 + 4  # the purchase's QRs, then the QR again with each reminder
+
+
+async def test_a_reminder_goes_only_to_holders_of_valid_tickets_bought_before_its_time(
+        console, db, outbox_store, clock) -> None:
+    _, organizer, purchase, _ = console
+    event = await organizer_event(db, clock)
+    await buy(purchase, db, event, user=20)  # long before
+    clock.set(event.starts_at - timedelta(hours=23))
+    await buy(purchase, db, event, user=21)  # after the 24 h reminder's time
+    assert await organizer.send_due_reminders() == 1  # the 24 h one: only user 20
+    clock.set(event.starts_at - timedelta(hours=1))
+    assert await organizer.send_due_reminders() == 2  # the 2 h one: both
+    items = await outbox_store.claim_due(now=clock.now(), limit=100)
+    reminded = sorted((i.payload["params"]["hours"], i.chat_id) for i in items
+                      if i.kind == outbox.MESSAGE and i.payload["key"] == "reminder")
+    assert reminded == [(2, 20), (2, 21), (24, 20)]

@@ -311,3 +311,49 @@ async def test_cancelling_after_the_draw_refunds_the_winners_and_not_the_losers_
     assert sorted(r.reason.value for r in refunds) == (
         ["event_cancelled"] * 2 + ["lottery_not_selected"] * 3)
     assert len({r.payment_id for r in refunds}) == 5
+
+
+class FixedBeacon:
+    """A beacon whose rounds are numbered by the minute and published when told."""
+
+    url = "https://beacon.test"
+
+    def __init__(self) -> None:
+        self.published: dict[int, bytes] = {}
+
+    async def round_after(self, when) -> int:
+        return int(when.timestamp() // 60) + 1
+
+    async def value(self, round_number: int) -> bytes | None:
+        return self.published.get(round_number)
+
+
+async def test_a_beacon_lottery_fixes_its_round_while_open_and_draws_once_it_is_published(
+        db, clock) -> None:
+    from core.lottery.audit import verify_audit
+
+    beacon = FixedBeacon()
+    lottery = LotteryService(db, clock, beacon=beacon)
+    purchase = PurchaseService(db, clock, lottery=lottery)
+    admin = build_services(db, clock, admin_ids=frozenset({ADMIN})).admin
+    doc = lottery_doc(clock.now(), seats=2)
+    doc["lottery"]["beacon"] = True
+    event = await admin.import_event(doc, actor_id=ADMIN)
+    tt = (await admin.sales(event.id, actor_id=ADMIN)).types[0].ticket_type.id
+    assert await lottery.run_due() == []  # the round is fixed while entries are open
+    fixed = await lottery.fairness_info(event.id)
+    round_number = fixed["beacon_round"]
+    assert round_number == await beacon.round_after(event.lottery.entries_close_at)
+    for user in range(700, 705):
+        await enter(lottery, purchase, user, tt, 1)
+    clock.advance(timedelta(hours=1, seconds=1))
+    assert await lottery.run_due() == []  # closed: the entry list is frozen
+    assert (await lottery.fairness_info(event.id))["state"] is LotteryState.CLOSED
+    clock.advance(timedelta(hours=1))
+    assert await lottery.run_due() == []  # due, but the round is not published yet
+    beacon.published[round_number] = bytes(range(32))
+    assert await lottery.run_due() == [event.id]
+    audit = await lottery.audit(event.id)
+    assert verify_audit(audit) == []
+    assert audit["beacon"]["round"] == round_number
+    assert audit["beacon"]["value"] == bytes(range(32)).hex()
