@@ -277,7 +277,7 @@ async def test_winners_get_a_paid_order_and_tickets_and_only_losers_are_refunded
 
 
 async def test_cancelling_an_open_lottery_refunds_every_paid_entry_and_voids_unpaid_ones(
-        services, organizer, outbox_store, clock) -> None:
+        services, organizer, db, outbox_store, clock) -> None:
     admin, lottery, purchase = services
     event_id, tt = await lottery_type(admin, clock)
     for user in (500, 501):
@@ -290,6 +290,8 @@ async def test_cancelling_an_open_lottery_refunds_every_paid_entry_and_voids_unp
                   and i.payload["key"] == "event_cancelled")
     assert told == [500, 501]
     assert sum(1 for i in items if i.kind == outbox.REFUND) == 2
+    async with db.read() as uow:
+        assert (await uow.lottery.get(unpaid.entry.id)).status is EntryStatus.VOID
     late = IncomingPayment(502, 502, "tg_unpaid", "ch_unpaid", entry_payload(unpaid.entry.id),
                            unpaid.entry.total)
     outcome = await purchase.confirm_payment(late)  # the voided entry cannot be paid now

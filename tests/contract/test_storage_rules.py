@@ -9,11 +9,12 @@ from datetime import timedelta
 
 import pytest
 
-from core.catalog.model import EventStatus
+from core.catalog.model import EventStatus, LotteryState
 from core.catalog.spec import parse_event_spec
 from core.kernel import locking, outbox
 from core.kernel.locking import LockOrderViolation
 from core.kernel.money import Money
+from core.organizer.plans import cancellation_plan
 from core.payments.model import IncomingPayment
 from core.payments.plans import RefundReason
 from core.sales.model import Stock
@@ -108,6 +109,33 @@ async def test_lock_order_an_event_is_changed_only_under_its_exclusive_lock(
             await uow.events.set_status(event.id, EventStatus.CANCELLED, now=clock.now())
     async with db.read() as uow:
         assert (await uow.events.get(event.id)).status is EventStatus.PUBLISHED
+
+
+@pytest.mark.parametrize("write", ["cancel_everything", "update", "lottery_state",
+                                   "list_hash", "beacon_round", "beacon_value"])
+async def test_lock_order_every_write_of_an_event_row_needs_its_exclusive_lock(
+        db, clock, write) -> None:
+    event, _ = await new_event(db, clock)
+    spec = parse_event_spec(event_doc(title="Renamed"), now=clock.now())
+    writes = {
+        "cancel_everything": lambda uow: uow.events.cancel_everything(
+            cancellation_plan(event), now=clock.now()),
+        "update": lambda uow: uow.events.update(event.id, spec, now=clock.now()),
+        "lottery_state": lambda uow: uow.lottery.set_state(event.id, LotteryState.CLOSED,
+                                                           now=clock.now()),
+        "list_hash": lambda uow: uow.lottery.record_list_hash(event.id, "00" * 32),
+        "beacon_round": lambda uow: uow.lottery.fix_beacon_round(event.id, 7),
+        "beacon_value": lambda uow: uow.lottery.record_beacon_value(event.id, "ab"),
+    }
+    for shared in (None, True):
+        with pytest.raises(LockOrderViolation):
+            async with db.write() as uow:
+                if shared:
+                    await uow.events.lock(event.id, shared=True)
+                await writes[write](uow)
+    async with db.write() as uow:  # under the exclusive lock it is fine
+        await uow.events.lock(event.id)
+        await writes[write](uow)
 
 
 async def test_stock_counts_paid_seats_and_live_holds_only(db, clock) -> None:
