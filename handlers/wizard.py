@@ -348,6 +348,7 @@ async def on_other(update: Update, context: TicketQContext) -> None:
     raise ApplicationHandlerStop
 
 
+@cb.handles(cb.WizardPick)
 async def on_pick(update: Update, context: TicketQContext, action: cb.WizardPick) -> None:
     """A choice button: the same as typing the choice, if the draft is still at that step.
 
@@ -372,6 +373,7 @@ async def on_pick(update: Update, context: TicketQContext, action: cb.WizardPick
         await send_state(update, context, state)
 
 
+@cb.handles(cb.WizardNav)
 async def on_nav(update: Update, context: TicketQContext, action: cb.WizardNav) -> None:
     """Back / Skip / Cancel under a question; Publish / Save as draft under the preview.
 
