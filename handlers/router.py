@@ -8,12 +8,13 @@ from telegram import Update
 from telegram.error import TelegramError
 
 from core.kernel.errors import DomainError
-from handlers import browse, console, lottery, my_tickets, purchase, wizard
+from handlers import browse, console, lottery, my_tickets, purchase
 from handlers import callbacks as cb
 from handlers.common import ShownOnScreen, cut, reply
 from handlers.context import TicketQContext
 from handlers.delivery import before_waiting
 from handlers.texts import error_text, plain, t
+from handlers.wizard import chat as wizard
 
 log = logging.getLogger(__name__)
 
