@@ -111,6 +111,14 @@ def test_the_description_can_be_skipped_or_cleared() -> None:
     assert cleared.doc["description"] == ""
 
 
+def test_a_typed_skip_is_an_answer_like_any_other() -> None:
+    titled = wz.answer(wz.new_draft(), "skip", now=NOW)
+    assert titled.accepted and titled.draft.doc["title"] == "skip"
+    assert titled.draft.step is Step.DESCRIPTION
+    described = wz.answer(titled.draft, "SKIP", now=NOW)
+    assert described.accepted and described.draft.doc["description"] == "SKIP"
+
+
 def test_a_required_answer_cannot_be_skipped() -> None:
     outcome = wz.skip(wz.new_draft(), now=NOW)
     assert outcome.issue is not None and outcome.issue.code == "required"
