@@ -29,11 +29,11 @@ from handlers import (
     purchase,
     router,
     start,
-    wizard,
 )
 from handlers import help as help_
 from handlers.common import guarded
 from handlers.errors import on_error
+from handlers.wizard import chat as wizard
 
 # (command, description) for setMyCommands; organizer commands are left out of the menu.
 BOT_COMMANDS: list[tuple[str, str]] = [

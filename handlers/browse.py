@@ -17,12 +17,14 @@ async def cmd_events(update: Update, context: TicketQContext) -> None:
     await reply(update, context, event_list_text(page), keyboards.event_list(page))
 
 
+@cb.handles(cb.ListPage)
 async def on_list_page(update: Update, context: TicketQContext, action: cb.ListPage) -> None:
     """A paging button: show another page of the list in place."""
     page = await context.services.catalog.list_events(action.page)
     await show(update, context, event_list_text(page), keyboards.event_list(page))
 
 
+@cb.handles(cb.ShowEvent)
 async def on_show_event(update: Update, context: TicketQContext, action: cb.ShowEvent) -> None:
     """An event button: show the event card in place."""
     await send_event_card(update, context, action.event_id, edit=True)

@@ -1,59 +1,35 @@
-"""The one callback_data codec: short, versioned, ASCII strings of at most 64 bytes.
+"""Buttons: one declaration per action, the callback_data codec derived from it.
 
-Every inline button the bot sends carries one of the actions below, encoded as
-``v1:<tag>[:<int>...]``. :func:`decode` never raises: anything malformed, forged, stale (an
-unknown version) or out of range decodes to ``None`` and the caller says the button expired.
+A button's action is a frozen dataclass registered under a short tag with :func:`declare`;
+its fields are integers annotated with their range (:data:`Id`, :data:`PageNo`,
+:data:`Quantity` or a :class:`Range`). The flow that answers it is registered next to the
+flow with :func:`handles`. Those two places are all a new button needs::
 
-==============  ======================  ================================================
-Wire form       Action                  Meaning
-==============  ======================  ================================================
-``v1:ls:2``     :class:`ListPage`       event list, page 2 (0-based)
-``v1:ev:42``    :class:`ShowEvent`      event card of event 42
-``v1:tt:17``    :class:`ChooseType`     ticket type 17 -> quantity picker
-``v1:q:17:3``   :class:`HoldSeats`      hold 3 seats of type 17 -> invoice
-``v1:rel:99``   :class:`Release`        release the hold of order 99
-``v1:le:17``    :class:`EnterLottery`   lottery ticket type 17 -> entry picker
-``v1:lq:17:2``  :class:`EntryQuantity`  enter asking for 2 tickets of type 17 -> invoice
-``v1:tk:55``    :class:`ShowTicket`     send ticket 55's QR again
-``v1:my``       :class:`MyTickets`      the user's tickets
-``v1:mp:1``     :class:`MyTicketsPage`  the user's tickets, page 1 (0-based)
-``v1:noop``     :class:`Noop`           a label that does nothing when tapped
-==============  ======================  ================================================
+    @declare("rf")
+    @dataclass(frozen=True, slots=True)
+    class Refund(Action):
+        \"\"\"``v1:rf:99``: refund order 99.\"\"\"
 
-Organizer console and door staff (every id is re-authorized by the service on use):
+        order_id: Id
 
-================  ==========================  ============================================
-Wire form         Action                      Meaning
-================  ==========================  ============================================
-``v1:cs:42``      :class:`ConsoleStats`       figures of event 42
-``v1:cx:42``      :class:`ConsoleExport`      CSV export of event 42
-``v1:ci:42``      :class:`StaffInvite`        a door staff invite link for event 42
-``v1:cl:42``      :class:`StaffList`          event 42's door staff, a revoke button each
-``v1:cc:42``      :class:`CancelAsk`          ask to confirm cancelling event 42
-``v1:cy:42``      :class:`CancelConfirm`      cancel event 42 and refund everyone
-``v1:cn:42``      :class:`CancelKeep`         do not cancel event 42
-``v1:rs:42:7``    :class:`RevokeStaff`        user 7 is no longer door staff for event 42
-``v1:ro:7``       :class:`RevokeOrganizer`    user 7 is no longer an organizer
-``v1:wi:3``       :class:`WithdrawInvite`     withdraw unused invite 3
-``v1:me:1``       :class:`MyEventsPage`       the caller's events, page 1 (0-based)
-``v1:ce:42:1``    :class:`ConsoleEvent`       event 42's console card (Back: events page 1)
-``v1:op:1``       :class:`OrganizersPage`     the organizers, page 1
-``v1:sp:42:1``    :class:`StaffPage`          event 42's door staff, page 1
-================  ==========================  ============================================
+    @handles(cb.Refund)                       # in the feature's handler module
+    async def on_refund(update, context, action: cb.Refund) -> None: ...
 
-Event wizard (the draft's current step decides what a pick means; a stale one is refused):
-
-================  ==========================  ============================================
-``v1:wz:3:0``     :class:`WizardPick`         answer step 3 with its choice 0 (a button)
-``v1:wn:1``       :class:`WizardNav`          0 back, 1 skip, 2 cancel, 3 publish, 4 draft
-================  ==========================  ============================================
+The wire form is ``v1:<tag>[:<int>...]`` (fields in declaration order, canonical decimals),
+ASCII and at most 64 bytes: :func:`declare` refuses a tag already taken and an action whose
+largest values would not fit. :func:`decode` never raises: anything malformed, forged, stale
+(an unknown version) or out of range decodes to ``None`` and the caller says the button
+expired. Tags and field order are what old buttons in chats carry: never change them
+(``tests/unit/test_button_wire_forms.py`` pins every action's wire form).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
-from dataclasses import dataclass
+import typing
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, fields
+from typing import Annotated, Any, TypeVar
 
 VERSION = "v1"
 MAX_BYTES = 64
@@ -64,364 +40,404 @@ MAX_QUANTITY = 100
 
 # Canonical non-negative decimal: no sign, no leading zeros, ASCII digits only.
 _NUMBER = re.compile(r"0|[1-9][0-9]{0,18}")
+_TAG = re.compile(r"[a-z]{1,8}")
 
 
 @dataclass(frozen=True, slots=True)
-class ListPage:
-    """The event list at ``page`` (0-based)."""
+class Range:
+    """The values a field may carry on the wire (both ends included; ``low`` >= 0)."""
 
-    page: int
+    low: int
+    high: int
 
+    def text(self, value: object) -> str:
+        """``value`` as written on the wire.
 
-@dataclass(frozen=True, slots=True)
-class ShowEvent:
-    """One event's card."""
+        Raises:
+            ValueError: out of range or not an integer (a programming error, not user input).
+        """
+        if isinstance(value, bool) or not isinstance(value, int) \
+                or not self.low <= value <= self.high:
+            raise ValueError(f"callback field out of range: {value!r}")
+        return str(value)
 
-    event_id: int
-
-
-@dataclass(frozen=True, slots=True)
-class ChooseType:
-    """A ticket type was picked: offer the quantity picker."""
-
-    ticket_type_id: int
-
-
-@dataclass(frozen=True, slots=True)
-class HoldSeats:
-    """Hold ``quantity`` seats of a ticket type and send the invoice."""
-
-    ticket_type_id: int
-    quantity: int
+    def read(self, text: str) -> int | None:
+        """The value of a wire field, or None unless canonical and in range."""
+        if not _NUMBER.fullmatch(text):
+            return None
+        value = int(text)
+        return value if self.low <= value <= self.high else None
 
 
-@dataclass(frozen=True, slots=True)
-class Release:
-    """Give back the seats held by an order (cancel before paying)."""
-
-    order_id: int
+Id = Annotated[int, Range(1, MAX_ID)]
+PageNo = Annotated[int, Range(0, MAX_PAGE)]
+Quantity = Annotated[int, Range(1, MAX_QUANTITY)]
 
 
 @dataclass(frozen=True, slots=True)
-class EnterLottery:
-    """A lottery ticket type was picked: offer the entry picker."""
-
-    ticket_type_id: int
+class Action:
+    """What a button asks for (the base of every declared action)."""
 
 
-@dataclass(frozen=True, slots=True)
-class EntryQuantity:
-    """Enter the lottery asking for ``quantity`` tickets of a type, and send the invoice."""
-
-    ticket_type_id: int
-    quantity: int
+A = TypeVar("A", bound=Action)
+T = TypeVar("T", bound=type[Action])
+# A button's flow: (update, context, action); handlers.router passes the decoded action.
+Flow = Callable[[Any, Any, A], Awaitable[None]]
 
 
 @dataclass(frozen=True, slots=True)
-class ShowTicket:
-    """Send one ticket's QR code again."""
+class Declared:
+    """One declared action: its tag and its fields' names and ranges, in wire order."""
 
-    ticket_id: int
+    tag: str
+    kind: type[Action]
+    fields: tuple[tuple[str, Range], ...]
+
+    @property
+    def longest(self) -> int:
+        """Bytes of the longest callback_data this action can produce."""
+        return len(":".join([VERSION, self.tag, *(str(r.high) for _, r in self.fields)]))
 
 
+class Buttons:
+    """The registry: declared actions by tag and by type, and the flow of each."""
+
+    def __init__(self) -> None:
+        self.by_tag: dict[str, Declared] = {}
+        self.by_kind: dict[type[Action], Declared] = {}
+        self.flows: dict[type[Action], Flow[Any]] = {}
+
+    def declare(self, tag: str) -> Callable[[T], T]:
+        """Class decorator: register a frozen dataclass action under ``tag``.
+
+        Raises:
+            ValueError: the tag is taken or malformed, a field has no range, or the largest
+                values would not fit in :data:`MAX_BYTES`.
+        """
+        def register(kind: T) -> T:
+            if not _TAG.fullmatch(tag):
+                raise ValueError(f"button tag {tag!r}: 1 to 8 lowercase ASCII letters")
+            if tag in self.by_tag:
+                raise ValueError(f"button tag {tag!r} is taken by "
+                                 f"{self.by_tag[tag].kind.__name__}")
+            if kind in self.by_kind:
+                raise ValueError(f"{kind.__name__} is declared twice")
+            hints = typing.get_type_hints(kind, include_extras=True)
+            ranges = []
+            for field in fields(kind):
+                meta = getattr(hints[field.name], "__metadata__", ())
+                found = [m for m in meta if isinstance(m, Range)]
+                if len(found) != 1 or found[0].low < 0:
+                    raise ValueError(f"{kind.__name__}.{field.name}: annotate it with a Range")
+                ranges.append((field.name, found[0]))
+            declared = Declared(tag, kind, tuple(ranges))
+            if declared.longest > MAX_BYTES:
+                raise ValueError(f"{kind.__name__}: up to {declared.longest} bytes of "
+                                 f"callback_data, Telegram allows {MAX_BYTES}")
+            self.by_tag[tag] = self.by_kind[kind] = declared
+            return kind
+        return register
+
+    def handles(self, kind: type[A]) -> Callable[[Flow[A]], Flow[A]]:
+        """Function decorator: the flow that answers ``kind``'s buttons (one per action).
+
+        Raises:
+            ValueError: ``kind`` is not declared, or already has a flow.
+        """
+        def register(flow: Flow[A]) -> Flow[A]:
+            if kind not in self.by_kind:
+                raise ValueError(f"{kind.__name__} is not a declared button action")
+            if kind in self.flows:
+                raise ValueError(f"{kind.__name__} already has a flow")
+            self.flows[kind] = flow
+            return flow
+        return register
+
+    def flow(self, action: Action) -> Flow[Any]:
+        """The flow registered for ``action``'s type."""
+        return self.flows[type(action)]
+
+    def unhandled(self) -> list[str]:
+        """Declared actions without a flow (none once every handler module is imported)."""
+        return sorted(d.kind.__name__ for d in self.by_kind.values() if d.kind not in self.flows)
+
+    def encode(self, action: Action) -> str:
+        """The callback_data string for ``action``.
+
+        Raises:
+            ValueError: not a declared action, or a field out of range (a programming error).
+        """
+        declared = self.by_kind.get(type(action))
+        if declared is None:
+            raise ValueError(f"not a callback action: {action!r}")
+        parts = [r.text(getattr(action, name)) for name, r in declared.fields]
+        return ":".join([VERSION, declared.tag, *parts])
+
+    def decode(self, data: object) -> Action | None:
+        """Parse callback_data; ``None`` for anything that :meth:`encode` would not produce."""
+        if not isinstance(data, str) or not data or len(data) > MAX_BYTES \
+                or not data.isascii():
+            return None
+        parts = data.split(":")
+        if len(parts) < 2 or parts[0] != VERSION:
+            return None
+        declared = self.by_tag.get(parts[1])
+        raw = parts[2:]
+        if declared is None or len(raw) != len(declared.fields):
+            return None
+        values: list[int] = []
+        for text, (_, allowed) in zip(raw, declared.fields, strict=True):
+            value = allowed.read(text)
+            if value is None:
+                return None
+            values.append(value)
+        return declared.kind(*values)
+
+
+BUTTONS = Buttons()
+declare = BUTTONS.declare
+handles = BUTTONS.handles
+encode = BUTTONS.encode
+decode = BUTTONS.decode
+
+
+# ----------------------------------------------------------------------------- browsing, buying
+
+@declare("ls")
 @dataclass(frozen=True, slots=True)
-class MyTickets:
-    """List the user's tickets."""
+class ListPage(Action):
+    """``v1:ls:2``: the event list at ``page`` (0-based)."""
+
+    page: PageNo
 
 
+@declare("ev")
 @dataclass(frozen=True, slots=True)
-class MyTicketsPage:
-    """Another page of the user's tickets."""
+class ShowEvent(Action):
+    """``v1:ev:42``: one event's card."""
 
-    page: int
+    event_id: Id
 
 
+@declare("tt")
 @dataclass(frozen=True, slots=True)
-class Noop:
-    """A button that only shows information (e.g. a sold-out type)."""
+class ChooseType(Action):
+    """``v1:tt:17``: a ticket type was picked: offer the quantity picker."""
+
+    ticket_type_id: Id
 
 
+@declare("q")
 @dataclass(frozen=True, slots=True)
-class ConsoleStats:
-    """Organizer console: an event's figures."""
+class HoldSeats(Action):
+    """``v1:q:17:3``: hold ``quantity`` seats of a ticket type and send the invoice."""
 
-    event_id: int
+    ticket_type_id: Id
+    quantity: Quantity
 
 
+@declare("rel")
 @dataclass(frozen=True, slots=True)
-class ConsoleExport:
-    """Organizer console: an event's CSV export."""
+class Release(Action):
+    """``v1:rel:99``: give back the seats held by an order (cancel before paying)."""
 
-    event_id: int
+    order_id: Id
 
 
+@declare("le")
 @dataclass(frozen=True, slots=True)
-class StaffInvite:
-    """Organizer console: create a door staff invite link for an event."""
+class EnterLottery(Action):
+    """``v1:le:17``: a lottery ticket type was picked: offer the entry picker."""
 
-    event_id: int
+    ticket_type_id: Id
 
 
+@declare("lq")
 @dataclass(frozen=True, slots=True)
-class StaffList:
-    """Organizer console: an event's door staff."""
+class EntryQuantity(Action):
+    """``v1:lq:17:2``: enter the lottery asking for ``quantity`` tickets of a type, and send
+    the invoice."""
 
-    event_id: int
+    ticket_type_id: Id
+    quantity: Quantity
 
 
+@declare("tk")
 @dataclass(frozen=True, slots=True)
-class CancelAsk:
-    """Organizer console: ask to confirm cancelling an event."""
+class ShowTicket(Action):
+    """``v1:tk:55``: send one ticket's QR code again."""
 
-    event_id: int
+    ticket_id: Id
 
 
+@declare("my")
 @dataclass(frozen=True, slots=True)
-class CancelConfirm:
-    """Organizer console: cancel the event, refund everyone."""
-
-    event_id: int
+class MyTickets(Action):
+    """``v1:my``: list the user's tickets."""
 
 
+@declare("mp")
 @dataclass(frozen=True, slots=True)
-class CancelKeep:
-    """Organizer console: the organizer decided not to cancel."""
+class MyTicketsPage(Action):
+    """``v1:mp:1``: another page of the user's tickets (0-based)."""
 
-    event_id: int
+    page: PageNo
 
 
+@declare("noop")
 @dataclass(frozen=True, slots=True)
-class RevokeStaff:
-    """Organizer console: take door staff duty for an event away from a user."""
-
-    event_id: int
-    user_id: int
+class Noop(Action):
+    """``v1:noop``: a button that only shows information (e.g. a sold-out type)."""
 
 
+# ----------------------------------------------------------------------------- organizer console
+# (every id is re-authorized by the service on use)
+
+@declare("cs")
 @dataclass(frozen=True, slots=True)
-class RevokeOrganizer:
-    """Admin console: take the organizer role away from a user."""
+class ConsoleStats(Action):
+    """``v1:cs:42``: organizer console: an event's figures."""
 
-    user_id: int
+    event_id: Id
 
 
+@declare("cx")
 @dataclass(frozen=True, slots=True)
-class WithdrawInvite:
-    """Withdraw an invite link nobody has used yet."""
+class ConsoleExport(Action):
+    """``v1:cx:42``: organizer console: an event's CSV export."""
 
-    invite_id: int
+    event_id: Id
 
 
+@declare("ci")
 @dataclass(frozen=True, slots=True)
-class MyEventsPage:
-    """Organizer console: a page of the caller's events."""
+class StaffInvite(Action):
+    """``v1:ci:42``: organizer console: create a door staff invite link for an event."""
 
-    page: int
+    event_id: Id
 
 
+@declare("cl")
 @dataclass(frozen=True, slots=True)
-class ConsoleEvent:
-    """Organizer console: one event's card; its Back button returns to events ``page``."""
+class StaffList(Action):
+    """``v1:cl:42``: organizer console: an event's door staff, a revoke button each."""
 
-    event_id: int
-    page: int
+    event_id: Id
 
 
+@declare("cc")
 @dataclass(frozen=True, slots=True)
-class OrganizersPage:
-    """Admin console: a page of the organizers."""
+class CancelAsk(Action):
+    """``v1:cc:42``: organizer console: ask to confirm cancelling an event."""
 
-    page: int
+    event_id: Id
 
 
+@declare("cy")
 @dataclass(frozen=True, slots=True)
-class StaffPage:
-    """Organizer console: a page of an event's door staff."""
+class CancelConfirm(Action):
+    """``v1:cy:42``: organizer console: cancel the event, refund everyone."""
 
-    event_id: int
-    page: int
-
-
-ConsoleAction = (ConsoleStats | ConsoleExport | StaffInvite | StaffList | CancelAsk
-                 | CancelConfirm | CancelKeep | RevokeStaff | RevokeOrganizer | WithdrawInvite
-                 | MyEventsPage | ConsoleEvent | OrganizersPage | StaffPage)
+    event_id: Id
 
 
+@declare("cn")
 @dataclass(frozen=True, slots=True)
-class WizardPick:
-    """Answer the wizard's step number ``step`` with its ``choice``-th offered value."""
+class CancelKeep(Action):
+    """``v1:cn:42``: organizer console: the organizer decided not to cancel."""
 
-    step: int
-    choice: int
+    event_id: Id
 
 
+@declare("rs")
 @dataclass(frozen=True, slots=True)
-class WizardNav:
-    """Wizard navigation: one of the ``WIZARD_*`` actions."""
+class RevokeStaff(Action):
+    """``v1:rs:42:7``: organizer console: take door staff duty for an event away from a
+    user."""
 
-    action: int
+    event_id: Id
+    user_id: Id
 
+
+@declare("ro")
+@dataclass(frozen=True, slots=True)
+class RevokeOrganizer(Action):
+    """``v1:ro:7``: admin console: take the organizer role away from a user."""
+
+    user_id: Id
+
+
+@declare("wi")
+@dataclass(frozen=True, slots=True)
+class WithdrawInvite(Action):
+    """``v1:wi:3``: withdraw an invite link nobody has used yet."""
+
+    invite_id: Id
+
+
+@declare("me")
+@dataclass(frozen=True, slots=True)
+class MyEventsPage(Action):
+    """``v1:me:1``: organizer console: a page of the caller's events (0-based)."""
+
+    page: PageNo
+
+
+@declare("ce")
+@dataclass(frozen=True, slots=True)
+class ConsoleEvent(Action):
+    """``v1:ce:42:1``: organizer console: one event's card; its Back button returns to
+    events ``page``."""
+
+    event_id: Id
+    page: PageNo
+
+
+@declare("op")
+@dataclass(frozen=True, slots=True)
+class OrganizersPage(Action):
+    """``v1:op:1``: admin console: a page of the organizers."""
+
+    page: PageNo
+
+
+@declare("sp")
+@dataclass(frozen=True, slots=True)
+class StaffPage(Action):
+    """``v1:sp:42:1``: organizer console: a page of an event's door staff."""
+
+    event_id: Id
+    page: PageNo
+
+
+# ----------------------------------------------------------------------------- event wizard
+# (the draft's current step decides what a pick means; a stale one is refused)
 
 WIZARD_BACK, WIZARD_SKIP, WIZARD_CANCEL, WIZARD_PUBLISH, WIZARD_DRAFT = range(5)
 MAX_WIZARD_STEP = 63
 MAX_WIZARD_CHOICE = 15
 
-Action = (ListPage | ShowEvent | ChooseType | HoldSeats | Release | EnterLottery | EntryQuantity
-          | ShowTicket | MyTickets | MyTicketsPage | Noop | ConsoleAction | WizardPick
-          | WizardNav)
+
+@declare("wz")
+@dataclass(frozen=True, slots=True)
+class WizardPick(Action):
+    """``v1:wz:3:0``: answer the wizard's step number ``step`` with its ``choice``-th
+    offered value."""
+
+    step: Annotated[int, Range(0, MAX_WIZARD_STEP)]
+    choice: Annotated[int, Range(0, MAX_WIZARD_CHOICE)]
 
 
-def encode(action: Action) -> str:
-    """The callback_data string for ``action``.
+@declare("wn")
+@dataclass(frozen=True, slots=True)
+class WizardNav(Action):
+    """``v1:wn:1``: wizard navigation: 0 back, 1 skip, 2 cancel, 3 publish, 4 save as
+    draft (the ``WIZARD_*`` numbers)."""
 
-    Raises:
-        ValueError: if a field is out of range (a programming error, not user input).
-    """
-    match action:
-        case ListPage(page):
-            parts = ["ls", _check(page, 0, MAX_PAGE)]
-        case ShowEvent(event_id):
-            parts = ["ev", _check(event_id, 1, MAX_ID)]
-        case ChooseType(ticket_type_id):
-            parts = ["tt", _check(ticket_type_id, 1, MAX_ID)]
-        case HoldSeats(ticket_type_id, quantity):
-            parts = ["q", _check(ticket_type_id, 1, MAX_ID), _check(quantity, 1, MAX_QUANTITY)]
-        case Release(order_id):
-            parts = ["rel", _check(order_id, 1, MAX_ID)]
-        case EnterLottery(ticket_type_id):
-            parts = ["le", _check(ticket_type_id, 1, MAX_ID)]
-        case EntryQuantity(ticket_type_id, quantity):
-            parts = ["lq", _check(ticket_type_id, 1, MAX_ID), _check(quantity, 1, MAX_QUANTITY)]
-        case ShowTicket(ticket_id):
-            parts = ["tk", _check(ticket_id, 1, MAX_ID)]
-        case MyTickets():
-            parts = ["my"]
-        case MyTicketsPage(page):
-            parts = ["mp", _check(page, 0, MAX_PAGE)]
-        case MyEventsPage(page):
-            parts = ["me", _check(page, 0, MAX_PAGE)]
-        case OrganizersPage(page):
-            parts = ["op", _check(page, 0, MAX_PAGE)]
-        case ConsoleEvent(event_id, page):
-            parts = ["ce", _check(event_id, 1, MAX_ID), _check(page, 0, MAX_PAGE)]
-        case StaffPage(event_id, page):
-            parts = ["sp", _check(event_id, 1, MAX_ID), _check(page, 0, MAX_PAGE)]
-        case Noop():
-            parts = ["noop"]
-        case (ConsoleStats(event_id) | ConsoleExport(event_id) | StaffInvite(event_id)
-              | StaffList(event_id) | CancelAsk(event_id) | CancelConfirm(event_id)
-              | CancelKeep(event_id)):
-            parts = [_CONSOLE_TAGS[type(action)], _check(event_id, 1, MAX_ID)]
-        case RevokeStaff(event_id, staff_user_id):
-            parts = ["rs", _check(event_id, 1, MAX_ID), _check(staff_user_id, 1, MAX_ID)]
-        case RevokeOrganizer(organizer_id):
-            parts = ["ro", _check(organizer_id, 1, MAX_ID)]
-        case WithdrawInvite(invite_id):
-            parts = ["wi", _check(invite_id, 1, MAX_ID)]
-        case WizardPick(step, choice):
-            parts = ["wz", _check(step, 0, MAX_WIZARD_STEP), _check(choice, 0, MAX_WIZARD_CHOICE)]
-        case WizardNav(nav):
-            parts = ["wn", _check(nav, 0, WIZARD_DRAFT)]
-        case _:
-            raise ValueError(f"not a callback action: {action!r}")
-    data = ":".join([VERSION, *parts])
-    assert len(data.encode("ascii")) <= MAX_BYTES
-    return data
+    action: Annotated[int, Range(0, WIZARD_DRAFT)]
 
 
-def decode(data: object) -> Action | None:
-    """Parse callback_data; ``None`` for anything that :func:`encode` would not produce."""
-    if not isinstance(data, str) or not data or len(data) > MAX_BYTES or not data.isascii():
-        return None
-    parts = data.split(":")
-    if len(parts) < 2 or parts[0] != VERSION:
-        return None
-    tag, raw = parts[1], parts[2:]
-    shape = _SHAPES.get(tag)
-    if shape is None or len(raw) != len(shape):
-        return None
-    numbers: list[int] = []
-    for text, (low, high) in zip(raw, shape, strict=True):
-        value = _number(text, low, high)
-        if value is None:
-            return None
-        numbers.append(value)
-    return _BUILD[tag](*numbers)
-
-
-def _check(value: int, low: int, high: int) -> str:
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise ValueError(f"callback field out of range: {value!r}")
-    return str(value)
-
-
-def _number(text: str, low: int, high: int) -> int | None:
-    if not _NUMBER.fullmatch(text):
-        return None
-    value = int(text)
-    return value if low <= value <= high else None
-
-
-_ID = (1, MAX_ID)
+# Read by tests (tests/security): every tag and the ranges of its fields.
 _SHAPES: dict[str, tuple[tuple[int, int], ...]] = {
-    "ls": ((0, MAX_PAGE),),
-    "ev": (_ID,),
-    "tt": (_ID,),
-    "q": (_ID, (1, MAX_QUANTITY)),
-    "rel": (_ID,),
-    "le": (_ID,),
-    "lq": (_ID, (1, MAX_QUANTITY)),
-    "tk": (_ID,),
-    "my": (),
-    "mp": ((0, MAX_PAGE),),
-    "noop": (),
-    "cs": (_ID,),
-    "cx": (_ID,),
-    "ci": (_ID,),
-    "cl": (_ID,),
-    "cc": (_ID,),
-    "cy": (_ID,),
-    "cn": (_ID,),
-    "rs": (_ID, _ID),
-    "ro": (_ID,),
-    "wi": (_ID,),
-    "me": ((0, MAX_PAGE),),
-    "ce": (_ID, (0, MAX_PAGE)),
-    "op": ((0, MAX_PAGE),),
-    "sp": (_ID, (0, MAX_PAGE)),
-    "wz": ((0, MAX_WIZARD_STEP), (0, MAX_WIZARD_CHOICE)),
-    "wn": ((0, WIZARD_DRAFT),),
-}
-_BUILD: dict[str, Callable[..., Action]] = {
-    "ls": ListPage,
-    "ev": ShowEvent,
-    "tt": ChooseType,
-    "q": HoldSeats,
-    "rel": Release,
-    "le": EnterLottery,
-    "lq": EntryQuantity,
-    "tk": ShowTicket,
-    "my": MyTickets,
-    "mp": MyTicketsPage,
-    "noop": Noop,
-    "cs": ConsoleStats,
-    "cx": ConsoleExport,
-    "ci": StaffInvite,
-    "cl": StaffList,
-    "cc": CancelAsk,
-    "cy": CancelConfirm,
-    "cn": CancelKeep,
-    "rs": RevokeStaff,
-    "ro": RevokeOrganizer,
-    "wi": WithdrawInvite,
-    "me": MyEventsPage,
-    "ce": ConsoleEvent,
-    "op": OrganizersPage,
-    "sp": StaffPage,
-    "wz": WizardPick,
-    "wn": WizardNav,
-}
-_CONSOLE_TAGS: dict[type, str] = {
-    ConsoleStats: "cs", ConsoleExport: "cx", StaffInvite: "ci", StaffList: "cl",
-    CancelAsk: "cc", CancelConfirm: "cy", CancelKeep: "cn",
-}
+    tag: tuple((r.low, r.high) for _, r in d.fields) for tag, d in BUTTONS.by_tag.items()}
+_BUILD: dict[str, type[Action]] = {tag: d.kind for tag, d in BUTTONS.by_tag.items()}

@@ -144,6 +144,7 @@ async def cmd_invite_organizer(update: Update, context: TicketQContext) -> None:
                 _withdraw_keyboard(invite))
 
 
+@cb.handles(cb.WithdrawInvite)
 async def on_withdraw_invite(update: Update, context: TicketQContext,
                              action: cb.WithdrawInvite) -> None:
     """The "Withdraw this invite" button (its creator or an admin).
@@ -169,6 +170,7 @@ async def cmd_organizers(update: Update, context: TicketQContext) -> None:
     await reply(update, context, text, markup)
 
 
+@cb.handles(cb.OrganizersPage)
 async def on_organizers_page(update: Update, context: TicketQContext,
                              action: cb.OrganizersPage) -> None:
     """Previous / Next under the organizers: another page, in place.
@@ -216,6 +218,7 @@ def _person_line(grant: Grant, zone: tzinfo | None = None) -> str:
     return t("console.person", name=_name(grant), user_id=grant.user_id, since=since)
 
 
+@cb.handles(cb.RevokeOrganizer)
 async def on_revoke_organizer(update: Update, context: TicketQContext,
                               action: cb.RevokeOrganizer) -> None:
     """A revoke button on ``/organizers``: take the role away, then show the list again.
@@ -270,6 +273,7 @@ async def cmd_my_events(update: Update, context: TicketQContext) -> None:
     await reply(update, context, text, markup)
 
 
+@cb.handles(cb.MyEventsPage)
 async def on_my_events_page(update: Update, context: TicketQContext,
                             action: cb.MyEventsPage) -> None:
     """Previous / Next (or Back from a card): a page of the events, in place.
@@ -297,6 +301,7 @@ async def _events_view(context: TicketQContext, uid: int,
         InlineKeyboardMarkup(rows)
 
 
+@cb.handles(cb.ConsoleEvent)
 async def on_console_event(update: Update, context: TicketQContext,
                            action: cb.ConsoleEvent) -> None:
     """An event's row: its card with the console buttons and Back, in place.
@@ -323,6 +328,7 @@ async def cmd_stats(update: Update, context: TicketQContext) -> None:
         await _send_stats(update, context, *parsed)
 
 
+@cb.handles(cb.ConsoleStats)
 async def on_stats(update: Update, context: TicketQContext, action: cb.ConsoleStats) -> None:
     """The Stats button: the figures as a new message (so they can be compared later)."""
     uid = user_id(update)
@@ -346,6 +352,7 @@ async def cmd_export(update: Update, context: TicketQContext) -> None:
         await _send_export(update, context, *parsed)
 
 
+@cb.handles(cb.ConsoleExport)
 async def on_export(update: Update, context: TicketQContext,
                     action: cb.ConsoleExport) -> None:
     """The Export button."""
@@ -381,6 +388,7 @@ async def cmd_staff_invite(update: Update, context: TicketQContext) -> None:
         await _send_staff_invite(update, context, *parsed)
 
 
+@cb.handles(cb.StaffInvite)
 async def on_staff_invite(update: Update, context: TicketQContext,
                           action: cb.StaffInvite) -> None:
     """The Staff invite button."""
@@ -414,6 +422,7 @@ async def cmd_staff(update: Update, context: TicketQContext) -> None:
         await reply(update, context, text, markup)
 
 
+@cb.handles(cb.StaffList)
 async def on_staff_list(update: Update, context: TicketQContext,
                         action: cb.StaffList) -> None:
     """The Staff button on an event's card: the list in place (Back returns to the card)."""
@@ -423,6 +432,7 @@ async def on_staff_list(update: Update, context: TicketQContext,
         await show(update, context, text, markup)
 
 
+@cb.handles(cb.StaffPage)
 async def on_staff_page(update: Update, context: TicketQContext,
                         action: cb.StaffPage) -> None:
     """Previous / Next under the staff list: another page, in place.
@@ -456,6 +466,7 @@ async def _staff_view(context: TicketQContext, uid: int, event_id: int,
     return fit("\n".join(lines)), InlineKeyboardMarkup(rows)
 
 
+@cb.handles(cb.RevokeStaff)
 async def on_revoke_staff(update: Update, context: TicketQContext,
                           action: cb.RevokeStaff) -> None:
     """A revoke button on the staff list: take the duty away, then show the list again.
@@ -489,6 +500,7 @@ async def cmd_cancel_event(update: Update, context: TicketQContext) -> None:
         await reply(update, context, text, markup)
 
 
+@cb.handles(cb.CancelAsk)
 async def on_cancel_ask(update: Update, context: TicketQContext, action: cb.CancelAsk) -> None:
     """The Cancel event button: the confirmation question as a new message."""
     uid = user_id(update)
@@ -511,6 +523,7 @@ async def _cancel_question(context: TicketQContext, uid: int,
              sold=figures.sold), markup
 
 
+@cb.handles(cb.CancelConfirm)
 async def on_cancel_confirm(update: Update, context: TicketQContext,
                             action: cb.CancelConfirm) -> None:
     """"Yes, cancel and refund everyone": cancel, report what was queued, wake the outbox.
@@ -530,6 +543,7 @@ async def on_cancel_confirm(update: Update, context: TicketQContext,
                                   told=started.holders_told, event_id=started.event.id))
 
 
+@cb.handles(cb.CancelKeep)
 async def on_cancel_keep(update: Update, context: TicketQContext,
                          action: cb.CancelKeep) -> None:
     """"No": nothing changes."""

@@ -19,6 +19,7 @@ from handlers.fairness import ask_for_phone
 from handlers.texts import t
 
 
+@cb.handles(cb.EnterLottery)
 async def on_enter(update: Update, context: TicketQContext, action: cb.EnterLottery) -> None:
     """An "Enter" button: ask how many tickets the entry is for.
 
@@ -43,6 +44,7 @@ async def on_enter(update: Update, context: TicketQContext, action: cb.EnterLott
     await show(update, context, text, markup)
 
 
+@cb.handles(cb.EntryQuantity)
 async def on_entry_quantity(update: Update, context: TicketQContext,
                             action: cb.EntryQuantity) -> None:
     """A number in the entry picker: start the entry and send its invoice (full price).

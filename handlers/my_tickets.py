@@ -24,11 +24,13 @@ async def cmd_my_tickets(update: Update, context: TicketQContext) -> None:
     await reply(update, context, text, markup)
 
 
+@cb.handles(cb.MyTickets)
 async def on_my_tickets(update: Update, context: TicketQContext, action: cb.MyTickets) -> None:
     """The "My tickets" button: the same list, in place."""
     await _show_page(update, context, 0)
 
 
+@cb.handles(cb.MyTicketsPage)
 async def on_my_tickets_page(update: Update, context: TicketQContext,
                              action: cb.MyTicketsPage) -> None:
     """Previous / Next under the list: another page, in place."""
@@ -51,6 +53,7 @@ async def _listing(context: TicketQContext, uid: int,
     return my_tickets_text(views, entries, page), keyboards.my_tickets(views, entries, page)
 
 
+@cb.handles(cb.ShowTicket)
 async def on_show_ticket(update: Update, context: TicketQContext,
                          action: cb.ShowTicket) -> None:
     """A ticket button: send that ticket's QR code again (owner only).

@@ -38,6 +38,7 @@ _STALE_PICKER = frozenset({ErrorCode.SOLD_OUT, ErrorCode.NOT_ENOUGH_SEATS,
                            ErrorCode.USER_LIMIT_REACHED, ErrorCode.EVENT_NOT_ON_SALE})
 
 
+@cb.handles(cb.ChooseType)
 async def on_choose_type(update: Update, context: TicketQContext,
                          action: cb.ChooseType) -> None:
     """A ticket type was tapped: offer 1..max seats.
@@ -113,6 +114,7 @@ async def _redraw_picker(update: Update, context: TicketQContext, uid: int,
         await show(update, context, text, picker)
 
 
+@cb.handles(cb.HoldSeats)
 async def on_hold(update: Update, context: TicketQContext, action: cb.HoldSeats) -> None:
     """A quantity was tapped: hold the seats and send the invoice.
 
@@ -165,6 +167,7 @@ async def on_hold(update: Update, context: TicketQContext, action: cb.HoldSeats)
         raise
 
 
+@cb.handles(cb.Release)
 async def on_release(update: Update, context: TicketQContext, action: cb.Release) -> None:
     """"Cancel hold": give the seats back (idempotent; a paid order is not affected).
 

@@ -3,54 +3,45 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
-from typing import Any
 
 from telegram import Update
 from telegram.error import TelegramError
 
 from core.kernel.errors import DomainError
-from handlers import browse, console, lottery, my_tickets, purchase, wizard
+from handlers import browse, console, lottery, my_tickets, purchase
 from handlers import callbacks as cb
 from handlers.common import ShownOnScreen, cut, reply
 from handlers.context import TicketQContext
 from handlers.delivery import before_waiting
 from handlers.texts import error_text, plain, t
+from handlers.wizard import chat as wizard
 
 log = logging.getLogger(__name__)
 
 ANSWER_MAX = 200  # UTF-16 units
 
-Flow = Callable[[Update, TicketQContext, Any], Awaitable[None]]
+# The modules whose flows answer buttons: importing them registers each flow
+# (``@cb.handles``) next to it. A new button needs its declaration and its flow, nothing here.
+FLOWS = (browse, console, lottery, my_tickets, purchase, wizard)
 
-ROUTES: dict[type, Flow] = {
-    cb.ListPage: browse.on_list_page,
-    cb.ShowEvent: browse.on_show_event,
-    cb.ChooseType: purchase.on_choose_type,
-    cb.HoldSeats: purchase.on_hold,
-    cb.Release: purchase.on_release,
-    cb.EnterLottery: lottery.on_enter,
-    cb.EntryQuantity: lottery.on_entry_quantity,
-    cb.ShowTicket: my_tickets.on_show_ticket,
-    cb.MyTickets: my_tickets.on_my_tickets,
-    cb.MyTicketsPage: my_tickets.on_my_tickets_page,
-    cb.ConsoleStats: console.on_stats,
-    cb.ConsoleExport: console.on_export,
-    cb.StaffInvite: console.on_staff_invite,
-    cb.StaffList: console.on_staff_list,
-    cb.CancelAsk: console.on_cancel_ask,
-    cb.CancelConfirm: console.on_cancel_confirm,
-    cb.CancelKeep: console.on_cancel_keep,
-    cb.RevokeStaff: console.on_revoke_staff,
-    cb.RevokeOrganizer: console.on_revoke_organizer,
-    cb.WithdrawInvite: console.on_withdraw_invite,
-    cb.MyEventsPage: console.on_my_events_page,
-    cb.ConsoleEvent: console.on_console_event,
-    cb.OrganizersPage: console.on_organizers_page,
-    cb.StaffPage: console.on_staff_page,
-    cb.WizardPick: wizard.on_pick,
-    cb.WizardNav: wizard.on_nav,
-}
+
+class Notice(Exception):  # not an error: how a flow ends with a short notice
+    """Raised by a flow whose only answer is a short notice on the tapped button."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self.text = text
+
+
+@cb.handles(cb.Noop)
+async def on_noop(update: Update, context: TicketQContext, action: cb.Noop) -> None:
+    """A label that does nothing when tapped: say so briefly."""
+    raise Notice(t("fallback.noop"))
+
+
+_missing = cb.BUTTONS.unhandled()
+if _missing:  # pragma: no cover - a programming error, caught at import and by the tests
+    raise RuntimeError(f"button actions without a flow: {', '.join(_missing)}")
 
 
 async def on_callback(update: Update, context: TicketQContext) -> None:
@@ -91,10 +82,10 @@ async def on_callback(update: Update, context: TicketQContext) -> None:
             action = cb.decode(query.data)
             if action is None:
                 notice, alert = t("fallback.stale_button"), True
-            elif isinstance(action, cb.Noop):
-                notice = t("fallback.noop")
             else:
-                await ROUTES[type(action)](update, context, action)
+                await cb.BUTTONS.flow(action)(update, context, action)
+    except Notice as told:
+        notice = told.text
     except ShownOnScreen as shown:
         log.info("callback %r: %r (shown on screen)", query.data, shown.error)
         notice, alert, on_screen = error_text(shown.error), True, True

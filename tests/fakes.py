@@ -71,12 +71,12 @@ from core.lottery.model import (
     new_reference,
     new_seed,
 )
+from core.organizer.draft import Draft  # the type DraftRepository (core/organizer/ports.py) names
 from core.organizer.plans import CancellationPlan, ReminderPlan
 from core.payments.model import IncomingPayment, PaymentRecord, Refund, RefundStatus
 from core.payments.plans import RefundPlan, RefundReason
 from core.sales.model import HoldScreen, Order, OrderStatus, ScreenState, Stock
 from core.tickets.model import Ticket, TicketStatus, new_short_code, new_token
-from core.wizard import Draft  # the type DraftRepository (core/organizer/ports.py) names
 
 
 class IntegrityError(Exception):

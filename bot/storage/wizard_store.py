@@ -16,7 +16,7 @@ from core.catalog.model import LotteryState
 from core.catalog.spec import EventSpec
 from core.kernel import locking
 from core.lottery.model import commitment, new_seed
-from core.wizard import Draft
+from core.organizer.draft import Draft
 
 
 class SqlDraftRepository:
@@ -38,7 +38,7 @@ class SqlDraftRepository:
             doc = json.loads(row.data)
         except ValueError:
             doc = {}
-        return Draft.restore(row.step, doc if isinstance(doc, dict) else {}, row.event_id)
+        return Draft(doc if isinstance(doc, dict) else {}, row.step, row.event_id)
 
     async def put(self, user_id: int, draft: Draft, *, now: datetime) -> None:
         insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert

@@ -1,48 +1,50 @@
-"""The event wizard's use cases: create or edit an event one answer at a time.
+"""The event editor's use cases: create or edit an event through a draft.
 
 The draft lives in the database (one per organizer,
 :class:`core.organizer.ports.DraftRepository`), so a wizard survives restarts; nothing else
 is written until the organizer publishes or saves as draft, and cancelling deletes the
-draft. Each answer is a read-modify-write of the draft row in one write transaction (row
-locked), so two quick messages never overwrite each other.
+draft. Each change (:meth:`EventWizardService.revise`, one answer of the chat dialogue in
+``handlers/wizard``) is a read-modify-write of the draft row in one write transaction (row
+locked), checked against the :class:`Rules` of that moment (the clock, and for edits what
+is stored and sold), so two quick messages never overwrite each other. Core never reads the
+dialogue's place in the draft (``Draft.cursor``).
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from core import wizard
 from core.access.service import AccessService
 from core.catalog.model import Event, EventStatus, LotteryState, TicketType
 from core.catalog.service import EventCard, Offer
-from core.catalog.spec import EventSpec, SpecIssue, TicketTypeSpec
+from core.catalog.spec import EventSpec, TicketTypeSpec
 from core.kernel.clock import Clock
 from core.kernel.errors import DomainError, ErrorCode
 from core.lottery.model import window_phase
 from core.lottery.service import LotteryInfo
+from core.organizer.draft import Draft, EditBase, Revision, Rules, draft_from_event, finish
 from core.sales.model import Stock, max_selectable
 from core.transactions import after_attempts, write_attempts
 from core.unit_of_work import Database, UnitOfWork
-from core.wizard import Draft, EditBase, Prompt, Step
+
+# One change of a draft, checked against the rules of the moment (the dialogue's answer).
+Change = Callable[[Draft, Rules], Revision]
 
 
 @dataclass(frozen=True, slots=True)
-class WizardState:
-    """What the organizer is asked next.
+class Started:
+    """A draft just opened.
 
     Attributes:
         draft: the draft as stored.
-        prompt: the question to ask.
-        issue: why the last answer was refused (or sent the draft back), if it was.
         replaced: starting discarded an unfinished draft.
         lottery_locked: editing a lottery whose entries have opened (its terms are fixed).
     """
 
     draft: Draft
-    prompt: Prompt
-    issue: SpecIssue | None = None
     replaced: bool = False
     lottery_locked: bool = False
 
@@ -65,7 +67,7 @@ class EventWizardService:
         self._clock = clock
         self._access = access
 
-    async def start(self, user_id: int, event_id: int | None = None) -> WizardState:
+    async def start(self, user_id: int, event_id: int | None = None) -> Started:
         """Open the wizard for a new event, or to edit ``event_id`` with its current values.
 
         An unfinished draft of the same organizer is discarded.
@@ -83,35 +85,35 @@ class EventWizardService:
                 now = self._clock.now()
                 locked = False
                 if event_id is None:
-                    draft = wizard.new_draft()
+                    draft = Draft({})
                 else:
                     event = await _editable(uow, event_id)
                     types = await uow.events.ticket_types(event_id)
                     beacon = False
                     if event.is_lottery:
                         beacon = (await uow.lottery.fairness(event_id)).uses_beacon
-                    draft = wizard.draft_from_event(event, types, beacon=beacon)
+                    draft = draft_from_event(event, types, beacon=beacon)
                     locked = (await _base(uow, event, now)).lottery_locked
                 replaced = await uow.drafts.get(user_id) is not None
                 await uow.drafts.put(user_id, draft, now=now)
-        return WizardState(draft, wizard.prompt(draft), replaced=replaced, lottery_locked=locked)
+        return Started(draft, replaced=replaced, lottery_locked=locked)
 
-    async def current(self, user_id: int) -> WizardState | None:
-        """The open draft's question, or None when the user has no wizard open."""
+    async def current(self, user_id: int) -> Draft | None:
+        """The open draft, or None when the user has no wizard open."""
         async with self._db.read() as uow:
-            draft = await uow.drafts.get(user_id)
-        return None if draft is None else WizardState(draft, wizard.prompt(draft))
+            return await uow.drafts.get(user_id)
 
     async def has_draft(self, user_id: int) -> bool:
         """Whether text from this user is a wizard answer."""
         async with self._db.read() as uow:
             return await uow.drafts.get(user_id) is not None
 
-    async def answer(self, user_id: int, text: str) -> WizardState | None:
-        """Apply one answer (typed or a button's value); None if no wizard is open.
+    async def revise(self, user_id: int, change: Change) -> Revision | None:
+        """Apply one change to the open draft under its row lock; None if no wizard is open.
 
-        Returns:
-            The next question, or the same one with the issue that refused the answer.
+        ``change`` gets the draft and the rules of this moment (the clock, and for an edit
+        what is stored and sold) and returns the revised draft, with the issue that refused
+        or redirected the change; the draft is stored when it changed.
         """
         if not await self.has_draft(user_id):  # most texts: a cheap read, no write lock
             return None
@@ -121,26 +123,11 @@ class EventWizardService:
                 if draft is None:
                     return None
                 now = self._clock.now()
-                base = await self._edit_base(uow, draft, now)
-                outcome = wizard.answer(draft, text, now=now, base=base)
-                if outcome.draft != draft:
-                    await uow.drafts.put(user_id, outcome.draft, now=now)
-        return WizardState(outcome.draft, wizard.prompt(outcome.draft), outcome.issue)
-
-    async def skip(self, user_id: int) -> WizardState | None:
-        """Keep the current value (or take the default) and move on."""
-        return await self.answer(user_id, wizard.SKIP)
-
-    async def back(self, user_id: int) -> WizardState | None:
-        """Go back one question; None if no wizard is open."""
-        async for attempt in write_attempts(self._db):
-            async with attempt as uow:
-                draft = await uow.drafts.get(user_id, lock=True)
-                if draft is None:
-                    return None
-                moved = wizard.back(draft)
-                await uow.drafts.put(user_id, moved, now=self._clock.now())
-        return WizardState(moved, wizard.prompt(moved))
+                revision = change(draft, Rules(now, await self._edit_base(uow, draft, now)))
+                if revision.draft != draft:
+                    await uow.drafts.put(user_id, revision.draft, now=now)
+                return revision
+        raise after_attempts()
 
     async def preview(self, user_id: int) -> WizardPreview | None:
         """The event card the attendees will see once published (with live stock for edits).
@@ -155,7 +142,7 @@ class EventWizardService:
                 return None
             now = self._clock.now()
             base = await self._edit_base(uow, draft, now)
-            spec = wizard.finish(draft, now=now, base=base)
+            spec = finish(draft.doc, now=now, base=base)
             stored: Event | None = None
             stock: list[Stock] = []
             entries, asked = 0, 0
@@ -177,8 +164,8 @@ class EventWizardService:
 
         Raises:
             DomainError: ``not_allowed``, ``capacity_below_sold`` (``name``, ``sold``),
-                ``invalid_event_spec`` or ``event_already_cancelled``; the draft then moves
-                to the question that needs a new answer and nothing else changes.
+                ``invalid_event_spec`` or ``event_already_cancelled``; nothing changes (the
+                draft stays for a new answer).
         """
         return await self._save(user_id, publish=True)
 
@@ -230,46 +217,28 @@ class EventWizardService:
         return None if event is None else await _base(uow, event, now)
 
     async def _save(self, user_id: int, *, publish: bool) -> Event | None:
-        draft = (await self.current(user_id))
+        draft = await self.current(user_id)
         if draft is None:
             return None
-        event_id = draft.draft.event_id
+        event_id = draft.event_id
         if event_id is None:
             await self._access.require_organizer(user_id)
         else:
             await self._access.require_manager(user_id, event_id)
-        try:
-            async for attempt in write_attempts(self._db):
-                async with attempt as uow:
-                    stored = await uow.drafts.get(user_id, lock=True)
-                    if stored is None:
-                        return None
-                    if event_id is None:
-                        now = self._clock.now()
-                        spec = wizard.finish(stored, now=now, publish=publish)
-                        event = await uow.events.add(spec, created_by=user_id, now=now)
-                    else:
-                        event = await _update(uow, stored, event_id, self._clock, publish)
-                    await uow.drafts.delete(user_id)
-                    return event
-        except DomainError as err:
-            if err.code in (ErrorCode.INVALID_EVENT_SPEC, ErrorCode.CAPACITY_BELOW_SOLD):
-                await self._send_back(user_id, err)
-            raise
-        raise after_attempts()
-
-    async def _send_back(self, user_id: int, err: DomainError) -> None:
-        """Move the draft to the question that owns the first problem."""
-        issues = err.params.get("issues") or []
-        path = issues[0].path if issues else str(err.params.get("path", ""))
         async for attempt in write_attempts(self._db):
             async with attempt as uow:
-                draft = await uow.drafts.get(user_id, lock=True)
-                if draft is None:
-                    return
-                step, index = wizard.owner(path, draft.doc)
-                await uow.drafts.put(user_id, Draft(step, draft.doc, index, draft.event_id),
-                                     now=self._clock.now())
+                stored = await uow.drafts.get(user_id, lock=True)
+                if stored is None:
+                    return None
+                if event_id is None:
+                    now = self._clock.now()
+                    spec = finish(stored.doc, now=now, publish=publish)
+                    event = await uow.events.add(spec, created_by=user_id, now=now)
+                else:
+                    event = await _update(uow, stored, event_id, self._clock, publish)
+                await uow.drafts.delete(user_id)
+                return event
+        raise after_attempts()
 
     async def _set_status(self, user_id: int, event_id: int, status: EventStatus) -> Event:
         await self._access.require_manager(user_id, event_id)
@@ -337,7 +306,7 @@ async def _update(uow: UnitOfWork, draft: Draft, event_id: int, clock: Clock,
         await uow.events.get_ticket_type(type_id, lock=True)
     now = clock.now()
     base = await _base(uow, event, now)
-    spec = wizard.finish(draft, now=now, base=base, publish=publish)
+    spec = finish(draft.doc, now=now, base=base, publish=publish)
     if not publish and event.status is EventStatus.PUBLISHED and base.lottery_locked:
         raise DomainError(ErrorCode.LOTTERY_LOCKED)
     await uow.events.update(event_id, spec, now=now)
@@ -377,4 +346,4 @@ def _preview(spec: EventSpec, draft: Draft, stored: Event | None, stock: list[St
     return WizardPreview(card=card, lottery=info, spec=spec, editing=draft.event_id is not None)
 
 
-__all__ = ["EventWizardService", "Step", "WizardPreview", "WizardState", "lottery_locked"]
+__all__ = ["Change", "EventWizardService", "Started", "WizardPreview", "lottery_locked"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Protocol
 
-from core.wizard import Draft
+from core.organizer.draft import Draft
 
 
 class DraftRepository(Protocol):

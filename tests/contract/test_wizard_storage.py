@@ -1,5 +1,5 @@
-"""The event wizard's service and its storage (drafts, edits), on the in-memory fake, SQLite
-and PostgreSQL."""
+"""The event wizard (its dialogue over the editor service) and its storage (drafts,
+edits), on the in-memory fake, SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -19,8 +19,8 @@ from core.organizer.editor import EventWizardService
 from core.payments.model import IncomingPayment
 from core.sales.model import invoice_payload
 from core.sales.service import PurchaseService
-from core.wizard import Step
 from handlers.texts import event_card_text
+from handlers.wizard.steps import Dialogue, Step
 from tests.factories import event_doc, lottery_doc
 
 ADMIN, ORGANIZER, OTHER, BUYER = 1, 2, 3, 5
@@ -38,14 +38,15 @@ async def services(db, clock):
         await access.accept_invite(user_id=user, first_name=f"Org{user}",
                                    payload=f"i_{invite.token}")
     lottery = LotteryService(db, clock)
-    return (EventWizardService(db, clock, access), CatalogService(db, clock),
+    return (Dialogue(EventWizardService(db, clock, access)), CatalogService(db, clock),
             PurchaseService(db, clock, lottery=lottery))
 
 
-async def answer_all(wizard: EventWizardService, user: int, *answers: str):
+async def answer_all(wizard: Dialogue, user: int, *answers: str):
+    """Each answer in turn; ``"skip"`` stands for the Skip button."""
     state = None
     for text in answers:
-        state = await wizard.answer(user, text)
+        state = await (wizard.skip(user) if text == "skip" else wizard.answer(user, text))
         assert state is not None and state.issue is None, (text, state)
     return state
 
@@ -70,10 +71,10 @@ async def test_a_new_event_is_stored_only_at_publish_and_shows_as_previewed(
     await answer_all(wizard, ORGANIZER, *HEAD, *GA, "add", "VIP", "80", "skip", "10", "2")
     assert (await catalog.list_events()).items == []
     # A restart: a fresh service on the same database carries on where the draft stands.
-    wizard = EventWizardService(db, wizard._clock, wizard._access)
+    wizard = Dialogue(EventWizardService(db, wizard.editor._clock, wizard.editor._access))
     state = await answer_all(wizard, ORGANIZER, "done", "direct")
     assert state.prompt.step is Step.PREVIEW
-    preview = await wizard.preview(ORGANIZER)
+    preview = await wizard.editor.preview(ORGANIZER)
     assert preview is not None
     event = await wizard.publish(ORGANIZER)
     assert event is not None and event.status is EventStatus.PUBLISHED
@@ -88,9 +89,9 @@ async def test_cancel_leaves_nothing_behind(services, db) -> None:
     wizard, _, _ = services
     await wizard.start(ORGANIZER)
     await answer_all(wizard, ORGANIZER, *HEAD, *GA, "done", "direct")
-    assert await wizard.cancel(ORGANIZER) is True
+    assert await wizard.editor.cancel(ORGANIZER) is True
     assert await wizard.current(ORGANIZER) is None
-    assert await wizard.cancel(ORGANIZER) is False
+    assert await wizard.editor.cancel(ORGANIZER) is False
     async with db.read() as uow:
         assert await uow.events.managed_by(0, all_events=True) == []
 
@@ -156,17 +157,17 @@ async def test_an_edit_can_add_a_type_and_save_as_draft_then_publish_again(
     await wizard.start(ORGANIZER, event.id)
     await answer_all(wizard, ORGANIZER, *["skip"] * 10, "add", "VIP", "99.90", "skip", "5",
                      "1", "done", "skip")
-    saved = await wizard.save_as_draft(ORGANIZER)
+    saved = await wizard.publish(ORGANIZER, publish=False)
     assert saved is not None and saved.status is EventStatus.DRAFT
     assert (await catalog.list_events()).items == []
-    published = await wizard.publish_event(ORGANIZER, event.id)
+    published = await wizard.editor.publish_event(ORGANIZER, event.id)
     assert published.status is EventStatus.PUBLISHED
     card = await catalog.event_card(event.id, BUYER)
     assert [o.ticket_type.name for o in card.offers] == ["GA", "VIP"]
-    hidden = await wizard.unpublish_event(ORGANIZER, event.id)
+    hidden = await wizard.editor.unpublish_event(ORGANIZER, event.id)
     assert hidden.status is EventStatus.DRAFT
     with pytest.raises(DomainError) as foreign:
-        await wizard.publish_event(OTHER, event.id)
+        await wizard.editor.publish_event(OTHER, event.id)
     assert foreign.value.code is ErrorCode.NOT_ALLOWED
 
 
@@ -191,7 +192,7 @@ async def test_an_open_lottery_keeps_its_terms_and_stays_published(services, db,
     state = await wizard.start(ORGANIZER, event.id)
     assert state.lottery_locked
     with pytest.raises(DomainError) as locked:
-        await wizard.unpublish_event(ORGANIZER, event.id)
+        await wizard.editor.unpublish_event(ORGANIZER, event.id)
     assert locked.value.code is ErrorCode.LOTTERY_LOCKED
     await answer_all(wizard, ORGANIZER, "skip", "skip", "Bigger Hall", *["skip"] * 7,
                      "done", *["skip"] * 6)
@@ -202,7 +203,7 @@ async def test_an_open_lottery_keeps_its_terms_and_stays_published(services, db,
     state = await wizard.answer(ORGANIZER, "6")  # one more seat: accepted here ...
     assert state is not None and state.issue is None
     state = await answer_all(wizard, ORGANIZER, "skip", "done", *["skip"] * 5)
-    last = await wizard.answer(ORGANIZER, "skip")  # ... but not at the preview
+    last = await wizard.skip(ORGANIZER)  # ... but not at the preview
     assert last is not None and last.issue is not None
     assert last.issue.code == "lottery_locked" and last.prompt.step is Step.TYPE_CAPACITY
     card = await catalog.event_card(event.id, BUYER)

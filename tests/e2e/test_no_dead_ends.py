@@ -11,7 +11,8 @@ import segno
 
 from bot.sandbox import SandboxMessage, VirtualUser
 from handlers.texts import plain
-from handlers.wizard import question_text
+from handlers.wizard.chat import question_text
+from handlers.wizard.steps import Dialogue
 from tests.e2e.conftest import ORGANIZER
 from tests.e2e.console_steps import admin, make_staff
 from tests.e2e.phone import buy, create_event, photos
@@ -105,7 +106,7 @@ async def test_every_wizard_step_answers_a_sticker_with_its_own_question(live) -
     service the chat uses) and send a sticker at each: the reply asks that step's question,
     with its buttons; at the preview it points at the buttons and shows the preview again."""
     olga = live.sandbox.user(user_id=ORGANIZER, first_name="Olga")
-    wizard = live.runtime.services.wizard
+    wizard = Dialogue(live.runtime.services.wizard)
     await wizard.start(ORGANIZER)
     answers = ["Harbour Nights", "-", "Pier 1", "Europe/Berlin", "12.12.2031 21:00", "GA",
                "25", "EUR", "40", "4", "done", "direct"]

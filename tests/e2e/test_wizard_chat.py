@@ -60,7 +60,7 @@ async def test_an_organizer_builds_an_event_with_wrong_answers_and_publishes_it_
     q = await say(olga, "80", "currency")
     assert "Now: EUR" in q.text
     q = await say(olga, "USD", "same currency")
-    q = await say(olga, "skip", "capacity")
+    q = await tap(olga, q, "⏭ Skip", "capacity")
     q = await say(olga, "5", "one person")
     q = await say(olga, "2", "Add another")
     q = await tap(olga, q, "✅ Done", "Sale mode")
@@ -74,6 +74,22 @@ async def test_an_organizer_builds_an_event_with_wrong_answers_and_publishes_it_
     card = await open_event(live.sandbox.user(user_id=401, first_name="Ann"),
                             title="Rooftop <Jazz> & Co")
     assert card.html == card_part(preview.html)
+
+
+async def test_a_typed_skip_is_an_answer_like_any_other_and_skipping_is_the_button(
+        live) -> None:
+    olga = live.sandbox.user(user_id=ORGANIZER, first_name="Olga")
+    await say(olga, "/newevent", "title")
+    q = await say(olga, "skip", "description")  # "skip" is the title, not a refusal
+    q = await say(olga, "Skip", "venue")  # and "Skip" the description
+    q = await say(olga, "/back", "Now: Skip")
+    q = await tap(olga, q, "⏭ Skip", "venue")  # the button keeps what was typed
+    q = await say(olga, "/back", "Now: Skip")
+    q = await say(olga, "/back", "Now: skip")
+    async with live.runtime.db.read() as uow:
+        draft = await uow.drafts.get(ORGANIZER)
+    assert draft is not None and (draft.doc["title"], draft.doc["description"]) == (
+        "skip", "Skip")
 
 
 async def test_cancel_in_the_middle_leaves_nothing_and_frees_the_chat(live) -> None:

@@ -1,4 +1,4 @@
-"""The event wizard's step machine: one question at a time, each answer checked at once."""
+"""The event wizard's dialogue: one question at a time, each answer checked at once."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from core import wizard as wz
 from core.catalog.model import (
     Event,
     EventStatus,
@@ -18,16 +17,21 @@ from core.catalog.model import (
 from core.catalog.spec import TicketTypeSpec, parse_event_spec
 from core.kernel.errors import DomainError, ErrorCode
 from core.kernel.money import Money
-from core.wizard import Draft, EditBase, Step
+from core.organizer.draft import EditBase, finish
+from handlers.wizard import steps as wz
+from handlers.wizard.steps import Draft, Step
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
+SKIP = "skip"  # in run(): the Skip button
 
 
 def run(draft: Draft, *answers: str, base: EditBase | None = None) -> wz.Outcome:
-    """Answer each in turn; every answer must be accepted except possibly the last."""
+    """Answer each in turn; every answer must be accepted except possibly the last.
+    ``SKIP`` stands for tapping the Skip button (a typed "skip" is an answer like any other)."""
     outcome = wz.Outcome(draft)
     for i, text in enumerate(answers):
-        outcome = wz.answer(outcome.draft, text, now=NOW, base=base)
+        outcome = (wz.skip(outcome.draft, now=NOW, base=base) if text == SKIP
+                   else wz.answer(outcome.draft, text, now=NOW, base=base))
         if i < len(answers) - 1:
             assert outcome.accepted, (text, outcome.issue)
     return outcome
@@ -57,7 +61,7 @@ def test_a_direct_event_from_title_to_preview_is_exactly_an_import_document() ->
              "per_user_limit": 4},
             {"name": "VIP", "price": "80", "currency": "EUR", "capacity": 20,
              "per_user_limit": 2}]}
-    spec = wz.finish(outcome.draft, now=NOW)
+    spec = finish(outcome.draft.doc, now=NOW)
     assert spec == parse_event_spec(outcome.draft.doc, now=NOW)
     assert spec.starts_at == datetime(2026, 12, 12, 20, 0, tzinfo=UTC)
     assert [t.price for t in spec.ticket_types] == [Money(2500, "EUR"), Money(8000, "EUR")]
@@ -107,8 +111,16 @@ def test_the_description_can_be_skipped_or_cleared() -> None:
     assert cleared.doc["description"] == ""
 
 
+def test_a_typed_skip_is_an_answer_like_any_other() -> None:
+    titled = wz.answer(wz.new_draft(), "skip", now=NOW)
+    assert titled.accepted and titled.draft.doc["title"] == "skip"
+    assert titled.draft.step is Step.DESCRIPTION
+    described = wz.answer(titled.draft, "SKIP", now=NOW)
+    assert described.accepted and described.draft.doc["description"] == "SKIP"
+
+
 def test_a_required_answer_cannot_be_skipped() -> None:
-    outcome = wz.answer(wz.new_draft(), "skip", now=NOW)
+    outcome = wz.skip(wz.new_draft(), now=NOW)
     assert outcome.issue is not None and outcome.issue.code == "required"
     assert outcome.issue.path == "title"
 
@@ -155,7 +167,7 @@ def test_a_lottery_asks_its_window_draw_per_entry_and_beacon() -> None:
     outcome = run(at_sale_mode(), "lottery", "01.11.2026 10:00", "2026-11-20 18:00",
                   "2026-11-21 12:00", "2", "yes")
     assert outcome.accepted and outcome.draft.step is Step.PREVIEW
-    spec = wz.finish(outcome.draft, now=NOW)
+    spec = finish(outcome.draft.doc, now=NOW)
     assert spec.sale_mode is SaleMode.LOTTERY
     assert spec.lottery == LotteryWindow(datetime(2026, 11, 1, 9, 0, tzinfo=UTC),
                                          datetime(2026, 11, 20, 17, 0, tzinfo=UTC),
@@ -257,7 +269,7 @@ def test_editing_starts_from_the_stored_values_and_skip_keeps_every_one() -> Non
     assert wz.prompt(draft).current == "Gala"
     outcome = run(draft, *["skip"] * 15, "done", "skip", base=_base(types, (0, 0)))
     assert outcome.accepted and outcome.draft.step is Step.PREVIEW
-    spec = wz.finish(outcome.draft, now=NOW)
+    spec = finish(outcome.draft.doc, now=NOW)
     assert (spec.title, spec.starts_at, spec.ticket_types[1].price) == (
         "Gala", event.starts_at, Money(8050, "EUR"))
 
@@ -275,7 +287,7 @@ def test_an_edit_cannot_put_a_capacity_below_what_is_sold() -> None:
     whole = run(wz.draft_from_event(event, types), *["skip"] * 15, "done", "skip",
                 base=_base(types, (0, 0)))
     with pytest.raises(DomainError) as below:
-        wz.finish(whole.draft, now=NOW, base=_base(types, (101, 0)))
+        finish(whole.draft.doc, now=NOW, base=_base(types, (101, 0)))
     assert below.value.code is ErrorCode.CAPACITY_BELOW_SOLD
     assert below.value.params["name"] == "GA" and below.value.params["sold"] == 101
 
@@ -298,7 +310,7 @@ def test_an_open_lottery_keeps_its_terms_but_its_title_can_change() -> None:
     draft = wz.draft_from_event(event, types)
     renamed = run(draft, "Gala (moved)", *["skip"] * 14, "done", *["skip"] * 6, base=base)
     assert renamed.accepted and renamed.draft.step is Step.PREVIEW
-    assert wz.finish(renamed.draft, now=NOW, base=base).title == "Gala (moved)"
+    assert finish(renamed.draft.doc, now=NOW, base=base).title == "Gala (moved)"
     dearer = run(draft, *["skip"] * 6, "30.00", *["skip"] * 8, "done", *["skip"] * 6,
                  base=base)
     assert dearer.issue is not None and dearer.issue.code == "lottery_locked"

@@ -1,11 +1,10 @@
-"""The event wizard's step machine: one question at a time, each answer validated at once.
+"""The event wizard's dialogue: one question at a time, each answer checked at once.
 
-A :class:`Draft` holds the answers as a plain dict shaped exactly like the import document
-(:mod:`core.catalog.spec`), so the last step is simply :func:`~core.event_spec.parse_event_spec`.
-Every answer is validated by running that same parser over the document with the answer
-applied and keeping only the issues that belong to the current question: the wizard has no
-validation rules of its own beyond reading the answer (dates like ``12.12.2026 21:00``, a
-decimal comma, a case-insensitive time zone).
+The document and what an organizer may set in it are core's (:mod:`core.organizer.draft`):
+every answer is checked by running the import validator over the document with the answer
+applied, keeping only the issues that belong to the current question. This module only asks
+and reads: which question comes next, the choices offered as buttons, reading what was typed
+(dates like ``12.12.2026 21:00``, a decimal comma, a case-insensitive time zone), skip and back.
 
 Steps (``index`` is the ticket type the type steps work on)::
 
@@ -16,16 +15,11 @@ Steps (``index`` is the ticket type the type steps work on)::
                   lottery -> lottery_opens -> lottery_closes -> lottery_draw -> lottery_max
                              -> lottery_beacon -> preview
 
-``skip`` keeps the value already in the draft (editing, or after going back), else sets the
-step's default (no description, the first type's currency, 4 per user, 1 per entry, no
-beacon); a required field without a value cannot be skipped. Entering the preview validates
-the whole document; a problem sends the draft back to the step that owns it.
-
-Editing an existing event starts from its stored values (:func:`draft_from_event`) and must
-respect an :class:`EditBase` (:func:`edit_issues`): no capacity below what is sold, no change
-of sale mode once anything is sold, and once a lottery's entries have opened its terms
-(sale mode, window, draw, ticket types, prices and seats) are fixed, because entrants paid
-under them; title, description, venue, start and per-user limits may still change.
+Skip is a button (:func:`skip`), never a typed word, so "skip" is a title like any other.
+It keeps the value already in the draft (editing, or after going back), else sets the step's
+default (no description, the first type's currency, 4 per user, 1 per entry, no beacon); a
+required field without a value cannot be skipped. Entering the preview validates the whole
+document; a problem sends the draft back to the step that owns it.
 """
 
 from __future__ import annotations
@@ -34,18 +28,19 @@ import copy
 import functools
 import re
 import zoneinfo
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from core.catalog.model import Event, LotteryWindow, SaleMode, TicketType
-from core.catalog.spec import EventSpec, SpecIssue, TicketTypeSpec, parse_event_spec
+from core.catalog.model import Event, SaleMode, TicketType
+from core.catalog.spec import SpecIssue
 from core.kernel.errors import DomainError, ErrorCode
-from core.kernel.money import currency_exponent
+from core.organizer import draft as rules
+from core.organizer.draft import EditBase, Revision, Rules
+from core.organizer.editor import EventWizardService
 
-SKIP = "skip"
 NO_DESCRIPTION = "-"
 ADD_TYPE = "add"
 DONE = "done"
@@ -158,6 +153,16 @@ class Draft:
             step = Step.TYPE_NAME
         return cls(step, doc, index, event_id)
 
+    @classmethod
+    def of(cls, stored: rules.Draft) -> Draft:
+        """The dialogue's view of a stored draft."""
+        return cls.restore(stored.cursor, stored.doc, stored.event_id)
+
+    @property
+    def stored(self) -> rules.Draft:
+        """The draft as core stores it."""
+        return rules.Draft(self.doc, self.cursor, self.event_id)
+
     @property
     def editing(self) -> bool:
         """True when the draft changes an existing event."""
@@ -200,27 +205,6 @@ class Outcome:
         return self.issue is None
 
 
-@dataclass(frozen=True, slots=True)
-class EditBase:
-    """What an edit of a stored event must respect.
-
-    Attributes:
-        sale_mode: the stored sale mode.
-        lottery: the stored lottery window (with its beacon flag).
-        types: the stored ticket types, in display order.
-        sold: tickets sold per stored type (same order); lottery winners count as sold.
-        lottery_locked: the lottery's entries have opened: its terms are fixed.
-        entries: paid lottery entries so far.
-    """
-
-    sale_mode: SaleMode
-    lottery: LotteryWindow | None
-    types: tuple[TicketTypeSpec, ...]
-    sold: tuple[int, ...] = ()
-    lottery_locked: bool = False
-    entries: int = 0
-
-
 # ----------------------------------------------------------------------------- starting
 
 def new_draft() -> Draft:
@@ -228,39 +212,9 @@ def new_draft() -> Draft:
     return Draft(Step.TITLE, {})
 
 
-def local_text(when: datetime, tz: str) -> str:
-    """``when`` as the wizard writes it in a document: local, no zone, no zero seconds."""
-    local = when.astimezone(zoneinfo.ZoneInfo(tz)).replace(tzinfo=None)
-    if local.second == 0 and local.microsecond == 0:
-        return local.strftime("%Y-%m-%dT%H:%M")
-    return local.isoformat()
-
-
-def price_text(amount: int, currency: str) -> str:
-    """Minor units as the decimal an organizer types (2500 EUR -> ``25.00``)."""
-    return str(Decimal(amount).scaleb(-currency_exponent(currency)))
-
-
 def draft_from_event(event: Event, types: list[TicketType], *, beacon: bool = False) -> Draft:
-    """A draft holding a stored event's current values, to edit it."""
-    doc: dict[str, Any] = {
-        "title": event.title, "description": event.description, "venue": event.venue,
-        "timezone": event.timezone, "starts_at": local_text(event.starts_at, event.timezone),
-        "sale_mode": event.sale_mode.value,
-        "ticket_types": [
-            {"name": t.name, "price": price_text(t.price.amount, t.price.currency),
-             "currency": t.price.currency, "capacity": t.capacity,
-             "per_user_limit": t.per_user_limit} for t in types],
-    }
-    if event.lottery is not None:
-        window = event.lottery
-        doc["lottery"] = {
-            "entries_open_at": local_text(window.entries_open_at, event.timezone),
-            "entries_close_at": local_text(window.entries_close_at, event.timezone),
-            "draw_at": local_text(window.draw_at, event.timezone),
-            "max_per_entry": window.max_per_entry, "beacon": beacon,
-        }
-    return Draft(Step.TITLE, doc, 0, event.id)
+    """A draft holding a stored event's current values, to edit it (at the first question)."""
+    return Draft.of(rules.draft_from_event(event, types, beacon=beacon))
 
 
 # ----------------------------------------------------------------------------- asking
@@ -325,12 +279,13 @@ def _first_currency(doc: dict[str, Any], index: int) -> str | None:
 
 def answer(draft: Draft, text: str, *, now: datetime,
            base: EditBase | None = None) -> Outcome:
-    """Apply one answer: validated, stored and moved on, or refused with the issue.
+    """Apply one typed answer (or the value of a choice button): checked, stored and moved
+    on, or refused with the issue. Every text is an answer: "skip" is a title like any other
+    (skipping is :func:`skip`, a button).
 
     Args:
         draft: where the organizer is.
-        text: what they typed (or the value of the button they tapped); ``skip`` keeps the
-            current value or sets the default.
+        text: what they typed (or the value of the button they tapped).
         now: the current time (the event must start in the future).
         base: for edits, what is stored and sold.
 
@@ -338,44 +293,51 @@ def answer(draft: Draft, text: str, *, now: datetime,
         The new draft (the same one when refused) and the issue, if any. Entering the preview
         validates everything; a problem then moves the draft to the step that owns it.
     """
-    step, index = draft.step, draft.index
     text = text.strip()
+    if draft.step is Step.PREVIEW:
+        return Outcome(draft, SpecIssue("", "use_buttons"))
+    if draft.step is Step.MORE_TYPES:
+        return _more_types(draft, text, now=now, base=base)
+    return _take(draft, _read(draft.step, text), Rules(now, base))
+
+
+def skip(draft: Draft, *, now: datetime, base: EditBase | None = None) -> Outcome:
+    """The Skip button: keep the value the draft holds, else take the step's default; a
+    required answer without a value is refused (``required``)."""
+    step, index = draft.step, draft.index
     if step is Step.PREVIEW:
         return Outcome(draft, SpecIssue("", "use_buttons"))
     if step is Step.MORE_TYPES:
-        return _more_types(draft, text, now=now, base=base)
+        return _more_types(draft, DONE, now=now, base=base)
+    value: Any = _get(draft.doc, step, index)
+    if value is None:
+        default = _default(draft.doc, step, index)
+        if default is None:
+            return Outcome(draft, SpecIssue(_path(step, index), "required"))
+        value = _read(step, default)
+    return _take(draft, value, Rules(now, base))
+
+
+def _take(draft: Draft, value: Any, checks: Rules) -> Outcome:
+    step, index = draft.step, draft.index
     doc = copy.deepcopy(draft.doc)
-    if text.casefold() == SKIP:
-        value: Any = _get(doc, step, index)
-        if value is None:
-            value = _default(doc, step, index)
-            if value is None:
-                return Outcome(draft, SpecIssue(_path(step, index), "required"))
-            value = _read(step, value)
-    else:
-        value = _read(step, text)
     if step is Step.TYPE_NAME and index >= len(_types(doc)):
         doc.setdefault("ticket_types", []).append({})
         first = _first_currency(doc, index)
         if first:
             doc["ticket_types"][index]["currency"] = first
     _set(doc, step, index, value)
-    issues = [i for i in _issues(doc, now) if i.path in _paths(step, index)]
-    if not issues and step is Step.TYPE_CAPACITY and base is not None \
-            and index < len(base.sold) and isinstance(value, int) and value < base.sold[index]:
-        name = _types(doc)[index].get("name") or base.types[index].name
-        issues = [SpecIssue(_path(step, index), "capacity_below_sold",
-                            {"name": name, "sold": base.sold[index]})]
+    issues = checks.field_issues(doc, _paths(step, index))
     if issues:
         return Outcome(draft, issues[0])
     if step is Step.TYPE_CURRENCY:
         # The currency decides how many decimals the price may have: re-ask the price.
-        price_path = _path(Step.TYPE_PRICE, index)
-        price_issue = next((i for i in _issues(doc, now) if i.path == price_path), None)
+        price_issue = next(iter(checks.field_issues(doc, {_path(Step.TYPE_PRICE, index)})),
+                           None)
         if price_issue is not None:
             return Outcome(Draft(Step.TYPE_PRICE, doc, index, draft.event_id), price_issue)
     moved = _forward(Draft(step, doc, index, draft.event_id))
-    return _arrive(moved, now=now, base=base)
+    return _arrive(moved, now=checks.now, base=checks.base)
 
 
 def _more_types(draft: Draft, text: str, *, now: datetime,
@@ -386,7 +348,7 @@ def _more_types(draft: Draft, text: str, *, now: datetime,
         if count >= MAX_TYPES:
             return Outcome(draft, SpecIssue("ticket_types", "too_many", {"max": MAX_TYPES}))
         return Outcome(Draft(Step.TYPE_NAME, draft.doc, count, draft.event_id))
-    if word in (DONE, "finish", "ready", NO, SKIP):
+    if word in (DONE, "finish", "ready", NO, "skip"):
         moved = Draft(Step.SALE_MODE, draft.doc, 0, draft.event_id)
         return Outcome(moved)
     return Outcome(draft, SpecIssue("", "bad_choice",
@@ -468,77 +430,13 @@ def back(draft: Draft) -> Draft:
 
 def problems(draft: Draft, *, now: datetime, base: EditBase | None = None) -> list[SpecIssue]:
     """Every issue of the whole draft (the import validator's, then the edit rules')."""
-    try:
-        spec = parse_event_spec(_final_doc(draft.doc), now=now)
-    except DomainError as err:
-        return list(err.params.get("issues") or [])
-    return edit_issues(spec, base) if base is not None else []
+    return rules.problems(draft.doc, now=now, base=base)
 
 
-def finish(draft: Draft, *, now: datetime, base: EditBase | None = None,
-           publish: bool = True) -> EventSpec:
-    """The validated event of a complete draft (the preview and publish use this).
-
-    Raises:
-        DomainError: ``capacity_below_sold`` (``name``, ``sold``) when an edit would sell
-            more than a type holds, else ``invalid_event_spec`` with every issue.
-    """
-    doc = _final_doc(draft.doc)
-    doc["publish"] = publish
-    spec = parse_event_spec(doc, now=now)
-    if base is not None:
-        issues = edit_issues(spec, base)
-        below = next((i for i in issues if i.code == "capacity_below_sold"), None)
-        if below is not None:
-            raise DomainError(ErrorCode.CAPACITY_BELOW_SOLD, path=below.path, **below.params)
-        if issues:
-            raise DomainError(ErrorCode.INVALID_EVENT_SPEC, issues=issues)
-    return spec
-
-
-def _final_doc(doc: dict[str, Any]) -> dict[str, Any]:
-    out = copy.deepcopy(doc)
-    if str(out.get("sale_mode", "")).lower() != SaleMode.LOTTERY.value:
-        out.pop("lottery", None)
-    return out
-
-
-def edit_issues(spec: EventSpec, base: EditBase) -> list[SpecIssue]:
-    """What an edit may not change (see the module docstring).
-
-    Returns:
-        Issues with codes ``capacity_below_sold`` (``name``, ``sold``), ``types_removed``,
-        ``sale_mode_locked`` and ``lottery_locked``.
-    """
-    issues: list[SpecIssue] = []
-    new = spec.ticket_types
-    if len(new) < len(base.types):
-        issues.append(SpecIssue("ticket_types", "types_removed"))
-    for i, sold in enumerate(base.sold):
-        if i < len(new) and new[i].capacity < sold:
-            issues.append(SpecIssue(f"ticket_types[{i}].capacity", "capacity_below_sold",
-                                    {"name": new[i].name, "sold": sold}))
-    if spec.sale_mode is not base.sale_mode:
-        if any(base.sold) or base.lottery_locked or base.entries:
-            issues.append(SpecIssue("sale_mode", "sale_mode_locked"))
-        return issues
-    if not base.lottery_locked:
-        return issues
-    old, now_window = base.lottery, spec.lottery
-    if old is not None and now_window is not None:
-        for key, path in (("entries_open_at", "entries_open_at"),
-                          ("entries_close_at", "entries_close_at"), ("draw_at", "draw_at"),
-                          ("max_per_entry", "max_per_entry"), ("beacon", "beacon")):
-            if getattr(old, key) != getattr(now_window, key):
-                issues.append(SpecIssue(f"lottery.{path}", "lottery_locked"))
-    if len(new) != len(base.types):
-        issues.append(SpecIssue("ticket_types", "lottery_locked"))
-    for i, (before, after) in enumerate(zip(base.types, new, strict=False)):
-        if before.price != after.price:
-            issues.append(SpecIssue(f"ticket_types[{i}].price", "lottery_locked"))
-        if before.capacity != after.capacity:
-            issues.append(SpecIssue(f"ticket_types[{i}].capacity", "lottery_locked"))
-    return issues
+def sent_back(draft: Draft, path: str) -> Draft:
+    """The draft at the question that owns the field at ``path`` (a problem found late)."""
+    step, index = owner(path, draft.doc)
+    return Draft(step, draft.doc, index, draft.event_id)
 
 
 def owner(path: str, doc: dict[str, Any]) -> tuple[Step, int]:
@@ -672,9 +570,87 @@ def _zone_name(text: str) -> str:
     return _zone_names().get(key) or _zone_names().get(key.replace("_", " ")) or text.strip()
 
 
-def _issues(doc: dict[str, Any], now: datetime) -> list[SpecIssue]:
-    try:
-        parse_event_spec(_final_doc(doc), now=now)
-    except DomainError as err:
-        return list(err.params.get("issues") or [])
-    return []
+# ----------------------------------------------------------------------------- the conversation
+
+@dataclass(frozen=True, slots=True)
+class WizardState:
+    """What the organizer is asked next.
+
+    Attributes:
+        draft: where the organizer is.
+        prompt: the question to ask.
+        issue: why the last answer was refused (or sent the draft back), if it was.
+        replaced: starting discarded an unfinished draft.
+        lottery_locked: editing a lottery whose entries have opened (its terms are fixed).
+    """
+
+    draft: Draft
+    prompt: Prompt
+    issue: SpecIssue | None = None
+    replaced: bool = False
+    lottery_locked: bool = False
+
+
+def _state(outcome: Outcome) -> WizardState:
+    return WizardState(outcome.draft, prompt(outcome.draft), outcome.issue)
+
+
+class Dialogue:
+    """The wizard's conversation over the event editor: each answer, skip or back is one
+    revision of the stored draft (core checks and stores it under the draft's lock)."""
+
+    def __init__(self, editor: EventWizardService) -> None:
+        self.editor = editor
+
+    async def start(self, user_id: int, event_id: int | None = None) -> WizardState:
+        """Open the wizard at its first question (see ``EventWizardService.start``)."""
+        started = await self.editor.start(user_id, event_id)
+        draft = Draft.of(started.draft)
+        return WizardState(draft, prompt(draft), replaced=started.replaced,
+                           lottery_locked=started.lottery_locked)
+
+    async def current(self, user_id: int) -> WizardState | None:
+        """The open draft's question, or None when the user has no wizard open."""
+        stored = await self.editor.current(user_id)
+        return None if stored is None else _state(Outcome(Draft.of(stored)))
+
+    async def answer(self, user_id: int, text: str) -> WizardState | None:
+        """A typed answer (or a choice button's value); None if no wizard is open."""
+        return await self._revise(
+            user_id, lambda d, r: answer(d, text, now=r.now, base=r.base))
+
+    async def skip(self, user_id: int) -> WizardState | None:
+        """The Skip button (or ``/skip``): keep the current value or take the default."""
+        return await self._revise(user_id, lambda d, r: skip(d, now=r.now, base=r.base))
+
+    async def back(self, user_id: int) -> WizardState | None:
+        """The previous question; None if no wizard is open."""
+        return await self._revise(user_id, lambda d, r: Outcome(back(d)))
+
+    async def publish(self, user_id: int, *, publish: bool = True) -> Event | None:
+        """Publish (or save unpublished) the event of the draft; a draft that cannot be
+        saved moves to the question that owns its first problem, and the error is raised.
+
+        Raises:
+            DomainError: as ``EventWizardService.publish`` / ``save_as_draft``.
+        """
+        try:
+            return await (self.editor.publish(user_id) if publish
+                          else self.editor.save_as_draft(user_id))
+        except DomainError as err:
+            if err.code in (ErrorCode.INVALID_EVENT_SPEC, ErrorCode.CAPACITY_BELOW_SOLD):
+                issues = err.params.get("issues") or []
+                path = issues[0].path if issues else str(err.params.get("path", ""))
+                await self._revise(user_id, lambda d, r: Outcome(sent_back(d, path)))
+            raise
+
+    async def _revise(self, user_id: int,
+                      step: Callable[[Draft, Rules], Outcome]) -> WizardState | None:
+        def change(stored: rules.Draft, checks: Rules) -> Revision:
+            outcome = step(Draft.of(stored), checks)
+            return Revision(outcome.draft.stored, outcome.issue)
+
+        revision = await self.editor.revise(user_id, change)
+        if revision is None:
+            return None
+        return _state(Outcome(Draft.of(revision.draft), revision.issue))

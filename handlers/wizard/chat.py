@@ -17,11 +17,10 @@ from telegram import InlineKeyboardMarkup, Update
 from telegram.constants import ChatType
 from telegram.ext import ApplicationHandlerStop
 
-from core import wizard as wz
 from core.catalog.model import Event
 from core.catalog.spec import NAME_MAX, TEXT_MAX, TITLE_MAX, SpecIssue
 from core.kernel.errors import DomainError, ErrorCode
-from core.organizer.editor import WizardPreview, WizardState
+from core.organizer.editor import WizardPreview
 from handlers import callbacks as cb
 from handlers.common import reply, show, user_id
 from handlers.context import TicketQContext
@@ -36,6 +35,8 @@ from handlers.texts import (
     lottery_card_text,
     t,
 )
+from handlers.wizard import steps as wz
+from handlers.wizard.steps import Dialogue, WizardState
 
 log = logging.getLogger(__name__)
 
@@ -144,7 +145,7 @@ async def send_state(update: Update, context: TicketQContext, state: WizardState
             preview = await context.services.wizard.preview(uid)
         except DomainError as err:
             await reply(update, context, _problems(err))
-            current = await context.services.wizard.current(uid)
+            current = await _dialogue(context).current(uid)
             if current is not None and current.prompt.step is not wz.Step.PREVIEW:
                 await send_state(update, context, current)
             return
@@ -184,6 +185,10 @@ def _link(context: TicketQContext, event: Event) -> str:
     return f"https://t.me/{username}?start=ev_{event.id}"
 
 
+def _dialogue(context: TicketQContext) -> Dialogue:
+    return Dialogue(context.services.wizard)
+
+
 # ----------------------------------------------------------------------------- commands
 
 async def cmd_new_event(update: Update, context: TicketQContext) -> None:
@@ -195,7 +200,7 @@ async def cmd_new_event(update: Update, context: TicketQContext) -> None:
     uid = user_id(update)
     if uid is None:
         return
-    state = await context.services.wizard.start(uid)
+    state = await _dialogue(context).start(uid)
     intro = t("wizard.started_new")
     if state.replaced:
         intro += "\n" + t("wizard.replaced")
@@ -216,7 +221,7 @@ async def cmd_edit_event(update: Update, context: TicketQContext) -> None:
         await context.services.access.require_organizer(uid)
         await reply(update, context, t("wizard.edit_usage"))
         return
-    state = await context.services.wizard.start(uid, event_id)
+    state = await _dialogue(context).start(uid, event_id)
     intro = t("wizard.started_edit", title=state.draft.doc.get("title", ""), event_id=event_id)
     if state.replaced:
         intro += "\n" + t("wizard.replaced")
@@ -239,7 +244,7 @@ async def cmd_back(update: Update, context: TicketQContext) -> None:
     uid = user_id(update)
     if uid is None:
         return
-    state = await context.services.wizard.back(uid)
+    state = await _dialogue(context).back(uid)
     if state is None:
         await reply(update, context, t("wizard.none"))
         return
@@ -251,7 +256,7 @@ async def cmd_skip(update: Update, context: TicketQContext) -> None:
     uid = user_id(update)
     if uid is None:
         return
-    state = await context.services.wizard.skip(uid)
+    state = await _dialogue(context).skip(uid)
     if state is None:
         await reply(update, context, t("wizard.none"))
         return
@@ -312,7 +317,7 @@ async def on_text(update: Update, context: TicketQContext) -> None:
             or chat.type != ChatType.PRIVATE:
         return
     try:
-        state = await context.services.wizard.answer(uid, message.text)
+        state = await _dialogue(context).answer(uid, message.text)
         if state is None:
             return
         await send_state(update, context, state)
@@ -335,7 +340,7 @@ async def on_other(update: Update, context: TicketQContext) -> None:
     chat = update.effective_chat
     if uid is None or chat is None or chat.type != ChatType.PRIVATE:
         return
-    state = await context.services.wizard.current(uid)
+    state = await _dialogue(context).current(uid)
     if state is None:
         return
     at_preview = state.prompt.step is wz.Step.PREVIEW
@@ -348,6 +353,7 @@ async def on_other(update: Update, context: TicketQContext) -> None:
     raise ApplicationHandlerStop
 
 
+@cb.handles(cb.WizardPick)
 async def on_pick(update: Update, context: TicketQContext, action: cb.WizardPick) -> None:
     """A choice button: the same as typing the choice, if the draft is still at that step.
 
@@ -357,8 +363,7 @@ async def on_pick(update: Update, context: TicketQContext, action: cb.WizardPick
     uid = user_id(update)
     if uid is None:
         return
-    services = context.services
-    current = await services.wizard.current(uid)
+    current = await _dialogue(context).current(uid)
     if current is None:
         await show(update, context, t("wizard.none"))
         return
@@ -367,11 +372,12 @@ async def on_pick(update: Update, context: TicketQContext, action: cb.WizardPick
     if step is not current.prompt.step or action.choice >= len(choices):
         await send_state(update, context, current)
         return
-    state = await services.wizard.answer(uid, choices[action.choice])
+    state = await _dialogue(context).answer(uid, choices[action.choice])
     if state is not None:
         await send_state(update, context, state)
 
 
+@cb.handles(cb.WizardNav)
 async def on_nav(update: Update, context: TicketQContext, action: cb.WizardNav) -> None:
     """Back / Skip / Cancel under a question; Publish / Save as draft under the preview.
 
@@ -382,7 +388,6 @@ async def on_nav(update: Update, context: TicketQContext, action: cb.WizardNav) 
     uid = user_id(update)
     if uid is None:
         return
-    services = context.services
     if action.action == cb.WIZARD_CANCEL:
         await cmd_cancel(update, context)
         return
@@ -392,7 +397,7 @@ async def on_nav(update: Update, context: TicketQContext, action: cb.WizardNav) 
     if action.action == cb.WIZARD_SKIP:
         await cmd_skip(update, context)
         return
-    current = await services.wizard.current(uid)
+    current = await _dialogue(context).current(uid)
     if current is None:
         await reply(update, context, t("wizard.none"))
         return
@@ -401,13 +406,12 @@ async def on_nav(update: Update, context: TicketQContext, action: cb.WizardNav) 
         return
     publish = action.action == cb.WIZARD_PUBLISH
     try:
-        event = await (services.wizard.publish(uid) if publish
-                       else services.wizard.save_as_draft(uid))
+        event = await _dialogue(context).publish(uid, publish=publish)
     except DomainError as err:
         if err.code not in (ErrorCode.INVALID_EVENT_SPEC, ErrorCode.CAPACITY_BELOW_SOLD):
             raise
         await reply(update, context, _problems(err))
-        after = await services.wizard.current(uid)
+        after = await _dialogue(context).current(uid)
         if after is not None:
             await send_state(update, context, after)
         return
