@@ -1337,7 +1337,7 @@ class InMemoryDraftRepository(_Repo):
             doc = json.loads(row.data)
         except ValueError:
             doc = {}
-        return Draft.restore(row.step, doc if isinstance(doc, dict) else {}, row.event_id)
+        return Draft(doc if isinstance(doc, dict) else {}, row.step, row.event_id)
 
     async def put(self, user_id: int, draft: Draft, *, now: datetime) -> None:
         await _round_trip()
