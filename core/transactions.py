@@ -22,7 +22,7 @@ from types import TracebackType
 from typing import Protocol
 
 from core.kernel.errors import ConcurrencyConflict
-from core.unit_of_work import Database, UnitOfWork
+from core.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +31,8 @@ BACKOFF_SECONDS = 0.02  # doubled per attempt, with jitter: 20 ms .. ~0.6 s
 
 
 class _Writes(Protocol):
+    """What retrying needs of a database (:class:`core.unit_of_work.Database` has it)."""
+
     def write(self) -> AbstractAsyncContextManager[UnitOfWork]: ...
 
 
@@ -63,7 +65,7 @@ class WriteAttempt:
         return bool(suppressed)
 
 
-async def write_attempts(db: Database | _Writes) -> AsyncIterator[WriteAttempt]:
+async def write_attempts(db: _Writes) -> AsyncIterator[WriteAttempt]:
     """Yield attempts until one ends without a concurrency conflict (see module doc)."""
     for number in range(1, MAX_ATTEMPTS + 1):
         attempt = WriteAttempt(db, number)

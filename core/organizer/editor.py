@@ -21,6 +21,7 @@ from core.access.service import AccessService
 from core.catalog.model import Event, EventStatus, LotteryState, TicketType
 from core.catalog.service import EventCard, Offer
 from core.catalog.spec import EventSpec, TicketTypeSpec
+from core.kernel import locking
 from core.kernel.clock import Clock
 from core.kernel.errors import DomainError, ErrorCode
 from core.lottery.model import window_phase
@@ -302,8 +303,8 @@ async def _update(uow: UnitOfWork, draft: Draft, event_id: int, clock: Clock,
         raise DomainError(ErrorCode.EVENT_NOT_FOUND, event_id=event_id)
     if event.status is EventStatus.CANCELLED:
         raise DomainError(ErrorCode.EVENT_ALREADY_CANCELLED)
-    for type_id in sorted(t.id for t in await uow.events.ticket_types(event_id)):
-        await uow.events.get_ticket_type(type_id, lock=True)
+    await uow.locks.take(*(locking.ticket_type(t.id)
+                           for t in await uow.events.ticket_types(event_id)))
     now = clock.now()
     base = await _base(uow, event, now)
     spec = finish(draft.doc, now=now, base=base, publish=publish)

@@ -180,6 +180,17 @@ def _event_id_arg(context: TicketQContext) -> int | None:
     return value if value > 0 else None
 
 
+async def _event_id_or_usage(update: Update, context: TicketQContext, uid: int,
+                             usage_key: str) -> int | None:
+    """The event id argument of an organizer command; without a valid one, an organizer is
+    told how to use the command (anyone else is refused as usual) and None is returned."""
+    event_id = _event_id_arg(context)
+    if event_id is None:
+        await context.services.access.require_organizer(uid)
+        await reply(update, context, t(usage_key))
+    return event_id
+
+
 def _link(context: TicketQContext, event: Event) -> str:
     username = context.services.bot_username or context.bot.username
     return f"https://t.me/{username}?start=ev_{event.id}"
@@ -216,10 +227,8 @@ async def cmd_edit_event(update: Update, context: TicketQContext) -> None:
     uid = user_id(update)
     if uid is None:
         return
-    event_id = _event_id_arg(context)
+    event_id = await _event_id_or_usage(update, context, uid, "wizard.edit_usage")
     if event_id is None:
-        await context.services.access.require_organizer(uid)
-        await reply(update, context, t("wizard.edit_usage"))
         return
     state = await _dialogue(context).start(uid, event_id)
     intro = t("wizard.started_edit", title=state.draft.doc.get("title", ""), event_id=event_id)
@@ -272,10 +281,8 @@ async def cmd_publish(update: Update, context: TicketQContext) -> None:
     uid = user_id(update)
     if uid is None:
         return
-    event_id = _event_id_arg(context)
+    event_id = await _event_id_or_usage(update, context, uid, "wizard.publish_usage")
     if event_id is None:
-        await context.services.access.require_organizer(uid)
-        await reply(update, context, t("wizard.publish_usage"))
         return
     event = await context.services.wizard.publish_event(uid, event_id)
     await reply(update, context, t("wizard.event_published", title=event.title,
@@ -292,10 +299,8 @@ async def cmd_unpublish(update: Update, context: TicketQContext) -> None:
     uid = user_id(update)
     if uid is None:
         return
-    event_id = _event_id_arg(context)
+    event_id = await _event_id_or_usage(update, context, uid, "wizard.unpublish_usage")
     if event_id is None:
-        await context.services.access.require_organizer(uid)
-        await reply(update, context, t("wizard.unpublish_usage"))
         return
     event = await context.services.wizard.unpublish_event(uid, event_id)
     await reply(update, context, t("wizard.event_unpublished", title=event.title,
