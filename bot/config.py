@@ -68,6 +68,16 @@ class Settings(BaseSettings):
         default=72, gt=0, description="How far back each reconciliation pass looks "
         "(`ticketq reconcile --since` reaches further after a long outage).")
 
+    http_host: str = Field(
+        default="127.0.0.1", description="Address the HTTP server (webhook, /healthz, "
+        "/metrics, Mini App) listens on; 0.0.0.0 behind a reverse proxy on another host.")
+    http_port: int | None = Field(
+        default=None, ge=0, le=65535, description="Port of the HTTP server. Unset: no HTTP "
+        "server in polling mode; webhook mode requires it.")
+    public_url: str | None = Field(
+        default=None, description="The public HTTPS base URL the reverse proxy serves this "
+        "bot at, e.g. https://tickets.example.org (webhook and Mini App URLs hang off it).")
+
     @field_validator("admin_ids", mode="before")
     @classmethod
     def _parse_ids(cls, value: object) -> object:
