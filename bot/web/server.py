@@ -44,9 +44,10 @@ class WebServer:
         await self._runner.setup()
         self._site = web.TCPSite(self._runner, self.host, self.port)
         await self._site.start()
-        server = self._site._server  # the bound socket tells the real port when 0 was asked
-        if server is not None and getattr(server, "sockets", None):
-            self.port = server.sockets[0].getsockname()[1]
+        # The bound socket tells the real port when 0 was asked for.
+        for address in self._runner.addresses:
+            self.port = int(address[1])
+            break
         log.info("http: listening on %s:%s", self.host, self.port)
 
     async def stop(self) -> None:
