@@ -317,5 +317,11 @@ inbox = Table(
     Column("next_attempt_at", UTCDateTime),
     Column("parked_at", UTCDateTime),
     Column("last_error", Text),
+    # Several workers (bot.inbox_worker): the lane keeps a chat's updates in order across
+    # them; a claim holds an update for one worker until its lease ends.
+    Column("lane", String(40)),  # "pay:<chat>" | "chat:<chat>" | NULL (no order to keep)
+    Column("claimed_by", String(128)),
+    Column("lease_until", UTCDateTime),
     Index("ix_inbox_charge", "charge_id"),
+    Index("ix_inbox_lane", "lane", "update_id"),
 )

@@ -1,0 +1,34 @@
+"""inbox claims for several workers: lane, claimed_by, lease_until
+
+Revision ID: 0009
+Revises: 0008
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0009"
+down_revision = "0008"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("inbox") as batch:
+        # "pay:<chat>" | "chat:<chat>" | NULL (pre-checkout queries and chat-less updates)
+        batch.add_column(sa.Column("lane", sa.String(length=40)))
+        batch.add_column(sa.Column("claimed_by", sa.String(length=128)))
+        batch.add_column(sa.Column("lease_until", sa.DateTime(timezone=True)))
+    # Updates stored before this revision get their lane from what 0008 recorded.
+    op.execute("UPDATE inbox SET lane = CASE WHEN kind = 'payment' THEN 'pay:' ELSE 'chat:' "
+               "END || CAST(chat_id AS VARCHAR) WHERE chat_id IS NOT NULL "
+               "AND (kind IS NULL OR kind <> 'pre_checkout')")
+    # "Is an earlier update of this lane unfinished?" is asked for every claim.
+    op.create_index("ix_inbox_lane", "inbox", ["lane", "update_id"])
+
+
+def downgrade() -> None:
+    op.drop_index("ix_inbox_lane", table_name="inbox")
+    with op.batch_alter_table("inbox") as batch:
+        for column in ("lease_until", "claimed_by", "lane"):
+            batch.drop_column(column)
