@@ -147,7 +147,7 @@ class SqlInbox:
     async def _entries(self, *, parked: bool | None,
                        charge_ids: list[str] | None = None) -> list[InboxEntry]:
         c = t.inbox.c
-        query = select(t.inbox).order_by(c.update_id)
+        query = select(t.inbox).where(c.handled_at.is_(None)).order_by(c.update_id)
         if charge_ids is not None:
             query = query.where(c.charge_id.in_(charge_ids))
         if parked is not None:
@@ -173,11 +173,12 @@ class SqlInbox:
         i = t.inbox.alias("i")
         e = t.inbox.alias("e")
         earlier = select(literal(1)).where(
-            e.c.lane == i.c.lane, e.c.update_id < i.c.update_id, e.c.parked_at.is_(None))
+            e.c.lane == i.c.lane, e.c.update_id < i.c.update_id, e.c.parked_at.is_(None),
+            e.c.handled_at.is_(None))
         kinds = [PAYMENT, PRE_CHECKOUT]
         query = (
             select(i.c.update_id)
-            .where(i.c.parked_at.is_(None),
+            .where(i.c.handled_at.is_(None), i.c.parked_at.is_(None),
                    or_(i.c.lease_until.is_(None), i.c.lease_until < now),
                    or_(i.c.next_attempt_at.is_(None), i.c.next_attempt_at <= now),
                    or_(i.c.lane.is_(None), not_(earlier.exists())),
@@ -208,14 +209,26 @@ class SqlInbox:
                 c.update_id.in_(update_ids), c.claimed_by == worker).values(lease_until=until))
             return int(result.rowcount or 0)
 
-    async def finish(self, worker: str, update_id: int) -> bool:
-        """Handled by ``worker``: forget it. False if its claim had passed to another."""
+    async def finish(self, worker: str, update_id: int, *, now: datetime) -> bool:
+        """Handled by ``worker``: keep only a tombstone (its id, kind and ``handled_at``), so
+        that a redelivery of the same update is refused by the primary key and changes
+        nothing. False if its claim had passed to another worker meanwhile."""
         c = t.inbox.c
         async with self._db.write() as uow:
-            result = await uow.conn.execute(delete(t.inbox).where(
-                c.update_id == update_id,
-                or_(c.claimed_by == worker, c.claimed_by.is_(None))))
+            result = await uow.conn.execute(update(t.inbox).where(
+                c.update_id == update_id, c.handled_at.is_(None),
+                or_(c.claimed_by == worker, c.claimed_by.is_(None))).values(
+                handled_at=now, payload="{}", claimed_by=None, lease_until=None,
+                next_attempt_at=None))
             return bool(result.rowcount)
+
+    async def purge_handled(self, *, before: datetime) -> int:
+        """Drop tombstones of updates handled before ``before`` (Telegram redelivers only
+        for a while). Returns how many."""
+        async with self._db.write() as uow:
+            result = await uow.conn.execute(delete(t.inbox).where(
+                t.inbox.c.handled_at.is_not(None), t.inbox.c.handled_at < before))
+            return int(result.rowcount or 0)
 
     async def defer(self, worker: str, update_id: int, *, attempts: int, at: datetime,
                     error: str) -> None:
@@ -259,7 +272,8 @@ class SqlInbox:
         query = select(
             func.count().filter(c.parked_at.is_(None)),
             func.count().filter(c.parked_at.is_not(None)),
-            func.min(c.received_at).filter(c.parked_at.is_(None)))
+            func.min(c.received_at).filter(c.parked_at.is_(None))).where(
+            c.handled_at.is_(None))
         async with self._db.read() as uow:
             row = (await uow.conn.execute(query)).one()
         oldest = row[2]
