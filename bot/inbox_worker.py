@@ -182,10 +182,11 @@ class InboxWorker:
             except Exception as exc:
                 log.warning("renewing %d lease(s) failed (%s)", len(ids), exc)
                 continue
-            if held < len(ids):
-                log.warning("%d of %d claimed update(s) were taken over by another worker "
-                            "(this one was too slow to renew its lease)", len(ids) - held,
-                            len(ids))
+            in_hand = {i for cls in self._classes for i in cls.in_hand}
+            lost = [i for i in ids if i not in held and i in in_hand]  # not just finished
+            if lost:
+                log.warning("%d claimed update(s) passed to another worker (this one was too "
+                            "slow to renew its lease): %s", len(lost), lost[:10])
 
     # ------------------------------------------------------------------ handling
     async def _handle(self, cls: _Class, entry: InboxEntry) -> None:

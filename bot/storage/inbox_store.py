@@ -198,16 +198,18 @@ class SqlInbox:
                 select(t.inbox).where(c.update_id.in_(ids)).order_by(c.update_id))).all()
         return [_entry(r) for r in rows]
 
-    async def renew(self, worker: str, update_ids: list[int], *, until: datetime) -> int:
-        """Extend ``worker``'s claims on updates it is still handling; returns how many it
+    async def renew(self, worker: str, update_ids: list[int], *,
+                    until: datetime) -> set[int]:
+        """Extend ``worker``'s claims on updates it is still handling; returns those it
         still held."""
         if not update_ids:
-            return 0
+            return set()
         c = t.inbox.c
         async with self._db.write() as uow:
             result = await uow.conn.execute(update(t.inbox).where(
-                c.update_id.in_(update_ids), c.claimed_by == worker).values(lease_until=until))
-            return int(result.rowcount or 0)
+                c.update_id.in_(update_ids), c.claimed_by == worker).values(
+                lease_until=until).returning(c.update_id))
+            return set(result.scalars())
 
     async def finish(self, worker: str, update_id: int, *, now: datetime) -> bool:
         """Handled by ``worker``: keep only a tombstone (its id, kind and ``handled_at``), so
