@@ -153,6 +153,8 @@ class InboxWorker:
                     continue
                 failures = 0
             for entry in entries:
+                log.debug("claimed update %s (%s, chat %s)", entry.update_id, entry.kind,
+                          entry.chat_id)
                 cls.in_hand.add(entry.update_id)
                 task = asyncio.create_task(self._handle(cls, entry))
                 self._tasks.add(task)
@@ -229,6 +231,7 @@ class InboxWorker:
     async def _settle(self, entry: InboxEntry, update: Update, attempts: int,
                       outcome: Any) -> None:
         if outcome is None:
+            log.debug("handled update %s", entry.update_id)
             if not await self._inbox.finish(self.worker_id, entry.update_id,
                                             now=self._clock.now()):
                 log.warning("update %s was handled here after its claim passed to another "
