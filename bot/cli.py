@@ -1,4 +1,5 @@
-"""The ``ticketq`` command line: run, migrate, event import, inbox, reconcile, demo."""
+"""The ``ticketq`` command line: run, migrate, copy-to, event import, inbox, reconcile,
+demo."""
 
 from __future__ import annotations
 
@@ -54,6 +55,11 @@ def _parser() -> argparse.ArgumentParser:
                                "charges older than the grace period")
     reconcile.add_argument("--since", type=_aware_datetime, default=None,
                            help="ISO date-time to list charges from (default: the lookback)")
+    copy = sub.add_parser("copy-to", help="copy this install's data (TICKETQ_DATABASE_URL, "
+                          "e.g. SQLite) into another, empty database (e.g. PostgreSQL); "
+                          "stop the bot first")
+    copy.add_argument("--database-url", required=True, dest="target_url",
+                      help="the target, e.g. postgresql://ticketq@db.example.org/ticketq")
     verify = sub.add_parser("verify-draw", help="recompute a lottery draw from its audit file")
     verify.add_argument("file", type=Path)
     demo = sub.add_parser("demo", help="play a scripted sale in the loopback sandbox")
@@ -103,6 +109,8 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(_reconcile(settings, args.since))
         if args.command == "migrate":
             return asyncio.run(_migrate(settings))
+        if args.command == "copy-to":
+            return asyncio.run(_copy_to(settings, args.target_url))
         if args.command == "event" and args.event_command == "import":
             return asyncio.run(_import_event(settings, args.file))
     except ConfigError as exc:
@@ -151,6 +159,29 @@ async def _migrate(settings: Settings) -> int:
     finally:
         await db.dispose()
     print(f"database at revision {revision}")
+    return EXIT_OK
+
+
+async def _copy_to(settings: Settings, target_url: str) -> int:
+    """``ticketq copy-to --database-url URL``: see :mod:`bot.storage.copy`."""
+    from bot.storage.copy import TargetNotEmpty, copy_database
+    from bot.storage.database import SqlDatabase
+
+    source, target = SqlDatabase(settings.database_url), SqlDatabase(target_url)
+    try:
+        copied = await copy_database(source, target)
+    except TargetNotEmpty as exc:
+        print(f"ticketq: {exc}; nothing was copied (copy into an empty database)",
+              file=sys.stderr)
+        return EXIT_INVALID
+    finally:
+        await source.dispose()
+        await target.dispose()
+    for name, count in copied.items():
+        if count:
+            print(f"{name:>16}: {count} row(s)")
+    print(f"copied {sum(copied.values())} row(s); point TICKETQ_DATABASE_URL at the target "
+          "and start the bot")
     return EXIT_OK
 
 

@@ -36,12 +36,12 @@ class OperationsStore:
         """Outbox items pending and dead; refunds pending and failed."""
         o, r = t.outbox.c, t.refunds.c
         async with self._db.read() as uow:
-            outbox: dict[str, int] = dict((await uow.conn.execute(
+            outbox = {str(row[0]): int(row[1]) for row in await uow.conn.execute(
                 select(o.status, func.count()).where(o.status.in_([PENDING, DEAD]))
-                .group_by(o.status))).tuples().all())
-            refunds: dict[str, int] = dict((await uow.conn.execute(
+                .group_by(o.status))}
+            refunds = {str(row[0]): int(row[1]) for row in await uow.conn.execute(
                 select(r.status, func.count()).where(r.status.in_(["pending", "failed"]))
-                .group_by(r.status))).tuples().all())
+                .group_by(r.status))}
         return Backlog(outbox_pending=int(outbox.get(PENDING, 0)),
                        outbox_dead=int(outbox.get(DEAD, 0)),
                        refunds_pending=int(refunds.get("pending", 0)),
