@@ -64,6 +64,7 @@ from telegram import Update
 from telegram.error import InvalidToken, NetworkError, RetryAfter, TelegramError
 from telegram.ext import Application
 
+from bot import metrics
 from bot.sending import spawn_in_turn
 from bot.storage.inbox_store import (
     PAYMENT,
@@ -469,8 +470,14 @@ class InboxPoller:
                                    attempts=meta.attempts, received_at=meta.received_at)
         if outcome is None:
             self._finish(update.update_id)
+            metrics.UPDATES_HANDLED.labels(meta.kind, "handled").inc()
+            latency = (self._clock.now() - meta.received_at).total_seconds()
+            metrics.UPDATE_LATENCY.labels(meta.kind).observe(max(0.0, latency))
             return None
         decision, error = outcome
+        metrics.UPDATES_HANDLED.labels(
+            meta.kind, "retried" if decision.retry else
+            "dropped" if decision.action == "drop" else "parked").inc()
         if decision.retry:
             at = self._clock.now()
             self._deferred[update.update_id] = (update.update_id, meta.attempts,
