@@ -9,10 +9,12 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from sqlalchemy import text
 
 from bot.storage.database import SqlDatabase
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+MIGRATION_LOCK = 0x7469636B65747121  # PostgreSQL advisory lock key held while migrating
 
 
 def alembic_config() -> Config:
@@ -32,6 +34,11 @@ async def upgrade_to_head(db: SqlDatabase) -> str:
         return str(MigrationContext.configure(sync_conn).get_current_revision())
 
     async with db.engine.begin() as conn:
+        if db.dialect == "postgresql":
+            # Several workers start at once and each migrates: one at a time (the lock
+            # ends with the transaction); the others then find the schema at head.
+            await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"),
+                               {"key": MIGRATION_LOCK})
         return str(await conn.run_sync(_upgrade))
 
 

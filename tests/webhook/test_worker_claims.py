@@ -293,3 +293,20 @@ async def _zero(awaitable: Any) -> bool:
 
 async def _true(value: bool) -> bool:
     return value
+
+
+async def test_worker_three_workers_starting_at_once_migrate_an_empty_database_once(
+        tmp_path: Path) -> None:
+    """Every worker migrates at start-up; three starting together on an empty PostgreSQL
+    database must not trip over each other's CREATE TABLE."""
+    from bot.storage.migrate import head_revision
+
+    async with empty_database_url("postgres", tmp_path) as url:
+        dbs = [SqlDatabase(url) for _ in range(3)]
+        try:
+            revisions = await asyncio.gather(*(upgrade_to_head(db) for db in dbs),
+                                             return_exceptions=True)
+        finally:
+            for db in dbs:
+                await db.dispose()
+    assert revisions == [head_revision()] * 3
