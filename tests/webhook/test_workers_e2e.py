@@ -50,19 +50,19 @@ async def test_worker_three_webhook_workers_sell_exactly_the_seats_once_each(
                 listing = await user.wait_for_message(contains="Upcoming", since=mark,
                                                       timeout=WAIT)
                 mark = user.mark()
-                await user.tap(listing, text=listing.button_texts()[0])
+                await user.tap(listing, text=listing.button_texts()[0], timeout=WAIT)
                 card = await user.wait_for_message(contains="📍", since=mark, timeout=WAIT)
                 if any("sold out" in b for b in card.button_texts()):
                     return "sold out"
                 mark = user.mark()
-                answer = await user.tap(card, text="GA")
+                answer = await user.tap(card, text="GA", timeout=WAIT)
                 try:
                     picker = await user.wait_for_message(contains="How many", since=mark,
                                                          timeout=WAIT)
                 except TimeoutError:
                     return f"no picker: {answer.text}"
                 mark = user.mark()
-                answer = await user.tap(picker, text="1")
+                answer = await user.tap(picker, text="1", timeout=WAIT)
                 try:
                     invoice = await user.wait_for_message(
                         predicate=lambda m: m.invoice is not None, since=mark, timeout=WAIT)
