@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
+import secrets
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -19,6 +22,7 @@ from telegram.ext import Application, ApplicationBuilder, ContextTypes
 import handlers
 from bot.beacon import HttpBeacon
 from bot.config import Settings
+from bot.leader import LeaderElection
 from bot.messenger import TelegramMessenger
 from bot.payments.stripe_charges import StripeChargeLedger
 from bot.payments.stripe_refunds import StripeRefundGateway
@@ -29,6 +33,7 @@ from bot.storage.database import SqlDatabase
 from bot.storage.inbox_store import SqlInbox
 from bot.storage.migrate import upgrade_to_head
 from bot.storage.outbox_store import SqlOutboxStore
+from bot.storage.send_budget import SharedSendBudget
 from core.access.service import AccessService
 from core.catalog.service import CatalogService
 from core.door.service import CheckinService
@@ -67,6 +72,8 @@ class TicketQRuntime:
     worker: OutboxWorker
     clock: Clock
     reconciler: ChargeReconciler | None = field(default=None)
+    leader: LeaderElection | None = field(default=None)
+    worker_id: str = field(default="")
     _polling: bool = field(default=False)
     _poller: InboxPoller | None = field(default=None)
 
@@ -90,6 +97,8 @@ class TicketQRuntime:
         await self._poller.start()
         self._polling = True
         self.worker.start()
+        if self.leader is not None:
+            await self.leader.start()
         self.scheduler = build_scheduler(
             self, reconcile_every=self.settings.reconcile_every_seconds)
         self.scheduler.start()
@@ -99,6 +108,8 @@ class TicketQRuntime:
         """Stop everything in reverse order and close the database."""
         if getattr(self, "scheduler", None) is not None:
             self.scheduler.shutdown(wait=False)
+        if self.leader is not None:
+            await self.leader.stop()
         await self.worker.stop()
         app = self.application
         if self._polling and self._poller is not None:
@@ -108,6 +119,11 @@ class TicketQRuntime:
             await app.stop()
         await app.shutdown()
         await self.db.dispose()
+
+    @property
+    def is_leader(self) -> bool:
+        """True if this worker runs the scheduler's jobs (for /healthz; see bot.leader)."""
+        return self.leader is None or self.leader.is_leader
 
     @property
     def poller(self) -> InboxPoller | None:
@@ -152,12 +168,23 @@ def _phone_key(settings: Settings) -> bytes:
                           ).digest()
 
 
-def sending_path_for(settings: Settings) -> SendingPath:
-    """The process's one sending path (pacing, order, retries of every Bot API call)."""
+def sending_path_for(settings: Settings, db: SqlDatabase | None = None) -> SendingPath:
+    """The process's one sending path (pacing, order, retries of every Bot API call); on
+    PostgreSQL its limits are shared with every other worker of the database."""
+    shared = None
+    if db is not None and db.dialect == "postgresql":
+        shared = SharedSendBudget(db.engine, rate_global=settings.send_rate,
+                                  rate_per_chat=settings.send_rate_per_chat,
+                                  burst_per_chat=settings.send_burst_per_chat)
     return SendingPath(rate_global=settings.send_rate, rate_per_chat=settings.send_rate_per_chat,
                        burst_per_chat=settings.send_burst_per_chat,
                        reply_give_up=settings.reply_give_up_seconds,
-                       before_waiting=delivery.waiting_hook)
+                       before_waiting=delivery.waiting_hook, shared=shared)
+
+
+def worker_name() -> str:
+    """This process's name among the workers of one database (host, pid, a random tag)."""
+    return f"{socket.gethostname()[:40]}:{os.getpid()}:{secrets.token_hex(3)}"
 
 
 def build_services(db: Database, clock: Clock, *, admin_ids: frozenset[int],
@@ -228,7 +255,15 @@ async def build_runtime(settings: Settings, *, clock: Clock | None = None,
     gateway = refund_gateway or StripeRefundGateway(
         settings.secret("stripe_secret_key"), api_base=settings.stripe_api_base)
     refunds = RefundService(db, gateway, clock)
-    worker = OutboxWorker(SqlOutboxStore(db), {}, clock)
+    # PostgreSQL: any number of workers share the outbox (claims with leases) and elect one
+    # scheduler leader; SQLite: one process, the old single-worker claims, always leader.
+    worker_id = worker_name()
+    several = db.dialect == "postgresql"
+    lease = settings.outbox_lease_seconds
+    worker = OutboxWorker(
+        SqlOutboxStore(db, worker_id=worker_id if several else None, lease=lease), {}, clock,
+        renew_every=max(1.0, lease / 4))
+    leader = LeaderElection(settings.database_url, retry_every=settings.leader_retry_seconds)
     services = build_services(
         db, clock, admin_ids=settings.admin_ids, hold_minutes=settings.hold_minutes,
         beacon=beacon_for(settings), phone_key=_phone_key(settings),
@@ -240,7 +275,7 @@ async def build_runtime(settings: Settings, *, clock: Clock | None = None,
         .concurrent_updates(64)
         .connection_pool_size(64)
         .get_updates_read_timeout(30)
-        .rate_limiter(sending_path_for(settings))
+        .rate_limiter(sending_path_for(settings, db))
     )
     if settings.bot_api_url:
         builder = builder.base_url(settings.bot_api_url)
@@ -252,4 +287,4 @@ async def build_runtime(settings: Settings, *, clock: Clock | None = None,
     handlers.register(application)
     return TicketQRuntime(settings=settings, db=db, application=application,
                           services=services, refunds=refunds, worker=worker, clock=clock,
-                          reconciler=reconciler)
+                          reconciler=reconciler, leader=leader, worker_id=worker_id)

@@ -78,6 +78,15 @@ class Settings(BaseSettings):
         default=None, description="The public HTTPS base URL the reverse proxy serves this "
         "bot at, e.g. https://tickets.example.org (webhook and Mini App URLs hang off it).")
 
+    outbox_lease_seconds: float = Field(
+        default=60, ge=2, le=3600, description="Several workers on PostgreSQL: how long an "
+        "outbox item claimed by a worker stays its own unless renewed; a dead worker's items "
+        "are sent by another worker after this long.")
+    leader_retry_seconds: float = Field(
+        default=3, gt=0, le=300, description="Several workers on PostgreSQL: how often a "
+        "worker that is not the scheduler leader tries to become it (the takeover time after "
+        "the leader dies).")
+
     @field_validator("admin_ids", mode="before")
     @classmethod
     def _parse_ids(cls, value: object) -> object:

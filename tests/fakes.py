@@ -1407,8 +1407,8 @@ class InMemoryDatabase:
 class InMemoryOutboxStore:
     """Implements :class:`core.kernel.ports.OutboxStore` over :class:`InMemoryDatabase`, with the
     same rules as ``SqlOutboxStore``: due items oldest first, and an earlier item of a chat
-    that waits for its retry or is in flight on a worker holds that chat's later items back;
-    with a ``worker_id`` a claim holds its items for ``lease`` seconds."""
+    that waits for its retry or is in flight on another worker holds that chat's later items
+    back; with a ``worker_id`` a claim holds its items for ``lease`` seconds."""
 
     def __init__(self, db: InMemoryDatabase, *, worker_id: str | None = None,
                  lease: float = 60.0) -> None:
@@ -1424,10 +1424,12 @@ class InMemoryOutboxStore:
         async with self._db.write() as uow:
             tables = uow.tx.write()
             rows = sorted(tables.outbox.values(), key=lambda r: r.id)
+            me = self.worker_id or ""
             blocking = [r for r in rows if r.status == "pending" and (
-                r.due_at > now or (r.lease_until is not None and r.lease_until > now))]
+                r.due_at > now or (r.lease_until is not None and r.lease_until > now
+                                   and r.claimed_by != me))]
             due = [r for r in rows if r.status == "pending" and r.due_at <= now
-                   and (r.lease_until is None or r.lease_until <= now)
+                   and (r.lease_until is None or r.lease_until <= now or r.claimed_by == me)
                    and not any(w.chat_id is not None and w.chat_id == r.chat_id
                                and w.id < r.id for w in blocking)][:limit]
             if self.worker_id is not None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import and_, func, or_, select, update
 
 from bot.storage import tables as t
 from bot.storage.database import SqlDatabase
@@ -48,26 +48,29 @@ class SqlOutboxStore:
         # An earlier item of the same chat waiting for its retry, or in flight on a worker,
         # holds the later ones back: otherwise they would overtake it and a chat would read
         # its messages out of order.
+        # This worker's own unexpired claims are not in flight when it claims (one pass at a
+        # time per worker): items a pass left unsent behind a failure are claimed again.
+        me = self.worker_id or ""
         waiting = t.outbox.alias("waiting")
         earlier_blocks = select(waiting.c.id).where(
             waiting.c.status == PENDING, waiting.c.chat_id == o.chat_id, waiting.c.id < o.id,
-            or_(waiting.c.due_at > now, waiting.c.lease_until > now)).exists()
-        free = or_(o.lease_until.is_(None), o.lease_until <= now)
+            or_(waiting.c.due_at > now,
+                and_(waiting.c.lease_until > now, waiting.c.claimed_by != me))).exists()
+        free = or_(o.lease_until.is_(None), o.lease_until <= now, o.claimed_by == me)
         query = (select(t.outbox).where(o.status == PENDING, o.due_at <= now, free,
                                         ~earlier_blocks)
                  .order_by(o.id).limit(limit))
         if self.worker_id is None:
             async with self._db.read() as uow:
-                rows = await uow.conn.execute(query)
-                return [outbox_item(r) for r in rows]
+                return [outbox_item(r) for r in await uow.conn.execute(query)]
         async with self._db.write() as uow:
             await serialize_claims(uow.conn, self._db.dialect, OUTBOX_CLAIM_KEY)
-            rows = list(await uow.conn.execute(claiming(query, self._db.dialect)))
-            if rows:
+            claimed = list(await uow.conn.execute(claiming(query, self._db.dialect)))
+            if claimed:
                 await uow.conn.execute(update(t.outbox).where(
-                    o.id.in_([r.id for r in rows])).values(
+                    o.id.in_([r.id for r in claimed])).values(
                         claimed_by=self.worker_id, lease_until=now + self.lease))
-            return [outbox_item(r) for r in rows]
+            return [outbox_item(r) for r in claimed]
 
     async def renew_leases(self, *, now: datetime) -> int:
         """Extend the lease of every item this worker still holds; returns how many."""

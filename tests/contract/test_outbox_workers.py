@@ -57,7 +57,9 @@ async def test_worker_never_claims_a_chats_later_item_while_an_earlier_one_is_in
     assert keys(first) == ["a1"]
     await _queue(db, now, [("b1", 2), ("a3", 1)])
     # a1 is in flight on worker a: a2 and a3 wait for it; chat 2 goes on.
-    assert keys(await b.claim_due(now=now, limit=10)) == ["b1"]
+    (other,) = await b.claim_due(now=now, limit=10)
+    assert other.payload["key"] == "b1"
+    await b.mark_done(other.id, now=now)
     await a.mark_done(first[0].id, now=now)
     assert keys(await b.claim_due(now=now, limit=10)) == ["a2", "a3"]
 
@@ -86,3 +88,18 @@ async def test_worker_finishing_an_item_late_does_not_undo_another_workers_resul
     # Worker a comes back from a long pause and reports a failure: the item stays done.
     await a.retry_later(slow.id, error="timeout", at=now + timedelta(seconds=60))
     assert await a.pending_count() == 0
+
+
+async def test_worker_claims_again_what_its_own_last_pass_left_behind_a_failure(
+        db, clock) -> None:
+    now = clock.now()
+    await _queue(db, now, [("a1", 1), ("a2", 1), ("a3", 1)])
+    a, b = worker_store(db, "a"), worker_store(db, "b")
+    first, second, _third = await a.claim_due(now=now, limit=10)
+    await a.mark_done(first.id, now=now)
+    await a.retry_later(second.id, error="network", at=now + timedelta(seconds=2))
+    # a3 was left unsent behind a2's retry: nobody takes it before a2 ...
+    assert await a.claim_due(now=now + timedelta(seconds=1), limit=10) == []
+    assert await b.claim_due(now=now + timedelta(seconds=1), limit=10) == []
+    # ... and worker a, whose claim on a3 still runs, sends both in order when a2 is due.
+    assert keys(await a.claim_due(now=now + timedelta(seconds=2), limit=10)) == ["a2", "a3"]
