@@ -72,8 +72,7 @@ class TicketQRuntime:
     worker: OutboxWorker
     clock: Clock
     reconciler: ChargeReconciler | None = field(default=None)
-    leader: LeaderElection | None = field(default=None)
-    worker_id: str = field(default="")
+    election: LeaderElection | None = field(default=None)
     _polling: bool = field(default=False)
     _poller: InboxPoller | None = field(default=None)
 
@@ -97,19 +96,37 @@ class TicketQRuntime:
         await self._poller.start()
         self._polling = True
         self.worker.start()
-        if self.leader is not None:
-            await self.leader.start()
+        if self.election is not None:
+            await self.election.start()
         self.scheduler = build_scheduler(
             self, reconcile_every=self.settings.reconcile_every_seconds)
         self.scheduler.start()
         log.info("TicketQ running as @%s", app.bot.username)
 
+    async def start_without_updates(self) -> None:
+        """Start everything but the intake of updates: the outbox worker, the leader election
+        and the scheduler (a worker that only sends and schedules: the multi-worker tests
+        and the scale-out benchmark's extra processes). :meth:`stop` stops it."""
+        app = self.application
+        await app.initialize()
+        self.services.bot_username = app.bot.username
+        self._wire_effects(TelegramMessenger(
+            bot=app.bot, tickets=self.services.tickets, bot_username=app.bot.username,
+            look=notices.LOOK))
+        await app.start()
+        self.worker.start()
+        if self.election is not None:
+            await self.election.start()
+        self.scheduler = build_scheduler(
+            self, reconcile_every=self.settings.reconcile_every_seconds)
+        self.scheduler.start()
+
     async def stop(self) -> None:
         """Stop everything in reverse order and close the database."""
         if getattr(self, "scheduler", None) is not None:
             self.scheduler.shutdown(wait=False)
-        if self.leader is not None:
-            await self.leader.stop()
+        if self.election is not None:
+            await self.election.stop()
         await self.worker.stop()
         app = self.application
         if self._polling and self._poller is not None:
@@ -123,7 +140,7 @@ class TicketQRuntime:
     @property
     def is_leader(self) -> bool:
         """True if this worker runs the scheduler's jobs (for /healthz; see bot.leader)."""
-        return self.leader is None or self.leader.is_leader
+        return self.election is None or self.election.is_leader
 
     @property
     def poller(self) -> InboxPoller | None:
@@ -260,10 +277,14 @@ async def build_runtime(settings: Settings, *, clock: Clock | None = None,
     worker_id = worker_name()
     several = db.dialect == "postgresql"
     lease = settings.outbox_lease_seconds
+    # Several workers claim what the shared budget lets them send in about two seconds, so
+    # one worker does not take a whole fan-out while the others idle.
+    batch = max(10, int(settings.send_rate * 2)) if several else 200
     worker = OutboxWorker(
         SqlOutboxStore(db, worker_id=worker_id if several else None, lease=lease), {}, clock,
-        renew_every=max(1.0, lease / 4))
-    leader = LeaderElection(settings.database_url, retry_every=settings.leader_retry_seconds)
+        batch_size=batch, renew_every=max(1.0, lease / 4))
+    election = LeaderElection(settings.database_url,
+                              retry_every=settings.leader_retry_seconds)
     services = build_services(
         db, clock, admin_ids=settings.admin_ids, hold_minutes=settings.hold_minutes,
         beacon=beacon_for(settings), phone_key=_phone_key(settings),
@@ -287,4 +308,4 @@ async def build_runtime(settings: Settings, *, clock: Clock | None = None,
     handlers.register(application)
     return TicketQRuntime(settings=settings, db=db, application=application,
                           services=services, refunds=refunds, worker=worker, clock=clock,
-                          reconciler=reconciler, leader=leader, worker_id=worker_id)
+                          reconciler=reconciler, election=election)

@@ -28,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -136,7 +137,7 @@ class LeaderElection:
 
                 self._conn = await asyncio.wait_for(asyncpg.connect(
                     self._dsn, server_settings={
-                        "application_name": "ticketq-scheduler-leader",
+                        "application_name": f"ticketq-leader-{os.getpid()}",
                         # A leader whose machine vanished loses the lock within ~25 s.
                         "tcp_keepalives_idle": "10", "tcp_keepalives_interval": "5",
                         "tcp_keepalives_count": "3"}), 10)
