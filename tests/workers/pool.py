@@ -21,7 +21,7 @@ from bot.sandbox import Sandbox
 from tests.reliability.crash_harness import REPO, bot_env
 
 
-@dataclass
+@dataclass(eq=False)
 class Worker:
     """One worker process (restartable)."""
 
@@ -50,7 +50,7 @@ class Worker:
                 sys.executable, "-m", "tests.workers.worker_main", cwd=REPO, env=self.env,
                 stdin=asyncio.subprocess.DEVNULL, stdout=out, stderr=out)
 
-    async def wait_ready(self, timeout: float = 30.0) -> None:
+    async def wait_ready(self, timeout: float = 90.0) -> None:
         deadline = time.monotonic() + timeout
         while True:
             if self.log is not None and b"worker ready" in self.log.read_bytes():
