@@ -8,20 +8,19 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
-import secrets
-import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
-from telegram import BotCommand
+from telegram import BotCommand, Update
 from telegram.ext import Application, ApplicationBuilder, ContextTypes
 
 import handlers
 from bot.beacon import HttpBeacon
 from bot.config import Settings
+from bot.inbox_worker import InboxWorker, default_worker_id
 from bot.leader import LeaderElection
 from bot.messenger import TelegramMessenger
 from bot.payments.stripe_charges import StripeChargeLedger
@@ -32,8 +31,12 @@ from bot.sending import SendingPath
 from bot.storage.database import SqlDatabase
 from bot.storage.inbox_store import SqlInbox
 from bot.storage.migrate import upgrade_to_head
+from bot.storage.ops_store import OperationsStore
 from bot.storage.outbox_store import SqlOutboxStore
 from bot.storage.send_budget import SharedSendBudget
+from bot.web.ops import Operations, ops_routes
+from bot.web.server import Mount, WebServer
+from bot.web.webhook import webhook_routes
 from core.access.service import AccessService
 from core.catalog.service import CatalogService
 from core.door.service import CheckinService
@@ -75,9 +78,21 @@ class TicketQRuntime:
     election: LeaderElection | None = field(default=None)
     _polling: bool = field(default=False)
     _poller: InboxPoller | None = field(default=None)
+    # Webhook mode and several workers (bot.inbox_worker, bot.web).
+    inbox_worker: InboxWorker | None = field(default=None)
+    web: WebServer | None = field(default=None)
+    worker_id: str = field(default_factory=default_worker_id)
+    # Whether this process runs the scheduler now (None: no election), for /healthz.
+    leader: Callable[[], bool | None] = field(default=lambda: None)
 
-    async def start(self, *, poll_timeout: float = 10.0) -> None:
-        """Connect to the Bot API, start polling, the outbox worker and the scheduler."""
+    async def start(self, *, poll_timeout: float = 10.0, webhook_url: str | None = None,
+                    worker_lease: float | None = None) -> None:
+        """Connect to the Bot API, take updates (long polling, or the webhook when
+        ``webhook_url`` or ``TICKETQ_WEBHOOK_URL`` is set), start the outbox worker and the
+        scheduler."""
+        webhook_url = webhook_url or self.settings.webhook_url
+        if webhook_url:
+            self.settings.require_webhook()
         app = self.application
         await app.initialize()
         self.services.bot_username = app.bot.username
@@ -87,14 +102,19 @@ class TicketQRuntime:
             look=notices.LOOK)
         self._wire_effects(messenger)
         await app.bot.set_my_commands([BotCommand(c, d) for c, d in handlers.BOT_COMMANDS])
-        # Not PTB's Updater: it confirms updates before they are stored (see bot.polling).
-        self._poller = InboxPoller(
-            app, SqlInbox(self.db), self.clock, timeout=int(poll_timeout),
-            policy=RetryPolicy(payment_window=self.settings.payment_retry_minutes * 60),
-            delivering=delivery.delivering)
+        policy = RetryPolicy(payment_window=self.settings.payment_retry_minutes * 60)
+        inbox = SqlInbox(self.db)
         await app.start()
-        await self._poller.start()
-        self._polling = True
+        if webhook_url:
+            await self._start_webhook(webhook_url, inbox, policy, worker_lease)
+        else:
+            # Not PTB's Updater: it confirms updates before they are stored (bot.polling).
+            self._poller = InboxPoller(app, inbox, self.clock, timeout=int(poll_timeout),
+                                       policy=policy, delivering=delivery.delivering)
+            await self._poller.start()
+            self._polling = True
+            if self.settings.http_port is not None:  # /healthz and /metrics
+                await self._start_web(inbox, "polling", [])
         self.worker.start()
         if self.election is not None:
             await self.election.start()
@@ -121,8 +141,48 @@ class TicketQRuntime:
             self, reconcile_every=self.settings.reconcile_every_seconds)
         self.scheduler.start()
 
+    async def _start_web(self, inbox: SqlInbox, mode: str, mounts: list[Mount]) -> None:
+        assert self.settings.http_port is not None
+        self.web = WebServer(self.settings.http_host, self.settings.http_port)
+        ops = Operations(inbox=inbox, store=OperationsStore(self.db), clock=self.clock,
+                         worker=self.worker_id, mode=mode, leader=lambda: self.leader())
+        self.web.mount(ops_routes(ops))
+        for mount in mounts:
+            self.web.mount(mount)
+        await self.web.start()
+
+    async def _start_webhook(self, url: str, inbox: SqlInbox, policy: RetryPolicy,
+                             lease: float | None) -> None:
+        """Claim from the shared inbox, serve the webhook, then tell Telegram where it is.
+
+        Every worker calls setWebhook with the same URL (the reverse proxy's); the last
+        call wins and changes nothing. Stopping a worker leaves the webhook set: the others
+        go on receiving.
+        """
+        app = self.application
+        settings = self.settings
+        assert settings.webhook_secret is not None
+        secret = settings.webhook_secret.get_secret_value()
+        worker = self.inbox_worker = InboxWorker(
+            app, inbox, self.clock, worker_id=self.worker_id, policy=policy,
+            delivering=delivery.delivering, lease=lease or settings.inbox_lease_seconds)
+        await worker.start()
+        path = urlsplit(url).path or "/"
+        await self._start_web(inbox, "webhook", [webhook_routes(
+            path, secret=secret, inbox=inbox, clock=self.clock, stored=worker.wake)])
+        await app.bot.set_webhook(url, secret_token=secret,
+                                  max_connections=settings.webhook_max_connections,
+                                  allowed_updates=list(Update.ALL_TYPES),
+                                  drop_pending_updates=False)
+        log.info("webhook mode: worker %s serves %s on %s", self.worker_id, path,
+                 self.web.base_url if self.web else "-")
+
     async def stop(self) -> None:
         """Stop everything in reverse order and close the database."""
+        if self.web is not None:  # no new updates here: the proxy sends them elsewhere
+            await self.web.stop()
+        if self.inbox_worker is not None:
+            await self.inbox_worker.stop()
         if getattr(self, "scheduler", None) is not None:
             self.scheduler.shutdown(wait=False)
         if self.election is not None:
@@ -199,11 +259,6 @@ def sending_path_for(settings: Settings, db: SqlDatabase | None = None) -> Sendi
                        before_waiting=delivery.waiting_hook, shared=shared)
 
 
-def worker_name() -> str:
-    """This process's name among the workers of one database (host, pid, a random tag)."""
-    return f"{socket.gethostname()[:40]}:{os.getpid()}:{secrets.token_hex(3)}"
-
-
 def build_services(db: Database, clock: Clock, *, admin_ids: frozenset[int],
                    hold_minutes: int = 10, beacon: Beacon | None = None,
                    phone_key: bytes = b"", provider_token: str = "",
@@ -274,7 +329,7 @@ async def build_runtime(settings: Settings, *, clock: Clock | None = None,
     refunds = RefundService(db, gateway, clock)
     # PostgreSQL: any number of workers share the outbox (claims with leases) and elect one
     # scheduler leader; SQLite: one process, the old single-worker claims, always leader.
-    worker_id = worker_name()
+    worker_id = settings.worker_id or default_worker_id()
     several = db.dialect == "postgresql"
     lease = settings.outbox_lease_seconds
     # Several workers claim what the shared budget lets them send in about two seconds, so
@@ -308,4 +363,5 @@ async def build_runtime(settings: Settings, *, clock: Clock | None = None,
     handlers.register(application)
     return TicketQRuntime(settings=settings, db=db, application=application,
                           services=services, refunds=refunds, worker=worker, clock=clock,
-                          reconciler=reconciler, election=election)
+                          reconciler=reconciler, election=election, worker_id=worker_id,
+                          leader=lambda: election.is_leader)

@@ -20,7 +20,13 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ticketq", description="TicketQ: Telegram ticketing with lotteries and QR tickets.")
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("run", help="run the bot (long polling)")
+    run = sub.add_parser("run", help="run the bot (long polling, or --webhook)")
+    run.add_argument("--webhook", metavar="URL", default=None,
+                     help="webhook mode: the public https URL Telegram posts updates to "
+                     "(overrides TICKETQ_WEBHOOK_URL); several workers may share one "
+                     "PostgreSQL database")
+    run.add_argument("--worker-id", default=None,
+                     help="this worker's name among the workers (default: hostname:pid)")
     sub.add_parser("migrate", help="apply database migrations")
     event = sub.add_parser("event", help="manage events")
     event_sub = event.add_subparsers(dest="event_command", required=True)
@@ -86,6 +92,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "audit" and args.audit_command == "export":
             return asyncio.run(_export_audit(settings, args.event, args.output))
         if args.command == "run":
+            overrides = {k: v for k, v in (("webhook_url", args.webhook),
+                                           ("worker_id", args.worker_id)) if v}
+            if overrides:
+                settings = load_settings(**overrides)
             return _run(settings)
         if args.command == "inbox":
             return asyncio.run(_inbox(settings, args))
@@ -108,9 +118,12 @@ def _run(settings: Settings) -> int:
     from bot.logging_setup import configure_logging
 
     settings.require_bot_secrets()
+    if settings.webhook_url:
+        settings.require_webhook()
     configure_logging(settings.log_level, secrets=[
         settings.secret("bot_token"), settings.secret("payment_provider_token"),
-        settings.secret("stripe_secret_key")])
+        settings.secret("stripe_secret_key")] + (
+        [settings.webhook_secret.get_secret_value()] if settings.webhook_secret else []))
 
     async def serve() -> None:
         runtime = await build_runtime(settings)

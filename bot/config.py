@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -86,6 +88,58 @@ class Settings(BaseSettings):
         default=3, gt=0, le=300, description="Several workers on PostgreSQL: how often a "
         "worker that is not the scheduler leader tries to become it (the takeover time after "
         "the leader dies).")
+    webhook_url: str | None = Field(
+        default=None, description="Run in webhook mode: the public HTTPS URL Telegram posts "
+        "updates to (`ticketq run --webhook URL` sets it too), e.g. "
+        "https://tickets.example.org/telegram/webhook. Unset: long polling.")
+    webhook_secret: SecretStr | None = Field(
+        default=None, description="secret_token given to setWebhook and required in the "
+        "X-Telegram-Bot-Api-Secret-Token header of every webhook request: 1-256 characters "
+        "of A-Z, a-z, 0-9, _ and -. Required in webhook mode.")
+    webhook_max_connections: int = Field(
+        default=40, ge=1, le=100, description="Most simultaneous webhook requests Telegram "
+        "may open (setWebhook's max_connections), for all workers together.")
+    worker_id: str | None = Field(
+        default=None, max_length=128, description="Name of this process among the workers "
+        "on one database (claims and leases). Default: hostname:pid.")
+    inbox_lease_seconds: float = Field(
+        default=30.0, ge=1, le=3600, description="How long a worker's claim on an update "
+        "lasts unless renewed: a worker that died loses its updates to the others after it.")
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _secret_shape(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        if not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", value.get_secret_value()):
+            raise ValueError("must be 1-256 characters of A-Z, a-z, 0-9, _ and - (Telegram's "
+                             "rule for secret_token)")
+        return value
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _webhook_https(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        parsed = urlsplit(value)
+        if parsed.scheme != "https" or not parsed.hostname:
+            raise ValueError("must be an https:// URL (Telegram delivers only over HTTPS)")
+        return value
+
+    def require_webhook(self) -> None:
+        """Webhook mode needs the secret and a port to listen on.
+
+        Raises:
+            ConfigError: naming every missing variable.
+        """
+        problems = []
+        if self.webhook_secret is None:
+            problems.append("TICKETQ_WEBHOOK_SECRET is required in webhook mode")
+        if self.http_port is None:
+            problems.append("TICKETQ_HTTP_PORT is required in webhook mode (the reverse "
+                            "proxy forwards Telegram's requests to it)")
+        if problems:
+            raise ConfigError("; ".join(problems))
 
     @field_validator("admin_ids", mode="before")
     @classmethod

@@ -65,7 +65,14 @@ from telegram.error import InvalidToken, NetworkError, RetryAfter, TelegramError
 from telegram.ext import Application
 
 from bot.sending import spawn_in_turn
-from bot.storage.inbox_store import PAYMENT, PRE_CHECKOUT, InboxEntry, SqlInbox, describe
+from bot.storage.inbox_store import (
+    PAYMENT,
+    PRE_CHECKOUT,
+    InboxEntry,
+    SqlInbox,
+    describe,
+    valid_update,
+)
 from core.kernel.clock import Clock
 
 log = logging.getLogger(__name__)
@@ -225,6 +232,52 @@ class DeliveryRun(Protocol):
 Delivering = Callable[[int, Callable[[BaseException], bool]], AbstractContextManager[DeliveryRun]]
 
 
+async def run_update(app: Application[Any, Any, Any, Any, Any, Any], delivering: Delivering,
+                     policy: RetryPolicy, clock: Clock, slots: asyncio.Semaphore,
+                     update: Update, *, kind: str, attempts: int,
+                     received_at: datetime) -> tuple[Decision, str] | None:
+    """Run ``update`` once through the Application (its ``attempts``-th run).
+
+    Returns None when it was handled, else the policy's decision and the error as a line.
+    Payments and pre-checkout queries do not wait for one of the ``slots`` the taps share.
+    """
+    decided: list[Decision] = []
+
+    def will_retry(error: BaseException) -> bool:
+        if not decided:
+            age = (clock.now() - received_at).total_seconds()
+            decided.append(policy.decide(kind, attempts, age, error))
+        return decided[0].retry
+
+    with delivering(attempts, will_retry) as run:
+        try:
+            if kind in (PAYMENT, PRE_CHECKOUT):
+                await app.process_update(update)
+            else:
+                async with slots:
+                    await app.process_update(update)
+        except Exception as exc:  # process_update itself failed (not a handler)
+            if run.failure is None:
+                run.failure = exc
+    if run.failure is None:
+        return None
+    will_retry(run.failure)
+    return decided[0], f"{type(run.failure).__name__}: {run.failure}"
+
+
+def parse_update(app: Application[Any, Any, Any, Any, Any, Any],
+                 data: dict[str, Any]) -> Update | str:
+    """The update PTB makes of a stored payload, or why it cannot (then it is parked: an
+    update this version of PTB does not understand must not stop the others)."""
+    try:
+        update = Update.de_json(data, app.bot)
+    except Exception as exc:
+        return f"cannot be parsed: {type(exc).__name__}: {exc}"
+    if update is None:
+        return "cannot be parsed: empty update"
+    return update
+
+
 class InboxPoller:
     """Fetches updates, stores them, runs them through the Application, forgets them."""
 
@@ -295,9 +348,15 @@ class InboxPoller:
     async def _take_over(self, entry: InboxEntry) -> None:
         """Run (or schedule) an update found in the inbox: a crash's leftover, or one the
         operator un-parked."""
-        update = Update.de_json(entry.payload, self._app.bot)
-        if update is None or update.update_id in self._in_hand:
+        if entry.update_id in self._in_hand:
             return
+        parsed = parse_update(self._app, entry.payload)
+        if isinstance(parsed, str):
+            self._park_unparsed(entry.update_id,
+                                _Meta(entry.kind, entry.chat_id, entry.received_at,
+                                      attempts=entry.attempts), parsed)
+            return
+        update = parsed
         self._next = max(self._next or 0, update.update_id + 1)
         meta = _Meta(entry.kind, entry.chat_id, entry.received_at, attempts=entry.attempts)
         if entry.attempts == 0:
@@ -350,13 +409,20 @@ class InboxPoller:
         while True:
             await self._room.wait()  # enough in hand: let Telegram keep the rest for now
             try:
-                updates = await self._app.bot.get_updates(
-                    offset=self._next, timeout=self._timeout,
-                    allowed_updates=Update.ALL_TYPES, read_timeout=self._timeout + 10)
-                fresh = [u for u in updates if self._next is None or u.update_id >= self._next]
+                # Raw JSON, not PTB's Update objects: PTB's get_updates fails the whole batch
+                # when it cannot parse one update, and that batch would come back forever.
+                # An update it cannot parse is stored and parked like any other failure.
+                updates = await self._app.bot._post(
+                    "getUpdates", {"offset": self._next, "timeout": self._timeout,
+                                   "allowed_updates": list(Update.ALL_TYPES)},
+                    read_timeout=self._timeout + 10)
+                if not isinstance(updates, list):
+                    updates = []
+                fresh = [d for d in updates if valid_update(d)
+                         and (self._next is None or d["update_id"] >= self._next)]
                 # Stored before the next getUpdates acknowledges them.
                 now = self._clock.now()
-                raw = [u.to_dict() for u in fresh]
+                raw = fresh
                 await self._inbox.store(raw, now=now)
             except InvalidToken:
                 log.error("the Bot API refused the token; polling stops")
@@ -373,10 +439,18 @@ class InboxPoller:
             failures = 0
             if len(updates) < 100:
                 self.caught_up.set()
-            for update, data in zip(fresh, raw, strict=True):
-                self._next = max(self._next or 0, update.update_id + 1)
+            skipped = len(updates) - len(fresh)
+            if skipped:
+                log.warning("getUpdates returned %d entr(ies) without an update id; skipped",
+                            skipped)
+            for data in raw:
+                self._next = max(self._next or 0, data["update_id"] + 1)
                 kind, chat_id, _ = describe(data)
-                self._dispatch(update, _Meta(kind, chat_id, now))
+                parsed = parse_update(self._app, data)
+                if isinstance(parsed, str):
+                    self._park_unparsed(data["update_id"], _Meta(kind, chat_id, now), parsed)
+                    continue
+                self._dispatch(parsed, _Meta(kind, chat_id, now))
 
     # ------------------------------------------------------------------ running
     async def _run_free(self, update: Update, meta: _Meta) -> None:
@@ -390,30 +464,13 @@ class InboxPoller:
         """Run the update once. None when it was handled (or dropped/parked: done with);
         a retry decision when it must run again (the caller schedules it)."""
         meta.attempts += 1
-        decided: list[Decision] = []
-
-        def will_retry(error: BaseException) -> bool:
-            if not decided:
-                age = (self._clock.now() - meta.received_at).total_seconds()
-                decided.append(self.policy.decide(meta.kind, meta.attempts, age, error))
-            return decided[0].retry
-
-        with self._delivering(meta.attempts, will_retry) as run:
-            try:
-                if meta.kind in (PAYMENT, PRE_CHECKOUT):
-                    await self._app.process_update(update)
-                else:
-                    async with self._slots:
-                        await self._app.process_update(update)
-            except Exception as exc:  # process_update itself failed (not a handler)
-                if run.failure is None:
-                    run.failure = exc
-        if run.failure is None:
+        outcome = await run_update(self._app, self._delivering, self.policy, self._clock,
+                                   self._slots, update, kind=meta.kind,
+                                   attempts=meta.attempts, received_at=meta.received_at)
+        if outcome is None:
             self._finish(update.update_id)
             return None
-        will_retry(run.failure)
-        decision = decided[0]
-        error = f"{type(run.failure).__name__}: {run.failure}"
+        decision, error = outcome
         if decision.retry:
             at = self._clock.now()
             self._deferred[update.update_id] = (update.update_id, meta.attempts,
@@ -433,6 +490,15 @@ class InboxPoller:
     def _finish(self, update_id: int) -> None:
         self._deferred.pop(update_id, None)
         self._done.append(update_id)
+
+    def _park_unparsed(self, update_id: int, meta: _Meta, why: str) -> None:
+        """Park an update PTB cannot parse (a newer Bot API field, a malformed payload)."""
+        self._next = max(self._next or 0, update_id + 1)
+        self._in_hand.add(update_id)
+        self._meta[update_id] = meta
+        self._parked.append((update_id, meta.attempts, self._clock.now(), why))
+        log.error("update %s (%s, chat %s) PARKED: %s. `ticketq inbox` lists it",
+                  update_id, meta.kind, meta.chat_id, why[:500])
 
     async def _park(self, update: Update, meta: _Meta, why: str, *,
                     report: bool = False) -> None:

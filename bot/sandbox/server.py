@@ -14,6 +14,7 @@ from bot.sandbox.models import BotError
 from bot.sandbox.stripe_emulator import StripeEmulator
 from bot.sandbox.telegram import TelegramBotApi
 from bot.sandbox.users import VirtualUser
+from bot.sandbox.webhook import LoadBalancer, WebhookDelivery
 
 
 class Sandbox:
@@ -87,7 +88,15 @@ class Sandbox:
         app.router.add_route("*", "/v1/{path:.*}", self.stripe.handle)
         app.router.add_get("/beacon/info", self.beacon.handle_info)
         app.router.add_get("/beacon/public/{round}", self.beacon.handle_round)
+        app.router.add_post("/sandbox/webhook-backends", self._handle_backends)
         return app
+
+    async def _handle_backends(self, request: web.Request) -> web.Response:
+        """``POST /sandbox/webhook-backends {"origin": ..., "backends": [...]}``: the load
+        balancer's upstreams, for a sandbox running in a process of its own."""
+        body = await request.json()
+        self.balance(str(body["origin"]), [str(b) for b in body["backends"]])
+        return web.json_response({"ok": True})
 
     async def start(self, port: int = 0) -> None:
         """Bind the server on ``host`` and ``port`` (0 = a free port).
@@ -115,6 +124,7 @@ class Sandbox:
 
     async def stop(self) -> None:
         """Release long-polls and delayed answers, then shut the server down."""
+        await self.telegram.webhook.aclose()
         self.telegram.close()
         self.stripe.close()
         if self._runner is not None:
@@ -188,8 +198,26 @@ class Sandbox:
         return self.telegram.redeliver(update_id)
 
     def pending_updates(self) -> int:
-        """Updates not yet confirmed by the bot's getUpdates offset."""
+        """Updates not yet confirmed by the bot's getUpdates offset (or its webhook)."""
         return self.telegram.pending_updates()
+
+    # ------------------------------------------------------------------ webhook delivery
+    def balance(self, origin: str, backends: list[str]) -> None:
+        """Let the load balancer serve ``origin`` (e.g. ``https://tickets.example.org``, the
+        host of the bot's webhook URL) from the workers at ``backends`` (``http://host:port``),
+        round robin (see :mod:`bot.sandbox.webhook`)."""
+        self.telegram.balancer.set_backends(origin, backends)
+        self.telegram.webhook.wake()
+
+    @property
+    def webhook(self) -> WebhookDelivery:
+        """Webhook delivery: its state, counters and retry timing (tests may tune them)."""
+        return self.telegram.webhook
+
+    @property
+    def balancer(self) -> LoadBalancer:
+        """The load balancer in front of the workers."""
+        return self.telegram.balancer
 
     # ------------------------------------------------------------------ observability
     @property

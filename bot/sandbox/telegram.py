@@ -22,6 +22,7 @@ from aiohttp.web_request import FileField
 from bot.sandbox.faults import FaultInjector
 from bot.sandbox.formatting import EntityParseError, check_markdown_v2, parse_html, utf16_len
 from bot.sandbox.models import ApiError, BotError, CallbackAnswer, ChatUser, SandboxMessage
+from bot.sandbox.webhook import LoadBalancer, WebhookDelivery
 
 if TYPE_CHECKING:
     from bot.sandbox.stripe_emulator import StripeEmulator
@@ -47,6 +48,21 @@ _BUTTON_ACTIONS = (
     "callback_game", "pay",
 )  # fmt: skip
 _COMMAND_RE = re.compile(r"^[a-z0-9_]{1,32}$")
+_SECRET_RE = re.compile(r"[A-Za-z0-9_-]{1,256}")
+
+
+def _chat_of(update: dict[str, Any]) -> int | None:
+    """The chat whose order an update keeps in webhook delivery (the sender for queries)."""
+    for key, value in update.items():
+        if key == "update_id" or not isinstance(value, dict):
+            continue
+        chat = value.get("chat") or (value.get("message") or {}).get("chat")
+        if isinstance(chat, dict) and isinstance(chat.get("id"), int):
+            return int(chat["id"])
+        sender = value.get("from")
+        if isinstance(sender, dict) and isinstance(sender.get("id"), int):
+            return int(sender["id"])
+    return None
 _CURRENCY_RE = re.compile(r"^[A-Z]{3}$")
 # Lengths as Telegram counts them: UTF-16 code units of the text after entity parsing.
 MAX_TEXT = 4096
@@ -232,8 +248,12 @@ class TelegramBotApi:
         self.send_times: list[tuple[float, int]] = []
         self.method_calls: Counter[str] = Counter()
         self.bot_errors: list[BotError] = []
+        self.balancer = LoadBalancer()
+        self.webhook = WebhookDelivery(lambda: self._updates, self._redeliver, _chat_of,
+                                       self.balancer, on_ack=self._acknowledged)
         self._handlers: dict[str, Callable[[Params], Awaitable[Any]]] = {
             "getme": self.get_me,
+            "setwebhook": self.set_webhook,
             "deletewebhook": self.delete_webhook,
             "getwebhookinfo": self.get_webhook_info,
             "setmycommands": self.set_my_commands,
@@ -546,6 +566,14 @@ class TelegramBotApi:
         event = self._updates_event
         self._updates_event = asyncio.Event()
         event.set()
+        self.webhook.wake()
+
+    def _acknowledged(self, update: dict[str, Any]) -> None:
+        """A webhook delivery was answered 2xx (a duplicate fault delivers it once more)."""
+        uid = update["update_id"]
+        if uid in self._dup_ids:
+            self._dup_ids.discard(uid)
+            self._redeliver.append(update)
 
     def close(self) -> None:
         """Release long-pollers and pending queries (server shutdown)."""
@@ -598,18 +626,55 @@ class TelegramBotApi:
 
     async def delete_webhook(self, params: Params) -> Any:
         """deleteWebhook (drop_pending_updates supported)."""
+        self.webhook.remove()
         if params.get_bool("drop_pending_updates"):
             self._updates.clear()
             self._redeliver.clear()
         return True
 
+    async def set_webhook(self, params: Params) -> Any:
+        """setWebhook with Telegram's checks; delivery starts at once (bot.sandbox.webhook).
+
+        The URL must be HTTPS on port 443, 80, 88 or 8443; the sandbox delivers to it
+        through its load balancer (``Sandbox.balance``), never over the network.
+        """
+        url = params.get_str("url")
+        if url is None:
+            raise bad_request("parameter \"url\" is required")
+        if url == "":
+            self.webhook.remove()
+            return True
+        parts = urlsplit(url)
+        if parts.scheme.lower() != "https" or not parts.hostname:
+            raise bad_request("bad webhook: An HTTPS URL must be provided for webhook")
+        try:
+            port = parts.port or 443
+        except ValueError:
+            raise bad_request("bad webhook: Failed to resolve host") from None
+        if port not in (80, 88, 443, 8443):
+            raise bad_request("bad webhook: Webhook can be set up only on ports 80, 88, "
+                              "443 or 8443")
+        max_connections = params.get_int("max_connections", 40) or 40
+        if not 1 <= max_connections <= 100:
+            raise bad_request("bad webhook: max_connections must be between 1 and 100")
+        secret = params.get_str("secret_token")
+        if secret is not None and not _SECRET_RE.fullmatch(secret):
+            raise bad_request("secret token contains unallowed characters")
+        allowed = params.get_json("allowed_updates")
+        if allowed is not None and not isinstance(allowed, list):
+            raise bad_request("can't parse allowed_updates JSON object")
+        if params.get_bool("drop_pending_updates"):
+            self._updates.clear()
+            self._redeliver.clear()
+        self._poll_generation += 1  # a long-poll still waiting ends (with 409)
+        self._wake_pollers()
+        self.webhook.configure(url, secret=secret or None, max_connections=max_connections,
+                               allowed_updates=allowed)
+        return True
+
     async def get_webhook_info(self, params: Params) -> Any:
-        """getWebhookInfo."""
-        return {
-            "url": "",
-            "has_custom_certificate": False,
-            "pending_update_count": self.pending_updates(),
-        }
+        """getWebhookInfo: url, pending_update_count, last error, max_connections..."""
+        return self.webhook.info(self.pending_updates())
 
     def _commands_key(self, params: Params) -> tuple[str, str]:
         scope = params.get_json("scope") or {"type": "default"}
@@ -641,7 +706,11 @@ class TelegramBotApi:
         return True
 
     async def get_updates(self, params: Params) -> Any:
-        """getUpdates with long polling and offset confirmation semantics."""
+        """getUpdates with long polling and offset confirmation semantics (409 while a
+        webhook is set, as Telegram answers)."""
+        if self.webhook.active:
+            raise ApiError(409, "Conflict: can't use getUpdates method while webhook is "
+                           "active; use deleteWebhook to delete the webhook first")
         offset = params.get_int("offset")
         limit = params.get_int("limit", 100) or 100
         limit = min(max(limit, 1), 100)

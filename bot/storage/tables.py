@@ -340,5 +340,17 @@ inbox = Table(
     Column("next_attempt_at", UTCDateTime),
     Column("parked_at", UTCDateTime),
     Column("last_error", Text),
+    # Several workers (bot.inbox_worker): the lane keeps a chat's updates in order across
+    # them; a claim holds an update for one worker until its lease ends.
+    Column("lane", String(40)),  # "pay:<chat>" | "chat:<chat>" | NULL (no order to keep)
+    Column("claimed_by", String(128)),
+    Column("lease_until", UTCDateTime),
+    # Handled by a worker: kept a day (payload emptied) so a redelivery changes nothing.
+    Column("handled_at", UTCDateTime),
     Index("ix_inbox_charge", "charge_id"),
+    Index("ix_inbox_open", "update_id", sqlite_where=text("handled_at IS NULL"),
+          postgresql_where=text("handled_at IS NULL")),
+    Index("ix_inbox_lane", "lane", "update_id", sqlite_where=text("handled_at IS NULL"),
+          postgresql_where=text("handled_at IS NULL")),
+    Index("ix_inbox_handled", "handled_at"),
 )

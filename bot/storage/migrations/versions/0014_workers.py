@@ -1,14 +1,14 @@
 """several workers on one database: outbox claims with leases, the shared send budget
 
 Revision ID: 0014
-Revises: 0008
+Revises: 0009 (0008 on its own branch; chained after i11's 0009 once merged)
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0014"
-down_revision = "0008"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 
