@@ -18,6 +18,7 @@ from telegram import BotCommand, Update
 from telegram.ext import Application, ApplicationBuilder, ContextTypes
 
 import handlers
+from bot import metrics
 from bot.beacon import HttpBeacon
 from bot.config import Settings
 from bot.inbox_worker import InboxWorker, default_worker_id
@@ -196,6 +197,13 @@ class TicketQRuntime:
             await app.stop()
         await app.shutdown()
         await self.db.dispose()
+
+    def observe(self, what: str, seconds: float) -> None:
+        """The scheduler's durations ("draw") into /metrics (bot.metrics)."""
+        if what == "draw":
+            metrics.DRAW_SECONDS.observe(seconds)
+        elif what == "settlement":
+            metrics.SETTLEMENT_SECONDS.observe(seconds)
 
     @property
     def is_leader(self) -> bool:

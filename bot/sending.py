@@ -95,6 +95,7 @@ from telegram.error import (
 from telegram.ext import BaseRateLimiter
 from telegram.warnings import PTBDeprecationWarning
 
+from bot import metrics
 from core.kernel.redaction import redact
 
 log = logging.getLogger(__name__)
@@ -666,9 +667,12 @@ class SendingPath(BaseRateLimiter[Lane]):
                     if paced:
                         async with self.pacer.attempt(chat, lane), \
                                 self._shared_place(chat_id, lane):
-                            return await callback(*args, **kwargs)
+                            result = await callback(*args, **kwargs)
+                        metrics.SENDS.inc()
+                        return result
                     return await callback(*args, **kwargs)
                 except RetryAfter as exc:
+                    metrics.FLOOD_WAITS.inc()
                     wait = retry_after_seconds(exc)
                     self.pacer.hold(chat, wait)
                     if self.shared is not None:

@@ -10,6 +10,7 @@ lead. Draining the outbox runs on every worker."""
 from __future__ import annotations
 
 import logging
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -52,12 +53,16 @@ def build_scheduler(runtime: Any, *, tick_seconds: float = LOTTERY_TICK_SECONDS,
     async def lottery_tick() -> None:
         if not leading():
             return
+        started = time.perf_counter()
         try:
             drawn = await runtime.services.lottery.run_due()
         except Exception:
             log.exception("lottery tick failed; the next tick retries")
             return
         if drawn:
+            observe = getattr(runtime, "observe", None)
+            if observe is not None:
+                observe("draw", (time.perf_counter() - started) / len(drawn))
             runtime.worker.wake()
 
     scheduler.add_job(lottery_tick, "interval", seconds=tick_seconds, id="lottery:tick",
