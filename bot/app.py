@@ -329,7 +329,7 @@ async def build_runtime(settings: Settings, *, clock: Clock | None = None,
     """Build (but do not start) the bot from settings; migrates the database first."""
     settings.require_bot_secrets()
     clock = clock or SystemClock()
-    db = SqlDatabase(settings.database_url)
+    db = SqlDatabase(settings.database_url, pool_size=settings.database_pool_size)
     if migrate:
         await upgrade_to_head(db)
     gateway = refund_gateway or StripeRefundGateway(

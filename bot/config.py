@@ -84,6 +84,10 @@ class Settings(BaseSettings):
         default=60, ge=2, le=3600, description="Several workers on PostgreSQL: how long an "
         "outbox item claimed by a worker stays its own unless renewed; a dead worker's items "
         "are sent by another worker after this long.")
+    database_pool_size: int = Field(
+        default=20, ge=1, le=200, description="PostgreSQL: connections a worker keeps open "
+        "(it may open as many again at peaks). N workers need 2 x N x this (plus one each "
+        "for the scheduler lock) below the server's max_connections.")
     leader_retry_seconds: float = Field(
         default=3, gt=0, le=300, description="Several workers on PostgreSQL: how often a "
         "worker that is not the scheduler leader tries to become it (the takeover time after "

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bot.sandbox import Sandbox
+from bot.sandbox.harness import WEBHOOK_ORIGIN, WEBHOOK_SECRET, WEBHOOK_URL, free_port
 from tests.reliability.crash_harness import REPO, bot_env
 
 
@@ -28,6 +29,8 @@ class Worker:
     name: str
     env: dict[str, str]
     workdir: Path
+    args: tuple[str, ...] = ("-m", "tests.workers.worker_main")
+    ready_line: bytes = b"worker ready"
     starts: int = 0
     proc: asyncio.subprocess.Process | None = None
     log: Path | None = None
@@ -47,13 +50,19 @@ class Worker:
         self.log = self.workdir / f"{self.name}-{self.starts:02d}.log"
         with self.log.open("wb") as out:
             self.proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "tests.workers.worker_main", cwd=REPO, env=self.env,
+                sys.executable, *self.args, cwd=REPO, env=self.env,
                 stdin=asyncio.subprocess.DEVNULL, stdout=out, stderr=out)
+
+    @property
+    def ready(self) -> bool:
+        """Running and done starting (it printed its ready line)."""
+        return self.running and self.log is not None and self.log.exists() \
+            and self.ready_line in self.log.read_bytes()
 
     async def wait_ready(self, timeout: float = 90.0) -> None:
         deadline = time.monotonic() + timeout
         while True:
-            if self.log is not None and b"worker ready" in self.log.read_bytes():
+            if self.log is not None and self.ready_line in self.log.read_bytes():
                 return
             if not self.running:
                 raise RuntimeError(f"{self.name} exited: {self.tail()}")
@@ -96,14 +105,31 @@ class WorkerPool:
     size: int = 3
     settings: dict[str, str] = field(default_factory=dict)
     admin_ids: frozenset[int] = frozenset()
+    webhook: bool = False
     workers: list[Worker] = field(default_factory=list)
+    backends: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         env = bot_env(self.sandbox, self.database_url, self.admin_ids)
         env.update({"TICKETQ_SEND_RATE": "25", "TICKETQ_SEND_RATE_PER_CHAT": "1",
                     "TICKETQ_LOG_LEVEL": "INFO", "PYTHONPATH": str(REPO)})
         env.update(self.settings)
-        self.workers = [Worker(f"w{i}", dict(env), self.workdir) for i in range(self.size)]
+        for i in range(self.size):
+            own = dict(env)
+            if not self.webhook:
+                self.workers.append(Worker(f"w{i}", own, self.workdir))
+                continue
+            # `ticketq run --webhook`: each worker on its own port (kept across restarts)
+            # behind the sandbox's load balancer, as behind nginx.
+            port = free_port()
+            own.update({"TICKETQ_HTTP_PORT": str(port), "TICKETQ_WORKER_ID": f"w{i}",
+                        "TICKETQ_WEBHOOK_SECRET": WEBHOOK_SECRET})
+            self.workers.append(Worker(f"w{i}", own, self.workdir,
+                                       args=("-m", "bot.cli", "run", "--webhook", WEBHOOK_URL),
+                                       ready_line=b"webhook mode: worker"))
+            self.backends.append(f"http://127.0.0.1:{port}")
+        if self.webhook:
+            self.sandbox.balance(WEBHOOK_ORIGIN, self.backends)
 
     async def start(self) -> None:
         for worker in self.workers:
