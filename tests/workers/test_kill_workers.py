@@ -42,7 +42,8 @@ from tests.workers.test_leader import check_settled_exactly_once, told
 RATE = 150  # TicketQ's send budget (all workers); the sandbox refuses more than 200 a second
 SETTINGS = {"TICKETQ_SEND_RATE": str(RATE), "TICKETQ_SEND_RATE_PER_CHAT": "10",
             "TICKETQ_SEND_BURST_PER_CHAT": "10", "TICKETQ_OUTBOX_LEASE_SECONDS": "15",
-            "TICKETQ_INBOX_LEASE_SECONDS": "15", "TICKETQ_DATABASE_POOL_SIZE": "8", "TICKETQ_LEADER_RETRY_SECONDS": "1",
+            "TICKETQ_INBOX_LEASE_SECONDS": "15", "TICKETQ_DATABASE_POOL_SIZE": "8",
+            "TICKETQ_LEADER_RETRY_SECONDS": "1",
             "TICKETQ_ADMIN_IDS": str(ADMIN)}
 
 
