@@ -151,43 +151,40 @@ class SharedSendBudget:
 
     async def acquire(self, chat_id: int | str | None, *, bulk: bool) -> Place | None:
         """Wait for the chat's token (if a chat) and a bot-wide place; returns the place to
-        give back with :meth:`release` (None: the database could not be asked)."""
+        give back with :meth:`release` (None: the database could not be asked). One short
+        transaction per try: the chat's token first, then a place."""
         started = time.monotonic()
+        holder = secrets.token_hex(8)
+        place_params = {"places": self.bulk_places if bulk else self.places,
+                        "lease": self._lease, "holder": holder}
+        chat_params: dict[str, Any] | None = None
+        if chat_id is not None and not isinstance(chat_id, str):
+            rate, burst = self._chat_rates(chat_id)
+            chat_params = {"chat": chat_id, "rate": rate, "burst": burst}
         try:
             await self._ensure_places()
-            if chat_id is not None and not isinstance(chat_id, str):
-                await self._take_chat(chat_id)
-            place = await self._take_place(bulk=bulk)
+            while True:
+                async with self._engine.begin() as conn:
+                    if chat_params is not None:
+                        if (await conn.execute(_TAKE_CHAT, chat_params)).first() is None:
+                            wait = (await conn.execute(_CHAT_WAIT, chat_params)
+                                    ).scalar_one_or_none()
+                            delay = min(max(float(wait or 0.0), _MIN_POLL), 5.0)
+                        else:
+                            chat_params = None  # the chat's token is ours
+                    if chat_params is None:
+                        row = (await conn.execute(_TAKE_PLACE, place_params)).one()
+                        if row.place is not None:
+                            self.waited += time.monotonic() - started
+                            self.taken += 1
+                            return Place(int(row.place), holder)
+                        delay = min(max(float(row.wait or 0.0), _MIN_POLL), _MAX_POLL)
+                await asyncio.sleep(delay)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
             self._degraded("acquire", exc)
             return None
-        self.waited += time.monotonic() - started
-        self.taken += 1
-        return place
-
-    async def _take_chat(self, chat_id: int) -> None:
-        rate, burst = self._chat_rates(chat_id)
-        params: dict[str, Any] = {"chat": chat_id, "rate": rate, "burst": burst}
-        while True:
-            async with self._engine.begin() as conn:
-                took = (await conn.execute(_TAKE_CHAT, params)).first()
-                if took is not None:
-                    return
-                wait = (await conn.execute(_CHAT_WAIT, params)).scalar_one_or_none()
-            await asyncio.sleep(min(max(float(wait or 0.0), _MIN_POLL), 5.0))
-
-    async def _take_place(self, *, bulk: bool) -> Place:
-        holder = secrets.token_hex(8)
-        params = {"places": self.bulk_places if bulk else self.places, "lease": self._lease,
-                  "holder": holder}
-        while True:
-            async with self._engine.begin() as conn:
-                row = (await conn.execute(_TAKE_PLACE, params)).one()
-            if row.place is not None:
-                return Place(int(row.place), holder)
-            await asyncio.sleep(min(max(float(row.wait or 0.0), _MIN_POLL), _MAX_POLL))
 
     async def release(self, place: Place | None) -> None:
         """The request completed (or failed): its place is free again one second from now."""
