@@ -87,8 +87,9 @@ class SqlLocks:
 
 
 # --------------------------------------------------------------------------- work queues
-# Queues several workers drain (the outbox): a claim is its own short transaction that takes
-# no lock of the order above, so it can never deadlock with a write path.
+# Queues several workers drain (the outbox, and the send budget's places in
+# bot.storage.send_budget, one statement each): a claim is its own short transaction that
+# takes no lock of the order above, so it can never deadlock with a write path.
 
 # pg_advisory_xact_lock keys (64-bit; the scheduler's session lock is in bot.leader).
 OUTBOX_CLAIM_KEY = 0x7451_0001
