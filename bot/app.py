@@ -18,9 +18,11 @@ from telegram import BotCommand, Update
 from telegram.ext import Application, ApplicationBuilder, ContextTypes
 
 import handlers
+from bot import metrics
 from bot.beacon import HttpBeacon
 from bot.config import Settings
 from bot.inbox_worker import InboxWorker, default_worker_id
+from bot.leader import LeaderElection
 from bot.messenger import TelegramMessenger
 from bot.payments.stripe_charges import StripeChargeLedger
 from bot.payments.stripe_refunds import StripeRefundGateway
@@ -32,6 +34,7 @@ from bot.storage.inbox_store import SqlInbox
 from bot.storage.migrate import upgrade_to_head
 from bot.storage.ops_store import OperationsStore
 from bot.storage.outbox_store import SqlOutboxStore
+from bot.storage.send_budget import SharedSendBudget
 from bot.web.ops import Operations, ops_routes
 from bot.web.server import Mount, WebServer
 from bot.web.webhook import webhook_routes
@@ -73,6 +76,7 @@ class TicketQRuntime:
     worker: OutboxWorker
     clock: Clock
     reconciler: ChargeReconciler | None = field(default=None)
+    election: LeaderElection | None = field(default=None)
     _polling: bool = field(default=False)
     _poller: InboxPoller | None = field(default=None)
     # Webhook mode and several workers (bot.inbox_worker, bot.web).
@@ -113,10 +117,30 @@ class TicketQRuntime:
             if self.settings.http_port is not None:  # /healthz and /metrics
                 await self._start_web(inbox, "polling", [])
         self.worker.start()
+        if self.election is not None:
+            await self.election.start()
         self.scheduler = build_scheduler(
             self, reconcile_every=self.settings.reconcile_every_seconds)
         self.scheduler.start()
         log.info("TicketQ running as @%s", app.bot.username)
+
+    async def start_without_updates(self) -> None:
+        """Start everything but the intake of updates: the outbox worker, the leader election
+        and the scheduler (a worker that only sends and schedules: the multi-worker tests
+        and the scale-out benchmark's extra processes). :meth:`stop` stops it."""
+        app = self.application
+        await app.initialize()
+        self.services.bot_username = app.bot.username
+        self._wire_effects(TelegramMessenger(
+            bot=app.bot, tickets=self.services.tickets, bot_username=app.bot.username,
+            look=notices.LOOK))
+        await app.start()
+        self.worker.start()
+        if self.election is not None:
+            await self.election.start()
+        self.scheduler = build_scheduler(
+            self, reconcile_every=self.settings.reconcile_every_seconds)
+        self.scheduler.start()
 
     async def _start_web(self, inbox: SqlInbox, mode: str, mounts: list[Mount]) -> None:
         assert self.settings.http_port is not None
@@ -162,6 +186,8 @@ class TicketQRuntime:
             await self.inbox_worker.stop()
         if getattr(self, "scheduler", None) is not None:
             self.scheduler.shutdown(wait=False)
+        if self.election is not None:
+            await self.election.stop()
         await self.worker.stop()
         app = self.application
         if self._polling and self._poller is not None:
@@ -171,6 +197,18 @@ class TicketQRuntime:
             await app.stop()
         await app.shutdown()
         await self.db.dispose()
+
+    def observe(self, what: str, seconds: float) -> None:
+        """The scheduler's durations ("draw") into /metrics (bot.metrics)."""
+        if what == "draw":
+            metrics.DRAW_SECONDS.observe(seconds)
+        elif what == "settlement":
+            metrics.SETTLEMENT_SECONDS.observe(seconds)
+
+    @property
+    def is_leader(self) -> bool:
+        """True if this worker runs the scheduler's jobs (for /healthz; see bot.leader)."""
+        return self.election is None or self.election.is_leader
 
     @property
     def poller(self) -> InboxPoller | None:
@@ -215,12 +253,18 @@ def _phone_key(settings: Settings) -> bytes:
                           ).digest()
 
 
-def sending_path_for(settings: Settings) -> SendingPath:
-    """The process's one sending path (pacing, order, retries of every Bot API call)."""
+def sending_path_for(settings: Settings, db: SqlDatabase | None = None) -> SendingPath:
+    """The process's one sending path (pacing, order, retries of every Bot API call); on
+    PostgreSQL its limits are shared with every other worker of the database."""
+    shared = None
+    if db is not None and db.dialect == "postgresql":
+        shared = SharedSendBudget(db.engine, rate_global=settings.send_rate,
+                                  rate_per_chat=settings.send_rate_per_chat,
+                                  burst_per_chat=settings.send_burst_per_chat)
     return SendingPath(rate_global=settings.send_rate, rate_per_chat=settings.send_rate_per_chat,
                        burst_per_chat=settings.send_burst_per_chat,
                        reply_give_up=settings.reply_give_up_seconds,
-                       before_waiting=delivery.waiting_hook)
+                       before_waiting=delivery.waiting_hook, shared=shared)
 
 
 def build_services(db: Database, clock: Clock, *, admin_ids: frozenset[int],
@@ -285,13 +329,25 @@ async def build_runtime(settings: Settings, *, clock: Clock | None = None,
     """Build (but do not start) the bot from settings; migrates the database first."""
     settings.require_bot_secrets()
     clock = clock or SystemClock()
-    db = SqlDatabase(settings.database_url)
+    db = SqlDatabase(settings.database_url, pool_size=settings.database_pool_size)
     if migrate:
         await upgrade_to_head(db)
     gateway = refund_gateway or StripeRefundGateway(
         settings.secret("stripe_secret_key"), api_base=settings.stripe_api_base)
     refunds = RefundService(db, gateway, clock)
-    worker = OutboxWorker(SqlOutboxStore(db), {}, clock)
+    # PostgreSQL: any number of workers share the outbox (claims with leases) and elect one
+    # scheduler leader; SQLite: one process, the old single-worker claims, always leader.
+    worker_id = settings.worker_id or default_worker_id()
+    several = db.dialect == "postgresql"
+    lease = settings.outbox_lease_seconds
+    # Several workers claim what the shared budget lets them send in about two seconds, so
+    # one worker does not take a whole fan-out while the others idle.
+    batch = max(10, int(settings.send_rate * 2)) if several else 200
+    worker = OutboxWorker(
+        SqlOutboxStore(db, worker_id=worker_id if several else None, lease=lease), {}, clock,
+        batch_size=batch, renew_every=max(1.0, lease / 4))
+    election = LeaderElection(settings.database_url,
+                              retry_every=settings.leader_retry_seconds)
     services = build_services(
         db, clock, admin_ids=settings.admin_ids, hold_minutes=settings.hold_minutes,
         beacon=beacon_for(settings), phone_key=_phone_key(settings),
@@ -303,7 +359,7 @@ async def build_runtime(settings: Settings, *, clock: Clock | None = None,
         .concurrent_updates(64)
         .connection_pool_size(64)
         .get_updates_read_timeout(30)
-        .rate_limiter(sending_path_for(settings))
+        .rate_limiter(sending_path_for(settings, db))
     )
     if settings.bot_api_url:
         builder = builder.base_url(settings.bot_api_url)
@@ -315,5 +371,5 @@ async def build_runtime(settings: Settings, *, clock: Clock | None = None,
     handlers.register(application)
     return TicketQRuntime(settings=settings, db=db, application=application,
                           services=services, refunds=refunds, worker=worker, clock=clock,
-                          reconciler=reconciler,
-                          worker_id=settings.worker_id or default_worker_id())
+                          reconciler=reconciler, election=election, worker_id=worker_id,
+                          leader=lambda: election.is_leader)

@@ -80,6 +80,18 @@ class Settings(BaseSettings):
         default=None, description="The public HTTPS base URL the reverse proxy serves this "
         "bot at, e.g. https://tickets.example.org (webhook and Mini App URLs hang off it).")
 
+    outbox_lease_seconds: float = Field(
+        default=60, ge=2, le=3600, description="Several workers on PostgreSQL: how long an "
+        "outbox item claimed by a worker stays its own unless renewed; a dead worker's items "
+        "are sent by another worker after this long.")
+    database_pool_size: int = Field(
+        default=20, ge=1, le=200, description="PostgreSQL: connections a worker keeps open "
+        "(it may open as many again at peaks). N workers need 2 x N x this (plus one each "
+        "for the scheduler lock) below the server's max_connections.")
+    leader_retry_seconds: float = Field(
+        default=3, gt=0, le=300, description="Several workers on PostgreSQL: how often a "
+        "worker that is not the scheduler leader tries to become it (the takeover time after "
+        "the leader dies).")
     webhook_url: str | None = Field(
         default=None, description="Run in webhook mode: the public HTTPS URL Telegram posts "
         "updates to (`ticketq run --webhook URL` sets it too), e.g. "

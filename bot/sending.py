@@ -50,6 +50,12 @@ A reply that finally cannot be delivered is logged with its chat, the method and
 start of its text (WARNING when the person blocked the bot or the chat is gone, ERROR
 otherwise), then the error is raised to the caller as before.
 
+Several workers: with a **shared budget** (:class:`SharedBudget`, on PostgreSQL
+:class:`bot.storage.send_budget.SharedSendBudget`) every paced request also takes the chat's
+token and a bot-wide place from the database after its process's own pacing let it go, and
+a ``RetryAfter`` holds the chat for every worker. The limits then hold for all workers
+together; replies keep places notifications may not use, so they stay fast.
+
 Replies also keep the order of the **updates** that caused them: the poller starts each update
 in a *turn* of its chat (:func:`spawn_in_turn`), and a reply waits until the handlers of the
 chat's earlier updates have finished (at most ``reply_give_up``), so eight quick ``/events``
@@ -74,7 +80,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from telegram import Bot, Update
 from telegram.error import (
@@ -408,6 +414,23 @@ class Pacer:
                 await task
 
 
+class SharedBudget(Protocol):
+    """The send budget shared by every worker of the bot (None: this process is alone)."""
+
+    async def acquire(self, chat_id: int | str | None, *, bulk: bool) -> Any:
+        """Wait for the chat's token and a bot-wide place; returns what :meth:`release`
+        gives back."""
+        ...
+
+    async def release(self, place: Any) -> None:
+        """The request completed or failed."""
+        ...
+
+    async def hold_chat(self, chat_id: int | str | None, seconds: float) -> None:
+        """Telegram asked this chat to wait ``seconds``."""
+        ...
+
+
 # --------------------------------------------------------------------------- update order
 
 
@@ -523,14 +546,17 @@ class SendingPath(BaseRateLimiter[Lane]):
         sleep: asynchronous sleep (tests: a virtual clock).
         before_waiting: where a handler leaves a hook to run, once, before its first reply
             that would wait in line (``handlers.delivery.waiting_hook``); None: no hooks.
+        shared: the budget shared with the bot's other workers (None: one process).
     """
 
     def __init__(self, *, rate_global: float = 25.0, rate_per_chat: float = 1.0,
                  burst_per_chat: int = 3, reply_give_up: float = 60.0,
                  bulk_max_wait: float = 60.0, max_attempts: int = 4,
                  clock: Clock = time.monotonic, sleep: Sleep = asyncio.sleep,
-                 before_waiting: contextvars.ContextVar[Hook | None] | None = None) -> None:
+                 before_waiting: contextvars.ContextVar[Hook | None] | None = None,
+                 shared: SharedBudget | None = None) -> None:
         self._hook = before_waiting
+        self.shared = shared
         self.pacer = Pacer(rate_global=rate_global, rate_per_chat=rate_per_chat,
                            burst_per_chat=burst_per_chat, clock=clock, sleep=sleep)
         self.reply_give_up = reply_give_up
@@ -639,7 +665,8 @@ class SendingPath(BaseRateLimiter[Lane]):
                 attempt += 1
                 try:
                     if paced:
-                        async with self.pacer.attempt(chat, lane):
+                        async with self.pacer.attempt(chat, lane), \
+                                self._shared_place(chat_id, lane):
                             result = await callback(*args, **kwargs)
                         metrics.SENDS.inc()
                         return result
@@ -648,6 +675,8 @@ class SendingPath(BaseRateLimiter[Lane]):
                     metrics.FLOOD_WAITS.inc()
                     wait = retry_after_seconds(exc)
                     self.pacer.hold(chat, wait)
+                    if self.shared is not None:
+                        await self.shared.hold_chat(chat_id, wait)
                     too_long = lane is Lane.BULK and wait > self.bulk_max_wait
                     if too_long or self._clock() + wait > deadline:
                         self._give_up(kind, lane, endpoint, data, exc, attempt)
@@ -668,6 +697,19 @@ class SendingPath(BaseRateLimiter[Lane]):
                              endpoint, chat_id if chat_id is not None else "-",
                              type(exc).__name__, redact(str(exc)), delay)
                     await self._sleep(delay)
+
+    @contextlib.asynccontextmanager
+    async def _shared_place(self, chat_id: int | str | None,
+                            lane: Lane) -> AsyncIterator[None]:
+        """Hold a place of the budget shared with the other workers for one request."""
+        if self.shared is None:
+            yield
+            return
+        place = await self.shared.acquire(chat_id, bulk=lane is Lane.BULK)
+        try:
+            yield
+        finally:
+            await self.shared.release(place)
 
     def _give_up(self, kind: Kind, lane: Lane, endpoint: str, data: dict[str, Any],
                  exc: TelegramError, attempts: int) -> None:

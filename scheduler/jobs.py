@@ -1,10 +1,16 @@
 """APScheduler jobs. The database is the truth: every job reloads state from it, so nothing
 is lost when the bot restarts, and a lottery whose close or draw time passed while the bot was
-down is handled by the first tick after start-up (misfires are never skipped)."""
+down is handled by the first tick after start-up (misfires are never skipped).
+
+Several workers on one PostgreSQL database: every worker builds the same scheduler, but the
+jobs that change state (close, draw, reminders, hold screens, reconciliation) run only on the
+leader (``runtime.is_leader``, :mod:`bot.leader`); the others skip their ticks until they
+lead. Draining the outbox runs on every worker."""
 
 from __future__ import annotations
 
 import logging
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -41,18 +47,29 @@ def build_scheduler(runtime: Any, *, tick_seconds: float = LOTTERY_TICK_SECONDS,
     """
     scheduler = AsyncIOScheduler(job_defaults=JOB_DEFAULTS, timezone="UTC")
 
+    def leading() -> bool:
+        return bool(getattr(runtime, "is_leader", True))
+
     async def lottery_tick() -> None:
+        if not leading():
+            return
+        started = time.perf_counter()
         try:
             drawn = await runtime.services.lottery.run_due()
         except Exception:
             log.exception("lottery tick failed; the next tick retries")
             return
         if drawn:
+            observe = getattr(runtime, "observe", None)
+            if observe is not None:
+                observe("draw", (time.perf_counter() - started) / len(drawn))
             runtime.worker.wake()
 
     scheduler.add_job(lottery_tick, "interval", seconds=tick_seconds, id="lottery:tick",
                       replace_existing=True, next_run_time=datetime.now(UTC))
     async def reminders() -> None:
+        if not leading():
+            return
         try:
             if await runtime.services.organizer.send_due_reminders():
                 runtime.worker.wake()
@@ -62,6 +79,8 @@ def build_scheduler(runtime: Any, *, tick_seconds: float = LOTTERY_TICK_SECONDS,
     scheduler.add_job(reminders, "interval", seconds=60, id="reminders",
                       replace_existing=True, next_run_time=datetime.now(UTC))
     async def hold_screens() -> None:
+        if not leading():
+            return
         try:
             if await runtime.services.purchase.close_stale_screens():
                 runtime.worker.wake()
@@ -76,7 +95,7 @@ def build_scheduler(runtime: Any, *, tick_seconds: float = LOTTERY_TICK_SECONDS,
     async def reconcile() -> None:
         reconciler = getattr(runtime, "reconciler", None)
         poller = getattr(runtime, "poller", None)
-        if reconciler is None:
+        if reconciler is None or not leading():
             return
         if poller is not None and not poller.caught_up.is_set():
             log.info("reconciliation waits until Telegram's backlog is in the inbox")

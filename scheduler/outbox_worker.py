@@ -6,6 +6,20 @@ messages may, rarely, arrive twice, never zero times. Items of one chat go out i
 different chats are served concurrently. Failures back off exponentially; after
 ``max_attempts`` an item is marked dead and its ``give_up`` hook runs (a refund is then flagged
 for the organizer, never dropped).
+
+Several workers (processes, machines) may drain one outbox: the store's claim holds the
+items for this worker (a lease, renewed every ``renew_every`` seconds while the pass runs),
+and never hands out a chat's later item while an earlier one is in flight on any worker, so
+per-chat order holds across workers. A worker that dies stops renewing; its items are
+claimed by another worker once the lease runs out and sent again. What that means per kind:
+
+* **refund**: exactly once in effect (Stripe's Idempotency-Key is derived from the refund id,
+  so the second worker's call returns the first refund);
+* **edit** (a screen's message edited): idempotent in effect (the same text again is
+  refused by Telegram as "not modified", which counts as done);
+* **message / ticket**: at least once. Telegram has no idempotency key for sendMessage, so a
+  worker killed after Telegram accepted a message and before the item was marked done
+  leaves it to be sent again: rarely twice, never zero times.
 """
 
 from __future__ import annotations
@@ -49,7 +63,8 @@ class OutboxWorker:
                  give_up: dict[str, GiveUp] | None = None, batch_size: int = 200,
                  concurrency: int = 32, max_attempts: int = 8,
                  attempts_by_kind: dict[str, int] | None = None, base_delay: float = 1.0,
-                 max_delay: float = 300.0, idle_poll: float = 1.0) -> None:
+                 max_delay: float = 300.0, idle_poll: float = 1.0,
+                 renew_every: float = 15.0) -> None:
         self._store = store
         self._effects = effects
         self._give_up = give_up or {}
@@ -61,6 +76,7 @@ class OutboxWorker:
         self.base_delay = base_delay
         self.max_delay = max_delay
         self.idle_poll = idle_poll
+        self.renew_every = renew_every
         self._slots = asyncio.Semaphore(concurrency)
         self._wake = asyncio.Event()
         # One pass at a time: the background loop and an explicit drain never claim the
@@ -124,13 +140,29 @@ class OutboxWorker:
         for item in items:
             lane = ("chat", item.chat_id) if item.chat_id is not None else ("item", item.id)
             lanes.setdefault(lane, []).append(item)
-        results = await asyncio.gather(*(self._run_lane(lane) for lane in lanes.values()),
-                                       return_exceptions=True)
+        renewing = asyncio.create_task(self._renew_leases(), name="outbox-leases")
+        try:
+            results = await asyncio.gather(
+                *(self._run_lane(lane) for lane in lanes.values()), return_exceptions=True)
+        finally:
+            renewing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await renewing
         for result in results:
             # Bookkeeping failed (database hiccup): the item stays pending and is retried.
             if isinstance(result, BaseException):
                 log.error("outbox lane failed: %r", result)
         return len(items)
+
+    async def _renew_leases(self) -> None:
+        """Keep this pass's claims while its lanes wait for the send budget or a slow
+        provider (with several workers; a single worker's store renews nothing)."""
+        while True:
+            await asyncio.sleep(self.renew_every)
+            try:
+                await self._store.renew_leases(now=self._clock.now())
+            except Exception:
+                log.warning("could not renew outbox leases; retrying", exc_info=True)
 
     async def drain_until_idle(self, *, timeout: float = 30.0) -> None:
         """Drain repeatedly until nothing is due (tests and the demo)."""

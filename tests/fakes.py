@@ -38,7 +38,7 @@ import json
 from collections.abc import AsyncIterator, Callable, Collection, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, fields, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from core.access.model import Grant, Invite, Role, new_invite_token
@@ -211,6 +211,8 @@ class _OutboxRow:
     created_at: datetime
     last_error: str | None = None
     done_at: datetime | None = None
+    claimed_by: str | None = None
+    lease_until: datetime | None = None
 
 
 @dataclass(slots=True)
@@ -1405,28 +1407,58 @@ class InMemoryDatabase:
 class InMemoryOutboxStore:
     """Implements :class:`core.kernel.ports.OutboxStore` over :class:`InMemoryDatabase`, with the
     same rules as ``SqlOutboxStore``: due items oldest first, and an earlier item of a chat
-    that waits for its retry holds that chat's later items back."""
+    that waits for its retry or is in flight on another worker holds that chat's later items
+    back; with a ``worker_id`` a claim holds its items for ``lease`` seconds."""
 
-    def __init__(self, db: InMemoryDatabase) -> None:
+    def __init__(self, db: InMemoryDatabase, *, worker_id: str | None = None,
+                 lease: float = 60.0) -> None:
         self._db = db
+        self.worker_id = worker_id
+        self.lease = timedelta(seconds=lease)
+
+    def for_worker(self, worker_id: str, *, lease: float = 60.0) -> InMemoryOutboxStore:
+        """The same outbox as seen by one of several workers."""
+        return InMemoryOutboxStore(self._db, worker_id=worker_id, lease=lease)
 
     async def claim_due(self, *, now: datetime, limit: int) -> list[OutboxItem]:
-        async with self._db.read() as uow:
-            rows = sorted(uow.tx.t.outbox.values(), key=lambda r: r.id)
-        waiting = [r for r in rows if r.status == "pending" and r.due_at > now]
-        due = [r for r in rows if r.status == "pending" and r.due_at <= now
-               and not any(w.chat_id is not None and w.chat_id == r.chat_id and w.id < r.id
-                           for w in waiting)]
+        async with self._db.write() as uow:
+            tables = uow.tx.write()
+            rows = sorted(tables.outbox.values(), key=lambda r: r.id)
+            me = self.worker_id or ""
+            blocking = [r for r in rows if r.status == "pending" and (
+                r.due_at > now or (r.lease_until is not None and r.lease_until > now
+                                   and r.claimed_by != me))]
+            due = [r for r in rows if r.status == "pending" and r.due_at <= now
+                   and (r.lease_until is None or r.lease_until <= now or r.claimed_by == me)
+                   and not any(w.chat_id is not None and w.chat_id == r.chat_id
+                               and w.id < r.id for w in blocking)][:limit]
+            if self.worker_id is not None:
+                for r in due:
+                    tables.outbox[r.id] = replace(r, claimed_by=self.worker_id,
+                                                  lease_until=_utc(now + self.lease))
         return [OutboxItem(id=r.id, kind=r.kind,
                            payload=outbox_codec.decode(json.loads(r.payload)),
-                           attempts=r.attempts, chat_id=r.chat_id) for r in due[:limit]]
+                           attempts=r.attempts, chat_id=r.chat_id) for r in due]
+
+    async def renew_leases(self, *, now: datetime) -> int:
+        if self.worker_id is None:
+            return 0
+        async with self._db.write() as uow:
+            tables = uow.tx.write()
+            mine = [r for r in tables.outbox.values() if r.claimed_by == self.worker_id
+                    and r.status == "pending" and r.lease_until is not None
+                    and r.lease_until > now]
+            for r in mine:
+                tables.outbox[r.id] = replace(r, lease_until=_utc(now + self.lease))
+        return len(mine)
 
     async def _change(self, item_id: int, **values: Any) -> None:
         async with self._db.write() as uow:
             tables = uow.tx.write()
             row = tables.outbox.get(item_id)
-            if row is not None:
-                tables.outbox[item_id] = replace(row, attempts=row.attempts + 1, **values)
+            if row is not None and row.status == "pending":
+                tables.outbox[item_id] = replace(row, attempts=row.attempts + 1,
+                                                 lease_until=None, **values)
 
     async def mark_done(self, item_id: int, *, now: datetime) -> None:
         await self._change(item_id, status="done", done_at=_utc(now))

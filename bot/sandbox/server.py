@@ -253,6 +253,21 @@ class Sandbox:
             self.telegram.burst_per_chat = burst_per_chat
 
     @property
+    def send_times(self) -> list[tuple[float, int]]:
+        """(arrival, chat) of every send and edit the flood limits counted and let through."""
+        return self.telegram.send_times
+
+    def busiest_second(self) -> int:
+        """The most sends and edits that arrived within any sliding second."""
+        times = sorted(at for at, _ in self.telegram.send_times)
+        most, start = 0, 0
+        for end, at in enumerate(times):
+            while at - times[start] >= 1.0:
+                start += 1
+            most = max(most, end - start + 1)
+        return most
+
+    @property
     def rate_limited_chats(self) -> Counter[int]:
         """429 answers by chat."""
         return self.telegram.rate_limited_chats

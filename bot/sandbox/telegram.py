@@ -244,6 +244,8 @@ class TelegramBotApi:
         self.sent_messages_count = 0
         self.rate_limited_count = 0
         self.rate_limited_chats: Counter[int] = Counter()
+        # Every flood-counted request Telegram accepted: (arrival, chat), monotonic seconds.
+        self.send_times: list[tuple[float, int]] = []
         self.method_calls: Counter[str] = Counter()
         self.bot_errors: list[BotError] = []
         self.balancer = LoadBalancer()
@@ -393,6 +395,7 @@ class TelegramBotApi:
                 self._too_many(chat_id, retry)
             flood.tokens = level - 1.0
         window.append(now)
+        self.send_times.append((now, chat_id))
 
     def _too_many(self, chat_id: int, retry: int) -> None:
         self.rate_limited_chats[chat_id] += 1

@@ -76,14 +76,17 @@ def _install_sqlite_hooks(engine: AsyncEngine) -> None:
 class SqlDatabase:
     """Implements :class:`core.unit_of_work.Database` over an SQLAlchemy async engine."""
 
-    def __init__(self, url: str, *, echo: bool = False) -> None:
+    def __init__(self, url: str, *, echo: bool = False, pool_size: int | None = None) -> None:
         self.url = normalize_url(url)
         self.dialect = make_url(self.url).get_backend_name()
         kwargs: dict[str, Any] = {"echo": echo}
         if self.dialect == "postgresql":
             # No pre-ping: it costs a round trip per transaction; asyncpg reports a dead
             # connection on use and the pool replaces it.
-            kwargs.update(pool_size=20, max_overflow=20)
+            # Several workers share the server's max_connections (100 by default): each
+            # opens up to twice ``pool_size`` (TICKETQ_DATABASE_POOL_SIZE).
+            size = pool_size or 20
+            kwargs.update(pool_size=size, max_overflow=size)
         elif self.dialect == "sqlite":
             kwargs.update(pool_size=8, max_overflow=8)
         self.engine: AsyncEngine = create_async_engine(self.url, **kwargs)

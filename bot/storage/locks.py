@@ -13,7 +13,7 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
-from sqlalchemy import Select, Table, select
+from sqlalchemy import Select, Table, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.storage import tables as t
@@ -84,3 +84,28 @@ class SqlLocks:
         if fresh and self._dialect == "postgresql":
             query = locking(query, lock.mode)
         return (await self._conn.execute(query)).first()
+
+
+# --------------------------------------------------------------------------- work queues
+# Queues several workers drain (the outbox, and the send budget's places in
+# bot.storage.send_budget, one statement each): a claim is its own short transaction that
+# takes no lock of the order above, so it can never deadlock with a write path.
+
+# pg_advisory_xact_lock keys (64-bit; the scheduler's session lock is in bot.leader).
+OUTBOX_CLAIM_KEY = 0x7451_0001
+
+
+async def serialize_claims(conn: AsyncConnection, dialect: str, key: int) -> None:
+    """One claimer of queue ``key`` at a time until commit (PostgreSQL; SQLite has one writer
+    anyway). Claims read "is an earlier item of this chat in flight?": two claimers at once
+    would both answer no from their snapshots and send one chat's items side by side."""
+    if dialect == "postgresql":
+        await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+
+
+def claiming(query: Select[Any], dialect: str) -> Select[Any]:
+    """``query`` locking the rows it claims and skipping rows another transaction holds
+    (``FOR UPDATE SKIP LOCKED``: a row being finished by its worker is not waited for)."""
+    if dialect == "postgresql":
+        return query.with_for_update(skip_locked=True)
+    return query

@@ -10,6 +10,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -248,7 +249,29 @@ outbox = Table(
     Column("last_error", Text),
     Column("created_at", UTCDateTime, nullable=False),
     Column("done_at", UTCDateTime),
+    # In flight on one worker until ``lease_until`` (several workers on one database).
+    Column("claimed_by", String(64)),
+    Column("lease_until", UTCDateTime),
     Index("ix_outbox_status_due", "status", "due_at"),
+    Index("ix_outbox_chat_pending", "chat_id", "id", sqlite_where=text("status = 'pending'"),
+          postgresql_where=text("status = 'pending'")),
+)
+
+# The send budget every worker shares (bot.send_budget): R places for the bot-wide limit...
+send_places = Table(
+    "send_places", metadata,
+    Column("place", Integer, primary_key=True, autoincrement=False),
+    Column("free_at", UTCDateTime, nullable=False),
+    Column("holder", String(64)),
+)
+
+# ... and a token bucket per chat.
+send_chats = Table(
+    "send_chats", metadata,
+    Column("chat_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("tokens", Float, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("blocked_until", UTCDateTime),
 )
 
 # Door check-in: append-only. The first row with verdict 'valid' admits the ticket.

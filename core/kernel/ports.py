@@ -58,7 +58,13 @@ class OutboxStore(Protocol):
     """The worker's side of the outbox."""
 
     async def claim_due(self, *, now: datetime, limit: int) -> list[OutboxItem]:
-        """Pending items whose time has come, oldest first."""
+        """Pending items whose time has come, oldest first; never a later item of a chat
+        whose earlier item waits for its retry or is in flight on another worker."""
+        ...
+
+    async def renew_leases(self, *, now: datetime) -> int:
+        """Extend the claims this worker still holds (several workers share the outbox);
+        returns how many. A store with one worker returns 0."""
         ...
 
     async def mark_done(self, item_id: int, *, now: datetime) -> None:
