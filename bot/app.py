@@ -29,6 +29,9 @@ from bot.storage.database import SqlDatabase
 from bot.storage.inbox_store import SqlInbox
 from bot.storage.migrate import upgrade_to_head
 from bot.storage.outbox_store import SqlOutboxStore
+from bot.web.miniapp.routes import PREFIX as MINIAPP_PREFIX
+from bot.web.miniapp.routes import MiniApp
+from bot.web.server import WebServer
 from core.access.service import AccessService
 from core.catalog.service import CatalogService
 from core.door.service import CheckinService
@@ -67,6 +70,7 @@ class TicketQRuntime:
     worker: OutboxWorker
     clock: Clock
     reconciler: ChargeReconciler | None = field(default=None)
+    web: WebServer | None = field(default=None)  # HTTP: the Mini App (when http_port is set)
     _polling: bool = field(default=False)
     _poller: InboxPoller | None = field(default=None)
 
@@ -81,6 +85,8 @@ class TicketQRuntime:
             look=notices.LOOK)
         self._wire_effects(messenger)
         await app.bot.set_my_commands([BotCommand(c, d) for c, d in handlers.BOT_COMMANDS])
+        if self.web is not None:
+            await self.web.start()
         # Not PTB's Updater: it confirms updates before they are stored (see bot.polling).
         self._poller = InboxPoller(
             app, SqlInbox(self.db), self.clock, timeout=int(poll_timeout),
@@ -100,6 +106,8 @@ class TicketQRuntime:
         if getattr(self, "scheduler", None) is not None:
             self.scheduler.shutdown(wait=False)
         await self.worker.stop()
+        if self.web is not None:
+            await self.web.stop()
         app = self.application
         if self._polling and self._poller is not None:
             await self._poller.stop()
@@ -250,6 +258,22 @@ async def build_runtime(settings: Settings, *, clock: Clock | None = None,
     application = builder.build()
     application.bot_data["services"] = services
     handlers.register(application)
+    web = mini_app_server(settings, services, clock)
     return TicketQRuntime(settings=settings, db=db, application=application,
                           services=services, refunds=refunds, worker=worker, clock=clock,
-                          reconciler=reconciler)
+                          reconciler=reconciler, web=web)
+
+
+def mini_app_server(settings: Settings, services: Services, clock: Clock) -> WebServer | None:
+    """The HTTP server with the Mini App mounted, when ``TICKETQ_HTTP_PORT`` is set; its
+    buttons appear in the chat when ``TICKETQ_PUBLIC_URL`` says where Telegram reaches it."""
+    if settings.http_port is None:
+        return None
+    web = WebServer(settings.http_host, settings.http_port)
+    web.mount(MiniApp(checkin=services.checkin, organizer=services.organizer, clock=clock,
+                      bot_token=settings.secret("bot_token"),
+                      max_age=settings.miniapp_auth_max_age,
+                      bot_username=lambda: services.bot_username).mount)
+    if settings.public_url:
+        services.miniapp_url = settings.public_url.rstrip("/") + MINIAPP_PREFIX
+    return web

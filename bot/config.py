@@ -78,6 +78,11 @@ class Settings(BaseSettings):
         default=None, description="The public HTTPS base URL the reverse proxy serves this "
         "bot at, e.g. https://tickets.example.org (webhook and Mini App URLs hang off it).")
 
+    miniapp_auth_max_age: float = Field(
+        default=24 * 3600, gt=0, le=7 * 24 * 3600,
+        description="How long (seconds) a Mini App's signed initData is accepted after "
+        "Telegram issued it (auth_date); a door shift must fit in it.")
+
     @field_validator("admin_ids", mode="before")
     @classmethod
     def _parse_ids(cls, value: object) -> object:

@@ -37,7 +37,8 @@ class SandboxedBot:
 
 def sandbox_settings(sandbox: Sandbox, database_url: str, *, admin_ids: frozenset[int],
                      hold_minutes: int = 10, send_rate: float = 25.0,
-                     send_rate_per_chat: float = 1.0, send_burst_per_chat: int = 3
+                     send_rate_per_chat: float = 1.0, send_burst_per_chat: int = 3,
+                     http_port: int | None = None, public_url: str | None = None
                      ) -> Settings:
     """Settings that point every external call at the sandbox."""
     return Settings(
@@ -47,7 +48,7 @@ def sandbox_settings(sandbox: Sandbox, database_url: str, *, admin_ids: frozense
         bot_file_url=sandbox.bot_file_base_url, stripe_api_base=sandbox.stripe_api_base,
         beacon_url=sandbox.beacon_url,
         hold_minutes=hold_minutes, send_rate=send_rate, send_rate_per_chat=send_rate_per_chat,
-        send_burst_per_chat=send_burst_per_chat,
+        send_burst_per_chat=send_burst_per_chat, http_port=http_port, public_url=public_url,
         _env_file=None,  # type: ignore[call-arg]
     )
 
@@ -67,7 +68,8 @@ def new_sandbox(*, rate_limit_global: float | None = 30.0,
 async def running_bot(sandbox: Sandbox, database_url: str, *,
                       admin_ids: frozenset[int] = frozenset(), clock: Clock | None = None,
                       hold_minutes: int = 10, send_rate: float = 25.0,
-                      send_rate_per_chat: float = 1.0, send_burst_per_chat: int = 3
+                      send_rate_per_chat: float = 1.0, send_burst_per_chat: int = 3,
+                      http_port: int | None = None, public_url: str | None = None
                       ) -> AsyncIterator[TicketQRuntime]:
     """Start TicketQ against a running sandbox; stop it afterwards (restart tests call this
     twice on the same sandbox and database)."""
@@ -91,9 +93,14 @@ async def sandboxed_bot(database_url: str, *, admin_ids: frozenset[int] = frozen
                         rate_limit_global: float | None = 30.0,
                         rate_limit_per_chat: float | None = 1.0, burst_per_chat: int = 3,
                         send_rate: float = 25.0, send_rate_per_chat: float = 1.0,
-                        send_burst_per_chat: int = 3,
-                        strict_html: bool = True) -> AsyncIterator[SandboxedBot]:
-    """Start a sandbox and the real bot against it; stop both afterwards."""
+                        send_burst_per_chat: int = 3, strict_html: bool = True,
+                        http_port: int | None = None, public_url: str | None = None
+                        ) -> AsyncIterator[SandboxedBot]:
+    """Start a sandbox and the real bot against it; stop both afterwards.
+
+    ``http_port`` (0: any free port) serves the Mini App on loopback; ``public_url`` is the
+    HTTPS address its buttons carry (the sandbox, like Telegram, refuses anything else).
+    """
     sandbox = new_sandbox(rate_limit_global=rate_limit_global,
                           rate_limit_per_chat=rate_limit_per_chat,
                           burst_per_chat=burst_per_chat, strict_html=strict_html)
@@ -102,7 +109,8 @@ async def sandboxed_bot(database_url: str, *, admin_ids: frozenset[int] = frozen
         async with running_bot(sandbox, database_url, admin_ids=admin_ids, clock=clock,
                                hold_minutes=hold_minutes, send_rate=send_rate,
                                send_rate_per_chat=send_rate_per_chat,
-                               send_burst_per_chat=send_burst_per_chat) as runtime:
+                               send_burst_per_chat=send_burst_per_chat,
+                               http_port=http_port, public_url=public_url) as runtime:
             yield SandboxedBot(sandbox=sandbox, runtime=runtime)
     finally:
         await sandbox.stop()

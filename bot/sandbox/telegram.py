@@ -437,6 +437,15 @@ class TelegramBotApi:
             url = button["url"]
             if not isinstance(url, str) or not re.match(r"^(https?|tg)://\S+$", url):
                 raise bad_request(f"inline keyboard button URL '{url}' is invalid: Wrong HTTP URL")
+        if "web_app" in button:
+            # Telegram opens a Mini App only over HTTPS, on a host with a dot (no loopback,
+            # no bare host names); anything else is refused when the message is sent.
+            info = button["web_app"]
+            url = info.get("url") if isinstance(info, dict) else None
+            if not isinstance(url, str) or not re.match(
+                    r"^https://[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+(:\d+)?(/\S*)?$", url):
+                raise bad_request(f"inline keyboard button Web App URL '{url}' is invalid: "
+                                  "Only HTTPS links are allowed")
         if not button["text"].strip():
             raise bad_request("BUTTON_TEXT_INVALID")
 
