@@ -56,8 +56,10 @@ class World:
 
 
 @asynccontextmanager
-async def mini_app_world(db: Any, clock: Clock, *, tickets: int = 3) -> AsyncIterator[World]:
-    """Services, an event with ``tickets`` sold and staff Sam, and the server on a free port."""
+async def mini_app_world(db: Any, clock: Clock, *, tickets: int = 3,
+                         **event: Any) -> AsyncIterator[World]:
+    """Services, an event (``event``: :func:`tests.factories.event_doc` arguments) with
+    ``tickets`` sold to Bea and staff Sam, and the server on a free port."""
     services = build_services(db, clock, admin_ids=frozenset({ADMIN}))
     services.bot_username = BOT
     from core.access.model import Role
@@ -65,7 +67,7 @@ async def mini_app_world(db: Any, clock: Clock, *, tickets: int = 3) -> AsyncIte
     invite = await services.access.create_invite(actor_id=ADMIN, role=Role.ORGANIZER)
     await services.access.accept_invite(user_id=ORGANIZER, first_name="Olga",
                                         payload=f"i_{invite.token}")
-    event = await organizer_event(db, clock)
+    event = await organizer_event(db, clock, **event)
     sold = (await buy(services.purchase, db, event, quantity=tickets)).tickets
     await staff_for(services.access, event, STAFF, "Sam")
     server = WebServer("127.0.0.1", 0)

@@ -4,7 +4,9 @@
   const { webApp, api, Offline, Refused, when, text } = window.tq;
   const $ = (id) => document.getElementById(id);
   const eventId = parseInt(new URLSearchParams(location.search).get("event") || "", 10);
-  const REFRESH_MS = 10000;
+  // Refreshes while open (every 10 s; ``&refresh=<seconds>``, at least 2, for a big screen).
+  const asked = parseInt(new URLSearchParams(location.search).get("refresh") || "10", 10);
+  const REFRESH_MS = Math.max(2, Number.isFinite(asked) ? asked : 10) * 1000;
 
   function money(list) {
     return list.length ? list.map((m) => `${m.text} ${m.currency}`).join(" + ") : "0";
@@ -55,7 +57,7 @@
         (a) => `${when(a.at)} by ${a.staff || "?"}`).join(", then "));
       dups.append(item);
     }
-    text($("as-of"), `Updated ${new Date(d.as_of).toLocaleTimeString()} · refreshes every 10 s`);
+    text($("as-of"), `Updated ${new Date(d.as_of).toLocaleTimeString()} · refreshes every ${REFRESH_MS / 1000} s`);
     document.body.dataset.loaded = String((parseInt(document.body.dataset.loaded || "0", 10)) + 1);
   }
 

@@ -215,6 +215,7 @@
         const answer = await api("door/sync", { method: "POST", body: { scans: queue } });
         const done = new Set(answer.results.map((r) => r.nonce));
         save(QUEUE, load(QUEUE, []).filter((s) => !done.has(s.nonce)));
+        showTally();
         const dups = answer.results.filter((r) => r.duplicate).length;
         notice(`Synced ${answer.results.length} offline scan(s)` +
                (dups ? `; ${dups} ticket(s) were let in twice: the organizer has been told.` : "."));
