@@ -270,6 +270,10 @@ def test_mini_app_dashboard_shows_the_figures_the_database_holds(driver: Any, li
             for tr in driver.find_elements("css selector", "#types tr")]
     assert [r[0] for r in rows] == ["GA", "VIP"]
     # The charts are the server's SVG, with one series per ticket type.
+    assert driver.execute_script(
+        "const svg = document.querySelector('#chart-sales svg');"
+        "return svg instanceof SVGSVGElement && svg.getBoundingClientRect().height > 100"
+        " && document.querySelectorAll('#chart-sales path.line').length === 2")
     legends = [e.text for e in driver.find_elements("css selector", "#chart-sales .legend")]
     assert legends == [f"GA: {rows[0][1].split(' / ')[0]}", f"VIP: {rows[1][1].split(' / ')[0]}"]
     dups = driver.find_element("id", "duplicates").text

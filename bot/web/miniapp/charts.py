@@ -13,6 +13,7 @@ from core.organizer.dashboard import Series
 
 WIDTH, HEIGHT = 600, 220
 PAD_LEFT, PAD_RIGHT, PAD_TOP, PAD_BOTTOM = 44, 12, 12, 28
+XMLNS = 'xmlns="http://www.w3.org/2000/svg"'
 PALETTE = ("var(--tq-accent)", "var(--tq-series-2)", "var(--tq-series-3)",
            "var(--tq-series-4)", "var(--tq-series-5)")
 
@@ -30,7 +31,7 @@ def step_chart(series: list[Series], *, title: str, start: datetime | None = Non
     points = [p for s in series for p in s.points]
     label = escape(title)
     if not points:
-        return (f'<svg class="chart" viewBox="0 0 {WIDTH} 60" role="img" aria-label="{label}">'
+        return (f'<svg {XMLNS} class="chart" viewBox="0 0 {WIDTH} 60" role="img" aria-label="{label}">'
                 f'<text x="{WIDTH / 2}" y="34" text-anchor="middle" class="chart-empty">'
                 f'{escape("nothing yet")}</text></svg>')
     first = start or min(at for at, _ in points)
@@ -46,7 +47,7 @@ def step_chart(series: list[Series], *, title: str, start: datetime | None = Non
     def y(value: int) -> float:
         return PAD_TOP + inner_h * (1 - value / top)
 
-    parts = [f'<svg class="chart" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" '
+    parts = [f'<svg {XMLNS} class="chart" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" '
              f'aria-label="{label}" preserveAspectRatio="xMidYMid meet">']
     for tick in _ticks(top):
         parts.append(f'<line class="grid" x1="{PAD_LEFT}" x2="{WIDTH - PAD_RIGHT}" '
