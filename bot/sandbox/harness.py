@@ -76,7 +76,8 @@ async def running_bot(sandbox: Sandbox, database_url: str, *,
     settings = sandbox_settings(sandbox, database_url, admin_ids=admin_ids,
                                 hold_minutes=hold_minutes, send_rate=send_rate,
                                 send_rate_per_chat=send_rate_per_chat,
-                                send_burst_per_chat=send_burst_per_chat)
+                                send_burst_per_chat=send_burst_per_chat,
+                                http_port=http_port, public_url=public_url)
     if clock is not None:
         sandbox.beacon.now = lambda: clock.now().timestamp()  # the beacon follows test time
     runtime = await build_runtime(settings, clock=clock)

@@ -12,7 +12,15 @@ from core.door.model import Verdict
 from core.door.offline import DUPLICATE_MESSAGE, OfflineScan, PackState, token_digest
 from core.kernel import outbox
 from core.kernel.errors import DomainError, ErrorCode
-from tests.console_world import BUYER, ORGANIZER, STAFF, buy, make_console, organizer_event, staff_for
+from tests.console_world import (
+    BUYER,
+    ORGANIZER,
+    STAFF,
+    buy,
+    make_console,
+    organizer_event,
+    staff_for,
+)
 
 KIM = STAFF + 10
 

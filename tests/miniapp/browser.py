@@ -61,13 +61,13 @@ class LiveServer:
 def fake_telegram(init_data: str, *, color_scheme: str = "light") -> str:
     """The ``Telegram.WebApp`` a page sees: initData, theme, safe areas, the QR popup (codes
     are presented with ``__present(text)``) and haptics (recorded in ``__haptics``)."""
-    return """
+    script = """
 (function () {
   window.__haptics = [];
   window.__scanner = { open: false, opened: 0, returns: [] };
   window.Telegram = { WebApp: {
-    initData: %s, version: "8.0", platform: "android", colorScheme: %s,
-    themeParams: %s, viewportStableHeight: window.innerHeight,
+    initData: INIT_DATA, version: "8.0", platform: "android", colorScheme: COLOR_SCHEME,
+    themeParams: THEME_PARAMS, viewportStableHeight: window.innerHeight,
     safeAreaInset: { top: 24, bottom: 16, left: 0, right: 0 },
     contentSafeAreaInset: { top: 0, bottom: 0, left: 0, right: 0 },
     ready() { window.__ready = true; }, expand() {}, onEvent() {},
@@ -86,7 +86,10 @@ def fake_telegram(init_data: str, *, color_scheme: str = "light") -> str:
     return result;
   };
 })();
-""" % (json.dumps(init_data), json.dumps(color_scheme), json.dumps(THEME))
+"""
+    return (script.replace("INIT_DATA", json.dumps(init_data))
+            .replace("COLOR_SCHEME", json.dumps(color_scheme))
+            .replace("THEME_PARAMS", json.dumps(THEME)))
 
 
 def new_driver() -> Any:

@@ -20,8 +20,8 @@ from core.door.offline import DUPLICATE_MESSAGE, OfflineScan
 from core.kernel.clock import OffsetClock
 from core.payments.model import IncomingPayment
 from core.sales.model import invoice_payload
-from tests.console_world import ORGANIZER, STAFF, staff_for
 from tests.conftest import migrated_database
+from tests.console_world import ORGANIZER, STAFF, staff_for
 from tests.miniapp.browser import (
     LiveServer,
     new_driver,

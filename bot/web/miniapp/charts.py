@@ -31,7 +31,8 @@ def step_chart(series: list[Series], *, title: str, start: datetime | None = Non
     points = [p for s in series for p in s.points]
     label = escape(title)
     if not points:
-        return (f'<svg {XMLNS} class="chart" viewBox="0 0 {WIDTH} 60" role="img" aria-label="{label}">'
+        return (f'<svg {XMLNS} class="chart" viewBox="0 0 {WIDTH} 60" role="img" '
+                f'aria-label="{label}">'
                 f'<text x="{WIDTH / 2}" y="34" text-anchor="middle" class="chart-empty">'
                 f'{escape("nothing yet")}</text></svg>')
     first = start or min(at for at, _ in points)
