@@ -443,7 +443,7 @@ TEXTS: dict[str, str] = {
     "door.open_scanner": "📷 Open the scanner",
     "door.offline_duplicate": (
         "⚠️ <b>Ticket admitted twice</b> at <b>{event}</b>: <code>{code}</code> was let in at "
-        "{first_at:%H:%M} by {first_staff} and again at {second_at:%H:%M} by {second_staff} "
+        "{first_at} by {first_staff} and again at {second_at} by {second_staff} "
         "(a scanner was offline). Both people are inside."
     ),
     "door.hint": (

@@ -28,6 +28,7 @@ from enum import StrEnum
 
 from core.door.model import CheckinRecord, Verdict
 from core.kernel import outbox
+from core.tickets.model import format_short_code
 
 DIGEST_HEX = 32  # 128 bits of HMAC-SHA256: as hard to guess as the token itself
 PACK_KEY_BYTES = 32
@@ -170,6 +171,6 @@ def duplicate_notice(*, event_title: str, short_code: str, first: CheckinRecord,
                      extra_staff: str | None) -> outbox.Message:
     """The organizer's message about a ticket admitted twice."""
     return outbox.Message(DUPLICATE_MESSAGE, {
-        "event": event_title, "code": short_code, "first_at": first.scanned_at,
+        "event": event_title, "code": format_short_code(short_code), "first_at": first.scanned_at,
         "first_staff": first_staff or "?", "second_at": extra.scanned_at,
         "second_staff": extra_staff or "?"})

@@ -28,6 +28,7 @@ from core.kernel.clock import Clock
 from core.kernel.errors import DomainError
 from core.kernel.money import Money
 from core.organizer.service import Dashboard, OrganizerService
+from core.tickets.model import format_short_code
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +112,7 @@ def dashboard_json(board: Dashboard) -> dict[str, Any]:
             "tickets_asked": lottery.tickets_asked, "seats": lottery.seats,
             "winners": lottery.winners,
             "oversubscription": round(lottery.oversubscription, 2)},
-        "duplicates": [{"code": d.short_code, "admissions": [
+        "duplicates": [{"code": format_short_code(d.short_code), "admissions": [
             {"at": _iso(at), "staff": staff} for at, staff in d.admissions]}
             for d in board.duplicates],
         "charts": {

@@ -14,7 +14,8 @@
   const REPEAT_MS = 2500; // the camera reports a code many times while it is in view
   const $ = (id) => document.getElementById(id);
 
-  let online = true, lastText = "", lastAt = 0, hideTimer = 0, tally = { checked_in: 0, sold: 0 };
+  let online = true, lastText = "", lastAt = 0, hideTimer = 0, packAt = 0;
+  let tally = { checked_in: 0, sold: 0 };
 
   function load(key, fallback) {
     try { return JSON.parse(store.getItem(key)) || fallback; } catch (e) { return fallback; }
@@ -144,6 +145,7 @@
       try {
         const result = await api("scan", { method: "POST", body: { text: textRead, nonce: nonce() } });
         show(result, false);
+        packAt = 0; // the event list and the offline copy catch up at the next refresh
         return;
       } catch (e) {
         if (!(e instanceof Offline)) {
@@ -203,7 +205,7 @@
     showEvents(pack);
     setOnline(true);
   }
-  let syncing = false, packAt = 0;
+  let syncing = false;
   const PACK_EVERY_MS = 30000;
   async function sync() {
     if (syncing) { return; }
