@@ -235,7 +235,7 @@ async def mini_app_links(bot: SandboxedBot) -> dict[str, Any]:
         "dashboard": f"{base}/app/dashboard?event=1{launch(ORGANIZER_ID, 'Olga')}",
         "ann_link": (f"https://t.me/{username}?start={deep_link_payload(tickets[0].token)}"
                      if tickets else None),
-        "codes": [format_short_code(code) for code in codes],
+        "codes": [format_short_code(str(code)) for code in codes],
     }
 
 
