@@ -866,7 +866,7 @@ class InMemoryTicketRepository(_Repo):
         await _round_trip()
         tables = self._t
         first_valid: dict[int, CheckinRecord] = {}
-        for record in sorted(tables.checkins.values(), key=lambda c: c.id):
+        for record in sorted(tables.checkins.values(), key=lambda c: (c.scanned_at, c.id)):
             if record.verdict is Verdict.VALID:
                 first_valid.setdefault(record.ticket_id, record)
         rows: list[tuple[object, ...]] = []

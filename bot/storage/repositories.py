@@ -572,8 +572,14 @@ class SqlTicketRepository(_Repo):
     async def export_rows(self, event_id: int) -> list[tuple[object, ...]]:
         tk, tt, o, u, c = (t.tickets.c, t.ticket_types.c, t.orders.c, t.users.c,
                            t.checkins.c)
-        first_valid = (select(c.ticket_id, func.min(c.id).label("first_id"))
-                       .where(c.verdict == "valid").group_by(c.ticket_id).subquery())
+        # The first admission is the earliest scan time (an offline scan synced late counts
+        # from when it was scanned), then the lowest id.
+        ranked = (select(c.ticket_id, c.id.label("first_id"),
+                         func.row_number().over(partition_by=c.ticket_id,
+                                                order_by=(c.scanned_at, c.id)).label("n"))
+                  .where(c.verdict == "valid", c.event_id == event_id).subquery())
+        first_valid = select(ranked.c.ticket_id, ranked.c.first_id).where(
+            ranked.c.n == 1).subquery()
         scan = t.checkins.alias("scan")
         staff = t.users.alias("staff")
         rows = await self.conn.execute(

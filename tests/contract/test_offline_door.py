@@ -154,3 +154,15 @@ async def test_dashboard_shows_sales_and_admissions_over_time_and_duplicates(
     assert [staff for _, staff in board.duplicates[0].admissions] == ["Sam", "Kim"]
     with pytest.raises(DomainError):
         await organizer.dashboard(actor_id=STAFF, event_id=event.id)
+
+
+async def test_the_csv_export_names_the_first_admission_by_scan_time(door, clock) -> None:
+    organizer, _, checkin, event, tickets = door
+    offline_at = clock.now()
+    clock.advance(timedelta(minutes=10))
+    await checkin.scan_link(staff_id=STAFF, payload=f"t_{tickets[0].token}", nonce="on-1")
+    await checkin.sync_offline(staff_id=KIM, scans=[
+        OfflineScan("kim-dev-7", tickets[0].token, offline_at, Verdict.VALID)])
+    exported = (await organizer.export_csv(actor_id=ORGANIZER, event_id=event.id)).decode()
+    row = next(line for line in exported.splitlines() if tickets[0].short_code in line)
+    assert row.endswith(",Kim")
