@@ -70,3 +70,26 @@ def test_mini_app_charts_escape_what_organizers_typed() -> None:
     at = datetime(2030, 1, 1, tzinfo=UTC)
     svg = step_chart([cumulative('<script>alert("x")</script>', [(at, 2)])], title="<b>")
     assert "<script>" not in svg and "&lt;script&gt;" in svg and "<b>" not in svg
+
+
+async def test_mini_app_dashboard_of_a_lottery_shows_entries_and_oversubscription(
+        world) -> None:
+    import json
+
+    from tests.contract.test_lottery import enter
+    from tests.factories import lottery_doc
+
+    services, clock = world.services, world.clock
+    event = await services.admin.import_event(lottery_doc(clock.now(), seats=2), actor_id=1)
+    type_id = (await services.admin.sales(event.id, actor_id=1)).types[0].ticket_type.id
+    for user in (71, 72, 73):
+        await enter(services.lottery, services.purchase, user, type_id, 2)
+    status, body = await world.call("GET", f"/app/api/events/{event.id}/dashboard",
+                                    init_data=world.init_data(1, "Ada"))  # an admin
+    assert status == 200
+    lottery = json.loads(body)["lottery"]
+    held = await services.lottery.figures(event.id)
+    assert (lottery["entries"], lottery["tickets_asked"], lottery["seats"]) == (
+        held.entries, held.tickets_asked, held.seats)
+    assert held.entries >= 2 and lottery["oversubscription"] == round(
+        held.tickets_asked / held.seats, 2) > 1
