@@ -148,8 +148,10 @@ def valid_client_nonce(nonce: str) -> bool:
 
 
 def log_nonce(staff_id: int, client_nonce: str) -> str:
-    """The log's nonce of an offline scan: one user cannot replay or block another's."""
-    return f"off:{staff_id}:{client_nonce}"
+    """The log's nonce of a Mini App scan, online or queued offline: one user cannot replay
+    or block another's. The scanner keeps the nonce of an online attempt that timed out for
+    the offline decision, so a scan that reached the server anyway is not logged twice."""
+    return f"app:{staff_id}:{client_nonce}"
 
 
 def accepted_scan_time(scanned_at: datetime, now: datetime) -> datetime | None:

@@ -217,6 +217,8 @@ class CheckinService:
                 await uow.tickets.get(ticket.id, lock=True)
                 now = self._clock.now()
                 record = await uow.checkins.by_nonce(nonce)
+                if record is not None and record.ticket_id != ticket.id:
+                    return refused  # a nonce is one scan of one ticket
                 if record is None:
                     at = accepted_scan_time(scan.scanned_at, now)
                     if at is None:

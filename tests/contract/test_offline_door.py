@@ -9,7 +9,13 @@ from datetime import timedelta
 import pytest
 
 from core.door.model import Verdict
-from core.door.offline import DUPLICATE_MESSAGE, OfflineScan, PackState, token_digest
+from core.door.offline import (
+    DUPLICATE_MESSAGE,
+    OfflineScan,
+    PackState,
+    log_nonce,
+    token_digest,
+)
 from core.kernel import outbox
 from core.kernel.errors import DomainError, ErrorCode
 from tests.console_world import (
@@ -166,3 +172,23 @@ async def test_the_csv_export_names_the_first_admission_by_scan_time(door, clock
     exported = (await organizer.export_csv(actor_id=ORGANIZER, event_id=event.id)).decode()
     row = next(line for line in exported.splitlines() if tickets[0].short_code in line)
     assert row.endswith(",Kim")
+
+
+async def test_a_scan_the_server_got_before_the_phone_gave_up_is_not_logged_twice(
+        door, clock, outbox_store) -> None:
+    _, _, checkin, _, tickets = door
+    link = f"https://t.me/bot?start=t_{tickets[0].token}"
+    online = await checkin.scan_text(staff_id=STAFF, text=link, bot_username="bot",
+                                     nonce=log_nonce(STAFF, "sam-dev-5"))
+    assert online.verdict is Verdict.VALID  # ...but the answer never reached the phone
+    synced = await checkin.sync_offline(staff_id=STAFF, scans=[
+        OfflineScan("sam-dev-5", tickets[0].token, clock.now(), Verdict.VALID)])
+    assert [(s.recorded, s.verdict, s.duplicate) for s in synced] == [
+        (True, Verdict.VALID, False)]
+    assert (await checkin.progress(staff_id=STAFF, event_id=tickets[0].event_id))[0] == 1
+    assert not [m for m in await _messages(outbox_store, clock)
+                if m.payload["key"] == DUPLICATE_MESSAGE]
+    # The same nonce cannot be spent on another ticket.
+    other = await checkin.sync_offline(staff_id=STAFF, scans=[
+        OfflineScan("sam-dev-5", tickets[1].token, clock.now(), Verdict.VALID)])
+    assert not other[0].recorded

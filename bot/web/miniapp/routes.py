@@ -22,7 +22,7 @@ from aiohttp import web
 from bot.web.miniapp.charts import step_chart
 from bot.web.miniapp.init_data import InvalidInitData, WebAppUser, validate
 from core.door.model import ScanResult, Verdict
-from core.door.offline import DoorPack, OfflineScan, valid_client_nonce
+from core.door.offline import DoorPack, OfflineScan, log_nonce, valid_client_nonce
 from core.door.service import CheckinService
 from core.kernel.clock import Clock
 from core.kernel.errors import DomainError
@@ -211,7 +211,7 @@ class MiniApp:
             raise web.HTTPBadRequest(text="text and nonce expected")
         result = await self._checkin.scan_text(staff_id=user.id, text=text,
                                                bot_username=self._username(),
-                                               nonce=f"wa:{user.id}:{nonce}")
+                                               nonce=log_nonce(user.id, nonce))
         return _json(scan_json(result))
 
     async def _pack(self, request: web.Request, user: WebAppUser) -> web.Response:

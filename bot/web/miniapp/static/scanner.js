@@ -101,7 +101,7 @@
     const m = /^https:\/\/t\.me\/([A-Za-z0-9_]{1,64})\?start=t_([A-Za-z0-9_-]{22})$/.exec(textRead.trim());
     return m && bot && m[1].toLowerCase() === bot.toLowerCase() ? m[2] : null;
   }
-  async function decideOffline(textRead) {
+  async function decideOffline(textRead, scanNonce) {
     const pack = load(PACK, null);
     const token = pack ? tokenOf(textRead, pack.bot) : null;
     if (!token) { return { verdict: "not_a_ticket" }; }
@@ -131,7 +131,7 @@
       save(PACK, pack);
     }
     const queue = load(QUEUE, []);
-    queue.push({ nonce: nonce(), token, scanned_at: Date.now(), verdict });
+    queue.push({ nonce: scanNonce, token, scanned_at: Date.now(), verdict });
     save(QUEUE, queue);
     result.verdict = verdict;
     result.checked_in = pack.events.reduce((n, e) => n + (e.checked_in || 0), 0);
@@ -141,9 +141,12 @@
 
   // ---------------------------------------------------------------- scanning
   async function check(textRead) {
+    // One nonce per scan: if the server got an online attempt that timed out here, the
+    // queued offline copy of the same scan is recognised and not logged twice.
+    const scanNonce = nonce();
     if (online) {
       try {
-        const result = await api("scan", { method: "POST", body: { text: textRead, nonce: nonce() } });
+        const result = await api("scan", { method: "POST", body: { text: textRead, nonce: scanNonce } });
         show(result, false);
         packAt = 0; // the event list and the offline copy catch up at the next refresh
         return;
@@ -157,7 +160,7 @@
         setOnline(false);
       }
     }
-    show(await decideOffline(textRead), true);
+    show(await decideOffline(textRead, scanNonce), true);
   }
 
   function onCode(textRead) {
