@@ -167,16 +167,21 @@ def test_mini_app_scanner_valid_then_already_used_then_forged(driver: Any, live:
     # The camera still sees the same code a moment later: not a second scan.
     driver.execute_script("return window.__present(arguments[0])", link(ticket))
     assert driver.execute_script("return window.__haptics.length") == 1
+    assert driver.execute_script("return window.__scanner.open") is True  # VALID: keep going
     forged = f"https://t.me/{BOT}?start=t_" + "Zz9" * 7 + "Q"
     assert present(driver, forged) == "not_a_ticket"
+    # Anything but VALID closes the camera so the verdict can be read; a tap brings it back.
+    assert driver.execute_script("return window.__scanner.open") is False
+    driver.find_element("id", "verdict").click()
+    assert driver.execute_script("return window.__scanner.open && window.__scanner.opened") == 2
     assert present(driver, link(ticket)) == "already_used"
     detail = driver.find_element("id", "verdict-detail").text
     assert "by Sam" in detail and "first scanned" in detail
     screenshot(driver, "scanner-already-used", 360, 740)
     assert driver.execute_script("return window.__haptics") == ["success", "error", "warning"]
-    assert driver.execute_script("return window.__scanner.open") is True
-    driver.find_element("id", "verdict").click()  # tap: back to the list under the camera
+    driver.find_element("id", "verdict").click()
     assert not driver.find_element("id", "verdict").is_displayed()
+    assert driver.execute_script("return window.__scanner.open && window.__scanner.opened") == 3
     assert [li.get_attribute("data-verdict") for li in driver.find_elements(
         "css selector", "#log li")] == ["already_used", "not_a_ticket", "valid"]
     screenshot(driver, "scanner", 360, 740)

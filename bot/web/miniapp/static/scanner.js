@@ -16,6 +16,10 @@
 
   let online = true, lastText = "", lastAt = 0, hideTimer = 0, packAt = 0;
   let tally = { checked_in: 0, sold: 0 };
+  // Telegram's QR popup covers the page on phones. A VALID ticket needs no reading (the
+  // success haptic says it), so the camera stays open; any other verdict closes the popup so
+  // the full-screen verdict can be read, and the camera comes back when it is dismissed.
+  let scanning = false, resume = false;
 
   function load(key, fallback) {
     try { return JSON.parse(store.getItem(key)) || fallback; } catch (e) { return fallback; }
@@ -85,8 +89,13 @@
                (result.holder ? ` — ${result.holder}` : "") + (offline ? " (offline)" : ""));
     item.dataset.verdict = v;
     $("log").prepend(item);
+    if (v !== "valid" && scanning && webApp.closeScanQrPopup) {
+      webApp.closeScanQrPopup();
+      scanning = false;
+      resume = true;
+    }
     clearTimeout(hideTimer);
-    hideTimer = setTimeout(() => { box.hidden = true; }, 2500);
+    hideTimer = setTimeout(hideVerdict, v === "valid" ? 2500 : 6000);
   }
 
   // ---------------------------------------------------------------- offline decisions
@@ -172,20 +181,28 @@
     return false; // true would close the popup: the camera stays open for the next ticket
   }
 
-  $("scan").addEventListener("click", () => {
+  function hideVerdict() {
+    clearTimeout(hideTimer);
+    $("verdict").hidden = true;
+    if (resume) { resume = false; openScanner(); }
+  }
+  function openScanner() {
     if (webApp.showScanQrPopup) {
       webApp.showScanQrPopup({ text: "Point the camera at a ticket" }, onCode);
+      scanning = true;
     } else {
       notice("This Telegram has no QR scanner: type the code under the QR instead.");
       $("code").focus();
     }
-  });
+  }
   $("manual").addEventListener("submit", (e) => {
     e.preventDefault();
     const value = $("code").value.trim();
     if (value) { $("code").value = ""; check(value); }
   });
-  $("verdict").addEventListener("click", () => { $("verdict").hidden = true; });
+  $("scan").addEventListener("click", openScanner);
+  $("verdict").addEventListener("click", hideVerdict);
+  if (webApp.onEvent) { webApp.onEvent("scanQrPopupClosed", () => { scanning = false; }); }
 
   // ---------------------------------------------------------------- pack and sync
   function showEvents(pack) {
