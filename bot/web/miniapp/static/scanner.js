@@ -156,8 +156,16 @@
     if (online) {
       try {
         const result = await api("scan", { method: "POST", body: { text: textRead, nonce: scanNonce } });
+        const pack = load(PACK, null);
+        const event = pack && pack.events.find((e) => e.title === result.event);
+        if (event && typeof result.checked_in === "number") {
+          event.checked_in = result.checked_in;
+          event.sold = result.sold;
+          save(PACK, pack);
+          showEvents(pack);
+        }
         show(result, false);
-        packAt = 0; // the event list and the offline copy catch up at the next refresh
+        packAt = 0; // the offline copy catches up at the next refresh
         return;
       } catch (e) {
         if (!(e instanceof Offline)) {
