@@ -97,7 +97,7 @@ async def test_offline_scans_join_the_log_first_admission_by_scan_time(
     assert (again.checked_in, again.sold) == (2, 3)
 
 
-async def test_a_ticket_admitted_at_two_offline_devices_is_one_duplicate_reported_once(
+async def test_offline_ticket_admitted_at_two_devices_is_one_duplicate_reported_once(
         door, clock, outbox_store) -> None:
     _, _, checkin, _, tickets = door
     at = clock.now()
@@ -132,7 +132,7 @@ async def test_offline_sync_refuses_forged_foreign_and_malformed_scans(door, db,
     assert result.verdict is Verdict.VALID  # none of them admitted the ticket
 
 
-async def test_a_scan_time_in_the_future_is_kept_as_the_sync_time(door, clock) -> None:
+async def test_offline_scan_time_in_the_future_is_kept_as_the_sync_time(door, clock) -> None:
     _, _, checkin, event, tickets = door
     await checkin.sync_offline(staff_id=STAFF, scans=[
         OfflineScan("future-01", tickets[0].token, clock.now() + timedelta(hours=5),
@@ -141,7 +141,7 @@ async def test_a_scan_time_in_the_future_is_kept_as_the_sync_time(door, clock) -
     assert again.first_scan_at == clock.now().astimezone(event.tz)
 
 
-async def test_dashboard_shows_sales_and_admissions_over_time_and_duplicates(
+async def test_mini_app_dashboard_shows_sales_and_admissions_over_time_and_duplicates(
         door, db, clock) -> None:
     organizer, purchase, checkin, event, tickets = door
     clock.advance(timedelta(hours=1))
@@ -162,7 +162,8 @@ async def test_dashboard_shows_sales_and_admissions_over_time_and_duplicates(
         await organizer.dashboard(actor_id=STAFF, event_id=event.id)
 
 
-async def test_the_csv_export_names_the_first_admission_by_scan_time(door, clock) -> None:
+async def test_offline_admission_first_by_scan_time_is_the_one_the_csv_export_names(
+        door, clock) -> None:
     organizer, _, checkin, event, tickets = door
     offline_at = clock.now()
     clock.advance(timedelta(minutes=10))
@@ -174,7 +175,7 @@ async def test_the_csv_export_names_the_first_admission_by_scan_time(door, clock
     assert row.endswith(",Kim")
 
 
-async def test_a_scan_the_server_got_before_the_phone_gave_up_is_not_logged_twice(
+async def test_offline_copy_of_a_scan_the_server_already_got_is_not_logged_twice(
         door, clock, outbox_store) -> None:
     _, _, checkin, _, tickets = door
     link = f"https://t.me/bot?start=t_{tickets[0].token}"
