@@ -20,10 +20,18 @@ so forged callback data is harmless.
 
 from __future__ import annotations
 
+import logging
 from datetime import tzinfo
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram import (
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    MenuButtonWebApp,
+    Update,
+    WebAppInfo,
+)
 from telegram.constants import ParseMode
+from telegram.error import TelegramError
 
 from core.access.model import Grant, Invite, Role
 from core.catalog.model import Event, EventStatus
@@ -34,6 +42,8 @@ from handlers.context import TicketQContext
 from handlers.keyboards import button, label, label_cutting, pager, web_app_button
 from handlers.paging import EVENTS_PER_PAGE, PEOPLE_PER_PAGE, paginate
 from handlers.texts import event_figures_text, fit, page_suffix, t
+
+log = logging.getLogger(__name__)
 
 _ID_MAX_DIGITS = 18
 
@@ -113,7 +123,20 @@ async def accept_invite(update: Update, context: TicketQContext, payload: str) -
         await reply(update, context, t("console.invite_accepted.organizer"))
         return
     title = await _event_title(context, user.id, grant.event_id)
-    await reply(update, context, t("console.invite_accepted.staff", event=title))
+    base = context.services.miniapp_url
+    if not base:
+        await reply(update, context, t("console.invite_accepted.staff", event=title))
+        return
+    scanner = f"{base}/scanner"
+    # The scanner one tap away: on the welcome and as the chat's menu button.
+    await reply(update, context, t("console.invite_accepted.staff", event=title),
+                InlineKeyboardMarkup([[web_app_button(label("door.open_scanner"), scanner)]]))
+    try:
+        await context.bot.set_chat_menu_button(
+            chat_id=user.id, menu_button=MenuButtonWebApp(label("door.menu_button"),
+                                                          WebAppInfo(scanner)))
+    except TelegramError as exc:  # the inline button and /door still open it
+        log.warning("menu button for %s not set: %s", user.id, exc)
 
 
 async def _event_title(context: TicketQContext, uid: int, event_id: int | None) -> str:

@@ -441,6 +441,7 @@ TEXTS: dict[str, str] = {
     "door.title": "<b>🚪 Door</b>",
     "door.event": "• <b>{event}</b> (#{event_id}), {when}: {checked_in} of {sold} checked in",
     "door.open_scanner": "📷 Open the scanner",
+    "door.menu_button": "Scanner",
     "door.offline_duplicate": (
         "⚠️ <b>Ticket admitted twice</b> at <b>{event}</b>: <code>{code}</code> was let in at "
         "{first_at} by {first_staff} and again at {second_at} by {second_staff} "

@@ -5,6 +5,7 @@ refuses a Mini App button that is not HTTPS, as Telegram does."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -12,7 +13,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 import pytest
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, WebAppInfo
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, MenuButtonWebApp, WebAppInfo
 from telegram.error import BadRequest
 
 from bot.sandbox.harness import SANDBOX_TOKEN, SandboxedBot, sandboxed_bot, sqlite_url
@@ -43,6 +44,14 @@ async def test_mini_app_buttons_on_door_and_myevents_open_pages_the_bot_serves(l
     await buy(live, bea, 1)
     sam = live.sandbox.user(user_id=402, first_name="Sam")
     await make_staff(live, admin(live), 1, sam)
+    welcome = next(m for m in sam.messages if "door staff" in (m.text or ""))
+    assert web_app_urls(welcome) == [f"{PUBLIC}/app/scanner"]
+    for _ in range(100):  # the menu button is set right after the welcome
+        if sam.user_id in live.sandbox.telegram.menu_buttons:
+            break
+        await asyncio.sleep(0.05)
+    assert live.sandbox.telegram.menu_buttons[sam.user_id] == {
+        "type": "web_app", "text": "Scanner", "web_app": {"url": f"{PUBLIC}/app/scanner"}}
     mark = sam.mark()
     await sam.send("/door")
     door = await sam.wait_for_message(contains="Door", since=mark)
@@ -82,6 +91,9 @@ async def test_mini_app_buttons_must_be_https_as_telegram_requires(live) -> None
         markup = InlineKeyboardMarkup([[InlineKeyboardButton("Scan", web_app=WebAppInfo(url))]])
         with pytest.raises(BadRequest, match=r"(?i)only https links are allowed"):
             await bot.send_message(olga.user_id, "Scanner", reply_markup=markup)
+    with pytest.raises(BadRequest, match=r"(?i)only https links are allowed"):
+        await bot.set_chat_menu_button(chat_id=olga.user_id, menu_button=MenuButtonWebApp(
+            "Scanner", WebAppInfo("http://127.0.0.1:8080/app/scanner")))
     good = InlineKeyboardMarkup([[InlineKeyboardButton(
         "Scan", web_app=WebAppInfo(f"{PUBLIC}/app/scanner"))]])
     sent = await bot.send_message(olga.user_id, "Scanner", reply_markup=good)
