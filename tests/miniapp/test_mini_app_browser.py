@@ -136,7 +136,7 @@ def open_scanner(driver: Any, live: Live, user: int, name: str, host: str = "127
         driver.switch_to.new_window("tab")
     prepare_tab(driver, live.world.init_data(user, name))
     driver.get(live.url("/app/scanner", host))
-    wait(driver, "document.body.dataset.ready === 'yes'")
+    wait(driver, "document.body.dataset.ready === 'yes'", timeout=30)
     driver.find_element("id", "scan").click()
     assert wait(driver, "window.__scanner.open")
     return str(driver.current_window_handle)
@@ -221,12 +221,12 @@ def test_offline_three_tickets_one_twice_at_two_devices_then_sync(
     assert now == before
     # Back online: each phone sends its queue.
     set_offline(driver, False)
-    wait(driver, "document.body.dataset.synced === '3'", timeout=15)
+    wait(driver, "document.body.dataset.synced === '3'", timeout=40)
     assert driver.execute_script("return document.body.dataset.queued") == "0"
     assert driver.execute_script("return document.body.dataset.duplicates") == "0"
     driver.switch_to.window(kim)
     set_offline(driver, False)
-    wait(driver, "document.body.dataset.synced === '2'", timeout=15)
+    wait(driver, "document.body.dataset.synced === '2'", timeout=40)
     assert driver.execute_script("return document.body.dataset.duplicates") == "1"
     assert "organizer has been told" in driver.find_element("id", "notice").text
 

@@ -226,7 +226,7 @@
     showTally();
   }
   async function refreshPack() {
-    const pack = await api("door/pack");
+    const pack = await api("door/pack", { timeout: 15000 });
     save(PACK, pack);
     save(LOCAL, {});
     packAt = Date.now();
@@ -242,7 +242,8 @@
       const queue = load(QUEUE, []);
       if (!queue.length && online && Date.now() - packAt < PACK_EVERY_MS) { return; }
       if (queue.length) {
-        const answer = await api("door/sync", { method: "POST", body: { scans: queue } });
+        const answer = await api("door/sync", { method: "POST", body: { scans: queue },
+                                                timeout: 15000 });
         const done = new Set(answer.results.map((r) => r.nonce));
         save(QUEUE, load(QUEUE, []).filter((s) => !done.has(s.nonce)));
         showTally();
