@@ -35,6 +35,8 @@ from bot.storage.migrate import upgrade_to_head
 from bot.storage.ops_store import OperationsStore
 from bot.storage.outbox_store import SqlOutboxStore
 from bot.storage.send_budget import SharedSendBudget
+from bot.web.miniapp.routes import PREFIX as MINIAPP_PREFIX
+from bot.web.miniapp.routes import MiniApp
 from bot.web.ops import Operations, ops_routes
 from bot.web.server import Mount, WebServer
 from bot.web.webhook import webhook_routes
@@ -77,6 +79,8 @@ class TicketQRuntime:
     clock: Clock
     reconciler: ChargeReconciler | None = field(default=None)
     election: LeaderElection | None = field(default=None)
+    # The Mini App's routes, served on the HTTP server when TICKETQ_HTTP_PORT is set.
+    mini_app: Mount | None = field(default=None)
     _polling: bool = field(default=False)
     _poller: InboxPoller | None = field(default=None)
     # Webhook mode and several workers (bot.inbox_worker, bot.web).
@@ -114,7 +118,7 @@ class TicketQRuntime:
                                        policy=policy, delivering=delivery.delivering)
             await self._poller.start()
             self._polling = True
-            if self.settings.http_port is not None:  # /healthz and /metrics
+            if self.settings.http_port is not None:  # /healthz, /metrics, the Mini App
                 await self._start_web(inbox, "polling", [])
         self.worker.start()
         if self.election is not None:
@@ -148,7 +152,7 @@ class TicketQRuntime:
         ops = Operations(inbox=inbox, store=OperationsStore(self.db), clock=self.clock,
                          worker=self.worker_id, mode=mode, leader=lambda: self.leader())
         self.web.mount(ops_routes(ops))
-        for mount in mounts:
+        for mount in [*mounts, *([self.mini_app] if self.mini_app else [])]:
             self.web.mount(mount)
         await self.web.start()
 
@@ -369,7 +373,22 @@ async def build_runtime(settings: Settings, *, clock: Clock | None = None,
     application = builder.build()
     application.bot_data["services"] = services
     handlers.register(application)
+    mini_app = mini_app_mount(settings, services, clock)
     return TicketQRuntime(settings=settings, db=db, application=application,
                           services=services, refunds=refunds, worker=worker, clock=clock,
                           reconciler=reconciler, election=election, worker_id=worker_id,
-                          leader=lambda: election.is_leader)
+                          leader=lambda: election.is_leader, mini_app=mini_app)
+
+
+def mini_app_mount(settings: Settings, services: Services, clock: Clock) -> Mount | None:
+    """The Mini App's routes, when ``TICKETQ_HTTP_PORT`` is set (they share the HTTP server
+    with the webhook and /healthz); its buttons appear in the chat when
+    ``TICKETQ_PUBLIC_URL`` says where Telegram reaches it."""
+    if settings.http_port is None:
+        return None
+    if settings.public_url:
+        services.miniapp_url = settings.public_url.rstrip("/") + MINIAPP_PREFIX
+    return MiniApp(checkin=services.checkin, organizer=services.organizer, clock=clock,
+                   bot_token=settings.secret("bot_token"),
+                   max_age=settings.miniapp_auth_max_age,
+                   bot_username=lambda: services.bot_username).mount

@@ -73,6 +73,10 @@ def _parser() -> argparse.ArgumentParser:
                       help="where the lottery demo writes the draw's audit file")
     demo.add_argument("--keep", type=Path, default=None,
                       help="keep the demo database in this directory")
+    demo.add_argument("--mini-app", dest="mini_app", type=int, nargs="?", const=8080,
+                      default=None, metavar="PORT",
+                      help="afterwards serve the Mini App on 127.0.0.1:PORT (default 8080) and "
+                      "print URLs that open the door scanner and the dashboard in a browser")
     return parser
 
 
@@ -91,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
                                                     audit_out=args.audit_out,
                                                     verify_draw=verify_draw))
             return asyncio.run(run_demo(as_json=args.json, buyers=args.buyers,
-                                        keep_dir=args.keep))
+                                        keep_dir=args.keep, mini_app_port=args.mini_app))
         if args.command == "verify-draw":
             return verify_draw(args.file)
         settings = load_settings()

@@ -144,6 +144,10 @@ class Settings(BaseSettings):
                             "proxy forwards Telegram's requests to it)")
         if problems:
             raise ConfigError("; ".join(problems))
+    miniapp_auth_max_age: float = Field(
+        default=24 * 3600, gt=0, le=7 * 24 * 3600,
+        description="How long (seconds) a Mini App's signed initData is accepted after "
+        "Telegram issued it (auth_date); a door shift must fit in it.")
 
     @field_validator("admin_ids", mode="before")
     @classmethod

@@ -20,10 +20,18 @@ so forged callback data is harmless.
 
 from __future__ import annotations
 
+import logging
 from datetime import tzinfo
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram import (
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    MenuButtonWebApp,
+    Update,
+    WebAppInfo,
+)
 from telegram.constants import ParseMode
+from telegram.error import TelegramError
 
 from core.access.model import Grant, Invite, Role
 from core.catalog.model import Event, EventStatus
@@ -31,9 +39,11 @@ from core.kernel.errors import DomainError, ErrorCode
 from handlers import callbacks as cb
 from handlers.common import reply, show, user_id
 from handlers.context import TicketQContext
-from handlers.keyboards import button, label, label_cutting, pager
+from handlers.keyboards import button, label, label_cutting, pager, web_app_button
 from handlers.paging import EVENTS_PER_PAGE, PEOPLE_PER_PAGE, paginate
 from handlers.texts import event_figures_text, fit, page_suffix, t
+
+log = logging.getLogger(__name__)
 
 _ID_MAX_DIGITS = 18
 
@@ -113,7 +123,20 @@ async def accept_invite(update: Update, context: TicketQContext, payload: str) -
         await reply(update, context, t("console.invite_accepted.organizer"))
         return
     title = await _event_title(context, user.id, grant.event_id)
-    await reply(update, context, t("console.invite_accepted.staff", event=title))
+    base = context.services.miniapp_url
+    if not base:
+        await reply(update, context, t("console.invite_accepted.staff", event=title))
+        return
+    scanner = f"{base}/scanner"
+    # The scanner one tap away: on the welcome and as the chat's menu button.
+    await reply(update, context, t("console.invite_accepted.staff", event=title),
+                InlineKeyboardMarkup([[web_app_button(label("door.open_scanner"), scanner)]]))
+    try:
+        await context.bot.set_chat_menu_button(
+            chat_id=user.id, menu_button=MenuButtonWebApp(label("door.menu_button"),
+                                                          WebAppInfo(scanner)))
+    except TelegramError as exc:  # the inline button and /door still open it
+        log.warning("menu button for %s not set: %s", user.id, exc)
 
 
 async def _event_title(context: TicketQContext, uid: int, event_id: int | None) -> str:
@@ -239,11 +262,20 @@ async def on_revoke_organizer(update: Update, context: TicketQContext,
 
 # --- events ----------------------------------------------------------------------------------
 
-def event_keyboard(event: Event, back_page: int | None = None) -> InlineKeyboardMarkup:
+def dashboard_url(context: TicketQContext, event_id: int) -> str | None:
+    """The event's dashboard in the Mini App, if the Mini App is served publicly."""
+    base = context.services.miniapp_url
+    return f"{base}/dashboard?event={event_id}" if base else None
+
+
+def event_keyboard(event: Event, back_page: int | None = None,
+                   dashboard: str | None = None) -> InlineKeyboardMarkup:
     """Stats · Export / Staff invite · Staff / Cancel event (a cancelled event keeps the
-    first and the staff list), then Back to page ``back_page`` of the events if given."""
-    rows = [[button(label("console.button.stats"), cb.ConsoleStats(event.id)),
-             button(label("console.button.export"), cb.ConsoleExport(event.id))]]
+    first and the staff list), then Back to page ``back_page`` of the events if given; the
+    Mini App's dashboard first when it is served (``dashboard``: its URL)."""
+    rows = [[web_app_button(label("console.button.dashboard"), dashboard)]] if dashboard else []
+    rows.append([button(label("console.button.stats"), cb.ConsoleStats(event.id)),
+                 button(label("console.button.export"), cb.ConsoleExport(event.id))])
     if event.status is EventStatus.CANCELLED:
         rows.append([button(label("console.button.staff_list"), cb.StaffList(event.id))])
     else:
@@ -293,9 +325,14 @@ async def _events_view(context: TicketQContext, uid: int,
         return t("console.events_empty"), None
     shown = paginate(events, page, EVENTS_PER_PAGE)
     head = t("console.events_title", count=shown.total) + page_suffix(shown.page, shown.pages)
-    rows = [[button(label_cutting("console.event_button", "title", title=event.title,
-                                  event_id=event.id),
-                    cb.ConsoleEvent(event.id, shown.page))] for event in shown.items]
+    rows = []
+    for event in shown.items:
+        row = [button(label_cutting("console.event_button", "title", title=event.title,
+                                    event_id=event.id), cb.ConsoleEvent(event.id, shown.page))]
+        url = dashboard_url(context, event.id)
+        if url:
+            row.append(web_app_button(label("console.button.dashboard"), url))
+        rows.append(row)
     _append(rows, pager(shown, cb.MyEventsPage))
     return fit("\n\n".join([head, *(_event_text(e) for e in shown.items)])), \
         InlineKeyboardMarkup(rows)
@@ -313,7 +350,8 @@ async def on_console_event(update: Update, context: TicketQContext,
     if uid is None:
         return
     event = await context.services.organizer.event(actor_id=uid, event_id=action.event_id)
-    await show(update, context, _event_text(event), event_keyboard(event, action.page))
+    markup = event_keyboard(event, action.page, dashboard_url(context, event.id))
+    await show(update, context, _event_text(event), markup)
 
 
 async def cmd_stats(update: Update, context: TicketQContext) -> None:

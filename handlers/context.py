@@ -39,6 +39,8 @@ class Services:
     clock: Clock
     provider_token: str
     bot_username: str = ""
+    # The Mini App's public HTTPS base (``<TICKETQ_PUBLIC_URL>/app``); empty: no Mini App buttons.
+    miniapp_url: str = ""
     # Wakes the outbox worker right after a handler committed new outbox items.
     wake_outbox: Callable[[], None] = field(default=_nothing)
 

@@ -16,13 +16,14 @@ from io import BytesIO
 
 import PIL.Image
 import zxingcpp
-from telegram import Document, Message, Update
+from telegram import Document, InlineKeyboardMarkup, Message, Update
 from telegram.error import TelegramError
 
 from core.door.model import ScanResult
 from core.kernel.errors import DomainError
 from handlers.common import reply, user_id
 from handlers.context import TicketQContext
+from handlers.keyboards import label, web_app_button
 from handlers.texts import t
 
 log = logging.getLogger(__name__)
@@ -210,5 +211,8 @@ async def cmd_door(update: Update, context: TicketQContext) -> None:
         lines.append(t("door.event", event=event.title, event_id=event.id,
                        when=event.local_start(), checked_in=checked_in, sold=sold))
     lines.append(t("door.hint"))
-    await reply(update, context, "\n".join(lines))
+    base = services.miniapp_url
+    markup = InlineKeyboardMarkup([[web_app_button(
+        label("door.open_scanner"), f"{base}/scanner")]]) if base else None
+    await reply(update, context, "\n".join(lines), markup)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, WebAppInfo
 
 from core.catalog.model import Event
 from core.catalog.service import EventCard, EventPage
@@ -38,6 +38,11 @@ def fitted(head: str, tail: str, limit: int = LABEL_MAX) -> str:
 def label(key: str, /, **params: object) -> str:
     """A text rendered for a button label (plain text: labels are not HTML)."""
     return plain(t(key, **params))
+
+
+def web_app_button(text: str, url: str) -> InlineKeyboardButton:
+    """A button that opens the Mini App at ``url`` (HTTPS, as Telegram requires)."""
+    return InlineKeyboardButton(cut(text, LABEL_MAX), web_app=WebAppInfo(url))
 
 
 def button(text: str, action: cb.Action) -> InlineKeyboardButton:

@@ -371,6 +371,7 @@ TEXTS: dict[str, str] = {
     "console.button.back_to_event": "⬅️ Back to the event",
     "console.event": "<b>{title}</b> (#{event_id})\n🗓 {when} · {status}",
     "console.button.stats": "📊 Stats",
+    "console.button.dashboard": "📈 Dashboard",
     "console.button.export": "📄 Export",
     "console.button.staff_invite": "🔗 Staff invite",
     "console.button.staff_list": "👥 Staff",
@@ -439,6 +440,13 @@ TEXTS: dict[str, str] = {
     ),
     "door.title": "<b>🚪 Door</b>",
     "door.event": "• <b>{event}</b> (#{event_id}), {when}: {checked_in} of {sold} checked in",
+    "door.open_scanner": "📷 Open the scanner",
+    "door.menu_button": "Scanner",
+    "door.offline_duplicate": (
+        "⚠️ <b>Ticket admitted twice</b> at <b>{event}</b>: <code>{code}</code> was let in at "
+        "{first_at} by {first_staff} and again at {second_at} by {second_staff} "
+        "(a scanner was offline). Both people are inside."
+    ),
     "door.hint": (
         "\nScan a ticket's QR code with your phone camera, send me a photo of it, or type "
         "/checkin &lt;code&gt;."

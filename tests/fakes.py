@@ -52,6 +52,7 @@ from core.catalog.model import (
 )
 from core.catalog.spec import EventSpec
 from core.door.model import CheckinRecord, Verdict
+from core.door.offline import PackTicket
 from core.kernel import locking
 from core.kernel import outbox as outbox_codec
 from core.kernel.locking import Lock, LockLedger, LockOrderViolation
@@ -408,6 +409,11 @@ class InMemoryEventRepository(_Repo):
         row = self._t.events.get(event_id)
         return row.event if row else None
 
+    async def created_by(self, event_id: int) -> int | None:
+        await _round_trip()
+        row = self._t.events.get(event_id)
+        return row.created_by if row else None
+
     async def lock(self, event_id: int, *, shared: bool = False) -> Event | None:
         await _round_trip()
         self._tx.locks.admit(locking.event(event_id, shared=shared))
@@ -640,6 +646,13 @@ class InMemoryOrderRepository(_Repo):
         await _round_trip()
         self._change(order_id, status=OrderStatus.HELD, hold_expires_at=_utc(expires_at))
 
+    async def paid_timeline(self, event_id: int) -> list[tuple[datetime, int, int]]:
+        await _round_trip()
+        paid = [o for o in self._t.orders.values() if o.event_id == event_id
+                and o.status is OrderStatus.PAID and o.paid_at is not None]
+        return [(o.paid_at, o.ticket_type_id, o.quantity)
+                for o in sorted(paid, key=lambda o: (o.paid_at, o.id)) if o.paid_at]
+
     async def mark_paid(self, order_id: int, *, now: datetime) -> None:
         await _round_trip()
         self._change(order_id, status=OrderStatus.PAID, paid_at=_utc(now))
@@ -855,7 +868,7 @@ class InMemoryTicketRepository(_Repo):
         await _round_trip()
         tables = self._t
         first_valid: dict[int, CheckinRecord] = {}
-        for record in sorted(tables.checkins.values(), key=lambda c: c.id):
+        for record in sorted(tables.checkins.values(), key=lambda c: (c.scanned_at, c.id)):
             if record.verdict is Verdict.VALID:
                 first_valid.setdefault(record.ticket_id, record)
         rows: list[tuple[object, ...]] = []
@@ -879,7 +892,8 @@ class InMemoryCheckinRepository(_Repo):
     """The append-only check-in log."""
 
     async def append(self, *, ticket_id: int, event_id: int, staff_user_id: int,
-                     verdict: Verdict, nonce: str, now: datetime) -> CheckinRecord:
+                     verdict: Verdict, nonce: str, now: datetime,
+                     synced_at: datetime | None = None) -> CheckinRecord:
         await _round_trip()
         tables = self._tx.write()
         nonce = nonce[:64]
@@ -890,7 +904,8 @@ class InMemoryCheckinRepository(_Repo):
         checkin_id = self._tx.seq.next("checkins")
         record = CheckinRecord(id=checkin_id, ticket_id=ticket_id, event_id=event_id,
                                staff_user_id=staff_user_id, verdict=verdict,
-                               scanned_at=_utc(now), nonce=nonce)
+                               scanned_at=_utc(now), nonce=nonce,
+                               synced_at=_utc(synced_at) if synced_at else None)
         tables.checkins[checkin_id] = record
         return record
 
@@ -900,10 +915,54 @@ class InMemoryCheckinRepository(_Repo):
         return next((c for c in self._t.checkins.values() if c.nonce == nonce), None)
 
     async def first_admission(self, ticket_id: int) -> CheckinRecord | None:
+        admissions = await self.admissions(ticket_id)
+        return admissions[0] if admissions else None
+
+    async def admissions(self, ticket_id: int) -> list[CheckinRecord]:
+        await _round_trip()
+        return sorted((c for c in self._t.checkins.values()
+                       if c.ticket_id == ticket_id and c.verdict is Verdict.VALID),
+                      key=lambda c: (c.scanned_at, c.id))
+
+    def _first_admissions(self, event_ids: Collection[int]) -> dict[int, CheckinRecord]:
+        first: dict[int, CheckinRecord] = {}
+        for c in sorted(self._t.checkins.values(), key=lambda c: (c.scanned_at, c.id)):
+            if c.event_id in event_ids and c.verdict is Verdict.VALID:
+                first.setdefault(c.ticket_id, c)
+        return first
+
+    async def pack_tickets(self, event_ids: Collection[int]) -> list[PackTicket]:
+        await _round_trip()
+        tables = self._t
+        first = self._first_admissions(set(event_ids))
+        out = []
+        for ticket in sorted(tables.tickets.values(), key=lambda t: t.id):
+            if ticket.event_id not in event_ids:
+                continue
+            scan = first.get(ticket.id)
+            staff = tables.users.get(scan.staff_user_id) if scan else None
+            out.append(PackTicket(
+                ticket_id=ticket.id, event_id=ticket.event_id, token=ticket.token,
+                ticket_type=tables.ticket_types[ticket.ticket_type_id].name,
+                revoked=ticket.status is TicketStatus.REVOKED,
+                cancelled=tables.events[ticket.event_id].event.status is EventStatus.CANCELLED,
+                admitted_at=scan.scanned_at if scan else None,
+                admitted_by=staff.first_name if staff else None))
+        return out
+
+    async def admission_times(self, event_id: int) -> list[datetime]:
+        await _round_trip()
+        return sorted(c.scanned_at for c in self._first_admissions({event_id}).values())
+
+    async def duplicates(self, event_id: int) -> list[CheckinRecord]:
         await _round_trip()
         valid = [c for c in self._t.checkins.values()
-                 if c.ticket_id == ticket_id and c.verdict is Verdict.VALID]
-        return min(valid, key=lambda c: c.id) if valid else None
+                 if c.event_id == event_id and c.verdict is Verdict.VALID]
+        counts: dict[int, int] = {}
+        for c in valid:
+            counts[c.ticket_id] = counts.get(c.ticket_id, 0) + 1
+        return sorted((c for c in valid if counts[c.ticket_id] > 1),
+                      key=lambda c: (c.ticket_id, c.scanned_at, c.id))
 
     async def counts(self, event_id: int) -> tuple[int, int]:
         await _round_trip()

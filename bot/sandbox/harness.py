@@ -55,7 +55,7 @@ def sandbox_settings(sandbox: Sandbox, database_url: str, *, admin_ids: frozense
                      send_rate_per_chat: float = 1.0, send_burst_per_chat: int = 3,
                      **extra: Any) -> Settings:
     """Settings that point every external call at the sandbox (``extra``: more settings,
-    e.g. ``http_port`` or ``webhook_url``)."""
+    e.g. ``http_port``, ``public_url`` or ``webhook_url``)."""
     return Settings(  # type: ignore[call-arg]
         bot_token=SANDBOX_TOKEN, payment_provider_token=SANDBOX_PROVIDER_TOKEN,  # type: ignore[arg-type]
         stripe_secret_key=SANDBOX_STRIPE_KEY,  # type: ignore[arg-type]
@@ -86,7 +86,8 @@ async def running_bot(sandbox: Sandbox, database_url: str, *,
                       hold_minutes: int = 10, send_rate: float = 25.0,
                       send_rate_per_chat: float = 1.0, send_burst_per_chat: int = 3,
                       webhook: bool = False, worker_id: str | None = None,
-                      lease: float | None = None) -> AsyncIterator[TicketQRuntime]:
+                      lease: float | None = None, http_port: int | None = None,
+                      public_url: str | None = None) -> AsyncIterator[TicketQRuntime]:
     """Start TicketQ against a running sandbox; stop it afterwards (restart tests call this
     twice on the same sandbox and database).
 
@@ -94,12 +95,12 @@ async def running_bot(sandbox: Sandbox, database_url: str, *,
     balancer adds to the upstreams of :data:`WEBHOOK_ORIGIN` (and removes when it stops):
     several of these on one PostgreSQL database are several workers.
     """
-    extra: dict[str, Any] = {}
+    extra: dict[str, Any] = {"http_port": http_port, "public_url": public_url}
     port = 0
     if webhook:
         port = free_port()
-        extra = {"http_port": port, "webhook_secret": WEBHOOK_SECRET,
-                 "worker_id": worker_id or f"worker-{port}"}
+        extra |= {"http_port": port, "webhook_secret": WEBHOOK_SECRET,
+                  "worker_id": worker_id or f"worker-{port}"}
     settings = sandbox_settings(sandbox, database_url, admin_ids=admin_ids,
                                 hold_minutes=hold_minutes, send_rate=send_rate,
                                 send_rate_per_chat=send_rate_per_chat,
@@ -128,8 +129,13 @@ async def sandboxed_bot(database_url: str, *, admin_ids: frozenset[int] = frozen
                         rate_limit_per_chat: float | None = 1.0, burst_per_chat: int = 3,
                         send_rate: float = 25.0, send_rate_per_chat: float = 1.0,
                         send_burst_per_chat: int = 3, strict_html: bool = True,
-                        webhook: bool = False) -> AsyncIterator[SandboxedBot]:
-    """Start a sandbox and the real bot against it; stop both afterwards."""
+                        webhook: bool = False, http_port: int | None = None,
+                        public_url: str | None = None) -> AsyncIterator[SandboxedBot]:
+    """Start a sandbox and the real bot against it; stop both afterwards.
+
+    ``http_port`` (0: any free port) serves the Mini App on loopback; ``public_url`` is the
+    HTTPS address its buttons carry (the sandbox, like Telegram, refuses anything else).
+    """
     sandbox = new_sandbox(rate_limit_global=rate_limit_global,
                           rate_limit_per_chat=rate_limit_per_chat,
                           burst_per_chat=burst_per_chat, strict_html=strict_html)
@@ -139,7 +145,8 @@ async def sandboxed_bot(database_url: str, *, admin_ids: frozenset[int] = frozen
                                hold_minutes=hold_minutes, send_rate=send_rate,
                                send_rate_per_chat=send_rate_per_chat,
                                send_burst_per_chat=send_burst_per_chat,
-                               webhook=webhook) as runtime:
+                               webhook=webhook, http_port=http_port,
+                               public_url=public_url) as runtime:
             yield SandboxedBot(sandbox=sandbox, runtime=runtime)
     finally:
         await sandbox.stop()

@@ -49,10 +49,11 @@ class SandboxMessage:
 
     @property
     def buttons(self) -> list[list[tuple[str, str | None]]]:
-        """Inline keyboard as rows of ``(text, callback_data or url)``."""
+        """Inline keyboard as rows of ``(text, callback_data, url or Mini App url)``."""
         rows = (self.reply_markup or {}).get("inline_keyboard") or []
         return [
-            [(b.get("text", ""), b.get("callback_data", b.get("url"))) for b in row]
+            [(b.get("text", ""), b.get("callback_data", b.get("url", (b.get("web_app") or {})
+                                                                 .get("url")))) for b in row]
             for row in rows
         ]
 

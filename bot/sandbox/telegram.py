@@ -63,6 +63,8 @@ def _chat_of(update: dict[str, Any]) -> int | None:
         if isinstance(sender, dict) and isinstance(sender.get("id"), int):
             return int(sender["id"])
     return None
+# Telegram opens a Mini App only over HTTPS, on a host with a dot (no loopback, no bare names).
+_WEB_APP_URL = re.compile(r"^https://[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+(:\d+)?(/\S*)?$")
 _CURRENCY_RE = re.compile(r"^[A-Z]{3}$")
 # Lengths as Telegram counts them: UTF-16 code units of the text after entity parsing.
 MAX_TEXT = 4096
@@ -238,6 +240,7 @@ class TelegramBotApi:
         self.callback_queries: dict[str, _PendingQuery] = {}
         self.pre_checkout_queries: dict[str, _PendingQuery] = {}
         self.commands: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        self.menu_buttons: dict[int, dict[str, Any]] = {}  # chat id (0: the default)
         self._global_window: deque[float] = deque()
         self._chat_flood: dict[int, _ChatFlood] = {}
         self.photo_groups: dict[str, list[StoredFile]] = {}
@@ -258,6 +261,7 @@ class TelegramBotApi:
             "getwebhookinfo": self.get_webhook_info,
             "setmycommands": self.set_my_commands,
             "getmycommands": self.get_my_commands,
+            "setchatmenubutton": self.set_chat_menu_button,
             "deletemycommands": self.delete_my_commands,
             "getupdates": self.get_updates,
             "sendmessage": self.send_message,
@@ -460,6 +464,12 @@ class TelegramBotApi:
             url = button["url"]
             if not isinstance(url, str) or not re.match(r"^(https?|tg)://\S+$", url):
                 raise bad_request(f"inline keyboard button URL '{url}' is invalid: Wrong HTTP URL")
+        if "web_app" in button:
+            info = button["web_app"]
+            url = info.get("url") if isinstance(info, dict) else None
+            if not isinstance(url, str) or not _WEB_APP_URL.match(url):
+                raise bad_request(f"inline keyboard button Web App URL '{url}' is invalid: "
+                                  "Only HTTPS links are allowed")
         if not button["text"].strip():
             raise bad_request("BUTTON_TEXT_INVALID")
 
@@ -694,6 +704,26 @@ class TelegramBotApi:
         self.commands[self._commands_key(params)] = [
             {"command": c["command"], "description": c["description"]} for c in commands
         ]
+        return True
+
+    async def set_chat_menu_button(self, params: Params) -> Any:
+        """setChatMenuButton: commands, default, or a Mini App (HTTPS only, as Telegram)."""
+        chat_id = params.get_int("chat_id")
+        if chat_id is not None and chat_id not in self.users:
+            raise bad_request("chat not found")
+        button = params.get_json("menu_button", "menu button") or {"type": "default"}
+        if not isinstance(button, dict) or button.get("type") not in (
+                "commands", "default", "web_app"):
+            raise bad_request("can't parse menu button JSON object")
+        if button["type"] == "web_app":
+            text, info = button.get("text"), button.get("web_app")
+            url = info.get("url") if isinstance(info, dict) else None
+            if not isinstance(text, str) or not text.strip():
+                raise bad_request("BUTTON_TEXT_INVALID")
+            if not isinstance(url, str) or not _WEB_APP_URL.match(url):
+                raise bad_request(f"menu button Web App URL '{url}' is invalid: "
+                                  "Only HTTPS links are allowed")
+        self.menu_buttons[chat_id or 0] = button
         return True
 
     async def get_my_commands(self, params: Params) -> Any:

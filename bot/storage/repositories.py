@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Collection, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -38,6 +38,7 @@ from core.catalog.model import (
 )
 from core.catalog.spec import EventSpec
 from core.door.model import CheckinRecord, Verdict
+from core.door.offline import PackTicket
 from core.kernel import locking
 from core.kernel import outbox as outbox_codec
 from core.kernel.money import Money
@@ -175,6 +176,11 @@ class SqlEventRepository(_Repo):
         row = (await self.conn.execute(
             select(t.events).where(t.events.c.id == event_id))).first()
         return _event(row) if row else None
+
+    async def created_by(self, event_id: int) -> int | None:
+        value = (await self.conn.execute(select(t.events.c.created_by).where(
+            t.events.c.id == event_id))).scalar_one_or_none()
+        return int(value) if value is not None else None
 
     async def lock(self, event_id: int, *, shared: bool = False) -> Event | None:
         row = await self.locks.read_locked(select(t.events).where(t.events.c.id == event_id),
@@ -369,6 +375,14 @@ class SqlOrderRepository(_Repo):
         await self.conn.execute(update(t.orders).where(t.orders.c.id == order_id).values(
             status=OrderStatus.HELD.value, hold_expires_at=expires_at))
 
+    async def paid_timeline(self, event_id: int) -> list[tuple[datetime, int, int]]:
+        o = t.orders.c
+        rows = await self.conn.execute(
+            select(o.paid_at, o.ticket_type_id, o.quantity).where(
+                o.event_id == event_id, o.status == OrderStatus.PAID.value,
+                o.paid_at.is_not(None)).order_by(o.paid_at, o.id))
+        return [(r.paid_at, r.ticket_type_id, r.quantity) for r in rows]
+
     async def mark_paid(self, order_id: int, *, now: datetime) -> None:
         await self.conn.execute(update(t.orders).where(t.orders.c.id == order_id).values(
             status=OrderStatus.PAID.value, paid_at=now))
@@ -558,8 +572,14 @@ class SqlTicketRepository(_Repo):
     async def export_rows(self, event_id: int) -> list[tuple[object, ...]]:
         tk, tt, o, u, c = (t.tickets.c, t.ticket_types.c, t.orders.c, t.users.c,
                            t.checkins.c)
-        first_valid = (select(c.ticket_id, func.min(c.id).label("first_id"))
-                       .where(c.verdict == "valid").group_by(c.ticket_id).subquery())
+        # The first admission is the earliest scan time (an offline scan synced late counts
+        # from when it was scanned), then the lowest id.
+        ranked = (select(c.ticket_id, c.id.label("first_id"),
+                         func.row_number().over(partition_by=c.ticket_id,
+                                                order_by=(c.scanned_at, c.id)).label("n"))
+                  .where(c.verdict == "valid", c.event_id == event_id).subquery())
+        first_valid = select(ranked.c.ticket_id, ranked.c.first_id).where(
+            ranked.c.n == 1).subquery()
         scan = t.checkins.alias("scan")
         staff = t.users.alias("staff")
         rows = await self.conn.execute(
@@ -1009,17 +1029,19 @@ def _chunks(items: list[Any], size: int) -> list[list[Any]]:
 def _checkin(row: Row[Any]) -> CheckinRecord:
     return CheckinRecord(id=row.id, ticket_id=row.ticket_id, event_id=row.event_id,
                          staff_user_id=row.staff_user_id, verdict=Verdict(row.verdict),
-                         scanned_at=row.scanned_at, nonce=row.nonce)
+                         scanned_at=row.scanned_at, nonce=row.nonce, synced_at=row.synced_at)
 
 
 class SqlCheckinRepository(_Repo):
     """The append-only check-in log."""
 
     async def append(self, *, ticket_id: int, event_id: int, staff_user_id: int,
-                     verdict: Verdict, nonce: str, now: datetime) -> CheckinRecord:
+                     verdict: Verdict, nonce: str, now: datetime,
+                     synced_at: datetime | None = None) -> CheckinRecord:
         result = await self.conn.execute(t.checkins.insert().values(
             ticket_id=ticket_id, event_id=event_id, staff_user_id=staff_user_id,
-            verdict=verdict.value, nonce=nonce[:64], scanned_at=now).returning(t.checkins))
+            verdict=verdict.value, nonce=nonce[:64], scanned_at=now, synced_at=synced_at)
+            .returning(t.checkins))
         return _checkin(result.one())
 
     async def by_nonce(self, nonce: str) -> CheckinRecord | None:
@@ -1028,11 +1050,15 @@ class SqlCheckinRepository(_Repo):
         return _checkin(row) if row else None
 
     async def first_admission(self, ticket_id: int) -> CheckinRecord | None:
+        admissions = await self.admissions(ticket_id)
+        return admissions[0] if admissions else None
+
+    async def admissions(self, ticket_id: int) -> list[CheckinRecord]:
         c = t.checkins.c
-        row = (await self.conn.execute(select(t.checkins).where(
+        rows = await self.conn.execute(select(t.checkins).where(
             c.ticket_id == ticket_id, c.verdict == Verdict.VALID.value)
-            .order_by(c.id).limit(1))).first()
-        return _checkin(row) if row else None
+            .order_by(c.scanned_at, c.id))
+        return [_checkin(row) for row in rows]
 
     async def counts(self, event_id: int) -> tuple[int, int]:
         c, tk = t.checkins.c, t.tickets.c
@@ -1042,6 +1068,62 @@ class SqlCheckinRepository(_Repo):
         sold = (await self.conn.execute(select(func.count()).select_from(t.tickets).where(
             tk.event_id == event_id, tk.status == TicketStatus.VALID.value))).scalar_one()
         return int(checked), int(sold)
+
+    def _first_admissions(self, event_ids: Collection[int]) -> Any:
+        """Per admitted ticket: its earliest VALID scan (time, staff), as a subquery."""
+        c = t.checkins.c
+        ranked = (select(c.ticket_id, c.scanned_at, c.staff_user_id,
+                         func.row_number().over(partition_by=c.ticket_id,
+                                                order_by=(c.scanned_at, c.id)).label("n"))
+                  .where(c.event_id.in_(list(event_ids)), c.verdict == Verdict.VALID.value)
+                  .subquery())
+        return select(ranked.c.ticket_id, ranked.c.scanned_at, ranked.c.staff_user_id) \
+            .where(ranked.c.n == 1).subquery()
+
+    async def pack_tickets(self, event_ids: Collection[int]) -> list[PackTicket]:
+        if not event_ids:
+            return []
+        tk, tt, ev, u = t.tickets.c, t.ticket_types.c, t.events.c, t.users.c
+        first = self._first_admissions(event_ids)
+        rows = await self.conn.execute(
+            select(tk.id, tk.event_id, tk.token, tk.status, tt.name, ev.status.label("event"),
+                   first.c.scanned_at, u.first_name)
+            .select_from(t.tickets.join(t.ticket_types, tt.id == tk.ticket_type_id)
+                         .join(t.events, ev.id == tk.event_id)
+                         .outerjoin(first, first.c.ticket_id == tk.id)
+                         .outerjoin(t.users, u.id == first.c.staff_user_id))
+            .where(tk.event_id.in_(list(event_ids))).order_by(tk.id))
+        return [PackTicket(ticket_id=r.id, event_id=r.event_id, token=r.token,
+                           ticket_type=r.name, revoked=r.status == TicketStatus.REVOKED.value,
+                           cancelled=r.event == EventStatus.CANCELLED.value,
+                           admitted_at=_aware(r.scanned_at), admitted_by=r.first_name)
+                for r in rows]
+
+    async def admission_times(self, event_id: int) -> list[datetime]:
+        first = self._first_admissions([event_id])
+        rows = await self.conn.execute(select(first.c.scanned_at)
+                                       .order_by(first.c.scanned_at))
+        return [at for at in (_aware(r) for r in rows.scalars()) if at is not None]
+
+    async def duplicates(self, event_id: int) -> list[CheckinRecord]:
+        c = t.checkins.c
+        twice = (select(c.ticket_id).where(c.event_id == event_id,
+                                           c.verdict == Verdict.VALID.value)
+                 .group_by(c.ticket_id).having(func.count() > 1))
+        rows = await self.conn.execute(select(t.checkins).where(
+            c.ticket_id.in_(twice), c.verdict == Verdict.VALID.value)
+            .order_by(c.ticket_id, c.scanned_at, c.id))
+        return [_checkin(row) for row in rows]
+
+
+def _aware(value: Any) -> datetime | None:
+    """A datetime read from a subquery column (SQLite hands back text there)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    assert isinstance(value, datetime)
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 def _invite(row: Row[Any]) -> Invite:

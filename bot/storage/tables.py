@@ -284,6 +284,7 @@ checkins = Table(
     Column("verdict", String(16), nullable=False),
     Column("nonce", String(64), nullable=False, unique=True),
     Column("scanned_at", UTCDateTime, nullable=False),
+    Column("synced_at", UTCDateTime),  # offline scans: when they reached the server
     Index("ix_checkins_ticket", "ticket_id", "verdict"),
     Index("ix_checkins_event", "event_id", "verdict"),
 )

@@ -23,6 +23,10 @@ class EventRepository(Protocol):
         """One event or None."""
         ...
 
+    async def created_by(self, event_id: int) -> int | None:
+        """Who created the event (its organizer), or None for an unknown event."""
+        ...
+
     async def list_published(self, *, now: datetime, offset: int, limit: int) -> list[Event]:
         """Published events that have not started, soonest first."""
         ...

@@ -34,6 +34,7 @@ class CheckinRecord:
     verdict: Verdict
     scanned_at: datetime
     nonce: str
+    synced_at: datetime | None = None  # an offline scan: when it reached the server
 
 
 @dataclass(frozen=True, slots=True)

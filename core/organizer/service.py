@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 from dataclasses import dataclass
+from datetime import datetime
 
 from core.access.service import AccessService
 from core.catalog.model import Event, EventStatus
@@ -12,6 +13,7 @@ from core.kernel.clock import Clock
 from core.kernel.errors import DomainError, ErrorCode
 from core.lottery.model import LotteryFigures
 from core.lottery.service import LotteryService
+from core.organizer.dashboard import DuplicateAdmission, Series, cumulative, sales_series
 from core.organizer.plans import REMINDERS, cancellation_plan, reminder_plan, reminder_window
 from core.payments.model import RefundStatus
 from core.sales.model import TicketTypeSales
@@ -33,6 +35,17 @@ class EventFigures:
     def sold(self) -> int:
         """Tickets sold across types."""
         return sum(t.stock.sold for t in self.types)
+
+
+@dataclass(frozen=True, slots=True)
+class Dashboard:
+    """What the organizer's dashboard shows (``/stats`` plus how it got there)."""
+
+    figures: EventFigures
+    sales: list[Series]
+    admissions: Series
+    duplicates: list[DuplicateAdmission]
+    as_of: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +113,31 @@ class OrganizerService:
             checked_in, _ = await uow.checkins.counts(event_id)
         lottery = await self._lottery.figures(event_id) if event.is_lottery else None
         return EventFigures(event, rows, refunds, checked_in, lottery)
+
+    async def dashboard(self, *, actor_id: int, event_id: int) -> Dashboard:
+        """The dashboard's figures and series, under the same access rule as ``/stats``.
+
+        Raises:
+            DomainError: ``not_allowed`` (also for other organizers' events).
+        """
+        figures = await self.figures(actor_id=actor_id, event_id=event_id)
+        async with self._db.read() as uow:
+            paid = await uow.orders.paid_timeline(event_id)
+            admitted = await uow.checkins.admission_times(event_id)
+            rows = await uow.checkins.duplicates(event_id)
+            duplicates: dict[int, DuplicateAdmission] = {}
+            for row in rows:
+                if row.ticket_id not in duplicates:
+                    ticket = await uow.tickets.get(row.ticket_id)
+                    duplicates[row.ticket_id] = DuplicateAdmission(
+                        row.ticket_id, ticket.short_code if ticket else "?", [])
+                duplicates[row.ticket_id].admissions.append(
+                    (row.scanned_at.astimezone(figures.event.tz),
+                     await uow.users.first_name(row.staff_user_id)))
+        names = {row.ticket_type.id: row.ticket_type.name for row in figures.types}
+        return Dashboard(figures=figures, sales=sales_series(names, paid),
+                         admissions=cumulative("admitted", ((at, 1) for at in admitted)),
+                         duplicates=list(duplicates.values()), as_of=self._clock.now())
 
     async def export_csv(self, *, actor_id: int, event_id: int) -> bytes:
         """One CSV of the event's tickets with their order, payment and check-in.

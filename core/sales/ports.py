@@ -43,6 +43,10 @@ class OrderRepository(Protocol):
         """The order is paid."""
         ...
 
+    async def paid_timeline(self, event_id: int) -> list[tuple[datetime, int, int]]:
+        """``(paid_at, ticket_type_id, quantity)`` of the event's paid orders, by time."""
+        ...
+
     async def mark_rejected(self, order_id: int) -> None:
         """A payment for this order could not be honoured."""
         ...

@@ -78,6 +78,17 @@ def deep_link_payload(token: str) -> str:
     return f"{DEEP_LINK_PREFIX}{token}"
 
 
+_TICKET_LINK = re.compile(r"https://t\.me/([A-Za-z0-9_]{1,64})\?start=(t_[A-Za-z0-9_-]{22})")
+
+
+def ticket_link_payload(text: str, bot_username: str) -> str | None:
+    """The ``t_<token>`` payload of a ticket QR's text if it is *this* bot's ticket link."""
+    match = _TICKET_LINK.fullmatch(text.strip())
+    if match and bot_username and match.group(1).lower() == bot_username.lower():
+        return match.group(2)
+    return None
+
+
 def token_from_payload(payload: str) -> str | None:
     """The ticket token in a ``/start`` payload, or None if it is not a ticket link."""
     if not payload.startswith(DEEP_LINK_PREFIX):

@@ -12,6 +12,7 @@ import asyncio
 import json
 import random
 import re
+import signal
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -19,15 +20,20 @@ from datetime import timedelta
 from importlib import resources
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 from bot.reconcile import money_report
 from bot.sandbox import SandboxMessage, VirtualUser
 from bot.sandbox.harness import SandboxedBot, sandboxed_bot, sqlite_url
+from bot.web.miniapp.init_data import init_data_for
 from core.kernel.clock import OffsetClock
 from core.kernel.money import Money
+from core.tickets.model import deep_link_payload, format_short_code
 from handlers.texts import format_money
 
 ORGANIZER_ID = 9000
+SAM_ID = 9100  # door staff
+DEMO_PUBLIC_URL = "https://tickets.example.org"
 EVENT_TITLE = "Harbour Lights Festival"
 _NAMES = ("Ann", "Ben", "Cleo", "Dev", "Ema", "Finn", "Gus", "Hana", "Ivo", "Jade", "Kai",
           "Lou", "Mia", "Noor", "Otto", "Pia", "Quin", "Rosa", "Sami", "Tess", "Uma", "Vik",
@@ -173,8 +179,14 @@ async def _buyer(bot: SandboxedBot, index: int, rng: random.Random) -> BuyerResu
 
 
 async def run_demo(*, as_json: bool = False, buyers: int = 60,
-                   keep_dir: Path | None = None, seed: int = 7) -> int:
-    """Play the scripted sale; print a transcript and summary (or JSON). Exit code 0 if sound."""
+                   keep_dir: Path | None = None, seed: int = 7,
+                   mini_app_port: int | None = None) -> int:
+    """Play the scripted sale; print a transcript and summary (or JSON). Exit code 0 if sound.
+
+    ``mini_app_port``: afterwards, keep serving the Mini App on that loopback port and print
+    the URLs that open the door scanner (as door staff Sam) and the dashboard (as organizer
+    Olga) in a desktop browser, until Ctrl-C.
+    """
     started = time.perf_counter()
     rng = random.Random(seed)
     clock = OffsetClock()
@@ -183,14 +195,71 @@ async def run_demo(*, as_json: bool = False, buyers: int = 60,
         workdir.mkdir(parents=True, exist_ok=True)
         async with sandboxed_bot(sqlite_url(workdir), admin_ids=frozenset({ORGANIZER_ID}),
                                  clock=clock, hold_minutes=10,
-                                 rate_limit_global=None, send_rate=1000.0) as bot:
+                                 rate_limit_global=None, send_rate=1000.0,
+                                 http_port=mini_app_port,
+                                 public_url=DEMO_PUBLIC_URL if mini_app_port is not None
+                                 else None) as bot:
             summary, transcripts = await _play(bot, clock, rng, buyers)
-    summary["duration_s"] = round(time.perf_counter() - started, 2)
-    if as_json:
-        print(json.dumps(summary, sort_keys=True))
-    else:
-        _print_report(summary, transcripts)
+            summary["duration_s"] = round(time.perf_counter() - started, 2)
+            if as_json:
+                print(json.dumps(summary, sort_keys=True))
+            else:
+                _print_report(summary, transcripts)
+            if mini_app_port is not None:
+                await serve_mini_app(bot)
     return 0 if summary["oversold"] == 0 and summary["unsettled"] == 0 else 1
+
+
+async def mini_app_links(bot: SandboxedBot) -> dict[str, Any]:
+    """Loopback URLs of the scanner (as Sam) and the dashboard (as Olga), each carrying a
+    signed initData in the fragment exactly as Telegram passes it, and tickets to try."""
+    runtime = bot.runtime
+    assert runtime.web is not None
+    theme = json.dumps({"bg_color": "#ffffff", "text_color": "#000000",
+                        "button_color": "#3390ec", "button_text_color": "#ffffff",
+                        "hint_color": "#707579", "secondary_bg_color": "#f4f4f5"})
+
+    def launch(user_id: int, name: str) -> str:
+        init_data = init_data_for(bot.sandbox.telegram.token, user_id=user_id, first_name=name)
+        return "#" + urlencode({"tgWebAppData": init_data, "tgWebAppVersion": "8.0",
+                                "tgWebAppPlatform": "web", "tgWebAppThemeParams": theme})
+
+    base = runtime.web.base_url
+    async with runtime.db.read() as uow:
+        tickets = await uow.tickets.for_owner(10_002, upcoming_after=runtime.clock.now()
+                                              - timedelta(days=365))
+        codes = [row[1] for row in await uow.tickets.export_rows(1) if row[10] is None][:5]
+    username = runtime.services.bot_username
+    return {
+        "scanner": f"{base}/app/scanner{launch(SAM_ID, 'Sam')}",
+        "dashboard": f"{base}/app/dashboard?event=1{launch(ORGANIZER_ID, 'Olga')}",
+        "ann_link": (f"https://t.me/{username}?start={deep_link_payload(tickets[0].token)}"
+                     if tickets else None),
+        "codes": [format_short_code(str(code)) for code in codes],
+    }
+
+
+async def serve_mini_app(bot: SandboxedBot) -> None:
+    """Print the Mini App's URLs and serve until Ctrl-C (or SIGTERM)."""
+    links = await mini_app_links(bot)
+    print("\nMini App on loopback (open these in a desktop browser; Ctrl-C stops the demo):")
+    print(f"  Door scanner, as door staff Sam:\n    {links['scanner']}")
+    print(f"  Dashboard of the festival, as organizer Olga:\n    {links['dashboard']}")
+    print("  In the scanner, type or paste a ticket (a browser has no Telegram QR camera):")
+    if links["ann_link"]:
+        print(f"    Ann's ticket link (already checked in at the door): {links['ann_link']}")
+    print(f"    codes not yet checked in: {', '.join(links['codes'])}")
+    print(f"  In Telegram, /door and /myevents carry Mini App buttons to {DEMO_PUBLIC_URL}/app/…"
+          " (HTTPS, as Telegram requires; a reverse proxy would serve this port there).")
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
 
 
 async def _play(bot: SandboxedBot, clock: OffsetClock, rng: random.Random,
@@ -272,7 +341,7 @@ async def _play(bot: SandboxedBot, clock: OffsetClock, rng: random.Random,
 async def _door_scene(bot: SandboxedBot, organizer: VirtualUser,
                       ann: VirtualUser) -> Transcript:
     """The organizer invites door staff; Sam scans Ann's ticket twice with his camera."""
-    sam = bot.sandbox.user(user_id=9100, first_name="Sam")
+    sam = bot.sandbox.user(user_id=SAM_ID, first_name="Sam")
     door = Transcript(sam)
     mark = organizer.mark()
     await organizer.send("/staff_invite 1")
