@@ -401,6 +401,19 @@ TEXTS: dict[str, str] = {
         "⛔⛔⛔ <b>REVOKED</b> ⛔⛔⛔\n\nThis ticket is no longer valid (it was refunded).\n\n"
         "<b>{event}</b>\n🎫 {ticket_type}"
     ),
+    "door.revoked.refunded": (
+        "⛔⛔⛔ <b>REVOKED</b> ⛔⛔⛔\n\nThis ticket is no longer valid: it was refunded.\n\n"
+        "<b>{event}</b>\n🎫 {ticket_type}"
+    ),
+    "door.revoked.transferred": (
+        "⛔⛔⛔ <b>REVOKED</b> ⛔⛔⛔\n\nThis ticket is no longer valid: it was transferred to "
+        "someone else, whose new QR code replaces it. Do not admit.\n\n"
+        "<b>{event}</b>\n🎫 {ticket_type}"
+    ),
+    "door.revoked.cancelled": (
+        "⛔⛔⛔ <b>REVOKED</b> ⛔⛔⛔\n\nThis ticket is no longer valid: the event was "
+        "cancelled.\n\n<b>{event}</b>\n🎫 {ticket_type}"
+    ),
     "door.cancelled": (
         "⛔⛔⛔ <b>EVENT CANCELLED</b> ⛔⛔⛔\n\n<b>{event}</b> was cancelled; "
         "this ticket is not valid."

@@ -49,6 +49,7 @@ from core.catalog.model import (
     LotteryWindow,
     SaleMode,
     TicketType,
+    TransferPolicy,
 )
 from core.catalog.spec import EventSpec
 from core.door.model import CheckinRecord, Verdict
@@ -76,7 +77,14 @@ from core.organizer.plans import CancellationPlan, ReminderPlan
 from core.payments.model import IncomingPayment, PaymentRecord, Refund, RefundStatus
 from core.payments.plans import RefundPlan, RefundReason
 from core.sales.model import HoldScreen, Order, OrderStatus, ScreenState, Stock
-from core.tickets.model import Ticket, TicketStatus, new_short_code, new_token
+from core.tickets.model import (
+    RevokeReason,
+    Ticket,
+    TicketStatus,
+    new_short_code,
+    new_token,
+)
+from core.transfers.model import Transfer, TransferStatus
 
 
 class IntegrityError(Exception):
@@ -233,6 +241,7 @@ class _Tables:
     verified_phones: dict[int, _PhoneRow] = field(default_factory=dict)  # by user id
     draw_order: dict[tuple[int, int], _DrawRow] = field(default_factory=dict)  # (event, pos)
     event_drafts: dict[int, _DraftRow] = field(default_factory=dict)  # by user id
+    transfers: dict[int, Transfer] = field(default_factory=dict)
 
     def copy(self) -> _Tables:
         """A working copy for one write transaction (rows are shared: they are immutable)."""
@@ -348,6 +357,11 @@ def _owe_back(tx: _Tx, plan: RefundPlan, event_id: int,
     return added
 
 
+def _stored_policy(policy: TransferPolicy) -> TransferPolicy:
+    """A transfer policy as the ``events`` columns give it back (its deadline in UTC)."""
+    return replace(policy, until=_utc_or_none(policy.until))
+
+
 def _void_pending(tables: _Tables, event_id: int) -> int:
     voided = 0
     for row in list(tables.entries.values()):
@@ -387,7 +401,8 @@ class InMemoryEventRepository(_Repo):
             starts_at=_utc(spec.starts_at), timezone=spec.timezone,
             status=EventStatus.PUBLISHED if spec.publish else EventStatus.DRAFT,
             sale_mode=spec.sale_mode, lottery=lottery,
-            lottery_state=LotteryState.OPEN if lottery else None)
+            lottery_state=LotteryState.OPEN if lottery else None,
+            transfers=_stored_policy(spec.transfers))
         tables.events[event_id] = _EventRow(
             event, created_by=created_by, created_at=_utc(now),
             lottery_seed=seed.hex() if seed else None,
@@ -486,7 +501,7 @@ class InMemoryEventRepository(_Repo):
         event = replace(old, title=spec.title, description=spec.description,
                         venue=spec.venue, starts_at=_utc(spec.starts_at),
                         timezone=spec.timezone, sale_mode=spec.sale_mode, lottery=window,
-                        lottery_state=state)
+                        lottery_state=state, transfers=_stored_policy(spec.transfers))
         tables.events[event_id] = replace(row, event=event, **values)
         mine = sorted((tt for tt in tables.ticket_types.values() if tt.event_id == event_id),
                       key=lambda tt: (tt.position, tt.id))
@@ -527,7 +542,8 @@ class InMemoryEventRepository(_Repo):
         revoked = 0
         for ticket in list(tables.tickets.values()):
             if ticket.event_id == event_id and ticket.status is TicketStatus.VALID:
-                tables.tickets[ticket.id] = replace(ticket, status=TicketStatus.REVOKED)
+                tables.tickets[ticket.id] = replace(ticket, status=TicketStatus.REVOKED,
+                                                    revoked_reason=RevokeReason.CANCELLED)
                 revoked += 1
         for order in list(tables.orders.values()):
             if order.event_id == event_id and order.status is OrderStatus.HELD:
@@ -848,6 +864,89 @@ class InMemoryTicketRepository(_Repo):
     async def by_short_code(self, code: str) -> Ticket | None:
         await _round_trip()
         return next((t for t in self._t.tickets.values() if t.short_code == code), None)
+
+    async def revoke(self, ticket_id: int, *, reason: RevokeReason) -> None:
+        await _round_trip()
+        self._tx.locks.require(locking.ticket(ticket_id))
+        tables = self._tx.write()
+        ticket = tables.tickets.get(ticket_id)
+        if ticket is not None:
+            tables.tickets[ticket_id] = replace(ticket, status=TicketStatus.REVOKED,
+                                                revoked_reason=reason)
+
+    async def reissue(self, ticket: Ticket, *, owner_user_id: int, now: datetime) -> Ticket:
+        await _round_trip()
+        self._tx.locks.require(locking.ticket(ticket.id))
+        tables = self._tx.write()
+        taken = {t.short_code for t in tables.tickets.values()}
+        code = new_short_code()
+        while code in taken:
+            code = new_short_code()
+        ticket_id = self._tx.seq.next("tickets")
+        new = Ticket(id=ticket_id, order_id=ticket.order_id, event_id=ticket.event_id,
+                     ticket_type_id=ticket.ticket_type_id, owner_user_id=owner_user_id,
+                     token=new_token(), short_code=code, status=TicketStatus.VALID,
+                     issued_at=_utc(now), transfer_count=ticket.transfer_count + 1,
+                     transferred_from=ticket.id)
+        tables.tickets[ticket_id] = new
+        return new
+
+
+class InMemoryTransferRepository(_Repo):
+    """Claim links of ticket transfers (written under their ticket's lock, as in SQL)."""
+
+    async def add(self, *, ticket_id: int, event_id: int, from_user_id: int, token: str,
+                  confirm_code: int, now: datetime, expires_at: datetime) -> Transfer:
+        await _round_trip()
+        self._tx.locks.require(locking.ticket(ticket_id))
+        tables = self._tx.write()
+        if any(x.token == token for x in tables.transfers.values()):
+            raise IntegrityError("transfers.token must be unique")
+        if ticket_id not in tables.tickets or event_id not in tables.events:
+            raise IntegrityError("transfers: ticket or event does not exist")
+        transfer_id = self._tx.seq.next("transfers")
+        transfer = Transfer(
+            id=transfer_id, ticket_id=ticket_id, event_id=event_id,
+            from_user_id=from_user_id, token=token, confirm_code=confirm_code,
+            status=TransferStatus.PENDING, created_at=_utc(now), expires_at=_utc(expires_at))
+        tables.transfers[transfer_id] = transfer
+        return transfer
+
+    async def get(self, transfer_id: int) -> Transfer | None:
+        await _round_trip()
+        return self._t.transfers.get(transfer_id)
+
+    async def by_token(self, token: str) -> Transfer | None:
+        await _round_trip()
+        return next((x for x in self._t.transfers.values() if x.token == token), None)
+
+    async def pending_for_ticket(self, ticket_id: int, *, now: datetime) -> Transfer | None:
+        await _round_trip()
+        live = [x for x in self._t.transfers.values()
+                if x.ticket_id == ticket_id and x.status is TransferStatus.PENDING
+                and x.expires_at > now]
+        return max(live, key=lambda x: x.id) if live else None
+
+    def _set(self, transfer_id: int, **values: Any) -> None:
+        tables = self._tx.write()
+        transfer = tables.transfers[transfer_id]
+        self._tx.locks.require(locking.ticket(transfer.ticket_id))
+        tables.transfers[transfer_id] = replace(transfer, **values)
+
+    async def mark_claimed(self, transfer_id: int, *, claimed_by: int, new_ticket_id: int,
+                           now: datetime) -> None:
+        await _round_trip()
+        self._set(transfer_id, status=TransferStatus.CLAIMED, claimed_by=claimed_by,
+                  claimed_at=_utc(now), new_ticket_id=new_ticket_id)
+
+    async def mark_cancelled(self, transfer_id: int, *, now: datetime) -> None:
+        await _round_trip()
+        self._set(transfer_id, status=TransferStatus.CANCELLED, cancelled_at=_utc(now))
+
+    async def claimed_count(self, event_id: int) -> int:
+        await _round_trip()
+        return sum(1 for x in self._t.transfers.values()
+                   if x.event_id == event_id and x.status is TransferStatus.CLAIMED)
 
     async def export_rows(self, event_id: int) -> list[tuple[object, ...]]:
         await _round_trip()
@@ -1363,6 +1462,7 @@ class InMemoryUnitOfWork:
         self.payments = InMemoryPaymentRepository(tx)
         self.refunds = InMemoryRefundRepository(tx)
         self.tickets = InMemoryTicketRepository(tx)
+        self.transfers = InMemoryTransferRepository(tx)
         self.checkins = InMemoryCheckinRepository(tx)
         self.roles = InMemoryRoleRepository(tx)
         self.users = InMemoryUserRepository(tx)

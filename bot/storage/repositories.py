@@ -35,6 +35,7 @@ from core.catalog.model import (
     LotteryWindow,
     SaleMode,
     TicketType,
+    TransferPolicy,
 )
 from core.catalog.spec import EventSpec
 from core.door.model import CheckinRecord, Verdict
@@ -60,7 +61,14 @@ from core.organizer.plans import CancellationPlan, ReminderPlan
 from core.payments.model import IncomingPayment, PaymentRecord, Refund, RefundStatus
 from core.payments.plans import RefundPlan, RefundReason
 from core.sales.model import HoldScreen, Order, OrderStatus, ScreenState, Stock
-from core.tickets.model import Ticket, TicketStatus, new_short_code, new_token
+from core.tickets.model import (
+    RevokeReason,
+    Ticket,
+    TicketStatus,
+    new_short_code,
+    new_token,
+)
+from core.transfers.model import Transfer, TransferStatus
 
 
 def _upsert(dialect: str, table: Any) -> Any:
@@ -86,7 +94,15 @@ def _event(row: Row[Any]) -> Event:
         starts_at=row.starts_at, timezone=row.timezone, status=EventStatus(row.status),
         sale_mode=SaleMode(row.sale_mode), lottery=lottery,
         lottery_state=LotteryState(row.lottery_state) if row.lottery_state else None,
+        transfers=TransferPolicy(allowed=bool(row.transfers_allowed), until=row.transfer_until,
+                                 max_per_ticket=row.transfer_max),
     )
+
+
+def transfer_columns(policy: TransferPolicy) -> dict[str, Any]:
+    """The ``events`` columns of a transfer policy (an event's creation and its edits)."""
+    return {"transfers_allowed": policy.allowed, "transfer_until": policy.until,
+            "transfer_max": policy.max_per_ticket}
 
 
 def _ticket_type(row: Row[Any]) -> TicketType:
@@ -116,6 +132,8 @@ def _ticket(row: Row[Any]) -> Ticket:
         id=row.id, order_id=row.order_id, event_id=row.event_id,
         ticket_type_id=row.ticket_type_id, owner_user_id=row.owner_user_id, token=row.token,
         short_code=row.short_code, status=TicketStatus(row.status), issued_at=row.issued_at,
+        revoked_reason=RevokeReason(row.revoked_reason) if row.revoked_reason else None,
+        transfer_count=row.transfer_count, transferred_from=row.transferred_from,
     )
 
 
@@ -158,6 +176,7 @@ class SqlEventRepository(_Repo):
             lottery_commitment=commitment(seed) if seed else None,
             uses_beacon=bool(lottery and lottery.beacon),
             require_phone=bool(lottery and lottery.require_phone),
+            **transfer_columns(spec.transfers),
             created_by=created_by, created_at=now,
         ).returning(t.events.c.id))
         event_id = result.scalar_one()
@@ -244,7 +263,8 @@ class SqlEventRepository(_Repo):
         queued = await _owe_back(self.conn, plan.refund, event_id, paid, now)
         revoked = await self.conn.execute(update(t.tickets).where(
             tk.event_id == event_id, tk.status == TicketStatus.VALID.value)
-            .values(status=TicketStatus.REVOKED.value))
+            .values(status=TicketStatus.REVOKED.value,
+                    revoked_reason=RevokeReason.CANCELLED.value))
         await self.conn.execute(update(t.orders).where(
             o.event_id == event_id, o.status == OrderStatus.HELD.value)
             .values(status=OrderStatus.RELEASED.value))
@@ -468,9 +488,10 @@ class SqlRefundRepository(_Repo):
             reason=reason.value, status=RefundStatus.PENDING.value,
             provider_charge_id=payment.provider_charge_id, attempts=0,
             created_at=now, updated_at=now,
-        ).on_conflict_do_nothing(index_elements=["payment_id"]))
+        ).on_conflict_do_nothing(index_elements=["payment_id"],
+                                 index_where=t.refunds.c.ticket_id.is_(None)))
         row = (await self.conn.execute(select(t.refunds).where(
-            t.refunds.c.payment_id == payment.id))).one()
+            t.refunds.c.payment_id == payment.id, t.refunds.c.ticket_id.is_(None)))).one()
         return _refund(row)
 
     async def get(self, refund_id: int) -> Refund | None:
@@ -583,6 +604,83 @@ class SqlTicketRepository(_Repo):
             t.tickets.c.token == token))).first()
         return _ticket(row) if row else None
 
+    async def revoke(self, ticket_id: int, *, reason: RevokeReason) -> None:
+        self.locks.require(locking.ticket(ticket_id))
+        await self.conn.execute(update(t.tickets).where(t.tickets.c.id == ticket_id).values(
+            status=TicketStatus.REVOKED.value, revoked_reason=reason.value))
+
+    async def reissue(self, ticket: Ticket, *, owner_user_id: int, now: datetime) -> Ticket:
+        self.locks.require(locking.ticket(ticket.id))
+        code = (await self._free_short_codes(1))[0]
+        result = await self.conn.execute(t.tickets.insert().values(
+            order_id=ticket.order_id, event_id=ticket.event_id,
+            ticket_type_id=ticket.ticket_type_id, owner_user_id=owner_user_id,
+            token=new_token(), short_code=code, status=TicketStatus.VALID.value,
+            issued_at=now, transfer_count=ticket.transfer_count + 1,
+            transferred_from=ticket.id).returning(t.tickets))
+        return _ticket(result.one())
+
+
+def _transfer(row: Row[Any]) -> Transfer:
+    return Transfer(
+        id=row.id, ticket_id=row.ticket_id, event_id=row.event_id,
+        from_user_id=row.from_user_id, token=row.token, confirm_code=row.confirm_code,
+        status=TransferStatus(row.status), created_at=row.created_at,
+        expires_at=row.expires_at, claimed_by=row.claimed_by, claimed_at=row.claimed_at,
+        new_ticket_id=row.new_ticket_id, cancelled_at=row.cancelled_at)
+
+
+class SqlTransferRepository(_Repo):
+    """Claim links of ticket transfers (written under their ticket's lock)."""
+
+    async def add(self, *, ticket_id: int, event_id: int, from_user_id: int, token: str,
+                  confirm_code: int, now: datetime, expires_at: datetime) -> Transfer:
+        self.locks.require(locking.ticket(ticket_id))
+        result = await self.conn.execute(t.transfers.insert().values(
+            token=token, confirm_code=confirm_code, ticket_id=ticket_id, event_id=event_id,
+            from_user_id=from_user_id, status=TransferStatus.PENDING.value, created_at=now,
+            expires_at=expires_at).returning(t.transfers))
+        return _transfer(result.one())
+
+    async def get(self, transfer_id: int) -> Transfer | None:
+        row = (await self.conn.execute(select(t.transfers).where(
+            t.transfers.c.id == transfer_id))).first()
+        return _transfer(row) if row else None
+
+    async def by_token(self, token: str) -> Transfer | None:
+        row = (await self.conn.execute(select(t.transfers).where(
+            t.transfers.c.token == token))).first()
+        return _transfer(row) if row else None
+
+    async def pending_for_ticket(self, ticket_id: int, *, now: datetime) -> Transfer | None:
+        x = t.transfers.c
+        row = (await self.conn.execute(select(t.transfers).where(
+            x.ticket_id == ticket_id, x.status == TransferStatus.PENDING.value,
+            x.expires_at > now).order_by(x.id.desc()).limit(1))).first()
+        return _transfer(row) if row else None
+
+    async def _set(self, transfer_id: int, **values: Any) -> None:
+        ticket_id = (await self.conn.execute(select(t.transfers.c.ticket_id).where(
+            t.transfers.c.id == transfer_id))).scalar_one()
+        self.locks.require(locking.ticket(ticket_id))
+        await self.conn.execute(update(t.transfers).where(t.transfers.c.id == transfer_id)
+                                .values(**values))
+
+    async def mark_claimed(self, transfer_id: int, *, claimed_by: int, new_ticket_id: int,
+                           now: datetime) -> None:
+        await self._set(transfer_id, status=TransferStatus.CLAIMED.value,
+                        claimed_by=claimed_by, claimed_at=now, new_ticket_id=new_ticket_id)
+
+    async def mark_cancelled(self, transfer_id: int, *, now: datetime) -> None:
+        await self._set(transfer_id, status=TransferStatus.CANCELLED.value, cancelled_at=now)
+
+    async def claimed_count(self, event_id: int) -> int:
+        x = t.transfers.c
+        return int((await self.conn.execute(select(func.count()).select_from(t.transfers)
+                                            .where(x.event_id == event_id,
+                                                   x.status == TransferStatus.CLAIMED.value))
+                    ).scalar_one())
+
 
 class SqlUserRepository(_Repo):
     """People who talked to the bot."""
@@ -633,6 +731,7 @@ class SqlUnitOfWork:
         self.payments = SqlPaymentRepository(conn, dialect, locks)
         self.refunds = SqlRefundRepository(conn, dialect, locks)
         self.tickets = SqlTicketRepository(conn, dialect, locks)
+        self.transfers = SqlTransferRepository(conn, dialect, locks)
         self.users = SqlUserRepository(conn, dialect, locks)
         self.outbox = SqlOutbox(conn, dialect, locks)
         self.lottery = SqlLotteryRepository(conn, dialect, locks)
