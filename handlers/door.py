@@ -50,10 +50,9 @@ def verdict_text(result: ScanResult) -> str:
         "holder": result.holder_first_name, "checked_in": result.checked_in,
         "sold": result.sold, "when": result.first_scan_at, "staff": result.first_scan_staff,
     }
-    if result.verdict is Verdict.REVOKED:
+    if result.verdict is Verdict.REVOKED and result.revoked_reason is not None:
         # Why it is no longer valid: given away (a new QR replaced it) or refunded.
-        if result.revoked_reason is not None:
-            return t(f"door.revoked.{result.revoked_reason}", **params)
+        return t(f"door.revoked.{result.revoked_reason}", **params)
     return t(f"door.{result.verdict.value}", **params)
 
 

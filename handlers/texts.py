@@ -286,6 +286,8 @@ TEXTS: dict[str, str] = {
     "mytickets.item": "• <b>{event}</b> — {ticket_type}\n  {when} · <code>{code}</code>",
     "mytickets.hint": "\nTap a ticket to get its QR code again.",
     "mytickets.button": "{event} · {ticket_type} · {code}",
+    "mytickets.give_button": "🎁 Give {code} to a friend",
+    "mytickets.give_hint": "🎁 marks a ticket you may give to a friend now.",
     "mytickets.entries_title": "<b>Your lottery entries</b>",
     "mytickets.entry": "• <b>{event}</b> — {quantity} × {ticket_type}: {status}",
     "mytickets.entry.entered": "in the draw on {draw}",
@@ -293,6 +295,34 @@ TEXTS: dict[str, str] = {
     "mytickets.entry.lost": "not selected — refunded {amount}",
     "mytickets.entry.position": " (draw position #{position})",
     "mytickets.entry_button": "🎲 {event}",
+    # --- transfers (handlers/transfers.py) -----------------------------------------------------
+    "transfer.link": (
+        "🎁 To give your <b>{event}</b> ticket ({ticket_type}) to a friend, send them this "
+        "link:\n{link}\n\nIt works once, until {expires}. When they accept, they get a new "
+        "QR code and yours stops working. Changed your mind? Withdraw the link below."
+    ),
+    "transfer.button.withdraw": "✖️ Withdraw this link",
+    "transfer.withdrawn": (
+        "This link was withdrawn: nobody can use it now. The ticket stays yours."
+    ),
+    "transfer.someone": "Someone",
+    "transfer.offer": (
+        "🎁 {giver} is giving you a ticket:\n<b>{event}</b> — {ticket_type}\n🗓 {when}\n"
+        "📍 {venue}\n\nAccept it to get your own QR code; theirs stops working."
+    ),
+    "transfer.button.accept": "✅ Accept the ticket",
+    "transfer.accepted": (
+        "✅ Accepted: the <b>{event}</b> ticket ({ticket_type}) is yours. Its QR code follows "
+        "and is under /mytickets."
+    ),
+    "transfer_received": (
+        "🎟 {giver} gave you a ticket for <b>{event}</b> ({ticket_type}).\n🗓 {starts}\n"
+        "📍 {venue}\nYour own QR code follows; show it at the door."
+    ),
+    "transfer_done": (
+        "🎁 {friend} accepted your ticket for <b>{event}</b> ({ticket_type}). Your old QR "
+        "code no longer works; the ticket is theirs now."
+    ),
     # --- admin --------------------------------------------------------------------------------
     "import.hint": (
         "Send me the event as a YAML or JSON document (up to {max_kb} KB). Example:\n"
@@ -675,6 +705,26 @@ TEXTS: dict[str, str] = {
     "error.hold_expired": "Your hold expired. Please pick your tickets again.",
     "error.amount_mismatch": "The amount does not match your order. Please start a new one.",
     "error.ticket_not_found": "We could not find that ticket.",
+    "error.ticket_not_valid": "This ticket is no longer valid, so it cannot be given away.",
+    "error.ticket_already_used": (
+        "This ticket was already used at the door, so it cannot be given away."
+    ),
+    "error.transfers_off": "The organizer does not allow tickets of this event to be given away.",
+    "error.transfers_closed": "Tickets of this event can no longer be given away.",
+    "error.transfer_limit_reached": (
+        "This ticket has been passed on as often as the organizer allows."
+    ),
+    "error.claim_not_found": "This ticket link is not valid.",
+    "error.claim_used": "This ticket link was already used: the ticket has been accepted.",
+    "error.claim_expired": (
+        "This ticket link has expired. Ask your friend to send you a new one."
+    ),
+    "error.claim_cancelled": "The sender withdrew this ticket link; the ticket stays theirs.",
+    "error.claim_own_ticket": (
+        "This is your own ticket's link: send it to the friend you are giving it to."
+    ),
+    "error.refund_reason_required": "Please give a reason for the refund.",
+    "error.nothing_to_refund": "There is nothing left to refund there.",
     "error.not_allowed": "Sorry, only organizers can do that.",
     "error.entries_not_open": "Entries for this lottery open on {opens}.",
     "error.entries_closed": "Entries for this lottery are closed.",
@@ -724,6 +774,10 @@ TEXTS: dict[str, str] = {
     "spec.close_before_open": "must be after entries_open_at",
     "spec.draw_before_close": "must not be before entries_close_at",
     "spec.draw_after_start": "must be before the event starts",
+    "spec.phone_bound": (
+        "must be false: this lottery verifies phones, so its tickets stay with the winners"
+    ),
+    "spec.transfer_after_start": "must not be after the event starts",
     "spec.unknown": "is invalid ({code})",
 }
 
@@ -732,7 +786,8 @@ OUTBOX_KEYS: frozenset[str] = frozenset(
     {"payment_confirmed", "refund_done", "refund_needs_attention", "lottery_entered",
      "admin.charge_refunded", "admin.charge_unexplained",
      "lottery_won", "lottery_not_selected", "event_cancelled", "reminder",
-     "hold_screen.paid", "hold_screen.expired", "hold_screen.released", "hold_screen.rejected"}
+     "hold_screen.paid", "hold_screen.expired", "hold_screen.released", "hold_screen.rejected",
+     "transfer_received", "transfer_done"}
     | {f"refund_started.{reason.value}" for reason in RefundReason}
 )
 
@@ -742,7 +797,7 @@ SPEC_CODES: frozenset[str] = frozenset({
     "not_mapping", "duplicate_name", "bad_currency", "unsupported_currency",
     "mixed_currencies", "bad_choice",
     "not_boolean", "in_past", "required_for_lottery", "close_before_open",
-    "draw_before_close", "draw_after_start",
+    "draw_before_close", "draw_after_start", "phone_bound", "transfer_after_start",
 })
 
 _DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")

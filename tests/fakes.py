@@ -892,6 +892,30 @@ class InMemoryTicketRepository(_Repo):
         return new
 
 
+    async def export_rows(self, event_id: int) -> list[tuple[object, ...]]:
+        await _round_trip()
+        tables = self._t
+        first_valid: dict[int, CheckinRecord] = {}
+        for record in sorted(tables.checkins.values(), key=lambda c: c.id):
+            if record.verdict is Verdict.VALID:
+                first_valid.setdefault(record.ticket_id, record)
+        rows: list[tuple[object, ...]] = []
+        for ticket in sorted(tables.tickets.values(), key=lambda t: t.id):
+            if ticket.event_id != event_id:
+                continue
+            order = tables.orders[ticket.order_id]
+            holder = tables.users.get(ticket.owner_user_id)
+            scan = first_valid.get(ticket.id)
+            staff = tables.users.get(scan.staff_user_id) if scan else None
+            rows.append((
+                ticket.id, ticket.short_code, tables.ticket_types[ticket.ticket_type_id].name,
+                ticket.status.value, ticket.owner_user_id,
+                holder.first_name if holder else None, ticket.order_id, order.paid_at,
+                order.unit_price.amount, order.unit_price.currency,
+                scan.scanned_at if scan else None, staff.first_name if staff else None))
+        return rows
+
+
 class InMemoryTransferRepository(_Repo):
     """Claim links of ticket transfers (written under their ticket's lock, as in SQL)."""
 
@@ -947,29 +971,6 @@ class InMemoryTransferRepository(_Repo):
         await _round_trip()
         return sum(1 for x in self._t.transfers.values()
                    if x.event_id == event_id and x.status is TransferStatus.CLAIMED)
-
-    async def export_rows(self, event_id: int) -> list[tuple[object, ...]]:
-        await _round_trip()
-        tables = self._t
-        first_valid: dict[int, CheckinRecord] = {}
-        for record in sorted(tables.checkins.values(), key=lambda c: c.id):
-            if record.verdict is Verdict.VALID:
-                first_valid.setdefault(record.ticket_id, record)
-        rows: list[tuple[object, ...]] = []
-        for ticket in sorted(tables.tickets.values(), key=lambda t: t.id):
-            if ticket.event_id != event_id:
-                continue
-            order = tables.orders[ticket.order_id]
-            holder = tables.users.get(ticket.owner_user_id)
-            scan = first_valid.get(ticket.id)
-            staff = tables.users.get(scan.staff_user_id) if scan else None
-            rows.append((
-                ticket.id, ticket.short_code, tables.ticket_types[ticket.ticket_type_id].name,
-                ticket.status.value, ticket.owner_user_id,
-                holder.first_name if holder else None, ticket.order_id, order.paid_at,
-                order.unit_price.amount, order.unit_price.currency,
-                scan.scanned_at if scan else None, staff.first_name if staff else None))
-        return rows
 
 
 class InMemoryCheckinRepository(_Repo):
