@@ -86,6 +86,8 @@ TEXTS: dict[str, str] = {
         "/myevents — your events with Stats · Export · Staff invite · Staff · Cancel\n"
         "/export &lt;event id&gt; — tickets, orders and check-ins as CSV\n"
         "/cancel_event &lt;event id&gt; — cancel and refund everyone (asks first)\n"
+        "/refund_ticket &lt;code&gt; &lt;reason&gt;, /refund_order &lt;order id&gt; "
+        "&lt;reason&gt; — refund one ticket or one order (the buyer reads your reason)\n"
         "/invite_organizer, /organizers — admins: invite and list organizers\n"
         "/door, /checkin &lt;code&gt; — door staff: counts and typed codes"
     ),
@@ -412,6 +414,15 @@ TEXTS: dict[str, str] = {
         "every holder is told. This cannot be undone."
     ),
     "console.cancel_yes": "Yes, cancel and refund everyone",
+    "console.refund_usage": (
+        "Usage: /refund_ticket &lt;code&gt; &lt;reason&gt; (the code under the ticket's QR, "
+        "e.g. K7QH-3MZP) or /refund_order &lt;order id&gt; &lt;reason&gt; (/export lists "
+        "both). The reason is required: the buyer reads it."
+    ),
+    "console.refunded": (
+        "💸 Refund of {amount} queued for {tickets} of <b>{event}</b>: revoked at the door, "
+        "back on sale, the buyer told. /stats {event_id} shows it when done."
+    ),
     "console.cancel_no": "No",
     "console.cancel_kept": "Nothing changed: <b>{title}</b> goes ahead.",
     "console.cancelled": (
@@ -527,6 +538,18 @@ TEXTS: dict[str, str] = {
     "admin.charge_refunded": (
         "⚠️ Reconciliation: Stripe charge <code>{charge}</code> of {amount} ({when}) matches "
         "no payment in TicketQ, so it is being refunded in full. Payer's chat: {payer}."
+    ),
+    "refund_started.organizer_refund": (
+        "The organizer is refunding {amount} to you in full."
+    ),
+    "ticket_refunded": (
+        "💸 The organizer of <b>{event}</b> refunded {quantity} × {ticket_type} ({codes}): "
+        "{amount} is on its way back to you. Their reason: {reason}\n"
+        "These tickets no longer admit anyone."
+    ),
+    "ticket_refunded_holder": (
+        "⚠️ Your <b>{event}</b> ticket {codes} ({ticket_type}) was refunded by the organizer "
+        "to the person who paid for it, so it no longer admits you. Their reason: {reason}"
     ),
     "refund_done": "💸 Your refund of {amount} has been issued. It may take a few days to show.",
     "lottery_entered": (
@@ -787,7 +810,7 @@ OUTBOX_KEYS: frozenset[str] = frozenset(
      "admin.charge_refunded", "admin.charge_unexplained",
      "lottery_won", "lottery_not_selected", "event_cancelled", "reminder",
      "hold_screen.paid", "hold_screen.expired", "hold_screen.released", "hold_screen.rejected",
-     "transfer_received", "transfer_done"}
+     "transfer_received", "transfer_done", "ticket_refunded", "ticket_refunded_holder"}
     | {f"refund_started.{reason.value}" for reason in RefundReason}
 )
 

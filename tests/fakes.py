@@ -336,15 +336,21 @@ def _owe_back(tx: _Tx, plan: RefundPlan, event_id: int,
     tables = tx.write()
     added = 0
     for selects in paid:
-        refunded = {row.refund.payment_id for row in tables.refunds.values()}
+        refunded = {row.refund.payment_id for row in tables.refunds.values()
+                    if row.refund.ticket_id is None}
         for payment_id in sorted(tables.payments):
             p = tables.payments[payment_id].record
-            if p.id in refunded or not selects(p):
+            # What its tickets' own refunds left of the payment is owed back.
+            left = p.amount.amount - sum(row.refund.amount.amount
+                                         for row in tables.refunds.values()
+                                         if row.refund.payment_id == p.id)
+            if p.id in refunded or not selects(p) or left <= 0:
                 continue
             refund_id = tx.seq.next("refunds")
             tables.refunds[refund_id] = _RefundRow(
                 Refund(id=refund_id, payment_id=p.id, user_id=p.user_id, chat_id=p.chat_id,
-                       amount=p.amount, reason=plan.reason, status=RefundStatus.PENDING,
+                       amount=Money(left, p.amount.currency), reason=plan.reason,
+                       status=RefundStatus.PENDING,
                        provider_charge_id=p.provider_charge_id, attempts=0),
                 event_id, _utc(now), _utc(now))
             added += 1
@@ -592,7 +598,7 @@ class InMemoryEventRepository(_Repo):
             if order.ticket_type_id not in wanted:
                 continue
             if order.status is OrderStatus.PAID:
-                sold[order.ticket_type_id] += order.quantity
+                sold[order.ticket_type_id] += order.quantity - order.refunded_quantity
             elif (order.status is OrderStatus.HELD and order.hold_expires_at > now
                   and order.user_id != exclude_user_id):
                 held[order.ticket_type_id] += order.quantity
@@ -646,7 +652,7 @@ class InMemoryOrderRepository(_Repo):
 
     async def seats_owned(self, *, user_id: int, ticket_type_id: int) -> int:
         await _round_trip()
-        return sum(o.quantity for o in self._t.orders.values()
+        return sum(o.quantity - o.refunded_quantity for o in self._t.orders.values()
                    if o.user_id == user_id and o.ticket_type_id == ticket_type_id
                    and o.status is OrderStatus.PAID)
 
@@ -657,6 +663,12 @@ class InMemoryOrderRepository(_Repo):
     async def mark_paid(self, order_id: int, *, now: datetime) -> None:
         await _round_trip()
         self._change(order_id, status=OrderStatus.PAID, paid_at=_utc(now))
+
+    async def return_seats(self, order_id: int, count: int) -> None:
+        await _round_trip()
+        self._tx.locks.require(locking.order(order_id))
+        order = self._tx.write().orders[order_id]
+        self._change(order_id, refunded_quantity=order.refunded_quantity + count)
 
     async def mark_rejected(self, order_id: int) -> None:
         await _round_trip()
@@ -741,17 +753,34 @@ class InMemoryPaymentRepository(_Repo):
         return sorted((row.record for row in self._t.payments.values()
                        if row.record.order_id == order_id), key=lambda r: r.id)
 
+    async def paying_for_order(self, order_id: int) -> PaymentRecord | None:
+        await _round_trip()
+        tables = self._t
+        entries = {e.entry.id for e in tables.entries.values() if e.entry.order_id == order_id}
+        whole = {r.refund.payment_id for r in tables.refunds.values()
+                 if r.refund.ticket_id is None}
+        paying = sorted((row.record for row in tables.payments.values()
+                         if (row.record.order_id == order_id or row.record.entry_id in entries)
+                         and row.record.id not in whole), key=lambda r: r.id)
+        return paying[0] if paying else None
+
 
 class InMemoryRefundRepository(_Repo):
     """Refunds owed and their progress; one per payment."""
 
     async def request(self, payment: PaymentRecord, *, amount: Money, reason: RefundReason,
-                      now: datetime) -> Refund:
+                      now: datetime, ticket_id: int | None = None,
+                      note: str | None = None) -> Refund:
         await _round_trip()
         tables = self._tx.write()
         for row in tables.refunds.values():
-            if row.refund.payment_id == payment.id:  # ON CONFLICT (payment_id) DO NOTHING
+            # ON CONFLICT DO NOTHING: one whole refund per payment, one per ticket.
+            if (ticket_id is None and row.refund.payment_id == payment.id
+                    and row.refund.ticket_id is None) or (
+                    ticket_id is not None and row.refund.ticket_id == ticket_id):
                 return row.refund
+        if ticket_id is not None and ticket_id not in tables.tickets:
+            raise IntegrityError(f"refunds.ticket_id {ticket_id} does not exist")
         if payment.id not in tables.payments:
             raise IntegrityError(f"refunds.payment_id {payment.id} does not exist")
         event_id = None
@@ -766,9 +795,14 @@ class InMemoryRefundRepository(_Repo):
             id=refund_id, payment_id=payment.id, user_id=payment.user_id,
             chat_id=payment.chat_id, amount=amount, reason=reason,
             status=RefundStatus.PENDING, provider_charge_id=payment.provider_charge_id,
-            attempts=0)
+            attempts=0, ticket_id=ticket_id, note=note)
         tables.refunds[refund_id] = _RefundRow(refund, event_id, _utc(now), _utc(now))
         return refund
+
+    async def refunded_minor(self, payment_id: int) -> int:
+        await _round_trip()
+        return sum(row.refund.amount.amount for row in self._t.refunds.values()
+                   if row.refund.payment_id == payment_id)
 
     async def get(self, refund_id: int) -> Refund | None:
         await _round_trip()

@@ -119,6 +119,7 @@ def _order(row: Row[Any]) -> Order:
         ticket_type_id=row.ticket_type_id, quantity=row.quantity,
         unit_price=Money(row.unit_price_minor, row.currency), status=OrderStatus(row.status),
         created_at=row.created_at, hold_expires_at=row.hold_expires_at, paid_at=row.paid_at,
+        refunded_quantity=row.refunded_quantity,
     )
 
 
@@ -152,7 +153,7 @@ def _refund(row: Row[Any]) -> Refund:
         amount=Money(row.amount_minor, row.currency), reason=RefundReason(row.reason),
         status=RefundStatus(row.status), provider_charge_id=row.provider_charge_id,
         attempts=row.attempts, provider_refund_id=row.provider_refund_id,
-        last_error=row.last_error,
+        last_error=row.last_error, ticket_id=row.ticket_id, note=row.note,
     )
 
 
@@ -329,7 +330,8 @@ class SqlEventRepository(_Repo):
         counts = (
             select(
                 tt.id, tt.capacity,
-                func.coalesce(func.sum(case((o.status == OrderStatus.PAID.value, o.quantity),
+                func.coalesce(func.sum(case((o.status == OrderStatus.PAID.value,
+                                             o.quantity - o.refunded_quantity),
                                             else_=0)), 0).label("sold"),
                 func.coalesce(func.sum(case((live_hold, o.quantity), else_=0)), 0)
                 .label("held"),
@@ -380,7 +382,7 @@ class SqlOrderRepository(_Repo):
     async def seats_owned(self, *, user_id: int, ticket_type_id: int) -> int:
         o = t.orders.c
         result = await self.conn.execute(
-            select(func.coalesce(func.sum(o.quantity), 0))
+            select(func.coalesce(func.sum(o.quantity - o.refunded_quantity), 0))
             .where(o.user_id == user_id, o.ticket_type_id == ticket_type_id,
                    o.status == OrderStatus.PAID.value))
         return int(result.scalar_one())
@@ -395,6 +397,12 @@ class SqlOrderRepository(_Repo):
 
     async def mark_rejected(self, order_id: int) -> None:
         await self._set_status(order_id, OrderStatus.REJECTED)
+
+    async def return_seats(self, order_id: int, count: int) -> None:
+        self.locks.require(locking.order(order_id))
+        o = t.orders.c
+        await self.conn.execute(update(t.orders).where(o.id == order_id).values(
+            refunded_quantity=o.refunded_quantity + count))
 
     async def _set_status(self, order_id: int, status: OrderStatus) -> None:
         await self.conn.execute(update(t.orders).where(t.orders.c.id == order_id)
@@ -469,12 +477,22 @@ class SqlPaymentRepository(_Repo):
             t.payments.c.order_id == order_id).order_by(t.payments.c.id))
         return [_payment(r) for r in rows]
 
+    async def paying_for_order(self, order_id: int) -> PaymentRecord | None:
+        p, r, en = t.payments.c, t.refunds.c, t.entries.c
+        whole = select(r.id).where(r.payment_id == p.id, r.ticket_id.is_(None)).exists()
+        row = (await self.conn.execute(select(t.payments).where(
+            or_(p.order_id == order_id,
+                p.entry_id.in_(select(en.id).where(en.order_id == order_id))),
+            ~whole).order_by(p.id).limit(1))).first()
+        return _payment(row) if row else None
+
 
 class SqlRefundRepository(_Repo):
     """Refunds owed and their progress."""
 
     async def request(self, payment: PaymentRecord, *, amount: Money, reason: RefundReason,
-                      now: datetime) -> Refund:
+                      now: datetime, ticket_id: int | None = None,
+                      note: str | None = None) -> Refund:
         event_id = None
         if payment.order_id is not None:
             event_id = (await self.conn.execute(select(t.orders.c.event_id).where(
@@ -487,12 +505,21 @@ class SqlRefundRepository(_Repo):
             chat_id=payment.chat_id, amount_minor=amount.amount, currency=amount.currency,
             reason=reason.value, status=RefundStatus.PENDING.value,
             provider_charge_id=payment.provider_charge_id, attempts=0,
-            created_at=now, updated_at=now,
-        ).on_conflict_do_nothing(index_elements=["payment_id"],
-                                 index_where=t.refunds.c.ticket_id.is_(None)))
+            created_at=now, updated_at=now, ticket_id=ticket_id, note=note,
+        ).on_conflict_do_nothing(
+            index_elements=["payment_id"] if ticket_id is None else ["ticket_id"],
+            index_where=(t.refunds.c.ticket_id.is_(None) if ticket_id is None
+                         else t.refunds.c.ticket_id.is_not(None))))
+        r = t.refunds.c
         row = (await self.conn.execute(select(t.refunds).where(
-            t.refunds.c.payment_id == payment.id, t.refunds.c.ticket_id.is_(None)))).one()
+            r.payment_id == payment.id,
+            r.ticket_id.is_(None) if ticket_id is None else r.ticket_id == ticket_id))).one()
         return _refund(row)
+
+    async def refunded_minor(self, payment_id: int) -> int:
+        r = t.refunds.c
+        return int((await self.conn.execute(select(func.coalesce(func.sum(r.amount_minor), 0))
+                                            .where(r.payment_id == payment_id))).scalar_one())
 
     async def get(self, refund_id: int) -> Refund | None:
         row = (await self.conn.execute(select(t.refunds).where(
@@ -1072,15 +1099,18 @@ async def _owe_back(conn: AsyncConnection, plan: RefundPlan, event_id: int,
         raise ValueError(f"{plan.reason}: payers of set-based refunds are told by the caller")
     p, r, oc = t.payments.c, t.refunds.c, t.outbox.c
     ts = literal(now, t.UTCDateTime)
-    not_refunded = ~select(r.id).where(r.payment_id == p.id).exists()
+    # Not refunded as a whole yet; what is owed is what its tickets' own refunds left.
+    not_refunded = ~select(r.id).where(r.payment_id == p.id, r.ticket_id.is_(None)).exists()
+    left = p.amount_minor - (select(func.coalesce(func.sum(r.amount_minor), 0))
+                             .where(r.payment_id == p.id).scalar_subquery())
     added = 0
     for source, where in paid:
         result = await conn.execute(t.refunds.insert().from_select(
             _REFUND_COLUMNS,
-            select(p.id, literal(event_id), p.user_id, p.chat_id, p.amount_minor, p.currency,
+            select(p.id, literal(event_id), p.user_id, p.chat_id, left, p.currency,
                    literal(plan.reason.value), literal(RefundStatus.PENDING.value),
                    p.provider_charge_id, literal(0), ts, ts)
-            .select_from(source).where(where, not_refunded).order_by(p.id)))
+            .select_from(source).where(where, not_refunded, left > 0).order_by(p.id)))
         added += int(result.rowcount)
     key = literal(plan.item_key.prefix) + cast(r.id, String)
     payload = literal('{"refund_id": ') + cast(r.id, String) + literal("}")

@@ -228,6 +228,7 @@ refunds = Table(
     # One ticket refunded on its own (migration 0011); None: the whole payment, or what is
     # left of it after its tickets' own refunds.
     Column("ticket_id", Integer, ForeignKey("tickets.id")),
+    Column("note", Text),  # the organizer's reason for a refund they decided
     Index("ix_refunds_event_status", "event_id", "status"),
 )
 # One refund of a payment as a whole, and one per ticket refunded on its own.

@@ -38,6 +38,7 @@ def upgrade() -> None:
     with op.batch_alter_table("refunds") as batch:
         batch.drop_constraint("uq_refunds_payment_id", type_="unique")
         batch.add_column(sa.Column("ticket_id", sa.Integer()))
+        batch.add_column(sa.Column("note", sa.Text()))
         batch.create_foreign_key(op.f("fk_refunds_ticket_id_tickets"), "tickets",
                                  ["ticket_id"], ["id"])
     op.create_index("uq_refunds_payment_whole", "refunds", ["payment_id"], unique=True,
@@ -82,6 +83,7 @@ def downgrade() -> None:
     op.drop_index("uq_refunds_payment_whole", table_name="refunds")
     with op.batch_alter_table("refunds") as batch:
         batch.drop_constraint(op.f("fk_refunds_ticket_id_tickets"), type_="foreignkey")
+        batch.drop_column("note")
         batch.drop_column("ticket_id")
         batch.create_unique_constraint("uq_refunds_payment_id", ["payment_id"])
     with op.batch_alter_table("tickets") as batch:
