@@ -366,6 +366,11 @@ TEXTS: dict[str, str] = {
     ),
     "stats.checkins": "🚪 Check-ins: {checked_in} of {sold} checked in",
     "stats.cancelled": "<b>🛑 Cancelled</b>",
+    "stats.transfers": (
+        "🎁 Transfers: {count} tickets changed hands (allowed until {until}, at most {most} "
+        "per ticket)"
+    ),
+    "stats.transfers_off": "🎁 Transfers: {count} (holders may not pass tickets on)",
     # --- organizer console (handlers/console.py) ----------------------------------------------
     "console.usage": "Usage: /{command} &lt;event id&gt; (/myevents lists your events)",
     "console.invite_accepted.organizer": (
@@ -1246,6 +1251,7 @@ def event_figures_text(figures: EventFigures) -> str:
     if total is not None:
         lines.append(t("stats.total", sold=figures.sold, revenue=total))
     lines.append(t("stats.checkins", checked_in=figures.checked_in, sold=figures.sold))
+    lines.append(_transfers_line(event, figures.transfers))
     currency = total.currency if total is not None else "EUR"
     if figures.lottery is not None:
         lines.append("")
@@ -1264,6 +1270,16 @@ def event_figures_text(figures: EventFigures) -> str:
                        pending=pending, pending_amount=pending_amount, failed=failed,
                        failed_amount=failed_amount))
     return fit("\n".join(lines))
+
+
+def _transfers_line(event: Event, transferred: int) -> str:
+    """How many tickets changed hands, and what the organizer allows."""
+    policy = event.transfers
+    if not policy.allowed or (event.lottery is not None and event.lottery.require_phone):
+        return t("stats.transfers_off", count=transferred)
+    return t("stats.transfers", count=transferred,
+             until=policy.deadline(event.starts_at).astimezone(event.tz),
+             most=policy.max_per_ticket)
 
 
 def render_outbox_message(key: str, params: Mapping[str, Any]) -> str:

@@ -946,7 +946,9 @@ class InMemoryTicketRepository(_Repo):
                 ticket.status.value, ticket.owner_user_id,
                 holder.first_name if holder else None, ticket.order_id, order.paid_at,
                 order.unit_price.amount, order.unit_price.currency,
-                scan.scanned_at if scan else None, staff.first_name if staff else None))
+                scan.scanned_at if scan else None, staff.first_name if staff else None,
+                ticket.revoked_reason.value if ticket.revoked_reason else None,
+                ticket.transferred_from, ticket.transfer_count))
         return rows
 
 

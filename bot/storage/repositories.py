@@ -613,7 +613,8 @@ class SqlTicketRepository(_Repo):
         rows = await self.conn.execute(
             select(tk.id, tk.short_code, tt.name, tk.status, tk.owner_user_id, u.first_name,
                    tk.order_id, o.paid_at, o.unit_price_minor, o.currency,
-                   scan.c.scanned_at, staff.c.first_name)
+                   scan.c.scanned_at, staff.c.first_name, tk.revoked_reason,
+                   tk.transferred_from, tk.transfer_count)
             .select_from(
                 t.tickets.join(t.ticket_types, tt.id == tk.ticket_type_id)
                 .join(t.orders, o.id == tk.order_id)

@@ -133,7 +133,8 @@ class OrganizerService:
         writer = csv.writer(out)
         writer.writerow(["ticket_id", "short_code", "ticket_type", "status", "holder_user_id",
                          "holder_first_name", "order_id", "paid_at", "amount_minor",
-                         "currency", "checked_in_at", "checked_in_by"])
+                         "currency", "checked_in_at", "checked_in_by", "revoked_reason",
+                         "transferred_from", "transfer_count"])
         for row in rows:
             writer.writerow([_csv_safe(v) for v in row])
         return out.getvalue().encode("utf-8")

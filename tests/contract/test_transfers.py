@@ -179,3 +179,26 @@ async def test_a_seat_changes_hands_at_most_as_often_as_allowed(world, db, clock
     assert current.transfer_count == 2
     await _refused(ErrorCode.TRANSFER_LIMIT_REACHED,
                    transfers.make_link(user_id=holder, ticket_id=current.id))
+
+
+async def test_stats_and_the_csv_export_show_transfers(world, db, clock) -> None:
+    import csv
+    import io
+
+    from tests.console_world import ORGANIZER
+
+    _, organizer, *_, transfers = world
+    event, ticket = await _sold_ticket(world, db, clock)
+    assert (await organizer.figures(actor_id=ORGANIZER, event_id=event.id)).transfers == 0
+    link = (await transfers.make_link(user_id=BUYER, ticket_id=ticket.id)).transfer
+    new = (await transfers.claim(user_id=FRIEND, transfer_id=link.id,
+                                 confirm_code=link.confirm_code, first_name="Fay")).ticket
+    figures = await organizer.figures(actor_id=ORGANIZER, event_id=event.id)
+    assert figures.transfers == 1 and figures.sold == 1  # the seat is sold once
+    data = await organizer.export_csv(actor_id=ORGANIZER, event_id=event.id)
+    rows = {int(r["ticket_id"]): r for r in csv.DictReader(io.StringIO(data.decode()))}
+    assert (rows[ticket.id]["status"], rows[ticket.id]["revoked_reason"]) == (
+        "revoked", "transferred")
+    assert rows[new.id]["status"] == "valid" and rows[new.id]["holder_first_name"] == "Fay"
+    assert (rows[new.id]["transferred_from"], rows[new.id]["transfer_count"]) == (
+        str(ticket.id), "1")
