@@ -202,3 +202,20 @@ async def test_stats_and_the_csv_export_show_transfers(world, db, clock) -> None
     assert rows[new.id]["status"] == "valid" and rows[new.id]["holder_first_name"] == "Fay"
     assert (rows[new.id]["transferred_from"], rows[new.id]["transfer_count"]) == (
         str(ticket.id), "1")
+
+
+async def test_editing_an_event_in_the_wizard_keeps_its_transfer_policy(world, db,
+                                                                        clock) -> None:
+    from core.organizer.draft import draft_from_event, finish
+
+    event = await organizer_event(db, clock, title="Kept",
+                                  transfers={"allowed": False, "max_per_ticket": 3})
+    async with db.read() as uow:
+        types = await uow.events.ticket_types(event.id)
+    spec = finish(draft_from_event(event, types).doc, now=clock.now())
+    assert spec.transfers == event.transfers
+    async with db.write() as uow:
+        await uow.events.lock(event.id)
+        await uow.events.update(event.id, spec, now=clock.now())
+        stored = await uow.events.get(event.id)
+    assert stored is not None and stored.transfers == event.transfers
