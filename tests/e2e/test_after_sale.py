@@ -14,7 +14,7 @@ from bot.sandbox.harness import SandboxedBot, sandboxed_bot
 from core.kernel.clock import OffsetClock
 from tests.conftest import empty_database_url
 from tests.e2e.conftest import ORGANIZER
-from tests.e2e.console_steps import admin, make_staff, scan, ticket_payload
+from tests.e2e.console_steps import admin, make_staff, scan, short_code, ticket_payload
 from tests.e2e.phone import buy, create_event, photos
 
 pytestmark = pytest.mark.chat_pace(10)
@@ -126,3 +126,38 @@ async def test_my_tickets_offers_only_what_the_policy_allows(live) -> None:
                                  listing.text) for title in ("Passable", "Bound"))
     assert passable and bound, listing.text
     assert gives == [f"🎁 Give {passable.group(1)} to a friend"]  # nothing for Bound
+
+
+async def test_a_refunded_ticket_is_revoked_and_its_seat_goes_back_on_sale(live) -> None:
+    await create_event(live, capacity=2, per_user_limit=2)
+    bea = live.sandbox.user(user_id=401, first_name="Bea")
+    sam = live.sandbox.user(user_id=402, first_name="Sam")
+    cy = live.sandbox.user(user_id=405, first_name="Cy")
+    paid = await buy(live, bea, 2)
+    await make_staff(live, admin(live), 1, sam)
+    refunded, kept = photos(bea)[:2]
+    boss = admin(live)
+    mark = boss.mark()
+    await boss.send(f"/refund_ticket {short_code(refunded)}")
+    assert "reason" in (await boss.wait_for_message(since=mark)).text  # a reason is required
+    mark = boss.mark()
+    await boss.send(f"/refund_ticket {short_code(refunded)} Double booking, sorry")
+    queued = await boss.wait_for_message(since=mark)
+    assert "Refund of €25.00 queued for 1 ticket" in queued.text
+    told = await bea.wait_for_message(contains="refunded 1 × GA")
+    assert "Double booking, sorry" in told.text and short_code(refunded) in told.text
+    await live.settle()
+    await bea.wait_for_message(contains="Your refund of €25.00 has been issued")
+    assert paid.charge_id is not None
+    assert live.sandbox.stripe.refunded_total(paid.charge_id) == 2500
+    assert live.sandbox.stripe.refund_count(paid.charge_id) == 1
+    verdict = await scan(sam, ticket_payload(refunded.photo))
+    assert verdict.text.startswith("⛔⛔⛔ REVOKED") and "refunded" in verdict.text
+    assert (await scan(sam, ticket_payload(kept.photo))).text.startswith("✅✅✅ VALID")
+    # The same ticket again changes nothing; its seat is on sale again.
+    mark = boss.mark()
+    await boss.send(f"/refund_ticket {short_code(refunded)} again")
+    assert "nothing left to refund" in (await boss.wait_for_message(since=mark)).text
+    await buy(live, cy, 1)
+    await live.settle()
+    assert live.sandbox.stripe.refund_count(paid.charge_id) == 1
