@@ -557,6 +557,8 @@ class InMemoryEventRepository(_Repo):
         _void_pending(tables, event_id)
         payers = {row.record.chat_id for row in tables.payments.values()
                   if by_orders(row.record) or by_entries(row.record)}
+        payers |= {tk.owner_user_id for tk in tables.tickets.values()  # holders given one
+                   if tk.event_id == event_id and tk.revoked_reason is RevokeReason.CANCELLED}
         told = sum(_queue(self._tx, outbox_codec.MESSAGE, plan.notice.payload(),
                           plan.notice_key.of(chat_id), chat_id, now)
                    for chat_id in sorted(payers))
@@ -570,7 +572,7 @@ class InMemoryEventRepository(_Repo):
                       key=lambda e: (e.starts_at, e.id))
 
     async def queue_reminder(self, plan: ReminderPlan, *, now: datetime) -> int:
-        """As the SQL: each distinct buyer (the order's user) of a ticket still valid and
+        """As the SQL: each distinct holder (the owner) of a ticket still valid and
         issued by ``plan.issued_by`` gets the message once; each such ticket's QR goes to
         its owner once."""
         await _round_trip()
@@ -578,7 +580,7 @@ class InMemoryEventRepository(_Repo):
         held = sorted((tk for tk in tables.tickets.values()
                        if tk.event_id == plan.event_id and tk.status is TicketStatus.VALID
                        and tk.issued_at <= plan.issued_by), key=lambda tk: tk.id)
-        holders = sorted({tables.orders[tk.order_id].user_id for tk in held})
+        holders = sorted({tk.owner_user_id for tk in held})
         queued = sum(_queue(self._tx, outbox_codec.MESSAGE, plan.message.payload(),
                             plan.holder_key.of(user_id), user_id, now)
                      for user_id in holders)

@@ -18,6 +18,7 @@ from sqlalchemy import (
     null,
     or_,
     select,
+    union,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -272,11 +273,15 @@ class SqlEventRepository(_Repo):
         await self.conn.execute(update(t.entries).where(
             en.event_id == event_id, en.status == EntryStatus.PENDING.value)
             .values(status=EntryStatus.VOID.value))
-        # Every payer (ticket holders, lottery entrants) hears it once, in their chat.
+        # Every payer (buyers, lottery entrants) hears it once, in their chat, and so does
+        # whoever holds a ticket they were given (their chat is their user id).
         (orders, orders_paid), (entries, entries_paid) = paid
-        payers = (select(p.chat_id.label("chat_id")).select_from(orders).where(orders_paid)
-                  .union(select(p.chat_id).select_from(entries).where(entries_paid))
-                  .subquery())
+        payers = union(
+            select(p.chat_id.label("chat_id")).select_from(orders).where(orders_paid),
+            select(p.chat_id).select_from(entries).where(entries_paid),
+            select(tk.owner_user_id).where(tk.event_id == event_id,
+                                           tk.revoked_reason == RevokeReason.CANCELLED.value),
+        ).subquery()
         oc = t.outbox.c
         key = literal(plan.notice_key.prefix) + cast(payers.c.chat_id, String)
         told = await self.conn.execute(t.outbox.insert().from_select(
@@ -295,12 +300,11 @@ class SqlEventRepository(_Repo):
         return [_event(r) for r in rows]
 
     async def queue_reminder(self, plan: ReminderPlan, *, now: datetime) -> int:
-        tk, o, oc = t.tickets.c, t.orders.c, t.outbox.c
+        tk, oc = t.tickets.c, t.outbox.c
         ts = literal(now, t.UTCDateTime)
         held = and_(tk.event_id == plan.event_id, tk.status == TicketStatus.VALID.value,
                     tk.issued_at <= plan.issued_by)
-        holders = (select(o.user_id.label("user_id")).distinct()
-                   .select_from(t.tickets.join(t.orders, o.id == tk.order_id))
+        holders = (select(tk.owner_user_id.label("user_id")).distinct()
                    .where(held).subquery())
         key = literal(plan.holder_key.prefix) + cast(holders.c.user_id, String)
         result = await self.conn.execute(t.outbox.insert().from_select(

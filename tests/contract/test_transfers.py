@@ -219,3 +219,22 @@ async def test_editing_an_event_in_the_wizard_keeps_its_transfer_policy(world, d
         await uow.events.update(event.id, spec, now=clock.now())
         stored = await uow.events.get(event.id)
     assert stored is not None and stored.transfers == event.transfers
+
+
+async def test_the_holder_not_the_giver_hears_reminders_and_a_cancellation(
+        world, db, clock, outbox_store) -> None:
+    from core.kernel.clock import ManualClock
+    from tests.console_world import ORGANIZER
+
+    _, organizer, *_, transfers = world
+    event, ticket = await _sold_ticket(world, db, clock)
+    link = (await transfers.make_link(user_id=BUYER, ticket_id=ticket.id)).transfer
+    await transfers.claim(user_id=FRIEND, transfer_id=link.id, confirm_code=link.confirm_code)
+    assert isinstance(clock, ManualClock)
+    clock.set(event.starts_at - timedelta(hours=23))
+    await organizer.send_due_reminders()
+    await organizer.cancel_event(actor_id=ORGANIZER, event_id=event.id)
+    items = await outbox_store.claim_due(now=clock.now(), limit=200)
+    told = {(i.payload.get("key"), i.chat_id) for i in items if i.kind == outbox.MESSAGE}
+    assert ("reminder", FRIEND) in told and ("reminder", BUYER) not in told
+    assert {("event_cancelled", FRIEND), ("event_cancelled", BUYER)} <= told  # payer + holder
