@@ -465,6 +465,12 @@ class WizardNav(Action):
     action: Annotated[int, Range(0, WIZARD_DRAFT)]
 
 
+@declare("wt")
+@dataclass(frozen=True, slots=True)
+class WizardTransfers(Action):
+    """``v1:wt``: under the wizard's preview: turn ticket transfers on or off."""
+
+
 # Read by tests (tests/security): every tag and the ranges of its fields.
 _SHAPES: dict[str, tuple[tuple[int, int], ...]] = {
     tag: tuple((r.low, r.high) for _, r in d.fields) for tag, d in BUTTONS.by_tag.items()}

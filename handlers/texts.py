@@ -685,6 +685,16 @@ TEXTS: dict[str, str] = {
     "wizard.button.publish": "✅ Publish",
     "wizard.button.save_draft": "💾 Save as draft",
     "wizard.preview_head": "👀 <b>Preview</b> — exactly what attendees will see:",
+    "wizard.transfers_on": (
+        "🎁 Holders may give a ticket to a friend (a new QR code replaces theirs) until "
+        "{until}, at most {most} times per ticket."
+    ),
+    "wizard.transfers_off": "🎁 Tickets stay with their buyers: they cannot be given away.",
+    "wizard.button.transfers_on": "🎁 Allow giving tickets to friends",
+    "wizard.button.transfers_off": "🎁 Do not allow giving tickets away",
+    "wizard.issue.transfers_bound": (
+        "this lottery verifies phones, so its tickets stay with the winners"
+    ),
     "wizard.preview_foot": (
         "Publish it now, save it as a draft (hidden from attendees), go back to change "
         "something, or cancel."

@@ -161,3 +161,33 @@ async def test_a_refunded_ticket_is_revoked_and_its_seat_goes_back_on_sale(live)
     await buy(live, cy, 1)
     await live.settle()
     assert live.sandbox.stripe.refund_count(paid.charge_id) == 1
+
+
+async def test_the_organizer_turns_transfers_off_in_the_wizard_and_the_button_goes(
+        live) -> None:
+    await create_event(live)
+    bea = live.sandbox.user(user_id=401, first_name="Bea")
+    await buy(live, bea, 1)
+    assert any(b.startswith("🎁 Give") for b in (await my_tickets(bea)).button_texts())
+    olga = admin(live)
+    mark = olga.mark()
+    await olga.send("/editevent 1")
+    q = await olga.wait_for_message(contains="Editing", since=mark)
+    for expect in ("description", "venue", "time zone", "start", "Ticket type 1", "price",
+                   "currency", "capacity", "one person", "Add another"):
+        q = await tap_and_wait(olga, q, "⏭ Skip", expect)
+    q = await tap_and_wait(olga, q, "✅ Done", "Sale mode")
+    preview = await tap_and_wait(olga, q, "⏭ Skip", "Preview")
+    assert "may give a ticket to a friend" in preview.text
+    preview = await tap_and_wait(olga, preview, "🎁 Do not allow giving tickets away",
+                                 "Preview")
+    assert "cannot be given away" in preview.text
+    await tap_and_wait(olga, preview, "✅ Publish", "is published")
+    assert not any(b.startswith("🎁 Give") for b in (await my_tickets(bea)).button_texts())
+
+
+async def tap_and_wait(user: VirtualUser, message: SandboxMessage, button: str,
+                       expect: str) -> SandboxMessage:
+    mark = user.mark()
+    await user.tap(message, text=button)
+    return await user.wait_for_message(contains=expect, since=mark, edited=False)
