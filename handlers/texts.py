@@ -289,7 +289,6 @@ TEXTS: dict[str, str] = {
     "mytickets.hint": "\nTap a ticket to get its QR code again.",
     "mytickets.button": "{event} · {ticket_type} · {code}",
     "mytickets.give_button": "🎁 Give {code} to a friend",
-    "mytickets.give_hint": "🎁 marks a ticket you may give to a friend now.",
     "mytickets.entries_title": "<b>Your lottery entries</b>",
     "mytickets.entry": "• <b>{event}</b> — {quantity} × {ticket_type}: {status}",
     "mytickets.entry.entered": "in the draw on {draw}",
