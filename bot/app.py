@@ -56,6 +56,7 @@ from core.payments.ports import RefundGateway
 from core.payments.refunds import RefundService
 from core.sales.service import PurchaseService
 from core.tickets.service import TicketService
+from core.transfers.service import TransferService
 from core.unit_of_work import Database
 from handlers import delivery, notices
 from handlers.context import Services, TicketQContext
@@ -293,6 +294,7 @@ def build_services(db: Database, clock: Clock, *, admin_ids: frozenset[int],
         checkin=CheckinService(db, clock, access),
         wizard=EventWizardService(db, clock, access),
         clock=clock,
+        transfers=TransferService(db, clock),
         provider_token=provider_token,
     )
     if wake_outbox is not None:

@@ -17,6 +17,7 @@ from core.organizer.ports import DraftRepository
 from core.payments.ports import PaymentRepository, RefundRepository
 from core.sales.ports import OrderRepository
 from core.tickets.ports import TicketRepository
+from core.transfers.ports import TransferRepository
 
 
 class UnitOfWork(Protocol):
@@ -65,6 +66,11 @@ class UnitOfWork(Protocol):
     @property
     def tickets(self) -> TicketRepository:
         """The tickets repository of this transaction."""
+        ...
+
+    @property
+    def transfers(self) -> TransferRepository:
+        """The ticket transfers' claim links in this transaction."""
         ...
 
     @property

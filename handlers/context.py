@@ -17,6 +17,7 @@ from core.organizer.editor import EventWizardService
 from core.organizer.service import OrganizerService
 from core.sales.service import PurchaseService
 from core.tickets.service import TicketService
+from core.transfers.service import TransferService
 
 
 def _nothing() -> None:
@@ -37,6 +38,7 @@ class Services:
     checkin: CheckinService
     wizard: EventWizardService
     clock: Clock
+    transfers: TransferService
     provider_token: str
     bot_username: str = ""
     # The Mini App's public HTTPS base (``<TICKETQ_PUBLIC_URL>/app``); empty: no Mini App buttons.

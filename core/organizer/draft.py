@@ -24,7 +24,14 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from core.catalog.model import Event, LotteryWindow, SaleMode, TicketType
+from core.catalog.model import (
+    DIRECT_TRANSFERS,
+    NO_TRANSFERS,
+    Event,
+    LotteryWindow,
+    SaleMode,
+    TicketType,
+)
 from core.catalog.spec import EventSpec, SpecIssue, TicketTypeSpec, parse_event_spec
 from core.kernel.errors import DomainError, ErrorCode
 from core.kernel.money import currency_exponent
@@ -148,6 +155,13 @@ def draft_from_event(event: Event, types: list[TicketType], *, beacon: bool = Fa
             "draw_at": local_text(window.draw_at, event.timezone),
             "max_per_entry": window.max_per_entry, "beacon": beacon,
         }
+    # A transfer policy other than the sale mode's default (set in the event file) is kept
+    # as it is; the default is left to follow the sale mode if the organizer changes it.
+    policy = event.transfers
+    if policy != (DIRECT_TRANSFERS if event.sale_mode is SaleMode.DIRECT else NO_TRANSFERS):
+        doc["transfers"] = {"allowed": policy.allowed, "max_per_ticket": policy.max_per_ticket}
+        if policy.until is not None:
+            doc["transfers"]["until"] = local_text(policy.until, event.timezone)
     return Draft(doc, "", event.id)
 
 

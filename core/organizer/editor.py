@@ -328,7 +328,7 @@ def _preview(spec: EventSpec, draft: Draft, stored: Event | None, stock: list[St
     event = Event(id=event_id, title=spec.title, description=spec.description,
                   venue=spec.venue, starts_at=spec.starts_at, timezone=spec.timezone,
                   status=EventStatus.PUBLISHED, sale_mode=spec.sale_mode,
-                  lottery=spec.lottery, lottery_state=state)
+                  lottery=spec.lottery, lottery_state=state, transfers=spec.transfers)
     offers = []
     for i, t in enumerate(spec.ticket_types):
         before = stock[i] if i < len(stock) else Stock(t.capacity, 0, 0)

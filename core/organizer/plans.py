@@ -43,7 +43,7 @@ def cancellation_plan(event: Event) -> CancellationPlan:
 
 @dataclass(frozen=True, slots=True)
 class ReminderPlan:
-    """One reminder of one event: each buyer of a ticket still valid and issued by
+    """One reminder of one event: each holder of a ticket still valid and issued by
     :attr:`issued_by` gets :attr:`message` once (:attr:`holder_key` + their user id, which is
     their chat), and each such ticket's QR code goes to its owner again (:attr:`ticket_key` +
     ticket id)."""

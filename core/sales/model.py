@@ -45,6 +45,8 @@ class Order:
     created_at: datetime
     hold_expires_at: datetime
     paid_at: datetime | None = None
+    # Seats of a paid order the organizer refunded: back in stock, no longer sold.
+    refunded_quantity: int = 0
 
     @property
     def total(self) -> Money:

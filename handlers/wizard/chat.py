@@ -115,22 +115,35 @@ def preview_text(preview: WizardPreview) -> str:
     """The card exactly as attendees will see it, between a header and the choices."""
     card = (lottery_card_text(preview.card, preview.lottery) if preview.lottery is not None
             else event_card_text(preview.card))
-    return fit("\n\n".join([t("wizard.preview_head"), card, t("wizard.preview_foot")]))
+    return fit("\n\n".join([t("wizard.preview_head"), card, _transfers_text(preview),
+                             t("wizard.preview_foot")]))
+
+
+def _transfers_text(preview: WizardPreview) -> str:
+    """What holders may do with their tickets (organizers only see this line)."""
+    policy, event = preview.spec.transfers, preview.card.event
+    if not policy.allowed:
+        return t("wizard.transfers_off")
+    return t("wizard.transfers_on", most=policy.max_per_ticket,
+             until=policy.deadline(event.starts_at).astimezone(event.tz))
 
 
 def card_only(text: str) -> str:
     """The attendee card inside a preview text (for comparing with what attendees see)."""
     head, foot = t("wizard.preview_head"), t("wizard.preview_foot")
-    return text.removeprefix(head + "\n\n").removesuffix("\n\n" + foot)
+    body = text.removeprefix(head + "\n\n").removesuffix("\n\n" + foot)
+    return body.rsplit("\n\n🎁 ", 1)[0]  # without the transfers line (organizers only)
 
 
-def preview_keyboard() -> InlineKeyboardMarkup:
-    """Publish / Save as draft, then Back / Cancel."""
+def preview_keyboard(transfers_allowed: bool = False) -> InlineKeyboardMarkup:
+    """Publish / Save as draft, then Back / Cancel, then the transfers switch."""
+    switch = "wizard.button.transfers_off" if transfers_allowed else "wizard.button.transfers_on"
     return InlineKeyboardMarkup([
         [button(label("wizard.button.publish"), cb.WizardNav(cb.WIZARD_PUBLISH)),
          button(label("wizard.button.save_draft"), cb.WizardNav(cb.WIZARD_DRAFT))],
         [button(label("wizard.button.back"), cb.WizardNav(cb.WIZARD_BACK)),
          button(label("wizard.button.cancel"), cb.WizardNav(cb.WIZARD_CANCEL))],
+        [button(label(switch), cb.WizardTransfers())],
     ])
 
 
@@ -155,7 +168,8 @@ async def send_state(update: Update, context: TicketQContext, state: WizardState
                 text = issue_text(state.issue, state.draft) + "\n\n" + text
             if intro:
                 await reply(update, context, intro)
-            await reply(update, context, fit(text), preview_keyboard())
+            await reply(update, context, fit(text),
+                        preview_keyboard(preview.spec.transfers.allowed))
             return
     text = question_text(state)
     if intro:
@@ -380,6 +394,20 @@ async def on_pick(update: Update, context: TicketQContext, action: cb.WizardPick
     state = await _dialogue(context).answer(uid, choices[action.choice])
     if state is not None:
         await send_state(update, context, state)
+
+
+@cb.handles(cb.WizardTransfers)
+async def on_transfers(update: Update, context: TicketQContext,
+                       action: cb.WizardTransfers) -> None:
+    """The preview's transfers switch: the preview again, with the other setting."""
+    uid = user_id(update)
+    if uid is None:
+        return
+    state = await _dialogue(context).toggle_transfers(uid)
+    if state is None:
+        await reply(update, context, t("wizard.none"))
+        return
+    await send_state(update, context, state)
 
 
 @cb.handles(cb.WizardNav)

@@ -595,6 +595,23 @@ def _state(outcome: Outcome) -> WizardState:
     return WizardState(outcome.draft, prompt(outcome.draft), outcome.issue)
 
 
+def toggle_transfers(draft: Draft, *, now: datetime) -> Outcome:
+    """At the preview: let holders pass tickets on, or stop them (the other way round from
+    now; a direct sale allows it and a lottery does not unless told). Anywhere else nothing
+    changes. A lottery that verifies phones keeps its tickets with the winners."""
+    if draft.step is not Step.PREVIEW:
+        return Outcome(draft)
+    doc = copy.deepcopy(draft.doc)
+    block = doc.get("transfers")
+    block = dict(block) if isinstance(block, dict) else {}
+    lottery = str(doc.get("sale_mode", "")).lower() == SaleMode.LOTTERY.value
+    block["allowed"] = not bool(block.get("allowed", not lottery))
+    doc["transfers"] = block
+    if any(i.path.startswith("transfers") for i in rules.validation_issues(doc, now)):
+        return Outcome(draft, SpecIssue("", "transfers_bound"))
+    return Outcome(Draft(draft.step, doc, draft.index, draft.event_id))
+
+
 class Dialogue:
     """The wizard's conversation over the event editor: each answer, skip or back is one
     revision of the stored draft (core checks and stores it under the draft's lock)."""
@@ -622,6 +639,10 @@ class Dialogue:
     async def skip(self, user_id: int) -> WizardState | None:
         """The Skip button (or ``/skip``): keep the current value or take the default."""
         return await self._revise(user_id, lambda d, r: skip(d, now=r.now, base=r.base))
+
+    async def toggle_transfers(self, user_id: int) -> WizardState | None:
+        """The preview's transfers button; None if no wizard is open."""
+        return await self._revise(user_id, lambda d, r: toggle_transfers(d, now=r.now))
 
     async def back(self, user_id: int) -> WizardState | None:
         """The previous question; None if no wizard is open."""

@@ -29,8 +29,9 @@ async def tap(user: VirtualUser, msg: SandboxMessage, button: str,
 
 
 def card_part(preview_html: str) -> str:
-    """The attendee card inside the preview (between its header and its footer)."""
-    return preview_html.split("\n\n", 1)[1].rsplit("\n\n", 1)[0]
+    """The attendee card inside the preview (between its header and, at the end, the
+    organizer's transfers line and the footer)."""
+    return preview_html.split("\n\n", 1)[1].rsplit("\n\n", 2)[0]
 
 
 async def test_an_organizer_builds_an_event_with_wrong_answers_and_publishes_it_as_previewed(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, or_, select
 
 from bot.reconcile import money_report
 from bot.sandbox import Sandbox
@@ -53,18 +53,22 @@ async def assert_nothing_parked(db: SqlDatabase) -> None:
 
 
 async def assert_nothing_oversold(db: SqlDatabase) -> None:
-    """Per ticket type: tickets issued and seats of paid orders never exceed capacity."""
+    """Per ticket type: tickets issued and seats of paid orders never exceed capacity. A
+    ticket given to a friend is replaced by exactly one new ticket of the same order, so the
+    tickets counted are those not transferred away: one per seat."""
     tt, tk, o = t.ticket_types.c, t.tickets.c, t.orders.c
+    seat = or_(tk.revoked_reason.is_(None), tk.revoked_reason != "transferred")
     async with db.read() as uow:
         capacity = dict((await uow.conn.execute(select(tt.id, tt.capacity))).all())
         issued = dict((await uow.conn.execute(
-            select(tk.ticket_type_id, func.count()).group_by(tk.ticket_type_id))).all())
+            select(tk.ticket_type_id, func.count()).where(seat)
+            .group_by(tk.ticket_type_id))).all())
         paid = dict((await uow.conn.execute(
             select(o.ticket_type_id, func.sum(o.quantity)).where(o.status == "paid")
             .group_by(o.ticket_type_id))).all())
         per_order = (await uow.conn.execute(
             select(o.id, o.quantity, func.count(tk.id)).select_from(
-                t.orders.outerjoin(t.tickets, tk.order_id == o.id))
+                t.orders.outerjoin(t.tickets, and_(tk.order_id == o.id, seat)))
             .where(o.status == "paid").group_by(o.id, o.quantity))).all()
     for type_id, cap in capacity.items():
         assert issued.get(type_id, 0) <= cap, f"type {type_id}: {issued[type_id]} > {cap}"

@@ -53,14 +53,19 @@ COMMAND_ROLES = {
     "unpublish": "organizer", "stats": "organizer", "myevents": "organizer",
     "events_admin": "organizer", "export": "organizer", "cancel_event": "organizer",
     "staff_invite": "organizer", "staff": "organizer",
+    "refund_ticket": "organizer", "refund_order": "organizer",
     "checkin": "staff", "door": "staff",
 }
-PUBLIC_TAGS = {"ls", "ev", "tt", "q", "rel", "le", "lq", "tk", "my", "mp", "noop"}
+# Public, each checked against who taps it: a hold's buyer (rel), a ticket's holder (tk, tg:
+# give it to a friend), a claim link's creator (tw) or the code only its opener saw (ta).
+PUBLIC_TAGS = {"ls", "ev", "tt", "q", "rel", "le", "lq", "tk", "my", "mp", "noop",
+               "tg", "ta", "tw"}
 TAG_ROLES = {
     "cs": "organizer", "cx": "organizer", "ci": "organizer", "cl": "organizer",
     "cc": "organizer", "cy": "organizer", "cn": "organizer", "rs": "organizer",
     "ce": "organizer", "sp": "organizer", "me": "organizer", "op": "admin",
     "ro": "admin", "wi": "invite creator", "wz": "wizard owner", "wn": "wizard owner",
+    "wt": "wizard owner",
 }
 # Pages of the caller's own lists: refused by role alone (an organizer may page his own).
 ROLE_ONLY_TAGS = {"me": "organizer", "op": "admin"}
@@ -169,6 +174,8 @@ async def test_privileged_buttons_refuse_everyone_without_the_role(world: World)
             candidates: list[list[int]] = []
             if tag in ("wz", "wn"):
                 candidates = [[0, 0], [3, 1]] if len(shape) == 2 else [[a] for a in range(5)]
+            elif tag == "wt":
+                candidates = [[]]
             elif tag == "ro":
                 candidates = [[OSCAR], [SAM], [ADMIN]]
             elif tag == "wi":
@@ -194,12 +201,15 @@ async def test_other_peoples_orders_and_tickets_cannot_be_touched(world: World) 
     mallory = world.users["mallory"]
     before = await world.snapshot()
     for data in ([f"v1:rel:{i}" for i in world.order_ids]
-                 + [f"v1:tk:{i}" for i in world.ticket_ids]):
+                 + [f"v1:tk:{i}" for i in world.ticket_ids]
+                 + [f"v1:tg:{i}" for i in world.ticket_ids]
+                 + ["v1:tw:1", "v1:ta:1:1", "v1:ta:1:4611686018427387904"]):
         outcome = await world.tap(mallory, data)
         outcome.assert_clean(data)
         assert outcome.answer is not None and outcome.answer.show_alert, (data, outcome)
         assert outcome.answer.text in {plain(t("error.order_not_found")),
-                                       plain(t("error.ticket_not_found"))}, outcome.answer
+                                       plain(t("error.ticket_not_found")),
+                                       plain(t("error.claim_not_found"))}, outcome.answer
         assert not any(m.photo for m in outcome.messages), data
     assert before == await world.snapshot()
 

@@ -85,8 +85,16 @@ PINNED = [
     ('v1:wz:7:8', cb.WizardPick(7, 8)),
     ('v1:wn:0', cb.WizardNav(0)),
     ('v1:wn:4', cb.WizardNav(4)),
+    # Transfers (issue 13): give a ticket, accept it with the link's code, withdraw the link.
+    ('v1:tg:55', cb.GiveTicket(55)),
+    ('v1:ta:7:4611686018427387904', cb.AcceptTicket(7, 2**62)),
+    ('v1:ta:9223372036854775807:9223372036854775807', cb.AcceptTicket(MAX_ID, MAX_ID)),
+    ('v1:tw:7', cb.WithdrawGift(7)),
 ]
 REFUSED = [
+    'v1:ta:7',
+    'v1:ta:7:0',
+    'v1:tg:0',
     'v1:ls:-1',
     'v1:ls:10001',
     'v1:ls:1:1',

@@ -330,3 +330,29 @@ def test_the_draw_time_of_an_unopened_lottery_may_change() -> None:
     outcome = run(wz.draft_from_event(event, types), *["skip"] * 15, "done", "skip", "skip",
                   "skip", "2026-08-03 10:00", "skip", "skip", base=base)
     assert outcome.accepted and outcome.draft.step is Step.PREVIEW
+
+
+def test_the_preview_switches_transfers_off_and_on_for_a_direct_sale() -> None:
+    at_preview = run(at_sale_mode(), "direct").draft
+    assert finish(at_preview.doc, now=NOW).transfers.allowed  # a direct sale's default
+    off = wz.toggle_transfers(at_preview, now=NOW)
+    assert off.accepted and off.draft.step is Step.PREVIEW
+    assert not finish(off.draft.doc, now=NOW).transfers.allowed
+    on = wz.toggle_transfers(off.draft, now=NOW)
+    assert finish(on.draft.doc, now=NOW).transfers.allowed
+    # Only the preview has the switch: a question is left as it is.
+    asking = at_sale_mode()
+    assert wz.toggle_transfers(asking, now=NOW).draft == asking
+
+
+def test_a_phone_verified_lottery_cannot_switch_transfers_on() -> None:
+    doc = {"title": "Gig", "venue": "Hall", "timezone": "UTC", "starts_at": "2026-12-12T21:00",
+           "sale_mode": "lottery",
+           "ticket_types": [{"name": "GA", "price": "30", "currency": "EUR", "capacity": 5}],
+           "lottery": {"entries_open_at": "2026-11-01T10:00",
+                       "entries_close_at": "2026-11-08T10:00", "draw_at": "2026-11-08T12:00",
+                       "require_phone": True}}
+    bound = Draft(Step.PREVIEW, doc, 0, None)
+    refused = wz.toggle_transfers(bound, now=NOW)
+    assert not refused.accepted and refused.issue is not None
+    assert refused.issue.code == "transfers_bound" and refused.draft == bound
