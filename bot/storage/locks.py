@@ -103,9 +103,10 @@ async def serialize_claims(conn: AsyncConnection, dialect: str, key: int) -> Non
         await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
 
 
-def claiming(query: Select[Any], dialect: str) -> Select[Any]:
+def claiming(query: Select[Any], dialect: str, *, of: Any = None) -> Select[Any]:
     """``query`` locking the rows it claims and skipping rows another transaction holds
-    (``FOR UPDATE SKIP LOCKED``: a row being finished by its worker is not waited for)."""
+    (``FOR UPDATE SKIP LOCKED``: a row being finished by its worker is not waited for);
+    ``of``: the table whose rows are claimed when the query reads others too."""
     if dialect == "postgresql":
-        return query.with_for_update(skip_locked=True)
+        return query.with_for_update(skip_locked=True, of=of)
     return query
