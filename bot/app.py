@@ -43,6 +43,7 @@ from core.organizer.editor import EventWizardService
 from core.organizer.service import OrganizerService
 from core.payments.ports import RefundGateway
 from core.payments.refunds import RefundService
+from core.returns.service import ResaleSettlement, ReturnsService
 from core.sales.service import PurchaseService
 from core.tickets.service import TicketService
 from core.unit_of_work import Database
@@ -131,6 +132,11 @@ class TicketQRuntime:
                                          payload["key"], payload.get("params", {}),
                                          payload.get("buttons"))
 
+        async def send_invoice(item: OutboxItem) -> None:
+            assert item.chat_id is not None
+            await messenger.send_invoice(item.chat_id, item.payload,
+                                         provider_token=self.services.provider_token)
+
         async def refund(item: OutboxItem) -> None:
             await self.refunds.execute(int(item.payload["refund_id"]))
 
@@ -139,7 +145,7 @@ class TicketQRuntime:
 
         self.worker.set_effects(
             {outbox.MESSAGE: send_message, outbox.TICKET: send_ticket, outbox.REFUND: refund,
-             outbox.EDIT: edit_screen},
+             outbox.EDIT: edit_screen, outbox.INVOICE: send_invoice},
             give_up={outbox.REFUND: refund_give_up},
         )
 
@@ -173,7 +179,8 @@ def build_services(db: Database, clock: Clock, *, admin_ids: frozenset[int],
     access = AccessService(db, clock, admin_ids)
     services = Services(
         catalog=CatalogService(db, clock),
-        purchase=PurchaseService(db, clock, hold_minutes=hold_minutes, lottery=lottery),
+        purchase=PurchaseService(db, clock, hold_minutes=hold_minutes, lottery=lottery,
+                                 resales=ResaleSettlement()),
         tickets=TicketService(db, clock),
         admin=AdminService(db, clock, access),
         lottery=lottery,
@@ -181,6 +188,7 @@ def build_services(db: Database, clock: Clock, *, admin_ids: frozenset[int],
         organizer=OrganizerService(db, clock, access, lottery),
         checkin=CheckinService(db, clock, access),
         wizard=EventWizardService(db, clock, access),
+        returns=ReturnsService(db, clock),
         clock=clock,
         provider_token=provider_token,
     )

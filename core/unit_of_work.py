@@ -15,6 +15,7 @@ from core.kernel.ports import Locks, Outbox, UserRepository
 from core.lottery.ports import LotteryRepository
 from core.organizer.ports import DraftRepository
 from core.payments.ports import PaymentRepository, RefundRepository
+from core.returns.ports import ReturnsRepository
 from core.sales.ports import OrderRepository
 from core.tickets.ports import TicketRepository
 
@@ -75,6 +76,11 @@ class UnitOfWork(Protocol):
     @property
     def outbox(self) -> Outbox:
         """The outbox repository of this transaction."""
+        ...
+
+    @property
+    def returns(self) -> ReturnsRepository:
+        """Returns and waiting lists in this transaction."""
         ...
 
     @property

@@ -15,6 +15,7 @@ from core.lottery.service import LotteryService
 from core.organizer.admin import AdminService
 from core.organizer.editor import EventWizardService
 from core.organizer.service import OrganizerService
+from core.returns.service import ReturnsService
 from core.sales.service import PurchaseService
 from core.tickets.service import TicketService
 
@@ -36,6 +37,7 @@ class Services:
     organizer: OrganizerService
     checkin: CheckinService
     wizard: EventWizardService
+    returns: ReturnsService
     clock: Clock
     provider_token: str
     bot_username: str = ""

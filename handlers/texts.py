@@ -53,6 +53,94 @@ class Html(str):
 
 
 TEXTS: dict[str, str] = {
+    # --- returns and the waiting list -------------------------------------------------------
+    "card.button_waitlist": "📝 Join the waiting list · {name}",
+    "waitlist.picker": (
+        "📝 <b>{ticket_type}</b> for <b>{event}</b> is sold out. How many seats do you want "
+        "when some come back? People on the waiting list are offered returned seats in the "
+        "order they joined."
+    ),
+    "waitlist.joined": (
+        "📝 You are on the waiting list for {quantity} × <b>{ticket_type}</b> "
+        "(<b>{event}</b>). People ahead of you: {ahead}.\n"
+        "When seats come back you get a message and an invoice held for you for a short "
+        "time. Nothing is charged until you pay it."
+    ),
+    "waitlist.offer": (
+        "🎟 Seats came back for <b>{event}</b>: {quantity} × {ticket_type} for {total}, "
+        "offered to you from the waiting list.\nThey are held for you for {minutes} "
+        "minutes — pay the invoice below to get your tickets. After that they go to the "
+        "next person."
+    ),
+    "waitlist.lapsed": (
+        "⌛ Your waiting-list offer for {quantity} × {ticket_type} (<b>{event}</b>) was not "
+        "paid in time and went to the next person. You are no longer on the waiting list."
+    ),
+    "return.none": (
+        "You have no tickets you can return now. Returns are possible only where the "
+        "organizer allows them, before their deadline, for unused tickets."
+    ),
+    "return.list": (
+        "<b>Return tickets</b>\nA returned order is offered to the waiting list. Your tickets "
+        "stay valid until someone pays for them; then they stop working and you are "
+        "refunded. If nobody takes them, you keep them."
+    ),
+    "return.button": "↩️ {quantity} × {ticket_type} · {event}",
+    "return.button_pending": "⏳ {quantity} × {ticket_type} · {event} (returned)",
+    "return.ask": (
+        "Return {quantity} × <b>{ticket_type}</b> for <b>{event}</b>?\n"
+        "• Your tickets stay valid until someone from the waiting list pays for them.\n"
+        "• Then they stop working and you get <b>{refund}</b> back (the organizer keeps "
+        "{fee}).\n• If nobody takes them, you keep your tickets."
+    ),
+    "return.pending": (
+        "⏳ Your return of {quantity} × <b>{ticket_type}</b> for <b>{event}</b> is waiting "
+        "for someone on the waiting list to pay. Your tickets stay valid until then; if "
+        "nobody takes them, you keep them."
+    ),
+    "return.button_confirm": "↩️ Return them",
+    "return.button_keep": "Keep them",
+    "return.made": (
+        "↩️ Return registered: {quantity} × <b>{ticket_type}</b> for <b>{event}</b>.\n"
+        "Your tickets stay valid until someone from the waiting list pays for them; then "
+        "they stop working and you get {refund} back (the organizer keeps {fee}). If nobody "
+        "takes them, you keep your tickets. We tell you at each step."
+    ),
+    "return.offered": (
+        "🔁 Your returned tickets ({quantity} × {ticket_type}, <b>{event}</b>) were offered "
+        "to the next person on the waiting list, who has {minutes} minutes to pay. Your "
+        "tickets stay valid until then."
+    ),
+    "return.lapsed_kept": (
+        "⌛ The person offered your returned tickets ({quantity} × {ticket_type}, "
+        "<b>{event}</b>) did not pay in time, and nobody else is waiting for them now. You "
+        "keep your tickets; they go to the next person who joins the waiting list."
+    ),
+    "return.resold": (
+        "✅ Your returned tickets ({quantity} × {ticket_type}, <b>{event}</b>) were bought "
+        "by someone from the waiting list. Those tickets no longer admit anyone. We are "
+        "refunding {refund} (the organizer keeps {fee})."
+    ),
+    "invoice.offer_description": (
+        "Waiting-list offer, held {minutes} min: {quantity} × {ticket_type} · {when} · {venue}"
+    ),
+    "refund_started.returned": (
+        "💸 Your returned tickets were resold: we are refunding {amount}. It may take a few "
+        "days to show."
+    ),
+    "error.not_sold_out": "Seats are still on sale: buy them directly, no waiting list needed.",
+    "error.already_waiting": (
+        "You are already on this waiting list (once per person). We will message you when "
+        "seats come back."
+    ),
+    "error.returns_closed": (
+        "These tickets cannot be returned now: the organizer does not allow returns for "
+        "this event, or the return deadline has passed."
+    ),
+    "error.not_returnable": (
+        "These tickets cannot be returned: they were used, passed on, or are no longer valid."
+    ),
+    "error.already_returned": "You returned these tickets already; we tell you when they sell.",
     # --- start / help / fallback ------------------------------------------------------------
     "welcome": (
         "👋 Hi {name}! I sell tickets for upcoming events.\n\n"
@@ -719,7 +807,9 @@ OUTBOX_KEYS: frozenset[str] = frozenset(
     {"payment_confirmed", "refund_done", "refund_needs_attention", "lottery_entered",
      "admin.charge_refunded", "admin.charge_unexplained",
      "lottery_won", "lottery_not_selected", "event_cancelled", "reminder",
-     "hold_screen.paid", "hold_screen.expired", "hold_screen.released", "hold_screen.rejected"}
+     "hold_screen.paid", "hold_screen.expired", "hold_screen.released", "hold_screen.rejected",
+     "waitlist.offer", "waitlist.lapsed", "return.offered", "return.lapsed_kept",
+     "return.resold", "invoice.title", "invoice.offer_description", "invoice.label"}
     | {f"refund_started.{reason.value}" for reason in RefundReason}
 )
 

@@ -75,6 +75,14 @@ from core.organizer.draft import Draft  # the type DraftRepository (core/organiz
 from core.organizer.plans import CancellationPlan, ReminderPlan
 from core.payments.model import IncomingPayment, PaymentRecord, Refund, RefundStatus
 from core.payments.plans import RefundPlan, RefundReason
+from core.returns.model import (
+    ReturnPolicy,
+    ReturnStatus,
+    TicketReturn,
+    WaitlistEntry,
+    WaitStatus,
+)
+from core.returns.ports import AfterSaleCounts
 from core.sales.model import HoldScreen, Order, OrderStatus, ScreenState, Stock
 from core.tickets.model import Ticket, TicketStatus, new_short_code, new_token
 
@@ -233,6 +241,9 @@ class _Tables:
     verified_phones: dict[int, _PhoneRow] = field(default_factory=dict)  # by user id
     draw_order: dict[tuple[int, int], _DrawRow] = field(default_factory=dict)  # (event, pos)
     event_drafts: dict[int, _DraftRow] = field(default_factory=dict)  # by user id
+    return_policies: dict[int, ReturnPolicy] = field(default_factory=dict)  # by event id
+    waitlist: dict[int, WaitlistEntry] = field(default_factory=dict)
+    ticket_returns: dict[int, TicketReturn] = field(default_factory=dict)
 
     def copy(self) -> _Tables:
         """A working copy for one write transaction (rows are shared: they are immutable)."""
@@ -399,6 +410,10 @@ class InMemoryEventRepository(_Repo):
                 id=type_id, event_id=event_id, name=spec_type.name, price=spec_type.price,
                 capacity=spec_type.capacity, per_user_limit=spec_type.per_user_limit,
                 position=position)
+        if spec.returns is not None:
+            until = spec.returns.until
+            tables.return_policies[event_id] = replace(
+                spec.returns, until=_utc(until) if until else None)
         return event
 
     async def get(self, event_id: int) -> Event | None:
@@ -578,7 +593,7 @@ class InMemoryEventRepository(_Repo):
             if order.status is OrderStatus.PAID:
                 sold[order.ticket_type_id] += order.quantity
             elif (order.status is OrderStatus.HELD and order.hold_expires_at > now
-                  and order.user_id != exclude_user_id):
+                  and order.user_id != exclude_user_id and order.resale_of is None):
                 held[order.ticket_type_id] += order.quantity
         return {i: Stock(tt.capacity, sold[i], held[i]) for i, tt in wanted.items()}
 
@@ -613,7 +628,7 @@ class InMemoryOrderRepository(_Repo):
         live = [o for o in tables.orders.values()
                 if o.user_id == user_id and o.event_id == event_id
                 and o.status is OrderStatus.HELD and o.hold_expires_at > now
-                and o.id != except_order_id]
+                and o.id != except_order_id and o.resale_of is None]
         for order in live:
             tables.orders[order.id] = replace(order, status=OrderStatus.RELEASED)
         return len(live)
@@ -1352,6 +1367,162 @@ class InMemoryDraftRepository(_Repo):
         return self._tx.write().event_drafts.pop(user_id, None) is not None
 
 
+class InMemoryReturnsRepository(_Repo):
+    """Return policies, returns, waiting lists and offers (as ``SqlReturnsRepository``)."""
+
+    async def policy(self, event_id: int) -> ReturnPolicy | None:
+        await _round_trip()
+        return self._t.return_policies.get(event_id)
+
+    async def set_policy(self, event_id: int, policy: ReturnPolicy) -> None:
+        await _round_trip()
+        tables = self._tx.write()
+        if event_id not in tables.events:
+            raise IntegrityError(f"return_policies.event_id {event_id} does not exist")
+        tables.return_policies[event_id] = replace(
+            policy, until=_utc(policy.until) if policy.until else None)
+
+    async def join(self, *, ticket_type: TicketType, user_id: int, chat_id: int,
+                   quantity: int, now: datetime) -> WaitlistEntry | None:
+        await _round_trip()
+        tables = self._tx.write()
+        if any(e.ticket_type_id == ticket_type.id and e.user_id == user_id
+               for e in tables.waitlist.values()):
+            return None  # ON CONFLICT (ticket_type_id, user_id) DO NOTHING
+        entry_id = self._tx.seq.next("waitlist")
+        entry = WaitlistEntry(
+            id=entry_id, event_id=ticket_type.event_id, ticket_type_id=ticket_type.id,
+            user_id=user_id, chat_id=chat_id, quantity=quantity, status=WaitStatus.WAITING,
+            joined_at=_utc(now))
+        tables.waitlist[entry_id] = entry
+        return entry
+
+    async def entry_for(self, *, user_id: int, ticket_type_id: int) -> WaitlistEntry | None:
+        await _round_trip()
+        return next((e for e in self._t.waitlist.values()
+                     if e.user_id == user_id and e.ticket_type_id == ticket_type_id), None)
+
+    async def waiting(self, ticket_type_id: int) -> list[WaitlistEntry]:
+        await _round_trip()
+        return sorted((e for e in self._t.waitlist.values()
+                       if e.ticket_type_id == ticket_type_id
+                       and e.status is WaitStatus.WAITING), key=lambda e: (e.joined_at, e.id))
+
+    async def add_return(self, order: Order, *, chat_id: int,
+                         now: datetime) -> TicketReturn | None:
+        await _round_trip()
+        tables = self._tx.write()
+        if order.id not in tables.orders:
+            raise IntegrityError(f"ticket_returns.order_id {order.id} does not exist")
+        if any(r.order_id == order.id for r in tables.ticket_returns.values()):
+            return None
+        ret_id = self._tx.seq.next("ticket_returns")
+        ret = TicketReturn(
+            id=ret_id, order_id=order.id, event_id=order.event_id,
+            ticket_type_id=order.ticket_type_id, user_id=order.user_id, chat_id=chat_id,
+            quantity=order.quantity, status=ReturnStatus.OPEN, created_at=_utc(now))
+        tables.ticket_returns[ret_id] = ret
+        return ret
+
+    async def return_of(self, order_id: int) -> TicketReturn | None:
+        await _round_trip()
+        return next((r for r in self._t.ticket_returns.values() if r.order_id == order_id),
+                    None)
+
+    async def open_returns(self, ticket_type_id: int) -> list[TicketReturn]:
+        await _round_trip()
+        return sorted((r for r in self._t.ticket_returns.values()
+                       if r.ticket_type_id == ticket_type_id
+                       and r.status is ReturnStatus.OPEN), key=lambda r: r.id)
+
+    async def add_offer(self, ret: TicketReturn, entry: WaitlistEntry, *, unit_price_minor: int,
+                        currency: str, now: datetime, expires_at: datetime) -> Order:
+        await _round_trip()
+        tables = self._tx.write()
+        order_id = self._tx.seq.next("orders")
+        order = Order(
+            id=order_id, user_id=entry.user_id, event_id=ret.event_id,
+            ticket_type_id=ret.ticket_type_id, quantity=ret.quantity,
+            unit_price=Money(unit_price_minor, currency), status=OrderStatus.HELD,
+            created_at=_utc(now), hold_expires_at=_utc(expires_at), resale_of=ret.order_id)
+        tables.orders[order_id] = order
+        tables.ticket_returns[ret.id] = replace(tables.ticket_returns[ret.id],
+                                                status=ReturnStatus.OFFERED,
+                                                offer_order_id=order_id)
+        tables.waitlist[entry.id] = replace(tables.waitlist[entry.id],
+                                            status=WaitStatus.OFFERED, offer_order_id=order_id)
+        return order
+
+    async def offer_of(self, offer_order_id: int) -> tuple[TicketReturn, WaitlistEntry] | None:
+        await _round_trip()
+        ret = next((r for r in self._t.ticket_returns.values()
+                    if r.offer_order_id == offer_order_id), None)
+        entry = next((e for e in self._t.waitlist.values()
+                      if e.offer_order_id == offer_order_id), None)
+        return (ret, entry) if ret is not None and entry is not None else None
+
+    async def lapsed_offers(self, *, now: datetime, limit: int) -> list[TicketReturn]:
+        await _round_trip()
+        stale = []
+        for ret in sorted(self._t.ticket_returns.values(), key=lambda r: r.id):
+            if ret.status is not ReturnStatus.OFFERED or ret.offer_order_id is None:
+                continue
+            order = self._t.orders[ret.offer_order_id]
+            if order.status in (OrderStatus.RELEASED, OrderStatus.REJECTED) or (
+                    order.status is OrderStatus.HELD and order.hold_expires_at <= now):
+                stale.append(ret)
+        return stale[:limit]
+
+    async def lapse(self, ret: TicketReturn, *, now: datetime) -> None:
+        await _round_trip()
+        tables = self._tx.write()
+        assert ret.offer_order_id is not None
+        order = tables.orders[ret.offer_order_id]
+        if order.status is OrderStatus.HELD:
+            tables.orders[order.id] = replace(order, status=OrderStatus.RELEASED)
+        for entry in list(tables.waitlist.values()):
+            if entry.offer_order_id == ret.offer_order_id:
+                tables.waitlist[entry.id] = replace(entry, status=WaitStatus.LAPSED)
+        tables.ticket_returns[ret.id] = replace(tables.ticket_returns[ret.id],
+                                                status=ReturnStatus.OPEN, offer_order_id=None)
+
+    async def resell(self, ret: TicketReturn, *, now: datetime) -> None:
+        await _round_trip()
+        tables = self._tx.write()
+        tables.ticket_returns[ret.id] = replace(tables.ticket_returns[ret.id],
+                                                status=ReturnStatus.RESOLD)
+        for entry in list(tables.waitlist.values()):
+            if entry.offer_order_id == ret.offer_order_id:
+                tables.waitlist[entry.id] = replace(entry, status=WaitStatus.PAID)
+        tables.orders[ret.order_id] = replace(tables.orders[ret.order_id],
+                                              status=OrderStatus.RETURNED)
+        for ticket in list(tables.tickets.values()):
+            if ticket.order_id == ret.order_id:
+                tables.tickets[ticket.id] = replace(ticket, status=TicketStatus.REVOKED)
+
+    async def types_to_match(self) -> list[int]:
+        await _round_trip()
+        waiting = {e.ticket_type_id for e in self._t.waitlist.values()
+                   if e.status is WaitStatus.WAITING}
+        return sorted({r.ticket_type_id for r in self._t.ticket_returns.values()
+                       if r.status is ReturnStatus.OPEN and r.ticket_type_id in waiting})
+
+    async def counts(self, event_id: int | None = None) -> AfterSaleCounts:
+        await _round_trip()
+        returns = [r for r in self._t.ticket_returns.values()
+                   if event_id is None or r.event_id == event_id]
+        waits = [e for e in self._t.waitlist.values()
+                 if event_id is None or e.event_id == event_id]
+        offers = [o for o in self._t.orders.values() if o.resale_of is not None
+                  and (event_id is None or o.event_id == event_id)]
+        return AfterSaleCounts(
+            returns=len(returns),
+            resold=sum(r.status is ReturnStatus.RESOLD for r in returns),
+            waiting=sum(e.status is WaitStatus.WAITING for e in waits), offers=len(offers),
+            lapsed=sum(e.status is WaitStatus.LAPSED for e in waits),
+            paid=sum(e.status is WaitStatus.PAID for e in waits))
+
+
 class InMemoryUnitOfWork:
     """The repositories of one in-memory transaction (see :class:`InMemoryDatabase`)."""
 
@@ -1369,6 +1540,7 @@ class InMemoryUnitOfWork:
         self.outbox = InMemoryOutbox(tx)
         self.lottery = InMemoryLotteryRepository(tx)
         self.drafts = InMemoryDraftRepository(tx)
+        self.returns = InMemoryReturnsRepository(tx)
 
 
 class InMemoryDatabase:

@@ -18,6 +18,7 @@ from sqlalchemy import (
     Table,
     Text,
     TypeDecorator,
+    UniqueConstraint,
     text,
 )
 from sqlalchemy.engine import Dialect
@@ -115,6 +116,8 @@ orders = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("hold_expires_at", UTCDateTime, nullable=False),
     Column("paid_at", UTCDateTime),
+    # A waiting-list offer: the returned order whose seats it buys (migration 0015).
+    Column("resale_of", Integer, ForeignKey("orders.id")),
     Index("ix_orders_type_status", "ticket_type_id", "status", "hold_expires_at"),
     Index("ix_orders_user_event", "user_id", "event_id", "status"),
 )
@@ -318,4 +321,50 @@ inbox = Table(
     Column("parked_at", UTCDateTime),
     Column("last_error", Text),
     Index("ix_inbox_charge", "charge_id"),
+)
+
+
+# Returns and the waiting list (core.returns; migration 0015). Written under the ticket
+# type's lock: no lock level of their own.
+return_policies = Table(
+    "return_policies", metadata,
+    Column("event_id", Integer, ForeignKey("events.id"), primary_key=True, autoincrement=False),
+    Column("returns_until", UTCDateTime),
+    Column("fee_minor", BigInteger, nullable=False),
+    Column("offer_minutes", Integer, nullable=False),
+)
+
+waitlist = Table(
+    "waitlist", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("event_id", Integer, ForeignKey("events.id"), nullable=False),
+    Column("ticket_type_id", Integer, ForeignKey("ticket_types.id"), nullable=False),
+    Column("user_id", BigInteger, nullable=False),
+    Column("chat_id", BigInteger, nullable=False),
+    Column("quantity", Integer, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("offer_order_id", Integer, ForeignKey("orders.id")),
+    Column("joined_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    UniqueConstraint("ticket_type_id", "user_id", name="uq_waitlist_type_user"),
+    Index("ix_waitlist_type_status", "ticket_type_id", "status", "id"),
+    Index("ix_waitlist_offer", "offer_order_id"),
+)
+
+ticket_returns = Table(
+    "ticket_returns", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("order_id", Integer, ForeignKey("orders.id"), nullable=False,
+           unique=True),
+    Column("event_id", Integer, ForeignKey("events.id"), nullable=False),
+    Column("ticket_type_id", Integer, ForeignKey("ticket_types.id"), nullable=False),
+    Column("user_id", BigInteger, nullable=False),
+    Column("chat_id", BigInteger, nullable=False),
+    Column("quantity", Integer, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("offer_order_id", Integer, ForeignKey("orders.id")),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index("ix_ticket_returns_type_status", "ticket_type_id", "status", "id"),
+    Index("ix_ticket_returns_offer", "offer_order_id"),
 )

@@ -50,6 +50,12 @@ class ErrorCode(StrEnum):
     TICKET_NOT_FOUND = "ticket_not_found"
     # access
     NOT_ALLOWED = "not_allowed"
+    # returns and the waiting list
+    NOT_SOLD_OUT = "not_sold_out"
+    ALREADY_WAITING = "already_waiting"
+    RETURNS_CLOSED = "returns_closed"
+    NOT_RETURNABLE = "not_returnable"
+    ALREADY_RETURNED = "already_returned"
 
 
 class DomainError(Exception):

@@ -1,0 +1,95 @@
+"""returns and the waiting list: return policies, waiting-list entries, returns, offer orders
+
+Revision ID: 0015
+Revises: 0008
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0015"
+down_revision = "0008"
+branch_labels = None
+depends_on = None
+
+TS = sa.DateTime(timezone=True)
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("orders") as batch:
+        batch.add_column(sa.Column("resale_of", sa.Integer(), nullable=True))
+        batch.create_foreign_key(op.f("fk_orders_resale_of_orders"), "orders",
+                                 ["resale_of"], ["id"])
+    op.create_table(
+        "return_policies",
+        sa.Column("event_id", sa.Integer(), autoincrement=False, nullable=False),
+        sa.Column("returns_until", TS, nullable=True),
+        sa.Column("fee_minor", sa.BigInteger(), nullable=False),
+        sa.Column("offer_minutes", sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(["event_id"], ["events.id"],
+                                name=op.f("fk_return_policies_event_id_events")),
+        sa.PrimaryKeyConstraint("event_id", name=op.f("pk_return_policies")),
+    )
+    op.create_table(
+        "waitlist",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("event_id", sa.Integer(), nullable=False),
+        sa.Column("ticket_type_id", sa.Integer(), nullable=False),
+        sa.Column("user_id", sa.BigInteger(), nullable=False),
+        sa.Column("chat_id", sa.BigInteger(), nullable=False),
+        sa.Column("quantity", sa.Integer(), nullable=False),
+        sa.Column("status", sa.String(16), nullable=False),
+        sa.Column("offer_order_id", sa.Integer(), nullable=True),
+        sa.Column("joined_at", TS, nullable=False),
+        sa.Column("updated_at", TS, nullable=False),
+        sa.ForeignKeyConstraint(["event_id"], ["events.id"],
+                                name=op.f("fk_waitlist_event_id_events")),
+        sa.ForeignKeyConstraint(["ticket_type_id"], ["ticket_types.id"],
+                                name=op.f("fk_waitlist_ticket_type_id_ticket_types")),
+        sa.ForeignKeyConstraint(["offer_order_id"], ["orders.id"],
+                                name=op.f("fk_waitlist_offer_order_id_orders")),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_waitlist")),
+        sa.UniqueConstraint("ticket_type_id", "user_id", name="uq_waitlist_type_user"),
+    )
+    op.create_index("ix_waitlist_type_status", "waitlist", ["ticket_type_id", "status", "id"])
+    op.create_index("ix_waitlist_offer", "waitlist", ["offer_order_id"])
+    op.create_table(
+        "ticket_returns",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("order_id", sa.Integer(), nullable=False),
+        sa.Column("event_id", sa.Integer(), nullable=False),
+        sa.Column("ticket_type_id", sa.Integer(), nullable=False),
+        sa.Column("user_id", sa.BigInteger(), nullable=False),
+        sa.Column("chat_id", sa.BigInteger(), nullable=False),
+        sa.Column("quantity", sa.Integer(), nullable=False),
+        sa.Column("status", sa.String(16), nullable=False),
+        sa.Column("offer_order_id", sa.Integer(), nullable=True),
+        sa.Column("created_at", TS, nullable=False),
+        sa.Column("updated_at", TS, nullable=False),
+        sa.ForeignKeyConstraint(["order_id"], ["orders.id"],
+                                name=op.f("fk_ticket_returns_order_id_orders")),
+        sa.ForeignKeyConstraint(["event_id"], ["events.id"],
+                                name=op.f("fk_ticket_returns_event_id_events")),
+        sa.ForeignKeyConstraint(["ticket_type_id"], ["ticket_types.id"],
+                                name=op.f("fk_ticket_returns_ticket_type_id_ticket_types")),
+        sa.ForeignKeyConstraint(["offer_order_id"], ["orders.id"],
+                                name=op.f("fk_ticket_returns_offer_order_id_orders")),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_ticket_returns")),
+        sa.UniqueConstraint("order_id", name=op.f("uq_ticket_returns_order_id")),
+    )
+    op.create_index("ix_ticket_returns_type_status", "ticket_returns",
+                    ["ticket_type_id", "status", "id"])
+    op.create_index("ix_ticket_returns_offer", "ticket_returns", ["offer_order_id"])
+
+
+def downgrade() -> None:
+    op.drop_index("ix_ticket_returns_offer", table_name="ticket_returns")
+    op.drop_index("ix_ticket_returns_type_status", table_name="ticket_returns")
+    op.drop_table("ticket_returns")
+    op.drop_index("ix_waitlist_offer", table_name="waitlist")
+    op.drop_index("ix_waitlist_type_status", table_name="waitlist")
+    op.drop_table("waitlist")
+    op.drop_table("return_policies")
+    with op.batch_alter_table("orders") as batch:
+        batch.drop_constraint(op.f("fk_orders_resale_of_orders"), type_="foreignkey")
+        batch.drop_column("resale_of")

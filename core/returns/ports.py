@@ -1,0 +1,99 @@
+"""What returns and the waiting list need from storage."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from core.catalog.model import TicketType
+from core.returns.model import ReturnPolicy, TicketReturn, WaitlistEntry
+from core.sales.model import Order
+
+
+@dataclass(frozen=True, slots=True)
+class AfterSaleCounts:
+    """Figures of one event (``None``: all events) for /stats and the CSV export."""
+
+    returns: int = 0
+    resold: int = 0
+    waiting: int = 0
+    offers: int = 0
+    lapsed: int = 0
+    paid: int = 0
+
+
+class ReturnsRepository(Protocol):
+    """Return policies, returns, waiting-list entries and their offers.
+
+    Every write is made under the ticket type's lock (and the orders' locks it names), so
+    no lock level of its own is needed."""
+
+    async def policy(self, event_id: int) -> ReturnPolicy | None:
+        """The event's return policy; None: returns are not allowed."""
+        ...
+
+    async def set_policy(self, event_id: int, policy: ReturnPolicy) -> None:
+        """Record (or replace) an event's return policy."""
+        ...
+
+    async def join(self, *, ticket_type: TicketType, user_id: int, chat_id: int,
+                   quantity: int, now: datetime) -> WaitlistEntry | None:
+        """Put a person on a type's waiting list; None if they are on it already (once per
+        person and type, whatever became of their entry)."""
+        ...
+
+    async def entry_for(self, *, user_id: int, ticket_type_id: int) -> WaitlistEntry | None:
+        """A person's entry on a type's waiting list."""
+        ...
+
+    async def waiting(self, ticket_type_id: int) -> list[WaitlistEntry]:
+        """Entries still ``waiting``, in join order."""
+        ...
+
+    async def add_return(self, order: Order, *, chat_id: int,
+                         now: datetime) -> TicketReturn | None:
+        """Record the return of a whole paid order; None if it was returned already."""
+        ...
+
+    async def return_of(self, order_id: int) -> TicketReturn | None:
+        """The return of an order, if any."""
+        ...
+
+    async def open_returns(self, ticket_type_id: int) -> list[TicketReturn]:
+        """Returns of a type waiting for a taker, oldest first."""
+        ...
+
+    async def add_offer(self, ret: TicketReturn, entry: WaitlistEntry, *, unit_price_minor: int,
+                        currency: str, now: datetime, expires_at: datetime) -> Order:
+        """Offer a return to a waiting person: a held order for its seats (``resale_of`` the
+        returned order) that holds no seat of the public stock; the return and the entry
+        become ``offered`` with it."""
+        ...
+
+    async def offer_of(self, offer_order_id: int) -> tuple[TicketReturn, WaitlistEntry] | None:
+        """The return and the entry an offer order belongs to."""
+        ...
+
+    async def lapsed_offers(self, *, now: datetime, limit: int) -> list[TicketReturn]:
+        """Offered returns whose offer was not paid in time (its hold expired or was
+        released), oldest first."""
+        ...
+
+    async def lapse(self, ret: TicketReturn, *, now: datetime) -> None:
+        """The offer lapsed: its order is released, its entry ``lapsed``, the return
+        ``open`` again."""
+        ...
+
+    async def resell(self, ret: TicketReturn, *, now: datetime) -> None:
+        """The offer was paid: the return is ``resold``, the entry ``paid``, the returned
+        order ``returned`` and its tickets revoked."""
+        ...
+
+    async def types_to_match(self) -> list[int]:
+        """Ticket types with an open return and someone waiting."""
+        ...
+
+    async def counts(self, event_id: int | None = None) -> AfterSaleCounts:
+        """Figures for /stats and the export."""
+        ...
