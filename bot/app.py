@@ -46,6 +46,7 @@ from core.payments.refunds import RefundService
 from core.returns.service import ResaleSettlement, ReturnsService
 from core.sales.service import PurchaseService
 from core.tickets.service import TicketService
+from core.transfers.service import TransferService
 from core.unit_of_work import Database
 from handlers import delivery, notices
 from handlers.context import Services, TicketQContext
@@ -190,6 +191,7 @@ def build_services(db: Database, clock: Clock, *, admin_ids: frozenset[int],
         wizard=EventWizardService(db, clock, access),
         returns=ReturnsService(db, clock),
         clock=clock,
+        transfers=TransferService(db, clock),
         provider_token=provider_token,
     )
     if wake_outbox is not None:

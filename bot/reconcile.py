@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import and_, case, func, select
 
 from bot.storage import tables as t
 from bot.storage.database import SqlDatabase
@@ -56,14 +56,28 @@ class MoneyReport:
 async def money_report(db: SqlDatabase) -> MoneyReport:
     """Classify every payment: ticketed, refunded, held for a lottery draw, or unsettled.
 
-    Ticketed: no refund and a paid order (direct sale) or a winning entry (lottery).
+    Ticketed: no refund of the whole payment and a paid order (direct sale) or a winning
+    entry (lottery); tickets refunded one by one add their refunds to ``refunded_minor``
+    (pending or failed ones leave the payment unsettled until they are done).
     """
     p, r, o, e = t.payments.c, t.refunds.c, t.orders.c, t.entries.c
+    whole = t.refunds.alias("whole")
+    # Per payment: its whole refund (at most one) and the sum and states of its tickets' own.
+    parts = (select(r.payment_id,
+                    func.coalesce(func.sum(case((r.status == RefundStatus.SUCCEEDED.value,
+                                                 r.amount_minor), else_=0)), 0).label("done"),
+                    func.sum(case((r.status == RefundStatus.PENDING.value, 1), else_=0))
+                    .label("pending"),
+                    func.sum(case((r.status == RefundStatus.FAILED.value, 1), else_=0))
+                    .label("failed"))
+             .where(r.ticket_id.is_not(None)).group_by(r.payment_id).subquery())
     query = (
-        select(p.id, p.amount_minor, r.status.label("refund_status"),
-               r.amount_minor.label("refund_minor"), o.status.label("order_status"),
-               e.status.label("entry_status"))
-        .select_from(t.payments.outerjoin(t.refunds, r.payment_id == p.id)
+        select(p.id, p.amount_minor, whole.c.status.label("refund_status"),
+               whole.c.amount_minor.label("refund_minor"), o.status.label("order_status"),
+               e.status.label("entry_status"), parts.c.done, parts.c.pending, parts.c.failed)
+        .select_from(t.payments.outerjoin(whole, and_(whole.c.payment_id == p.id,
+                                                      whole.c.ticket_id.is_(None)))
+                     .outerjoin(parts, parts.c.payment_id == p.id)
                      .outerjoin(t.orders, o.id == p.order_id)
                      .outerjoin(t.entries, e.id == p.entry_id))
     )
@@ -73,7 +87,12 @@ async def money_report(db: SqlDatabase) -> MoneyReport:
         for row in await uow.conn.execute(query):
             payments += 1
             paid += row.amount_minor
-            if row.refund_status is None:
+            refunded_minor += int(row.done or 0)
+            if row.pending or row.failed:  # a ticket's own refund still on its way
+                unsettled += 1
+                pending += int(row.pending or 0)
+                failed += int(row.failed or 0)
+            elif row.refund_status is None:
                 if row.order_status == OrderStatus.PAID.value \
                         or row.entry_status == EntryStatus.WON.value:
                     ticketed += 1

@@ -18,6 +18,7 @@ from core.payments.ports import PaymentRepository, RefundRepository
 from core.returns.ports import ReturnsRepository
 from core.sales.ports import OrderRepository
 from core.tickets.ports import TicketRepository
+from core.transfers.ports import TransferRepository
 
 
 class UnitOfWork(Protocol):
@@ -66,6 +67,11 @@ class UnitOfWork(Protocol):
     @property
     def tickets(self) -> TicketRepository:
         """The tickets repository of this transaction."""
+        ...
+
+    @property
+    def transfers(self) -> TransferRepository:
+        """The ticket transfers' claim links in this transaction."""
         ...
 
     @property

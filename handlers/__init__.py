@@ -91,6 +91,8 @@ def register(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
         CommandHandler(["myevents", "events_admin"], guarded(console.cmd_my_events)),
         CommandHandler("export", guarded(console.cmd_export)),
         CommandHandler("cancel_event", guarded(console.cmd_cancel_event)),
+        CommandHandler("refund_ticket", guarded(console.cmd_refund_ticket)),
+        CommandHandler("refund_order", guarded(console.cmd_refund_order)),
         CommandHandler("staff_invite", guarded(console.cmd_staff_invite)),
         CommandHandler("staff", guarded(console.cmd_staff)),
         CommandHandler("invite_organizer", guarded(console.cmd_invite_organizer)),

@@ -284,6 +284,34 @@ class MyTicketsPage(Action):
     page: PageNo
 
 
+# ----------------------------------------------------------------------------- transfers
+
+@declare("tg")
+@dataclass(frozen=True, slots=True)
+class GiveTicket(Action):
+    """``v1:tg:55``: make a claim link to give ticket 55 to a friend."""
+
+    ticket_id: Id
+
+
+@declare("ta")
+@dataclass(frozen=True, slots=True)
+class AcceptTicket(Action):
+    """``v1:ta:7:<code>``: accept the ticket of claim link 7; ``code`` is the link's second
+    secret, shown only to whoever opened the link (a forged button cannot guess it)."""
+
+    transfer_id: Id
+    code: Id
+
+
+@declare("tw")
+@dataclass(frozen=True, slots=True)
+class WithdrawGift(Action):
+    """``v1:tw:7``: the giver withdraws claim link 7 before anyone used it."""
+
+    transfer_id: Id
+
+
 @declare("noop")
 @dataclass(frozen=True, slots=True)
 class Noop(Action):

@@ -28,12 +28,13 @@ from telegram.constants import ParseMode
 from core.access.model import Grant, Invite, Role
 from core.catalog.model import Event, EventStatus
 from core.kernel.errors import DomainError, ErrorCode
+from core.organizer.service import RefundStarted
 from handlers import callbacks as cb
 from handlers.common import reply, show, user_id
 from handlers.context import TicketQContext
 from handlers.keyboards import button, label, label_cutting, pager
 from handlers.paging import EVENTS_PER_PAGE, PEOPLE_PER_PAGE, paginate
-from handlers.texts import event_figures_text, fit, page_suffix, t
+from handlers.texts import event_figures_text, fit, page_suffix, plural, t
 
 _ID_MAX_DIGITS = 18
 
@@ -552,3 +553,47 @@ async def on_cancel_keep(update: Update, context: TicketQContext,
         return
     figures = await context.services.organizer.figures(actor_id=uid, event_id=action.event_id)
     await show(update, context, t("console.cancel_kept", title=figures.event.title))
+
+
+# --- single refunds ---------------------------------------------------------------------------
+
+async def cmd_refund_ticket(update: Update, context: TicketQContext) -> None:
+    """``/refund_ticket <code> <reason>``: refund one ticket in full (its payer is told the
+    reason; the door then says REVOKED, "refunded").
+
+    Raises:
+        DomainError: ``not_allowed``, ``ticket_not_found``, ``refund_reason_required`` or
+            ``nothing_to_refund``.
+    """
+    uid = await _organizer_or_refuse(update, context)
+    args = context.args or []
+    if not args:
+        await reply(update, context, t("console.refund_usage"))
+        return
+    started = await context.services.organizer.refund_ticket(
+        actor_id=uid, code=args[0], reason=" ".join(args[1:]))
+    context.services.wake_outbox()
+    await reply(update, context, _refund_text(started))
+
+
+async def cmd_refund_order(update: Update, context: TicketQContext) -> None:
+    """``/refund_order <order id> <reason>``: refund what is still valid of one order.
+
+    Raises:
+        DomainError: ``not_allowed``, ``order_not_found``, ``refund_reason_required`` or
+            ``nothing_to_refund``.
+    """
+    uid = await _organizer_or_refuse(update, context)
+    args = context.args or []
+    if not args or not args[0].isdecimal() or not 0 < int(args[0]) < 2**63:
+        await reply(update, context, t("console.refund_usage"))
+        return
+    started = await context.services.organizer.refund_order(
+        actor_id=uid, order_id=int(args[0]), reason=" ".join(args[1:]))
+    context.services.wake_outbox()
+    await reply(update, context, _refund_text(started))
+
+
+def _refund_text(started: RefundStarted) -> str:
+    return t("console.refunded", event=started.event.title, amount=started.amount,
+             tickets=plural("count.tickets", started.tickets), event_id=started.event.id)

@@ -18,6 +18,7 @@ from core.organizer.service import OrganizerService
 from core.returns.service import ReturnsService
 from core.sales.service import PurchaseService
 from core.tickets.service import TicketService
+from core.transfers.service import TransferService
 
 
 def _nothing() -> None:
@@ -39,6 +40,7 @@ class Services:
     wizard: EventWizardService
     returns: ReturnsService
     clock: Clock
+    transfers: TransferService
     provider_token: str
     bot_username: str = ""
     # Wakes the outbox worker right after a handler committed new outbox items.

@@ -19,7 +19,7 @@ import zxingcpp
 from telegram import Document, Message, Update
 from telegram.error import TelegramError
 
-from core.door.model import ScanResult
+from core.door.model import ScanResult, Verdict
 from core.kernel.errors import DomainError
 from handlers.common import reply, user_id
 from handlers.context import TicketQContext
@@ -50,6 +50,9 @@ def verdict_text(result: ScanResult) -> str:
         "holder": result.holder_first_name, "checked_in": result.checked_in,
         "sold": result.sold, "when": result.first_scan_at, "staff": result.first_scan_staff,
     }
+    if result.verdict is Verdict.REVOKED and result.revoked_reason is not None:
+        # Why it is no longer valid: given away (a new QR replaced it) or refunded.
+        return t(f"door.revoked.{result.revoked_reason}", **params)
     return t(f"door.{result.verdict.value}", **params)
 
 

@@ -11,6 +11,7 @@ from core.catalog.model import Event
 from core.catalog.service import EventCard, EventPage
 from core.lottery.service import EntryView, LotteryInfo
 from core.returns.service import ReturnOption
+from core.tickets.actions import HolderAction
 from core.tickets.model import format_short_code
 from core.tickets.service import TicketView
 from handlers import callbacks as cb
@@ -214,6 +215,7 @@ def my_tickets(views: Sequence[TicketView], entries: Sequence[EntryView] = (),
     for item in shown.items:
         if isinstance(item, TicketView):
             rows.append([button(ticket_label(item), cb.ShowTicket(item.ticket.id))])
+            rows += holder_action_rows(item)
         else:
             rows.append([button(label("mytickets.entry_button", event=item.event.title),
                                 cb.ShowEvent(item.event.id))])
@@ -222,6 +224,21 @@ def my_tickets(views: Sequence[TicketView], entries: Sequence[EntryView] = (),
         rows.append(nav)
     rows.append([button(label("button.browse"), cb.ListPage(0))])
     return InlineKeyboardMarkup(rows)
+
+
+def holder_action_rows(view: TicketView) -> list[list[InlineKeyboardButton]]:
+    """A button for each thing the holder may do with this ticket now (and nothing else):
+    ``view.actions``, decided by ``core.tickets.actions``."""
+    code = format_short_code(view.ticket.short_code)
+    rows = []
+    for action in view.actions:
+        if action is HolderAction.TRANSFER:
+            rows.append([button(label("mytickets.give_button", code=code),
+                                cb.GiveTicket(view.ticket.id))])
+        elif action is HolderAction.RETURN:
+            rows.append([button(label("mytickets.return_button", code=code),
+                                cb.ReturnAsk(view.ticket.order_id))])
+    return rows
 
 
 def back_to_list() -> InlineKeyboardMarkup:

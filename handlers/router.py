@@ -8,7 +8,7 @@ from telegram import Update
 from telegram.error import TelegramError
 
 from core.kernel.errors import DomainError
-from handlers import browse, console, lottery, my_tickets, purchase
+from handlers import browse, console, lottery, my_tickets, purchase, transfers
 from handlers import callbacks as cb
 from handlers.common import ShownOnScreen, cut, reply
 from handlers.context import TicketQContext
@@ -22,7 +22,7 @@ ANSWER_MAX = 200  # UTF-16 units
 
 # The modules whose flows answer buttons: importing them registers each flow
 # (``@cb.handles``) next to it. A new button needs its declaration and its flow, nothing here.
-FLOWS = (browse, console, lottery, my_tickets, purchase, wizard)
+FLOWS = (browse, console, lottery, my_tickets, purchase, transfers, wizard)
 
 
 class Notice(Exception):  # not an error: how a flow ends with a short notice

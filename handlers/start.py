@@ -1,5 +1,5 @@
 """``/start``: the welcome, and deep links (``t_<token>`` tickets, ``ev_<id>`` events,
-``i_<token>`` invites)."""
+``i_<token>`` invites, ``tr_<token>`` ticket transfers)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import re
 from telegram import Update
 
 from core.access.model import INVITE_PREFIX
-from handlers import console, door, keyboards
+from core.transfers.model import CLAIM_PREFIX
+from handlers import console, door, keyboards, transfers
 from handlers.browse import send_event_card
 from handlers.common import reply, user_id
 from handlers.context import TicketQContext
@@ -31,6 +32,9 @@ async def cmd_start(update: Update, context: TicketQContext) -> None:
         return
     if payload.startswith(INVITE_PREFIX):
         await console.accept_invite(update, context, payload)
+        return
+    if payload.startswith(CLAIM_PREFIX):  # before "t_": a claim link is not a ticket
+        await transfers.open_claim(update, context, payload)
         return
     if payload.startswith("t_"):
         if await door.scan_start_link(update, context, payload):  # door staff scanning

@@ -85,6 +85,7 @@ TEXTS: dict[str, str] = {
         "stay valid until someone pays for them; then they stop working and you are "
         "refunded. If nobody takes them, you keep them."
     ),
+    "mytickets.return_button": "↩️ Return {code} (to the waiting list)",
     "return.button": "↩️ {quantity} × {ticket_type} · {event}",
     "return.button_pending": "⏳ {quantity} × {ticket_type} · {event} (returned)",
     "return.ask": (
@@ -174,6 +175,8 @@ TEXTS: dict[str, str] = {
         "/myevents — your events with Stats · Export · Staff invite · Staff · Cancel\n"
         "/export &lt;event id&gt; — tickets, orders and check-ins as CSV\n"
         "/cancel_event &lt;event id&gt; — cancel and refund everyone (asks first)\n"
+        "/refund_ticket &lt;code&gt; &lt;reason&gt;, /refund_order &lt;order id&gt; "
+        "&lt;reason&gt; — refund one ticket or one order (the buyer reads your reason)\n"
         "/invite_organizer, /organizers — admins: invite and list organizers\n"
         "/door, /checkin &lt;code&gt; — door staff: counts and typed codes"
     ),
@@ -374,6 +377,8 @@ TEXTS: dict[str, str] = {
     "mytickets.item": "• <b>{event}</b> — {ticket_type}\n  {when} · <code>{code}</code>",
     "mytickets.hint": "\nTap a ticket to get its QR code again.",
     "mytickets.button": "{event} · {ticket_type} · {code}",
+    "mytickets.give_button": "🎁 Give {code} to a friend",
+    "mytickets.give_hint": "🎁 marks a ticket you may give to a friend now.",
     "mytickets.entries_title": "<b>Your lottery entries</b>",
     "mytickets.entry": "• <b>{event}</b> — {quantity} × {ticket_type}: {status}",
     "mytickets.entry.entered": "in the draw on {draw}",
@@ -381,6 +386,34 @@ TEXTS: dict[str, str] = {
     "mytickets.entry.lost": "not selected — refunded {amount}",
     "mytickets.entry.position": " (draw position #{position})",
     "mytickets.entry_button": "🎲 {event}",
+    # --- transfers (handlers/transfers.py) -----------------------------------------------------
+    "transfer.link": (
+        "🎁 To give your <b>{event}</b> ticket ({ticket_type}) to a friend, send them this "
+        "link:\n{link}\n\nIt works once, until {expires}. When they accept, they get a new "
+        "QR code and yours stops working. Changed your mind? Withdraw the link below."
+    ),
+    "transfer.button.withdraw": "✖️ Withdraw this link",
+    "transfer.withdrawn": (
+        "This link was withdrawn: nobody can use it now. The ticket stays yours."
+    ),
+    "transfer.someone": "Someone",
+    "transfer.offer": (
+        "🎁 {giver} is giving you a ticket:\n<b>{event}</b> — {ticket_type}\n🗓 {when}\n"
+        "📍 {venue}\n\nAccept it to get your own QR code; theirs stops working."
+    ),
+    "transfer.button.accept": "✅ Accept the ticket",
+    "transfer.accepted": (
+        "✅ Accepted: the <b>{event}</b> ticket ({ticket_type}) is yours. Its QR code follows "
+        "and is under /mytickets."
+    ),
+    "transfer_received": (
+        "🎟 {giver} gave you a ticket for <b>{event}</b> ({ticket_type}).\n🗓 {starts}\n"
+        "📍 {venue}\nYour own QR code follows; show it at the door."
+    ),
+    "transfer_done": (
+        "🎁 {friend} accepted your ticket for <b>{event}</b> ({ticket_type}). Your old QR "
+        "code no longer works; the ticket is theirs now."
+    ),
     # --- admin --------------------------------------------------------------------------------
     "import.hint": (
         "Send me the event as a YAML or JSON document (up to {max_kb} KB). Example:\n"
@@ -470,6 +503,15 @@ TEXTS: dict[str, str] = {
         "every holder is told. This cannot be undone."
     ),
     "console.cancel_yes": "Yes, cancel and refund everyone",
+    "console.refund_usage": (
+        "Usage: /refund_ticket &lt;code&gt; &lt;reason&gt; (the code under the ticket's QR, "
+        "e.g. K7QH-3MZP) or /refund_order &lt;order id&gt; &lt;reason&gt; (/export lists "
+        "both). The reason is required: the buyer reads it."
+    ),
+    "console.refunded": (
+        "💸 Refund of {amount} queued for {tickets} of <b>{event}</b>: revoked at the door, "
+        "back on sale, the buyer told. /stats {event_id} shows it when done."
+    ),
     "console.cancel_no": "No",
     "console.cancel_kept": "Nothing changed: <b>{title}</b> goes ahead.",
     "console.cancelled": (
@@ -488,6 +530,24 @@ TEXTS: dict[str, str] = {
     "door.revoked": (
         "⛔⛔⛔ <b>REVOKED</b> ⛔⛔⛔\n\nThis ticket is no longer valid (it was refunded).\n\n"
         "<b>{event}</b>\n🎫 {ticket_type}"
+    ),
+    "door.revoked.refunded": (
+        "⛔⛔⛔ <b>REVOKED</b> ⛔⛔⛔\n\nThis ticket is no longer valid: it was refunded.\n\n"
+        "<b>{event}</b>\n🎫 {ticket_type}"
+    ),
+    "door.revoked.transferred": (
+        "⛔⛔⛔ <b>REVOKED</b> ⛔⛔⛔\n\nThis ticket is no longer valid: it was transferred to "
+        "someone else, whose new QR code replaces it. Do not admit.\n\n"
+        "<b>{event}</b>\n🎫 {ticket_type}"
+    ),
+    "door.revoked.returned": (
+        "⛔⛔⛔ <b>REVOKED</b> ⛔⛔⛔\n\nThis ticket is no longer valid: its holder returned it "
+        "and the seat was resold to someone on the waiting list. Do not admit.\n\n"
+        "<b>{event}</b>\n🎫 {ticket_type}"
+    ),
+    "door.revoked.cancelled": (
+        "⛔⛔⛔ <b>REVOKED</b> ⛔⛔⛔\n\nThis ticket is no longer valid: the event was "
+        "cancelled.\n\n<b>{event}</b>\n🎫 {ticket_type}"
     ),
     "door.cancelled": (
         "⛔⛔⛔ <b>EVENT CANCELLED</b> ⛔⛔⛔\n\n<b>{event}</b> was cancelled; "
@@ -572,6 +632,18 @@ TEXTS: dict[str, str] = {
     "admin.charge_refunded": (
         "⚠️ Reconciliation: Stripe charge <code>{charge}</code> of {amount} ({when}) matches "
         "no payment in TicketQ, so it is being refunded in full. Payer's chat: {payer}."
+    ),
+    "refund_started.organizer_refund": (
+        "The organizer is refunding {amount} to you in full."
+    ),
+    "ticket_refunded": (
+        "💸 The organizer of <b>{event}</b> refunded {quantity} × {ticket_type} ({codes}): "
+        "{amount} is on its way back to you. Their reason: {reason}\n"
+        "These tickets no longer admit anyone."
+    ),
+    "ticket_refunded_holder": (
+        "⚠️ Your <b>{event}</b> ticket {codes} ({ticket_type}) was refunded by the organizer "
+        "to the person who paid for it, so it no longer admits you. Their reason: {reason}"
     ),
     "refund_done": "💸 Your refund of {amount} has been issued. It may take a few days to show.",
     "lottery_entered": (
@@ -750,6 +822,26 @@ TEXTS: dict[str, str] = {
     "error.hold_expired": "Your hold expired. Please pick your tickets again.",
     "error.amount_mismatch": "The amount does not match your order. Please start a new one.",
     "error.ticket_not_found": "We could not find that ticket.",
+    "error.ticket_not_valid": "This ticket is no longer valid, so it cannot be given away.",
+    "error.ticket_already_used": (
+        "This ticket was already used at the door, so it cannot be given away."
+    ),
+    "error.transfers_off": "The organizer does not allow tickets of this event to be given away.",
+    "error.transfers_closed": "Tickets of this event can no longer be given away.",
+    "error.transfer_limit_reached": (
+        "This ticket has been passed on as often as the organizer allows."
+    ),
+    "error.claim_not_found": "This ticket link is not valid.",
+    "error.claim_used": "This ticket link was already used: the ticket has been accepted.",
+    "error.claim_expired": (
+        "This ticket link has expired. Ask your friend to send you a new one."
+    ),
+    "error.claim_cancelled": "The sender withdrew this ticket link; the ticket stays theirs.",
+    "error.claim_own_ticket": (
+        "This is your own ticket's link: send it to the friend you are giving it to."
+    ),
+    "error.refund_reason_required": "Please give a reason for the refund.",
+    "error.nothing_to_refund": "There is nothing left to refund there.",
     "error.not_allowed": "Sorry, only organizers can do that.",
     "error.entries_not_open": "Entries for this lottery open on {opens}.",
     "error.entries_closed": "Entries for this lottery are closed.",
@@ -799,6 +891,10 @@ TEXTS: dict[str, str] = {
     "spec.close_before_open": "must be after entries_open_at",
     "spec.draw_before_close": "must not be before entries_close_at",
     "spec.draw_after_start": "must be before the event starts",
+    "spec.phone_bound": (
+        "must be false: this lottery verifies phones, so its tickets stay with the winners"
+    ),
+    "spec.transfer_after_start": "must not be after the event starts",
     "spec.unknown": "is invalid ({code})",
 }
 
@@ -809,7 +905,8 @@ OUTBOX_KEYS: frozenset[str] = frozenset(
      "lottery_won", "lottery_not_selected", "event_cancelled", "reminder",
      "hold_screen.paid", "hold_screen.expired", "hold_screen.released", "hold_screen.rejected",
      "waitlist.offer", "waitlist.lapsed", "return.offered", "return.lapsed_kept",
-     "return.resold", "invoice.title", "invoice.offer_description", "invoice.label"}
+     "return.resold", "invoice.title", "invoice.offer_description", "invoice.label",
+     "transfer_received", "transfer_done", "ticket_refunded", "ticket_refunded_holder"}
     | {f"refund_started.{reason.value}" for reason in RefundReason}
 )
 
@@ -819,7 +916,7 @@ SPEC_CODES: frozenset[str] = frozenset({
     "not_mapping", "duplicate_name", "bad_currency", "unsupported_currency",
     "mixed_currencies", "bad_choice",
     "not_boolean", "in_past", "required_for_lottery", "close_before_open",
-    "draw_before_close", "draw_after_start",
+    "draw_before_close", "draw_after_start", "phone_bound", "transfer_after_start",
 })
 
 _DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")

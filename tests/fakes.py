@@ -49,6 +49,7 @@ from core.catalog.model import (
     LotteryWindow,
     SaleMode,
     TicketType,
+    TransferPolicy,
 )
 from core.catalog.spec import EventSpec
 from core.door.model import CheckinRecord, Verdict
@@ -84,7 +85,14 @@ from core.returns.model import (
 )
 from core.returns.ports import AfterSaleCounts
 from core.sales.model import HoldScreen, Order, OrderStatus, ScreenState, Stock
-from core.tickets.model import Ticket, TicketStatus, new_short_code, new_token
+from core.tickets.model import (
+    RevokeReason,
+    Ticket,
+    TicketStatus,
+    new_short_code,
+    new_token,
+)
+from core.transfers.model import Transfer, TransferStatus
 
 
 class IntegrityError(Exception):
@@ -244,6 +252,7 @@ class _Tables:
     return_policies: dict[int, ReturnPolicy] = field(default_factory=dict)  # by event id
     waitlist: dict[int, WaitlistEntry] = field(default_factory=dict)
     ticket_returns: dict[int, TicketReturn] = field(default_factory=dict)
+    transfers: dict[int, Transfer] = field(default_factory=dict)
 
     def copy(self) -> _Tables:
         """A working copy for one write transaction (rows are shared: they are immutable)."""
@@ -338,15 +347,21 @@ def _owe_back(tx: _Tx, plan: RefundPlan, event_id: int,
     tables = tx.write()
     added = 0
     for selects in paid:
-        refunded = {row.refund.payment_id for row in tables.refunds.values()}
+        refunded = {row.refund.payment_id for row in tables.refunds.values()
+                    if row.refund.ticket_id is None}
         for payment_id in sorted(tables.payments):
             p = tables.payments[payment_id].record
-            if p.id in refunded or not selects(p):
+            # What its tickets' own refunds left of the payment is owed back.
+            left = p.amount.amount - sum(row.refund.amount.amount
+                                         for row in tables.refunds.values()
+                                         if row.refund.payment_id == p.id)
+            if p.id in refunded or not selects(p) or left <= 0:
                 continue
             refund_id = tx.seq.next("refunds")
             tables.refunds[refund_id] = _RefundRow(
                 Refund(id=refund_id, payment_id=p.id, user_id=p.user_id, chat_id=p.chat_id,
-                       amount=p.amount, reason=plan.reason, status=RefundStatus.PENDING,
+                       amount=Money(left, p.amount.currency), reason=plan.reason,
+                       status=RefundStatus.PENDING,
                        provider_charge_id=p.provider_charge_id, attempts=0),
                 event_id, _utc(now), _utc(now))
             added += 1
@@ -357,6 +372,11 @@ def _owe_back(tx: _Tx, plan: RefundPlan, event_id: int,
             _queue(tx, outbox_codec.REFUND, plan.work(refund_id), plan.item_key.of(refund_id),
                    None, now)
     return added
+
+
+def _stored_policy(policy: TransferPolicy) -> TransferPolicy:
+    """A transfer policy as the ``events`` columns give it back (its deadline in UTC)."""
+    return replace(policy, until=_utc_or_none(policy.until))
 
 
 def _void_pending(tables: _Tables, event_id: int) -> int:
@@ -398,7 +418,8 @@ class InMemoryEventRepository(_Repo):
             starts_at=_utc(spec.starts_at), timezone=spec.timezone,
             status=EventStatus.PUBLISHED if spec.publish else EventStatus.DRAFT,
             sale_mode=spec.sale_mode, lottery=lottery,
-            lottery_state=LotteryState.OPEN if lottery else None)
+            lottery_state=LotteryState.OPEN if lottery else None,
+            transfers=_stored_policy(spec.transfers))
         tables.events[event_id] = _EventRow(
             event, created_by=created_by, created_at=_utc(now),
             lottery_seed=seed.hex() if seed else None,
@@ -501,7 +522,7 @@ class InMemoryEventRepository(_Repo):
         event = replace(old, title=spec.title, description=spec.description,
                         venue=spec.venue, starts_at=_utc(spec.starts_at),
                         timezone=spec.timezone, sale_mode=spec.sale_mode, lottery=window,
-                        lottery_state=state)
+                        lottery_state=state, transfers=_stored_policy(spec.transfers))
         tables.events[event_id] = replace(row, event=event, **values)
         mine = sorted((tt for tt in tables.ticket_types.values() if tt.event_id == event_id),
                       key=lambda tt: (tt.position, tt.id))
@@ -542,7 +563,8 @@ class InMemoryEventRepository(_Repo):
         revoked = 0
         for ticket in list(tables.tickets.values()):
             if ticket.event_id == event_id and ticket.status is TicketStatus.VALID:
-                tables.tickets[ticket.id] = replace(ticket, status=TicketStatus.REVOKED)
+                tables.tickets[ticket.id] = replace(ticket, status=TicketStatus.REVOKED,
+                                                    revoked_reason=RevokeReason.CANCELLED)
                 revoked += 1
         for order in list(tables.orders.values()):
             if order.event_id == event_id and order.status is OrderStatus.HELD:
@@ -591,7 +613,7 @@ class InMemoryEventRepository(_Repo):
             if order.ticket_type_id not in wanted:
                 continue
             if order.status is OrderStatus.PAID:
-                sold[order.ticket_type_id] += order.quantity
+                sold[order.ticket_type_id] += order.quantity - order.refunded_quantity
             elif (order.status is OrderStatus.HELD and order.hold_expires_at > now
                   and order.user_id != exclude_user_id and order.resale_of is None):
                 held[order.ticket_type_id] += order.quantity
@@ -645,7 +667,7 @@ class InMemoryOrderRepository(_Repo):
 
     async def seats_owned(self, *, user_id: int, ticket_type_id: int) -> int:
         await _round_trip()
-        return sum(o.quantity for o in self._t.orders.values()
+        return sum(o.quantity - o.refunded_quantity for o in self._t.orders.values()
                    if o.user_id == user_id and o.ticket_type_id == ticket_type_id
                    and o.status is OrderStatus.PAID)
 
@@ -656,6 +678,12 @@ class InMemoryOrderRepository(_Repo):
     async def mark_paid(self, order_id: int, *, now: datetime) -> None:
         await _round_trip()
         self._change(order_id, status=OrderStatus.PAID, paid_at=_utc(now))
+
+    async def return_seats(self, order_id: int, count: int) -> None:
+        await _round_trip()
+        self._tx.locks.require(locking.order(order_id))
+        order = self._tx.write().orders[order_id]
+        self._change(order_id, refunded_quantity=order.refunded_quantity + count)
 
     async def mark_rejected(self, order_id: int) -> None:
         await _round_trip()
@@ -740,17 +768,34 @@ class InMemoryPaymentRepository(_Repo):
         return sorted((row.record for row in self._t.payments.values()
                        if row.record.order_id == order_id), key=lambda r: r.id)
 
+    async def paying_for_order(self, order_id: int) -> PaymentRecord | None:
+        await _round_trip()
+        tables = self._t
+        entries = {e.entry.id for e in tables.entries.values() if e.entry.order_id == order_id}
+        whole = {r.refund.payment_id for r in tables.refunds.values()
+                 if r.refund.ticket_id is None}
+        paying = sorted((row.record for row in tables.payments.values()
+                         if (row.record.order_id == order_id or row.record.entry_id in entries)
+                         and row.record.id not in whole), key=lambda r: r.id)
+        return paying[0] if paying else None
+
 
 class InMemoryRefundRepository(_Repo):
     """Refunds owed and their progress; one per payment."""
 
     async def request(self, payment: PaymentRecord, *, amount: Money, reason: RefundReason,
-                      now: datetime) -> Refund:
+                      now: datetime, ticket_id: int | None = None,
+                      note: str | None = None) -> Refund:
         await _round_trip()
         tables = self._tx.write()
         for row in tables.refunds.values():
-            if row.refund.payment_id == payment.id:  # ON CONFLICT (payment_id) DO NOTHING
+            # ON CONFLICT DO NOTHING: one whole refund per payment, one per ticket.
+            if (ticket_id is None and row.refund.payment_id == payment.id
+                    and row.refund.ticket_id is None) or (
+                    ticket_id is not None and row.refund.ticket_id == ticket_id):
                 return row.refund
+        if ticket_id is not None and ticket_id not in tables.tickets:
+            raise IntegrityError(f"refunds.ticket_id {ticket_id} does not exist")
         if payment.id not in tables.payments:
             raise IntegrityError(f"refunds.payment_id {payment.id} does not exist")
         event_id = None
@@ -765,9 +810,14 @@ class InMemoryRefundRepository(_Repo):
             id=refund_id, payment_id=payment.id, user_id=payment.user_id,
             chat_id=payment.chat_id, amount=amount, reason=reason,
             status=RefundStatus.PENDING, provider_charge_id=payment.provider_charge_id,
-            attempts=0)
+            attempts=0, ticket_id=ticket_id, note=note)
         tables.refunds[refund_id] = _RefundRow(refund, event_id, _utc(now), _utc(now))
         return refund
+
+    async def refunded_minor(self, payment_id: int) -> int:
+        await _round_trip()
+        return sum(row.refund.amount.amount for row in self._t.refunds.values()
+                   if row.refund.payment_id == payment_id)
 
     async def get(self, refund_id: int) -> Refund | None:
         await _round_trip()
@@ -864,6 +914,33 @@ class InMemoryTicketRepository(_Repo):
         await _round_trip()
         return next((t for t in self._t.tickets.values() if t.short_code == code), None)
 
+    async def revoke(self, ticket_id: int, *, reason: RevokeReason) -> None:
+        await _round_trip()
+        self._tx.locks.require(locking.ticket(ticket_id))
+        tables = self._tx.write()
+        ticket = tables.tickets.get(ticket_id)
+        if ticket is not None:
+            tables.tickets[ticket_id] = replace(ticket, status=TicketStatus.REVOKED,
+                                                revoked_reason=reason)
+
+    async def reissue(self, ticket: Ticket, *, owner_user_id: int, now: datetime) -> Ticket:
+        await _round_trip()
+        self._tx.locks.require(locking.ticket(ticket.id))
+        tables = self._tx.write()
+        taken = {t.short_code for t in tables.tickets.values()}
+        code = new_short_code()
+        while code in taken:
+            code = new_short_code()
+        ticket_id = self._tx.seq.next("tickets")
+        new = Ticket(id=ticket_id, order_id=ticket.order_id, event_id=ticket.event_id,
+                     ticket_type_id=ticket.ticket_type_id, owner_user_id=owner_user_id,
+                     token=new_token(), short_code=code, status=TicketStatus.VALID,
+                     issued_at=_utc(now), transfer_count=ticket.transfer_count + 1,
+                     transferred_from=ticket.id)
+        tables.tickets[ticket_id] = new
+        return new
+
+
     async def export_rows(self, event_id: int) -> list[tuple[object, ...]]:
         await _round_trip()
         tables = self._t
@@ -886,6 +963,63 @@ class InMemoryTicketRepository(_Repo):
                 order.unit_price.amount, order.unit_price.currency,
                 scan.scanned_at if scan else None, staff.first_name if staff else None))
         return rows
+
+
+class InMemoryTransferRepository(_Repo):
+    """Claim links of ticket transfers (written under their ticket's lock, as in SQL)."""
+
+    async def add(self, *, ticket_id: int, event_id: int, from_user_id: int, token: str,
+                  confirm_code: int, now: datetime, expires_at: datetime) -> Transfer:
+        await _round_trip()
+        self._tx.locks.require(locking.ticket(ticket_id))
+        tables = self._tx.write()
+        if any(x.token == token for x in tables.transfers.values()):
+            raise IntegrityError("transfers.token must be unique")
+        if ticket_id not in tables.tickets or event_id not in tables.events:
+            raise IntegrityError("transfers: ticket or event does not exist")
+        transfer_id = self._tx.seq.next("transfers")
+        transfer = Transfer(
+            id=transfer_id, ticket_id=ticket_id, event_id=event_id,
+            from_user_id=from_user_id, token=token, confirm_code=confirm_code,
+            status=TransferStatus.PENDING, created_at=_utc(now), expires_at=_utc(expires_at))
+        tables.transfers[transfer_id] = transfer
+        return transfer
+
+    async def get(self, transfer_id: int) -> Transfer | None:
+        await _round_trip()
+        return self._t.transfers.get(transfer_id)
+
+    async def by_token(self, token: str) -> Transfer | None:
+        await _round_trip()
+        return next((x for x in self._t.transfers.values() if x.token == token), None)
+
+    async def pending_for_ticket(self, ticket_id: int, *, now: datetime) -> Transfer | None:
+        await _round_trip()
+        live = [x for x in self._t.transfers.values()
+                if x.ticket_id == ticket_id and x.status is TransferStatus.PENDING
+                and x.expires_at > now]
+        return max(live, key=lambda x: x.id) if live else None
+
+    def _set(self, transfer_id: int, **values: Any) -> None:
+        tables = self._tx.write()
+        transfer = tables.transfers[transfer_id]
+        self._tx.locks.require(locking.ticket(transfer.ticket_id))
+        tables.transfers[transfer_id] = replace(transfer, **values)
+
+    async def mark_claimed(self, transfer_id: int, *, claimed_by: int, new_ticket_id: int,
+                           now: datetime) -> None:
+        await _round_trip()
+        self._set(transfer_id, status=TransferStatus.CLAIMED, claimed_by=claimed_by,
+                  claimed_at=_utc(now), new_ticket_id=new_ticket_id)
+
+    async def mark_cancelled(self, transfer_id: int, *, now: datetime) -> None:
+        await _round_trip()
+        self._set(transfer_id, status=TransferStatus.CANCELLED, cancelled_at=_utc(now))
+
+    async def claimed_count(self, event_id: int) -> int:
+        await _round_trip()
+        return sum(1 for x in self._t.transfers.values()
+                   if x.event_id == event_id and x.status is TransferStatus.CLAIMED)
 
 
 class InMemoryCheckinRepository(_Repo):
@@ -1496,9 +1630,6 @@ class InMemoryReturnsRepository(_Repo):
                 tables.waitlist[entry.id] = replace(entry, status=WaitStatus.PAID)
         tables.orders[ret.order_id] = replace(tables.orders[ret.order_id],
                                               status=OrderStatus.RETURNED)
-        for ticket in list(tables.tickets.values()):
-            if ticket.order_id == ret.order_id:
-                tables.tickets[ticket.id] = replace(ticket, status=TicketStatus.REVOKED)
 
     async def types_to_match(self) -> list[int]:
         await _round_trip()
@@ -1534,6 +1665,7 @@ class InMemoryUnitOfWork:
         self.payments = InMemoryPaymentRepository(tx)
         self.refunds = InMemoryRefundRepository(tx)
         self.tickets = InMemoryTicketRepository(tx)
+        self.transfers = InMemoryTransferRepository(tx)
         self.checkins = InMemoryCheckinRepository(tx)
         self.roles = InMemoryRoleRepository(tx)
         self.users = InMemoryUserRepository(tx)

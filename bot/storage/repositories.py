@@ -36,6 +36,7 @@ from core.catalog.model import (
     LotteryWindow,
     SaleMode,
     TicketType,
+    TransferPolicy,
 )
 from core.catalog.spec import EventSpec
 from core.door.model import CheckinRecord, Verdict
@@ -61,7 +62,14 @@ from core.organizer.plans import CancellationPlan, ReminderPlan
 from core.payments.model import IncomingPayment, PaymentRecord, Refund, RefundStatus
 from core.payments.plans import RefundPlan, RefundReason
 from core.sales.model import HoldScreen, Order, OrderStatus, ScreenState, Stock
-from core.tickets.model import Ticket, TicketStatus, new_short_code, new_token
+from core.tickets.model import (
+    RevokeReason,
+    Ticket,
+    TicketStatus,
+    new_short_code,
+    new_token,
+)
+from core.transfers.model import Transfer, TransferStatus
 
 
 def _upsert(dialect: str, table: Any) -> Any:
@@ -87,7 +95,15 @@ def _event(row: Row[Any]) -> Event:
         starts_at=row.starts_at, timezone=row.timezone, status=EventStatus(row.status),
         sale_mode=SaleMode(row.sale_mode), lottery=lottery,
         lottery_state=LotteryState(row.lottery_state) if row.lottery_state else None,
+        transfers=TransferPolicy(allowed=bool(row.transfers_allowed), until=row.transfer_until,
+                                 max_per_ticket=row.transfer_max),
     )
+
+
+def transfer_columns(policy: TransferPolicy) -> dict[str, Any]:
+    """The ``events`` columns of a transfer policy (an event's creation and its edits)."""
+    return {"transfers_allowed": policy.allowed, "transfer_until": policy.until,
+            "transfer_max": policy.max_per_ticket}
 
 
 def _ticket_type(row: Row[Any]) -> TicketType:
@@ -105,6 +121,7 @@ def _order(row: Row[Any]) -> Order:
         unit_price=Money(row.unit_price_minor, row.currency), status=OrderStatus(row.status),
         created_at=row.created_at, hold_expires_at=row.hold_expires_at, paid_at=row.paid_at,
         resale_of=row.resale_of,
+        refunded_quantity=row.refunded_quantity,
     )
 
 
@@ -118,6 +135,8 @@ def _ticket(row: Row[Any]) -> Ticket:
         id=row.id, order_id=row.order_id, event_id=row.event_id,
         ticket_type_id=row.ticket_type_id, owner_user_id=row.owner_user_id, token=row.token,
         short_code=row.short_code, status=TicketStatus(row.status), issued_at=row.issued_at,
+        revoked_reason=RevokeReason(row.revoked_reason) if row.revoked_reason else None,
+        transfer_count=row.transfer_count, transferred_from=row.transferred_from,
     )
 
 
@@ -136,7 +155,7 @@ def _refund(row: Row[Any]) -> Refund:
         amount=Money(row.amount_minor, row.currency), reason=RefundReason(row.reason),
         status=RefundStatus(row.status), provider_charge_id=row.provider_charge_id,
         attempts=row.attempts, provider_refund_id=row.provider_refund_id,
-        last_error=row.last_error,
+        last_error=row.last_error, ticket_id=row.ticket_id, note=row.note,
     )
 
 
@@ -160,6 +179,7 @@ class SqlEventRepository(_Repo):
             lottery_commitment=commitment(seed) if seed else None,
             uses_beacon=bool(lottery and lottery.beacon),
             require_phone=bool(lottery and lottery.require_phone),
+            **transfer_columns(spec.transfers),
             created_by=created_by, created_at=now,
         ).returning(t.events.c.id))
         event_id = result.scalar_one()
@@ -250,7 +270,8 @@ class SqlEventRepository(_Repo):
         queued = await _owe_back(self.conn, plan.refund, event_id, paid, now)
         revoked = await self.conn.execute(update(t.tickets).where(
             tk.event_id == event_id, tk.status == TicketStatus.VALID.value)
-            .values(status=TicketStatus.REVOKED.value))
+            .values(status=TicketStatus.REVOKED.value,
+                    revoked_reason=RevokeReason.CANCELLED.value))
         await self.conn.execute(update(t.orders).where(
             o.event_id == event_id, o.status == OrderStatus.HELD.value)
             .values(status=OrderStatus.RELEASED.value))
@@ -317,7 +338,8 @@ class SqlEventRepository(_Repo):
         counts = (
             select(
                 tt.id, tt.capacity,
-                func.coalesce(func.sum(case((o.status == OrderStatus.PAID.value, o.quantity),
+                func.coalesce(func.sum(case((o.status == OrderStatus.PAID.value,
+                                             o.quantity - o.refunded_quantity),
                                             else_=0)), 0).label("sold"),
                 func.coalesce(func.sum(case((live_hold, o.quantity), else_=0)), 0)
                 .label("held"),
@@ -369,7 +391,7 @@ class SqlOrderRepository(_Repo):
     async def seats_owned(self, *, user_id: int, ticket_type_id: int) -> int:
         o = t.orders.c
         result = await self.conn.execute(
-            select(func.coalesce(func.sum(o.quantity), 0))
+            select(func.coalesce(func.sum(o.quantity - o.refunded_quantity), 0))
             .where(o.user_id == user_id, o.ticket_type_id == ticket_type_id,
                    o.status == OrderStatus.PAID.value))
         return int(result.scalar_one())
@@ -384,6 +406,12 @@ class SqlOrderRepository(_Repo):
 
     async def mark_rejected(self, order_id: int) -> None:
         await self._set_status(order_id, OrderStatus.REJECTED)
+
+    async def return_seats(self, order_id: int, count: int) -> None:
+        self.locks.require(locking.order(order_id))
+        o = t.orders.c
+        await self.conn.execute(update(t.orders).where(o.id == order_id).values(
+            refunded_quantity=o.refunded_quantity + count))
 
     async def _set_status(self, order_id: int, status: OrderStatus) -> None:
         await self.conn.execute(update(t.orders).where(t.orders.c.id == order_id)
@@ -458,12 +486,22 @@ class SqlPaymentRepository(_Repo):
             t.payments.c.order_id == order_id).order_by(t.payments.c.id))
         return [_payment(r) for r in rows]
 
+    async def paying_for_order(self, order_id: int) -> PaymentRecord | None:
+        p, r, en = t.payments.c, t.refunds.c, t.entries.c
+        whole = select(r.id).where(r.payment_id == p.id, r.ticket_id.is_(None)).exists()
+        row = (await self.conn.execute(select(t.payments).where(
+            or_(p.order_id == order_id,
+                p.entry_id.in_(select(en.id).where(en.order_id == order_id))),
+            ~whole).order_by(p.id).limit(1))).first()
+        return _payment(row) if row else None
+
 
 class SqlRefundRepository(_Repo):
     """Refunds owed and their progress."""
 
     async def request(self, payment: PaymentRecord, *, amount: Money, reason: RefundReason,
-                      now: datetime) -> Refund:
+                      now: datetime, ticket_id: int | None = None,
+                      note: str | None = None) -> Refund:
         event_id = None
         if payment.order_id is not None:
             event_id = (await self.conn.execute(select(t.orders.c.event_id).where(
@@ -476,11 +514,21 @@ class SqlRefundRepository(_Repo):
             chat_id=payment.chat_id, amount_minor=amount.amount, currency=amount.currency,
             reason=reason.value, status=RefundStatus.PENDING.value,
             provider_charge_id=payment.provider_charge_id, attempts=0,
-            created_at=now, updated_at=now,
-        ).on_conflict_do_nothing(index_elements=["payment_id"]))
+            created_at=now, updated_at=now, ticket_id=ticket_id, note=note,
+        ).on_conflict_do_nothing(
+            index_elements=["payment_id"] if ticket_id is None else ["ticket_id"],
+            index_where=(t.refunds.c.ticket_id.is_(None) if ticket_id is None
+                         else t.refunds.c.ticket_id.is_not(None))))
+        r = t.refunds.c
         row = (await self.conn.execute(select(t.refunds).where(
-            t.refunds.c.payment_id == payment.id))).one()
+            r.payment_id == payment.id,
+            r.ticket_id.is_(None) if ticket_id is None else r.ticket_id == ticket_id))).one()
         return _refund(row)
+
+    async def refunded_minor(self, payment_id: int) -> int:
+        r = t.refunds.c
+        return int((await self.conn.execute(select(func.coalesce(func.sum(r.amount_minor), 0))
+                                            .where(r.payment_id == payment_id))).scalar_one())
 
     async def get(self, refund_id: int) -> Refund | None:
         row = (await self.conn.execute(select(t.refunds).where(
@@ -592,6 +640,83 @@ class SqlTicketRepository(_Repo):
             t.tickets.c.token == token))).first()
         return _ticket(row) if row else None
 
+    async def revoke(self, ticket_id: int, *, reason: RevokeReason) -> None:
+        self.locks.require(locking.ticket(ticket_id))
+        await self.conn.execute(update(t.tickets).where(t.tickets.c.id == ticket_id).values(
+            status=TicketStatus.REVOKED.value, revoked_reason=reason.value))
+
+    async def reissue(self, ticket: Ticket, *, owner_user_id: int, now: datetime) -> Ticket:
+        self.locks.require(locking.ticket(ticket.id))
+        code = (await self._free_short_codes(1))[0]
+        result = await self.conn.execute(t.tickets.insert().values(
+            order_id=ticket.order_id, event_id=ticket.event_id,
+            ticket_type_id=ticket.ticket_type_id, owner_user_id=owner_user_id,
+            token=new_token(), short_code=code, status=TicketStatus.VALID.value,
+            issued_at=now, transfer_count=ticket.transfer_count + 1,
+            transferred_from=ticket.id).returning(t.tickets))
+        return _ticket(result.one())
+
+
+def _transfer(row: Row[Any]) -> Transfer:
+    return Transfer(
+        id=row.id, ticket_id=row.ticket_id, event_id=row.event_id,
+        from_user_id=row.from_user_id, token=row.token, confirm_code=row.confirm_code,
+        status=TransferStatus(row.status), created_at=row.created_at,
+        expires_at=row.expires_at, claimed_by=row.claimed_by, claimed_at=row.claimed_at,
+        new_ticket_id=row.new_ticket_id, cancelled_at=row.cancelled_at)
+
+
+class SqlTransferRepository(_Repo):
+    """Claim links of ticket transfers (written under their ticket's lock)."""
+
+    async def add(self, *, ticket_id: int, event_id: int, from_user_id: int, token: str,
+                  confirm_code: int, now: datetime, expires_at: datetime) -> Transfer:
+        self.locks.require(locking.ticket(ticket_id))
+        result = await self.conn.execute(t.transfers.insert().values(
+            token=token, confirm_code=confirm_code, ticket_id=ticket_id, event_id=event_id,
+            from_user_id=from_user_id, status=TransferStatus.PENDING.value, created_at=now,
+            expires_at=expires_at).returning(t.transfers))
+        return _transfer(result.one())
+
+    async def get(self, transfer_id: int) -> Transfer | None:
+        row = (await self.conn.execute(select(t.transfers).where(
+            t.transfers.c.id == transfer_id))).first()
+        return _transfer(row) if row else None
+
+    async def by_token(self, token: str) -> Transfer | None:
+        row = (await self.conn.execute(select(t.transfers).where(
+            t.transfers.c.token == token))).first()
+        return _transfer(row) if row else None
+
+    async def pending_for_ticket(self, ticket_id: int, *, now: datetime) -> Transfer | None:
+        x = t.transfers.c
+        row = (await self.conn.execute(select(t.transfers).where(
+            x.ticket_id == ticket_id, x.status == TransferStatus.PENDING.value,
+            x.expires_at > now).order_by(x.id.desc()).limit(1))).first()
+        return _transfer(row) if row else None
+
+    async def _set(self, transfer_id: int, **values: Any) -> None:
+        ticket_id = (await self.conn.execute(select(t.transfers.c.ticket_id).where(
+            t.transfers.c.id == transfer_id))).scalar_one()
+        self.locks.require(locking.ticket(ticket_id))
+        await self.conn.execute(update(t.transfers).where(t.transfers.c.id == transfer_id)
+                                .values(**values))
+
+    async def mark_claimed(self, transfer_id: int, *, claimed_by: int, new_ticket_id: int,
+                           now: datetime) -> None:
+        await self._set(transfer_id, status=TransferStatus.CLAIMED.value,
+                        claimed_by=claimed_by, claimed_at=now, new_ticket_id=new_ticket_id)
+
+    async def mark_cancelled(self, transfer_id: int, *, now: datetime) -> None:
+        await self._set(transfer_id, status=TransferStatus.CANCELLED.value, cancelled_at=now)
+
+    async def claimed_count(self, event_id: int) -> int:
+        x = t.transfers.c
+        return int((await self.conn.execute(select(func.count()).select_from(t.transfers)
+                                            .where(x.event_id == event_id,
+                                                   x.status == TransferStatus.CLAIMED.value))
+                    ).scalar_one())
+
 
 class SqlUserRepository(_Repo):
     """People who talked to the bot."""
@@ -642,6 +767,7 @@ class SqlUnitOfWork:
         self.payments = SqlPaymentRepository(conn, dialect, locks)
         self.refunds = SqlRefundRepository(conn, dialect, locks)
         self.tickets = SqlTicketRepository(conn, dialect, locks)
+        self.transfers = SqlTransferRepository(conn, dialect, locks)
         self.users = SqlUserRepository(conn, dialect, locks)
         self.outbox = SqlOutbox(conn, dialect, locks)
         self.lottery = SqlLotteryRepository(conn, dialect, locks)
@@ -983,15 +1109,18 @@ async def _owe_back(conn: AsyncConnection, plan: RefundPlan, event_id: int,
         raise ValueError(f"{plan.reason}: payers of set-based refunds are told by the caller")
     p, r, oc = t.payments.c, t.refunds.c, t.outbox.c
     ts = literal(now, t.UTCDateTime)
-    not_refunded = ~select(r.id).where(r.payment_id == p.id).exists()
+    # Not refunded as a whole yet; what is owed is what its tickets' own refunds left.
+    not_refunded = ~select(r.id).where(r.payment_id == p.id, r.ticket_id.is_(None)).exists()
+    left = p.amount_minor - (select(func.coalesce(func.sum(r.amount_minor), 0))
+                             .where(r.payment_id == p.id).scalar_subquery())
     added = 0
     for source, where in paid:
         result = await conn.execute(t.refunds.insert().from_select(
             _REFUND_COLUMNS,
-            select(p.id, literal(event_id), p.user_id, p.chat_id, p.amount_minor, p.currency,
+            select(p.id, literal(event_id), p.user_id, p.chat_id, left, p.currency,
                    literal(plan.reason.value), literal(RefundStatus.PENDING.value),
                    p.provider_charge_id, literal(0), ts, ts)
-            .select_from(source).where(where, not_refunded).order_by(p.id)))
+            .select_from(source).where(where, not_refunded, left > 0).order_by(p.id)))
         added += int(result.rowcount)
     key = literal(plan.item_key.prefix) + cast(r.id, String)
     payload = literal('{"refund_id": ') + cast(r.id, String) + literal("}")

@@ -27,7 +27,6 @@ from core.returns.model import (
 )
 from core.returns.ports import AfterSaleCounts
 from core.sales.model import Order, OrderStatus
-from core.tickets.model import TicketStatus
 
 
 def _insert(dialect: str, table: Any) -> Any:
@@ -184,8 +183,6 @@ class SqlReturnsRepository:
             status=WaitStatus.PAID.value, updated_at=now))
         await self.conn.execute(update(t.orders).where(t.orders.c.id == ret.order_id).values(
             status=OrderStatus.RETURNED.value))
-        await self.conn.execute(update(t.tickets).where(
-            t.tickets.c.order_id == ret.order_id).values(status=TicketStatus.REVOKED.value))
 
     async def types_to_match(self) -> list[int]:
         r, w = t.ticket_returns.c, t.waitlist.c

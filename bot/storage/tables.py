@@ -88,6 +88,11 @@ events = Table(
     Column("cancelled_at", UTCDateTime),
     Column("created_by", BigInteger, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
+    # The organizer's transfer policy (migration 0011): on/off, until when (None: the start),
+    # how many times one seat may change hands.
+    Column("transfers_allowed", Boolean, nullable=False, server_default=text("false")),
+    Column("transfer_until", UTCDateTime),
+    Column("transfer_max", Integer, nullable=False, server_default="1"),
     Index("ix_events_status_starts", "status", "starts_at"),
 )
 
@@ -118,6 +123,8 @@ orders = Table(
     Column("paid_at", UTCDateTime),
     # A waiting-list offer: the returned order whose seats it buys (migration 0015).
     Column("resale_of", Integer, ForeignKey("orders.id")),
+    # Seats of a paid order refunded one by one by the organizer: back in stock (0011).
+    Column("refunded_quantity", Integer, nullable=False, server_default="0"),
     Index("ix_orders_type_status", "ticket_type_id", "status", "hold_expires_at"),
     Index("ix_orders_user_event", "user_id", "event_id", "status"),
 )
@@ -207,7 +214,7 @@ payments = Table(
 refunds = Table(
     "refunds", metadata,
     Column("id", Integer, primary_key=True),
-    Column("payment_id", Integer, ForeignKey("payments.id"), nullable=False, unique=True),
+    Column("payment_id", Integer, ForeignKey("payments.id"), nullable=False),
     Column("event_id", Integer, ForeignKey("events.id")),
     Column("user_id", BigInteger, nullable=False),
     Column("chat_id", BigInteger, nullable=False),
@@ -221,8 +228,18 @@ refunds = Table(
     Column("last_error", Text),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
+    # One ticket refunded on its own (migration 0011); None: the whole payment, or what is
+    # left of it after its tickets' own refunds.
+    Column("ticket_id", Integer, ForeignKey("tickets.id")),
+    Column("note", Text),  # the organizer's reason for a refund they decided
     Index("ix_refunds_event_status", "event_id", "status"),
 )
+# One refund of a payment as a whole, and one per ticket refunded on its own.
+_WHOLE = "ticket_id IS NULL"
+Index("uq_refunds_payment_whole", refunds.c.payment_id, unique=True,
+      sqlite_where=text(_WHOLE), postgresql_where=text(_WHOLE))
+Index("uq_refunds_ticket", refunds.c.ticket_id, unique=True,
+      sqlite_where=text("ticket_id IS NOT NULL"), postgresql_where=text("ticket_id IS NOT NULL"))
 
 tickets = Table(
     "tickets", metadata,
@@ -235,7 +252,33 @@ tickets = Table(
     Column("short_code", String(16), nullable=False, unique=True),
     Column("status", String(16), nullable=False),
     Column("issued_at", UTCDateTime, nullable=False),
+    # Why it was revoked, how many transfers the seat had before it, the ticket it replaced
+    # (migration 0011).
+    Column("revoked_reason", String(16)),
+    Column("transfer_count", Integer, nullable=False, server_default="0"),
+    Column("transferred_from", Integer, ForeignKey("tickets.id")),
     Index("ix_tickets_owner", "owner_user_id", "event_id"),
+)
+
+# Claim links of ticket transfers (migration 0011): single use, expiring; changed only under
+# their ticket's lock.
+transfers = Table(
+    "transfers", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("token", String(32), nullable=False, unique=True),
+    Column("confirm_code", BigInteger, nullable=False),
+    Column("ticket_id", Integer, ForeignKey("tickets.id"), nullable=False),
+    Column("event_id", Integer, ForeignKey("events.id"), nullable=False),
+    Column("from_user_id", BigInteger, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("claimed_by", BigInteger),
+    Column("claimed_at", UTCDateTime),
+    Column("new_ticket_id", Integer, ForeignKey("tickets.id")),
+    Column("cancelled_at", UTCDateTime),
+    Index("ix_transfers_ticket", "ticket_id", "status"),
+    Index("ix_transfers_event", "event_id", "status"),
 )
 
 outbox = Table(

@@ -77,6 +77,8 @@ async def update_event(conn: AsyncConnection, event_id: int, spec: EventSpec, *,
         "draw_at": lottery.draw_at if lottery else None,
         "max_per_entry": lottery.max_per_entry if lottery else None,
         "uses_beacon": bool(lottery and lottery.beacon),
+        "transfers_allowed": spec.transfers.allowed, "transfer_until": spec.transfers.until,
+        "transfer_max": spec.transfers.max_per_ticket,
     }
     if lottery is None:
         values.update(lottery_state=None, lottery_seed=None, lottery_commitment=None)

@@ -46,6 +46,32 @@ class LotteryWindow:
 
 
 @dataclass(frozen=True, slots=True)
+class TransferPolicy:
+    """What the organizer allows holders to do with a ticket they cannot use: give it to a
+    friend (who gets a new QR code; the old one stops working).
+
+    Attributes:
+        allowed: transfers are on for this event.
+        until: the last moment a transfer may be claimed (aware UTC); None: the start.
+        max_per_ticket: how many times one seat may change hands.
+    """
+
+    allowed: bool = False
+    until: datetime | None = None
+    max_per_ticket: int = 1
+
+    def deadline(self, starts_at: datetime) -> datetime:
+        """When transfers close: :attr:`until`, never later than the start."""
+        return min(self.until, starts_at) if self.until is not None else starts_at
+
+
+# What an event file says when it has no ``transfers`` block: a direct sale lets holders pass
+# a ticket on once, until the start; a lottery's tickets stay with the winners.
+DIRECT_TRANSFERS = TransferPolicy(allowed=True)
+NO_TRANSFERS = TransferPolicy(allowed=False)
+
+
+@dataclass(frozen=True, slots=True)
 class Event:
     """Something people buy tickets for."""
 
@@ -59,6 +85,7 @@ class Event:
     sale_mode: SaleMode
     lottery: LotteryWindow | None = None
     lottery_state: LotteryState | None = None
+    transfers: TransferPolicy = NO_TRANSFERS
 
     @property
     def tz(self) -> ZoneInfo:

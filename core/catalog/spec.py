@@ -18,7 +18,13 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
-from core.catalog.model import LotteryWindow, SaleMode
+from core.catalog.model import (
+    DIRECT_TRANSFERS,
+    NO_TRANSFERS,
+    LotteryWindow,
+    SaleMode,
+    TransferPolicy,
+)
 from core.kernel.errors import DomainError, ErrorCode
 from core.kernel.money import Money, currency_exponent
 from core.returns.model import DEFAULT_OFFER_MINUTES, ReturnPolicy
@@ -80,6 +86,7 @@ TEXT_MAX = 2000
 NAME_MAX = 32
 MAX_CAPACITY = 1_000_000
 MAX_PER_USER = 50
+MAX_TRANSFERS_PER_TICKET = 10
 MAX_PRICE_MINOR = 10_000_000_00
 # Telegram Stars are not paid through Stripe, so Stripe cannot refund them.
 UNSUPPORTED_CURRENCIES = frozenset({"XTR"})
@@ -119,6 +126,7 @@ class EventSpec:
     lottery: LotteryWindow | None = None
     # The ``returns:`` block: returns with a waiting list (None: no returns).
     returns: ReturnPolicy | None = None
+    transfers: TransferPolicy = NO_TRANSFERS
 
 
 class _Collector:
@@ -315,6 +323,33 @@ def _returns(raw: dict[str, Any], tz: ZoneInfo | None, currency: str,
     minutes = _int(block, "offer_minutes", errs, low=1, high=7 * 24 * 60, path=p,
                    default=DEFAULT_OFFER_MINUTES)
     return ReturnPolicy(until=until, fee_minor=fee, offer_minutes=minutes)
+def _transfers(raw: dict[str, Any], sale_mode: SaleMode, tz: ZoneInfo | None,
+               starts_at: datetime | None, lottery: LotteryWindow | None,
+               errs: _Collector) -> TransferPolicy:
+    """The ``transfers`` block: ``allowed`` (default: yes for a direct sale, no for a
+    lottery), ``until`` (local time, default the start) and ``max_per_ticket`` (default 1).
+    A lottery that verifies phones (one entry per person) keeps its tickets with the winners.
+    """
+    default = DIRECT_TRANSFERS if sale_mode is SaleMode.DIRECT else NO_TRANSFERS
+    block = raw.get("transfers")
+    if block is None:
+        return default
+    p = "transfers."
+    if not isinstance(block, dict):
+        errs.add("transfers", "not_mapping")
+        return default
+    allowed = block.get("allowed", default.allowed)
+    if not isinstance(allowed, bool):
+        errs.add(f"{p}allowed", "not_boolean", value=str(allowed))
+        allowed = False
+    if allowed and lottery is not None and lottery.require_phone:
+        errs.add(f"{p}allowed", "phone_bound")
+    until = _datetime(block, "until", tz, errs, p) if block.get("until") is not None else None
+    if until is not None and starts_at is not None and until > starts_at:
+        errs.add(f"{p}until", "transfer_after_start")
+    most = _int(block, "max_per_ticket", errs, low=1, high=MAX_TRANSFERS_PER_TICKET, path=p,
+                default=default.max_per_ticket)
+    return TransferPolicy(allowed=allowed, until=until, max_per_ticket=most)
 
 
 def parse_event_spec(raw: object, *, now: datetime) -> EventSpec:
@@ -355,11 +390,12 @@ def parse_event_spec(raw: object, *, now: datetime) -> EventSpec:
     types = _ticket_types(raw, errs)
     lottery = _lottery(raw, tz, starts_at, errs) if sale_mode is SaleMode.LOTTERY else None
     returns = _returns(raw, tz, types[0].price.currency if types else "", errs)
+    transfers = _transfers(raw, sale_mode, tz, starts_at, lottery, errs)
     if errs.issues:
         raise DomainError(ErrorCode.INVALID_EVENT_SPEC, issues=errs.issues)
     assert starts_at is not None and tz is not None
     return EventSpec(
         title=title, description=description, venue=venue, starts_at=starts_at,
         timezone=tz.key, sale_mode=sale_mode, ticket_types=tuple(types), publish=publish,
-        lottery=lottery, returns=returns,
+        lottery=lottery, transfers=transfers, returns=returns,
     )

@@ -48,3 +48,5 @@ class ScanResult:
     first_scan_staff: str | None = None
     checked_in: int = 0
     sold: int = 0
+    # Why a REVOKED ticket is no longer valid (``core.tickets.model.RevokeReason``), if known.
+    revoked_reason: str | None = None

@@ -110,7 +110,9 @@ class CheckinService:
             first_scan_at=(first.scanned_at.astimezone(event.tz) if first is not None
                            and verdict is Verdict.ALREADY_USED else None),
             first_scan_staff=first_staff,
-            checked_in=checked_in, sold=sold)
+            checked_in=checked_in, sold=sold,
+            revoked_reason=(ticket.revoked_reason.value if verdict is Verdict.REVOKED
+                            and ticket.revoked_reason is not None else None))
 
     async def progress(self, *, staff_id: int, event_id: int) -> tuple[int, int]:
         """(checked in, sold) for an event the user works at.

@@ -48,6 +48,20 @@ class ErrorCode(StrEnum):
     LOTTERY_LOCKED = "lottery_locked"
     # tickets
     TICKET_NOT_FOUND = "ticket_not_found"
+    # transfers
+    TICKET_NOT_VALID = "ticket_not_valid"
+    TICKET_ALREADY_USED = "ticket_already_used"
+    TRANSFERS_OFF = "transfers_off"
+    TRANSFERS_CLOSED = "transfers_closed"
+    TRANSFER_LIMIT_REACHED = "transfer_limit_reached"
+    CLAIM_NOT_FOUND = "claim_not_found"
+    CLAIM_USED = "claim_used"
+    CLAIM_EXPIRED = "claim_expired"
+    CLAIM_CANCELLED = "claim_cancelled"
+    CLAIM_OWN_TICKET = "claim_own_ticket"
+    # single refunds
+    REFUND_REASON_REQUIRED = "refund_reason_required"
+    NOTHING_TO_REFUND = "nothing_to_refund"
     # access
     NOT_ALLOWED = "not_allowed"
     # returns and the waiting list

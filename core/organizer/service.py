@@ -5,18 +5,35 @@ from __future__ import annotations
 import csv
 import io
 from dataclasses import dataclass
+from datetime import datetime
 
 from core.access.service import AccessService
 from core.catalog.model import Event, EventStatus
+from core.kernel import locking, outbox
 from core.kernel.clock import Clock
 from core.kernel.errors import DomainError, ErrorCode
+from core.kernel.money import Money
+from core.kernel.outbox import Message
 from core.lottery.model import LotteryFigures
 from core.lottery.service import LotteryService
 from core.organizer.plans import REMINDERS, cancellation_plan, reminder_plan, reminder_window
 from core.payments.model import RefundStatus
-from core.sales.model import TicketTypeSales
+from core.payments.plans import REFUND_ITEM, REFUND_NOTICE, RefundPlan, RefundReason
+from core.sales.model import OrderStatus, TicketTypeSales
+from core.tickets.model import (
+    RevokeReason,
+    Ticket,
+    TicketStatus,
+    format_short_code,
+    normalize_short_code,
+)
 from core.transactions import after_attempts, write_attempts
-from core.unit_of_work import Database
+from core.unit_of_work import Database, UnitOfWork
+
+# The organizer's reason travels to the buyer: a sentence, not an essay.
+REFUND_NOTE_MAX = 200
+# The holder of a refunded ticket who did not pay for it (it was given to them) hears it too.
+HOLDER_TOLD_KEY = "ticket_refunded_holder:"
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +45,7 @@ class EventFigures:
     refunds: dict[RefundStatus, tuple[int, int]]
     checked_in: int
     lottery: LotteryFigures | None
+    transfers: int = 0
 
     @property
     def sold(self) -> int:
@@ -98,8 +116,9 @@ class OrganizerService:
                     for t in types]
             refunds = await uow.refunds.counts(event_id)
             checked_in, _ = await uow.checkins.counts(event_id)
+            transfers = await uow.transfers.claimed_count(event_id)
         lottery = await self._lottery.figures(event_id) if event.is_lottery else None
-        return EventFigures(event, rows, refunds, checked_in, lottery)
+        return EventFigures(event, rows, refunds, checked_in, lottery, transfers)
 
     async def export_csv(self, *, actor_id: int, event_id: int) -> bytes:
         """One CSV of the event's tickets with their order, payment and check-in.
@@ -118,6 +137,87 @@ class OrganizerService:
         for row in rows:
             writer.writerow([_csv_safe(v) for v in row])
         return out.getvalue().encode("utf-8")
+
+    async def refund_ticket(self, *, actor_id: int, code: str, reason: str) -> RefundStarted:
+        """Refund one ticket (found by its short code) in full: its price goes back to the
+        payer through the outbox (one Stripe refund, its own idempotency key), the ticket is
+        revoked (the door says "refunded"), its seat returns to stock, and the payer (and a
+        holder it was given to) is told why.
+
+        Raises:
+            DomainError: ``refund_reason_required``, ``ticket_not_found``, ``not_allowed``
+                (someone else's event), ``nothing_to_refund`` (revoked or refunded already).
+        """
+        note = _note(reason)
+        canonical = normalize_short_code(code)
+        async with self._db.read() as uow:
+            ticket = await uow.tickets.by_short_code(canonical) if canonical else None
+        if ticket is None:
+            raise DomainError(ErrorCode.TICKET_NOT_FOUND)
+        await self._access.require_manager(actor_id, ticket.event_id)
+        return await self._refund(order_id=ticket.order_id, ticket_ids={ticket.id}, note=note)
+
+    async def refund_order(self, *, actor_id: int, order_id: int,
+                           reason: str) -> RefundStarted:
+        """Refund what is still valid of one paid order, as :meth:`refund_ticket` does for
+        each of its tickets, in one refund of the payment (what its tickets' own refunds
+        left of it).
+
+        Raises:
+            DomainError: ``refund_reason_required``, ``order_not_found``, ``not_allowed``,
+                ``nothing_to_refund``.
+        """
+        note = _note(reason)
+        async with self._db.read() as uow:
+            order = await uow.orders.get(order_id)
+        if order is None or order.status is not OrderStatus.PAID:
+            raise DomainError(ErrorCode.ORDER_NOT_FOUND)
+        await self._access.require_manager(actor_id, order.event_id)
+        return await self._refund(order_id=order_id, ticket_ids=None, note=note)
+
+    async def _refund(self, *, order_id: int, ticket_ids: set[int] | None,
+                      note: str) -> RefundStarted:
+        """The refund under its locks: the event shared, the ticket type (its stock), the
+        order, then its tickets (ascending)."""
+        async for attempt in write_attempts(self._db):
+            async with attempt as uow:
+                order = await uow.orders.get(order_id)
+                assert order is not None
+                event = await uow.events.lock(order.event_id, shared=True)
+                ticket_type = await uow.events.get_ticket_type(order.ticket_type_id, lock=True)
+                order = await uow.orders.get(order_id, lock=True)
+                assert event is not None and ticket_type is not None and order is not None
+                mine = [tk for tk in await uow.tickets.for_order(order_id)
+                        if ticket_ids is None or tk.id in ticket_ids]
+                await uow.locks.take(*(locking.ticket(tk.id) for tk in mine))
+                valid = [tk for tk in mine if tk.status is TicketStatus.VALID]
+                payment = await uow.payments.paying_for_order(order_id)
+                if not valid or payment is None:
+                    raise DomainError(ErrorCode.NOTHING_TO_REFUND)
+                left = payment.amount.amount - await uow.refunds.refunded_minor(payment.id)
+                amount = Money(min(order.unit_price.amount * len(valid), left),
+                               order.unit_price.currency)
+                if amount.amount <= 0:
+                    raise DomainError(ErrorCode.NOTHING_TO_REFUND)
+                now = self._clock.now()
+                refund = await uow.refunds.request(
+                    payment, amount=amount, reason=RefundReason.ORGANIZER_REFUND, now=now,
+                    ticket_id=valid[0].id if ticket_ids is not None else None, note=note)
+                for ticket in valid:
+                    await uow.tickets.revoke(ticket.id, reason=RevokeReason.REFUNDED)
+                await uow.orders.return_seats(order_id, len(valid))
+                params = {"event": event.title, "ticket_type": ticket_type.name,
+                          "quantity": len(valid), "amount": amount, "reason": note,
+                          "codes": ", ".join(format_short_code(tk.short_code) for tk in valid)}
+                await uow.outbox.put(outbox.MESSAGE, Message("ticket_refunded", params).payload(),
+                                     dedupe_key=REFUND_NOTICE.of(refund.id), now=now,
+                                     chat_id=payment.chat_id)
+                await _tell_other_holders(uow, valid, payment.user_id, params, now)
+                await uow.outbox.put(outbox.REFUND, RefundPlan.work(refund.id),
+                                     dedupe_key=REFUND_ITEM.of(refund.id), now=now)
+                return RefundStarted(event=event, amount=amount, tickets=len(valid),
+                                     refund_id=refund.id)
+        raise after_attempts()
 
     async def cancel_event(self, *, actor_id: int, event_id: int) -> CancellationStarted:
         """Cancel: every payment is refunded through the outbox, tickets are revoked and every
@@ -155,6 +255,36 @@ class OrganizerService:
                         queued += await uow.events.queue_reminder(
                             reminder_plan(event, before), now=now)
         return queued
+
+
+@dataclass(frozen=True, slots=True)
+class RefundStarted:
+    """What a single refund queued."""
+
+    event: Event
+    amount: Money
+    tickets: int
+    refund_id: int
+
+
+def _note(reason: str) -> str:
+    note = " ".join(reason.split())
+    if not note:
+        raise DomainError(ErrorCode.REFUND_REASON_REQUIRED)
+    return note[:REFUND_NOTE_MAX]
+
+
+async def _tell_other_holders(uow: UnitOfWork, tickets: list[Ticket], payer: int,
+                              params: dict[str, object], now: datetime) -> None:
+    """A refunded ticket someone was given: its holder learns it no longer admits them."""
+    for ticket in tickets:
+        if ticket.owner_user_id != payer:
+            await uow.outbox.put(
+                outbox.MESSAGE,
+                Message("ticket_refunded_holder",
+                        {**params, "codes": format_short_code(ticket.short_code)}).payload(),
+                dedupe_key=f"{HOLDER_TOLD_KEY}{ticket.id}", now=now,
+                chat_id=ticket.owner_user_id)
 
 
 def _csv_safe(value: object) -> str:

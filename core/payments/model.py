@@ -61,13 +61,20 @@ class Refund:
     attempts: int
     provider_refund_id: str | None = None
     last_error: str | None = None
+    # One ticket refunded on its own (None: the whole payment, or what is left of it).
+    ticket_id: int | None = None
+    # The organizer's reason, for a refund they decided.
+    note: str | None = None
 
     @property
     def idempotency_key(self) -> str:
         """Stripe Idempotency-Key: one refund per payment, whatever the retries (one per
-        charge for a charge refunded by reconciliation)."""
+        charge for a charge refunded by reconciliation, one per ticket refunded on its
+        own)."""
         if self.reason is RefundReason.UNCLAIMED_CHARGE:
             return f"tq-refund-charge-{self.provider_charge_id}"
+        if self.ticket_id is not None:
+            return f"tq-refund-{self.payment_id}-ticket-{self.ticket_id}"
         return f"tq-refund-{self.payment_id}"
 
 

@@ -35,6 +35,8 @@ class RefundReason(StrEnum):
     UNCLAIMED_CHARGE = "unclaimed_charge"
     # A returned order whose seats a person from the waiting list paid for (minus the fee).
     RETURNED = "returned"
+    # The organizer refunded one ticket or one order from the console (with their reason).
+    ORGANIZER_REFUND = "organizer_refund"
 
 
 # The outbox item that makes the provider call, one per refund.

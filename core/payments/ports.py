@@ -28,13 +28,24 @@ class PaymentRepository(Protocol):
         """Payments attached to an order."""
         ...
 
+    async def paying_for_order(self, order_id: int) -> PaymentRecord | None:
+        """The payment that paid for a paid order's tickets: the order's own (direct sale)
+        or its lottery entry's, the first one not refunded as a whole."""
+        ...
+
 
 class RefundRepository(Protocol):
     """Refunds owed and their progress."""
 
     async def request(self, payment: PaymentRecord, *, amount: Money, reason: RefundReason,
-                      now: datetime) -> Refund:
-        """Record that ``payment`` must be refunded (once per payment)."""
+                      now: datetime, ticket_id: int | None = None,
+                      note: str | None = None) -> Refund:
+        """Record that ``payment`` must be refunded: once as a whole (``ticket_id`` None), or
+        once per ticket refunded on its own."""
+        ...
+
+    async def refunded_minor(self, payment_id: int) -> int:
+        """What the refunds of a payment add up to (any status), in minor units."""
         ...
 
     async def get(self, refund_id: int) -> Refund | None:

@@ -19,8 +19,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from core.catalog.model import Event, SaleMode
 from core.kernel.errors import DomainError, ErrorCode
 from core.kernel.money import Money
+from core.sales.model import Order, OrderStatus
+from core.tickets.model import Ticket, TicketStatus
 
 DEFAULT_OFFER_MINUTES = 30
 
@@ -131,6 +134,26 @@ def matches(returns: Sequence[TicketReturn],
         free.remove(taker)
         out.append(Match(ret, taker))
     return out
+
+
+def return_refusal(event: Event, policy: ReturnPolicy | None, ticket: Ticket,
+                   order: Order | None, *, admitted: bool, returned: bool,
+                   now: datetime) -> ErrorCode | None:
+    """Why the holder may not return ``ticket``'s order now, or None if they may.
+
+    The organizer's policy decides (returns on, until when); only a direct sale's paid order
+    still held whole by its buyer, unused at the door, can be returned, once.
+    """
+    if (policy is None or event.sale_mode is not SaleMode.DIRECT or not event.is_on_sale(now)
+            or not policy.open_at(now, event.starts_at)):
+        return ErrorCode.RETURNS_CLOSED
+    if returned:
+        return ErrorCode.ALREADY_RETURNED
+    if (ticket.status is not TicketStatus.VALID or admitted or order is None
+            or order.status is not OrderStatus.PAID or ticket.owner_user_id != order.user_id
+            or order.refunded_quantity):
+        return ErrorCode.NOT_RETURNABLE
+    return None
 
 
 def check_join(quantity: int, *, sold_out: bool, per_user_limit: int, owned: int) -> None:

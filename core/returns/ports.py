@@ -87,7 +87,7 @@ class ReturnsRepository(Protocol):
 
     async def resell(self, ret: TicketReturn, *, now: datetime) -> None:
         """The offer was paid: the return is ``resold``, the entry ``paid``, the returned
-        order ``returned`` and its tickets revoked."""
+        order ``returned`` (its tickets are revoked by the caller, under their locks)."""
         ...
 
     async def types_to_match(self) -> list[int]:

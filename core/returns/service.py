@@ -27,7 +27,7 @@ from core.returns.model import (
 )
 from core.returns.ports import AfterSaleCounts
 from core.sales.model import Order, OrderStatus, invoice_payload
-from core.tickets.model import TicketStatus
+from core.tickets.model import RevokeReason, TicketStatus
 from core.transactions import after_attempts, write_attempts
 from core.unit_of_work import Database, UnitOfWork
 
@@ -361,6 +361,8 @@ class ResaleSettlement:
         old = await uow.tickets.for_order(returned.id)
         await uow.locks.take(*(locking.ticket(t.id) for t in old))
         await uow.returns.resell(ret, now=now)
+        for ticket in old:
+            await uow.tickets.revoke(ticket.id, reason=RevokeReason.RETURNED)
         policy = await uow.returns.policy(returned.event_id)
         refund_amount = (policy.refund_for(returned.unit_price, returned.quantity)
                          if policy is not None else returned.total)
@@ -371,10 +373,10 @@ class ResaleSettlement:
             "event": event.title, "ticket_type": ticket_type.name, "quantity": ret.quantity,
             "refund": refund_amount, "fee": returned.total - refund_amount}},
             dedupe_key=f"return_resold:{ret.id}", now=now, chat_id=ret.chat_id)
-        payments = await uow.payments.for_order(returned.id)
-        if not payments or refund_amount.amount == 0:
+        payment = await uow.payments.paying_for_order(returned.id)
+        if payment is None or refund_amount.amount == 0:
             return
-        refund = await uow.refunds.request(payments[0], amount=refund_amount,
+        refund = await uow.refunds.request(payment, amount=refund_amount,
                                            reason=RefundReason.RETURNED, now=now)
         await uow.outbox.put(outbox.REFUND, {"refund_id": refund.id},
                              dedupe_key=f"refund:{refund.id}", now=now)

@@ -50,6 +50,8 @@ class Order:
     paid_at: datetime | None = None
     # A waiting-list offer: the returned order whose seats this one buys (core.returns).
     resale_of: int | None = None
+    # Seats of a paid order the organizer refunded: back in stock, no longer sold.
+    refunded_quantity: int = 0
 
     @property
     def total(self) -> Money:

@@ -43,6 +43,11 @@ class OrderRepository(Protocol):
         """The order is paid."""
         ...
 
+    async def return_seats(self, order_id: int, count: int) -> None:
+        """``count`` more seats of a paid order were refunded: they are no longer sold (the
+        order's lock is held)."""
+        ...
+
     async def mark_rejected(self, order_id: int) -> None:
         """A payment for this order could not be honoured."""
         ...

@@ -25,6 +25,15 @@ class TicketStatus(StrEnum):
     REVOKED = "revoked"
 
 
+class RevokeReason(StrEnum):
+    """Why a ticket stopped being valid (the door says it; ``None`` on older tickets)."""
+
+    TRANSFERRED = "transferred"   # its holder gave it away: a new ticket replaced it
+    REFUNDED = "refunded"         # the organizer refunded it
+    CANCELLED = "cancelled"       # the event was cancelled
+    RETURNED = "returned"         # returned, and its seat resold to the waiting list
+
+
 @dataclass(frozen=True, slots=True)
 class Ticket:
     """One admission."""
@@ -38,6 +47,11 @@ class Ticket:
     short_code: str
     status: TicketStatus
     issued_at: datetime
+    revoked_reason: RevokeReason | None = None
+    # How many times this seat changed hands before this ticket (0: the buyer's own).
+    transfer_count: int = 0
+    # The ticket this one replaced when it was transferred, if any.
+    transferred_from: int | None = None
 
 
 def new_token() -> str:

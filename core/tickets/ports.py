@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Protocol
 
 from core.sales.model import Order
-from core.tickets.model import Ticket
+from core.tickets.model import RevokeReason, Ticket
 
 
 class TicketRepository(Protocol):
@@ -38,4 +38,13 @@ class TicketRepository(Protocol):
 
     async def export_rows(self, event_id: int) -> list[tuple[object, ...]]:
         """Rows for the organizer's CSV (see ``OrganizerService.export_csv``)."""
+        ...
+
+    async def revoke(self, ticket_id: int, *, reason: RevokeReason) -> None:
+        """The ticket is no longer valid, for ``reason`` (its ticket lock is held)."""
+        ...
+
+    async def reissue(self, ticket: Ticket, *, owner_user_id: int, now: datetime) -> Ticket:
+        """A new ticket for the same seat, with a new secret and short code, owned by
+        ``owner_user_id``: one more transfer than ``ticket``, which it replaces."""
         ...

@@ -1,14 +1,14 @@
 """returns and the waiting list: return policies, waiting-list entries, returns, offer orders
 
 Revision ID: 0015
-Revises: 0008
+Revises: 0011 (0008 before merging i13; the lead re-chains)
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0015"
-down_revision = "0008"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 
