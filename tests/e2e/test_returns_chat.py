@@ -57,6 +57,19 @@ async def return_ticket(user: VirtualUser) -> SandboxMessage:
     return await user.wait_for_message(contains="Return registered", since=mark)
 
 
+async def return_from_my_tickets(user: VirtualUser) -> SandboxMessage:
+    mark = user.mark()
+    await user.send("/mytickets")
+    listing = await user.wait_for_message(contains="Your tickets", since=mark)
+    label = next(b for b in listing.button_texts() if b.startswith("↩️ Return"))
+    mark = user.mark()
+    await user.tap(listing, text=label)
+    ask = await user.wait_for_message(contains="Return 1 ×", since=mark)
+    mark = user.mark()
+    await user.tap(ask, text="Return them")
+    return await user.wait_for_message(contains="Return registered", since=mark)
+
+
 async def offer_invoice(live: SandboxedBot, user: VirtualUser, mark: int) -> SandboxMessage:
     await live.settle()
     await user.wait_for_message(contains="offered to you from the waiting list", since=mark)
@@ -101,6 +114,17 @@ async def test_a_return_goes_to_the_waiting_list_and_is_refunded_only_once_the_s
     assert "VALID" in ((await scan(sam, new_qr)).text or "")
 
 
+async def test_my_tickets_offers_no_return_without_a_return_policy(live: SandboxedBot) -> None:
+    await create_event(live, capacity=1)
+    ann = live.sandbox.user(user_id=521, first_name="Ann")
+    await buy(live, ann)
+    mark = ann.mark()
+    await ann.send("/mytickets")
+    listing = await ann.wait_for_message(contains="Your tickets", since=mark)
+    assert not [b for b in listing.button_texts() if "Return" in b]
+    assert [b for b in listing.button_texts() if "Give" in b]  # transfers are on by default
+
+
 async def test_a_lapsed_offer_passes_to_the_next_person_and_with_nobody_left_the_returner_keeps_it(
         live: SandboxedBot, clock: OffsetClock) -> None:
     await create_event(live, capacity=1, returns=RETURNS)
@@ -111,7 +135,7 @@ async def test_a_lapsed_offer_passes_to_the_next_person_and_with_nobody_left_the
     await join_waitlist(ben)
     await join_waitlist(cleo)
     ben_mark, cleo_mark = ben.mark(), cleo.mark()
-    await return_ticket(ann)
+    await return_from_my_tickets(ann)  # /mytickets offers "Return" where the policy allows
     ben_invoice = await offer_invoice(live, ben, ben_mark)
     assert not [m for m in cleo.inbox_since(cleo_mark) if m.invoice is not None]
 
