@@ -454,6 +454,10 @@ TEXTS: dict[str, str] = {
         "{failed} failed ({failed_amount})"
     ),
     "stats.checkins": "🚪 Check-ins: {checked_in} of {sold} checked in",
+    "stats.after_sale": (
+        "🔁 After the sale: {transfers} transferred · {returns} returned ({resold} resold) · "
+        "waiting list {waiting} · offers {offers} ({paid} paid, {lapsed} lapsed)"
+    ),
     "stats.cancelled": "<b>🛑 Cancelled</b>",
     # --- organizer console (handlers/console.py) ----------------------------------------------
     "console.usage": "Usage: /{command} &lt;event id&gt; (/myevents lists your events)",
@@ -1342,6 +1346,11 @@ def event_figures_text(figures: EventFigures) -> str:
     if total is not None:
         lines.append(t("stats.total", sold=figures.sold, revenue=total))
     lines.append(t("stats.checkins", checked_in=figures.checked_in, sold=figures.sold))
+    after = figures.after_sale
+    if figures.transfers or after.returns or after.waiting or after.offers:
+        lines.append(t("stats.after_sale", transfers=figures.transfers, returns=after.returns,
+                       resold=after.resold, waiting=after.waiting, offers=after.offers,
+                       lapsed=after.lapsed, paid=after.paid))
     currency = total.currency if total is not None else "EUR"
     if figures.lottery is not None:
         lines.append("")

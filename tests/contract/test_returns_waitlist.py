@@ -264,3 +264,31 @@ async def test_a_used_ticket_cannot_be_returned_and_an_order_is_returned_once(
     with pytest.raises(DomainError) as twice:
         await world.services.returns.return_order(user_id=BEN, chat_id=BEN, order_id=fresh.id)
     assert twice.value.code is ErrorCode.ALREADY_RETURNED
+
+
+async def test_stats_and_the_export_show_returns_the_waiting_list_and_offers(
+        world: World, clock: ManualClock) -> None:
+    import csv
+    import io
+
+    from handlers.texts import event_figures_text, plain
+
+    await world.event(capacity=1)
+    ann_order = await world.buy(ANN)
+    await world.join(BEN)
+    await world.join(CLEO)
+    await world.services.returns.return_order(user_id=ANN, chat_id=ANN, order_id=ann_order.id)
+    clock.advance(timedelta(minutes=31))
+    await world.services.returns.sweep()  # Ben lapses, Cleo is offered
+    offer = (await world.offers())[CLEO]
+    await world.services.purchase.confirm_payment(pay(offer, CLEO))
+    figures = await world.services.organizer.figures(actor_id=ADMIN, event_id=world.event_id)
+    after = figures.after_sale
+    assert (after.returns, after.resold, after.offers, after.lapsed, after.paid) == \
+        (1, 1, 2, 1, 1)
+    assert "1 returned (1 resold) · waiting list 0 · offers 2 (1 paid, 1 lapsed)" in \
+        plain(event_figures_text(figures))
+    data = await world.services.organizer.export_csv(actor_id=ADMIN, event_id=world.event_id)
+    rows = list(csv.DictReader(io.StringIO(data.decode())))
+    assert [(r["holder_user_id"], r["status"], r["returned"]) for r in rows] == [
+        (str(ANN), "revoked", "resold"), (str(CLEO), "valid", "")]
