@@ -72,6 +72,12 @@ TEXTS: dict[str, str] = {
         "minutes — pay the invoice below to get your tickets. After that they go to the "
         "next person."
     ),
+    "waitlist.second_chance": (
+        "🎟 Second chance for <b>{event}</b>: seats came back after the draw, and your entry "
+        "is next in the published draw order. {quantity} × {ticket_type} for {total}, held "
+        "for you for {minutes} minutes — pay the invoice below to get your tickets. After that "
+        "they go to the next entry in the order."
+    ),
     "waitlist.lapsed": (
         "⌛ Your waiting-list offer for {quantity} × {ticket_type} (<b>{event}</b>) was not "
         "paid in time and went to the next person. You are no longer on the waiting list."
@@ -908,7 +914,7 @@ OUTBOX_KEYS: frozenset[str] = frozenset(
      "admin.charge_refunded", "admin.charge_unexplained",
      "lottery_won", "lottery_not_selected", "event_cancelled", "reminder",
      "hold_screen.paid", "hold_screen.expired", "hold_screen.released", "hold_screen.rejected",
-     "waitlist.offer", "waitlist.lapsed", "return.offered", "return.lapsed_kept",
+     "waitlist.offer", "waitlist.second_chance", "waitlist.lapsed", "return.offered", "return.lapsed_kept",
      "return.resold", "invoice.title", "invoice.offer_description", "invoice.label",
      "transfer_received", "transfer_done", "ticket_refunded", "ticket_refunded_holder"}
     | {f"refund_started.{reason.value}" for reason in RefundReason}

@@ -1540,7 +1540,7 @@ class InMemoryReturnsRepository(_Repo):
         await _round_trip()
         return sorted((e for e in self._t.waitlist.values()
                        if e.ticket_type_id == ticket_type_id
-                       and e.status is WaitStatus.WAITING), key=lambda e: (e.joined_at, e.id))
+                       and e.status is WaitStatus.WAITING), key=lambda e: e.place)
 
     async def add_return(self, order: Order, *, chat_id: int,
                          now: datetime) -> TicketReturn | None:
@@ -1595,30 +1595,101 @@ class InMemoryReturnsRepository(_Repo):
                       if e.offer_order_id == offer_order_id), None)
         return (ret, entry) if ret is not None and entry is not None else None
 
-    async def lapsed_offers(self, *, now: datetime, limit: int) -> list[TicketReturn]:
-        await _round_trip()
-        stale = []
-        for ret in sorted(self._t.ticket_returns.values(), key=lambda r: r.id):
-            if ret.status is not ReturnStatus.OFFERED or ret.offer_order_id is None:
-                continue
-            order = self._t.orders[ret.offer_order_id]
-            if order.status in (OrderStatus.RELEASED, OrderStatus.REJECTED) or (
-                    order.status is OrderStatus.HELD and order.hold_expires_at <= now):
-                stale.append(ret)
-        return stale[:limit]
-
-    async def lapse(self, ret: TicketReturn, *, now: datetime) -> None:
+    async def add_seat_offer(self, entry: WaitlistEntry, *, quantity: int,
+                             unit_price_minor: int, currency: str, now: datetime,
+                             expires_at: datetime) -> Order:
         await _round_trip()
         tables = self._tx.write()
-        assert ret.offer_order_id is not None
-        order = tables.orders[ret.offer_order_id]
+        order_id = self._tx.seq.next("orders")
+        order = Order(
+            id=order_id, user_id=entry.user_id, event_id=entry.event_id,
+            ticket_type_id=entry.ticket_type_id, quantity=quantity,
+            unit_price=Money(unit_price_minor, currency), status=OrderStatus.HELD,
+            created_at=_utc(now), hold_expires_at=_utc(expires_at))
+        tables.orders[order_id] = order
+        tables.waitlist[entry.id] = replace(tables.waitlist[entry.id],
+                                            status=WaitStatus.OFFERED, offer_order_id=order_id)
+        return order
+
+    async def offer_entry(self, offer_order_id: int) -> WaitlistEntry | None:
+        await _round_trip()
+        return next((e for e in self._t.waitlist.values()
+                     if e.offer_order_id == offer_order_id), None)
+
+    async def lapsed_entries(self, *, now: datetime, limit: int) -> list[WaitlistEntry]:
+        await _round_trip()
+        stale = []
+        for entry in self._t.waitlist.values():
+            if entry.status is not WaitStatus.OFFERED or entry.offer_order_id is None:
+                continue
+            order = self._t.orders[entry.offer_order_id]
+            if order.status in (OrderStatus.RELEASED, OrderStatus.REJECTED) or (
+                    order.status is OrderStatus.HELD and order.hold_expires_at <= now):
+                stale.append(entry)
+        return sorted(stale, key=lambda e: e.offer_order_id or 0)[:limit]
+
+    async def lapse(self, entry: WaitlistEntry, *, now: datetime) -> None:
+        await _round_trip()
+        tables = self._tx.write()
+        assert entry.offer_order_id is not None
+        order = tables.orders[entry.offer_order_id]
         if order.status is OrderStatus.HELD:
             tables.orders[order.id] = replace(order, status=OrderStatus.RELEASED)
+        tables.waitlist[entry.id] = replace(tables.waitlist[entry.id],
+                                            status=WaitStatus.LAPSED)
+        for ret in list(tables.ticket_returns.values()):
+            if ret.offer_order_id == entry.offer_order_id \
+                    and ret.status is ReturnStatus.OFFERED:
+                tables.ticket_returns[ret.id] = replace(ret, status=ReturnStatus.OPEN,
+                                                        offer_order_id=None)
+
+    async def mark_offer_paid(self, offer_order_id: int, *, now: datetime) -> None:
+        await _round_trip()
+        tables = self._tx.write()
         for entry in list(tables.waitlist.values()):
-            if entry.offer_order_id == ret.offer_order_id:
-                tables.waitlist[entry.id] = replace(entry, status=WaitStatus.LAPSED)
-        tables.ticket_returns[ret.id] = replace(tables.ticket_returns[ret.id],
-                                                status=ReturnStatus.OPEN, offer_order_id=None)
+            if entry.offer_order_id == offer_order_id:
+                tables.waitlist[entry.id] = replace(entry, status=WaitStatus.PAID)
+
+    async def lotteries_to_seed(self) -> list[int]:
+        await _round_trip()
+        queued = {e.event_id for e in self._t.waitlist.values()}
+        return sorted(event_id for event_id, row in self._t.events.items()
+                      if row.event.lottery_state is LotteryState.DRAWN
+                      and row.event.status is EventStatus.PUBLISHED
+                      and event_id in self._t.return_policies and event_id not in queued)
+
+    async def seed_second_chance(self, event_id: int, *, now: datetime) -> int:
+        await _round_trip()
+        tables = self._tx.write()
+        queued = 0
+        for (event, position), row in sorted(tables.draw_order.items()):
+            if event != event_id or row.won:
+                continue
+            entry = tables.entries[row.entry_id].entry
+            if any(w.ticket_type_id == entry.ticket_type_id and w.user_id == entry.user_id
+                   for w in tables.waitlist.values()):
+                continue
+            waitlist_id = self._tx.seq.next("waitlist")
+            tables.waitlist[waitlist_id] = WaitlistEntry(
+                id=waitlist_id, event_id=event_id, ticket_type_id=entry.ticket_type_id,
+                user_id=entry.user_id, chat_id=entry.chat_id, quantity=entry.quantity,
+                status=WaitStatus.WAITING, joined_at=_utc(now), draw_position=position,
+                entry_ref=entry.ref)
+            queued += 1
+        return queued
+
+    async def second_chance(self, event_id: int) -> list[tuple[str, int, str, str]]:
+        await _round_trip()
+        offers = []
+        for entry in self._t.waitlist.values():
+            if entry.event_id != event_id or entry.draw_position is None \
+                    or entry.offer_order_id is None:
+                continue
+            order = self._t.orders[entry.offer_order_id]
+            offers.append((order.id, (str(entry.entry_ref), order.quantity,
+                                      "return" if order.resale_of is not None else "unclaimed",
+                                      entry.status.value)))
+        return [offer for _, offer in sorted(offers)]
 
     async def resell(self, ret: TicketReturn, *, now: datetime) -> None:
         await _round_trip()

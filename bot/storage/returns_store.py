@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.storage import tables as t
 from bot.storage.locks import SqlLocks
-from core.catalog.model import TicketType
+from core.catalog.model import EventStatus, LotteryState, TicketType
 from core.kernel.money import Money
 from core.returns.model import (
     ReturnPolicy,
@@ -46,7 +46,17 @@ def _entry(row: Row[Any]) -> WaitlistEntry:
         id=row.id, event_id=row.event_id, ticket_type_id=row.ticket_type_id,
         user_id=row.user_id, chat_id=row.chat_id, quantity=row.quantity,
         status=WaitStatus(row.status), joined_at=row.joined_at,
-        offer_order_id=row.offer_order_id)
+        offer_order_id=row.offer_order_id, draw_position=row.draw_position,
+        entry_ref=row.entry_ref)
+
+
+def _offer_order(row: Row[Any]) -> Order:
+    return Order(
+        id=row.id, user_id=row.user_id, event_id=row.event_id,
+        ticket_type_id=row.ticket_type_id, quantity=row.quantity,
+        unit_price=Money(row.unit_price_minor, row.currency), status=OrderStatus(row.status),
+        created_at=row.created_at, hold_expires_at=row.hold_expires_at, paid_at=row.paid_at,
+        resale_of=row.resale_of)
 
 
 class SqlReturnsRepository:
@@ -94,7 +104,7 @@ class SqlReturnsRepository:
         w = t.waitlist.c
         rows = await self.conn.execute(select(t.waitlist).where(
             w.ticket_type_id == ticket_type_id, w.status == WaitStatus.WAITING.value)
-            .order_by(w.joined_at, w.id))
+            .order_by(func.coalesce(w.draw_position, 0), w.joined_at, w.id))
         return [_entry(r) for r in rows]
 
     async def add_return(self, order: Order, *, chat_id: int,
@@ -134,13 +144,25 @@ class SqlReturnsRepository:
             status=ReturnStatus.OFFERED.value, offer_order_id=row.id, updated_at=now))
         await self.conn.execute(update(t.waitlist).where(t.waitlist.c.id == entry.id).values(
             status=WaitStatus.OFFERED.value, offer_order_id=row.id, updated_at=now))
-        return Order(
-            id=row.id, user_id=row.user_id, event_id=row.event_id,
-            ticket_type_id=row.ticket_type_id, quantity=row.quantity,
-            unit_price=Money(row.unit_price_minor, row.currency),
-            status=OrderStatus(row.status), created_at=row.created_at,
-            hold_expires_at=row.hold_expires_at, paid_at=row.paid_at,
-            resale_of=row.resale_of)
+        return _offer_order(row)
+
+    async def add_seat_offer(self, entry: WaitlistEntry, *, quantity: int,
+                             unit_price_minor: int, currency: str, now: datetime,
+                             expires_at: datetime) -> Order:
+        row = (await self.conn.execute(t.orders.insert().values(
+            user_id=entry.user_id, event_id=entry.event_id,
+            ticket_type_id=entry.ticket_type_id, quantity=quantity,
+            unit_price_minor=unit_price_minor, currency=currency,
+            status=OrderStatus.HELD.value, created_at=now, hold_expires_at=expires_at,
+        ).returning(t.orders))).one()
+        await self.conn.execute(update(t.waitlist).where(t.waitlist.c.id == entry.id).values(
+            status=WaitStatus.OFFERED.value, offer_order_id=row.id, updated_at=now))
+        return _offer_order(row)
+
+    async def offer_entry(self, offer_order_id: int) -> WaitlistEntry | None:
+        row = (await self.conn.execute(select(t.waitlist).where(
+            t.waitlist.c.offer_order_id == offer_order_id))).first()
+        return _entry(row) if row else None
 
     async def offer_of(self, offer_order_id: int) -> tuple[TicketReturn, WaitlistEntry] | None:
         ret = (await self.conn.execute(select(t.ticket_returns).where(
@@ -151,27 +173,70 @@ class SqlReturnsRepository:
             return None
         return _return(ret), _entry(entry)
 
-    async def lapsed_offers(self, *, now: datetime, limit: int) -> list[TicketReturn]:
-        r, o = t.ticket_returns.c, t.orders.c
+    async def lapsed_entries(self, *, now: datetime, limit: int) -> list[WaitlistEntry]:
+        w, o = t.waitlist.c, t.orders.c
         stale = or_(o.status.in_([OrderStatus.RELEASED.value, OrderStatus.REJECTED.value]),
                     and_(o.status == OrderStatus.HELD.value, o.hold_expires_at <= now))
         rows = await self.conn.execute(
-            select(t.ticket_returns).join(t.orders, o.id == r.offer_order_id)
-            .where(r.status == ReturnStatus.OFFERED.value, stale).order_by(r.id).limit(limit))
-        return [_return(row) for row in rows]
+            select(t.waitlist).join(t.orders, o.id == w.offer_order_id)
+            .where(w.status == WaitStatus.OFFERED.value, stale)
+            .order_by(w.offer_order_id).limit(limit))
+        return [_entry(row) for row in rows]
 
-    async def lapse(self, ret: TicketReturn, *, now: datetime) -> None:
-        assert ret.offer_order_id is not None
-        o = t.orders.c
+    async def lapse(self, entry: WaitlistEntry, *, now: datetime) -> None:
+        assert entry.offer_order_id is not None
+        o, r = t.orders.c, t.ticket_returns.c
         await self.conn.execute(update(t.orders).where(
-            o.id == ret.offer_order_id, o.status == OrderStatus.HELD.value)
+            o.id == entry.offer_order_id, o.status == OrderStatus.HELD.value)
             .values(status=OrderStatus.RELEASED.value))
-        await self.conn.execute(update(t.waitlist).where(
-            t.waitlist.c.offer_order_id == ret.offer_order_id).values(
+        await self.conn.execute(update(t.waitlist).where(t.waitlist.c.id == entry.id).values(
             status=WaitStatus.LAPSED.value, updated_at=now))
         await self.conn.execute(update(t.ticket_returns).where(
-            t.ticket_returns.c.id == ret.id).values(
-            status=ReturnStatus.OPEN.value, offer_order_id=None, updated_at=now))
+            r.offer_order_id == entry.offer_order_id, r.status == ReturnStatus.OFFERED.value)
+            .values(status=ReturnStatus.OPEN.value, offer_order_id=None, updated_at=now))
+
+    async def mark_offer_paid(self, offer_order_id: int, *, now: datetime) -> None:
+        await self.conn.execute(update(t.waitlist).where(
+            t.waitlist.c.offer_order_id == offer_order_id).values(
+            status=WaitStatus.PAID.value, updated_at=now))
+
+    async def lotteries_to_seed(self) -> list[int]:
+        e, w = t.events.c, t.waitlist.c
+        queued = select(w.id).where(w.event_id == e.id).exists()
+        rows = await self.conn.execute(
+            select(e.id).join(t.return_policies, t.return_policies.c.event_id == e.id)
+            .where(e.lottery_state == LotteryState.DRAWN.value,
+                   e.status == EventStatus.PUBLISHED.value, ~queued).order_by(e.id))
+        return [int(x) for x in rows.scalars()]
+
+    async def seed_second_chance(self, event_id: int, *, now: datetime) -> int:
+        d, en = t.draw_order.c, t.entries.c
+        rows = (await self.conn.execute(
+            select(en.ticket_type_id, en.user_id, en.chat_id, en.quantity, d.position,
+                   en.public_ref)
+            .join(t.entries, en.id == d.entry_id)
+            .where(d.event_id == event_id, d.won.is_(False)).order_by(d.position))).all()
+        if not rows:
+            return 0
+        result = await self.conn.execute(
+            _insert(self.dialect, t.waitlist).on_conflict_do_nothing(
+                index_elements=["ticket_type_id", "user_id"]),
+            [{"event_id": event_id, "ticket_type_id": r.ticket_type_id, "user_id": r.user_id,
+              "chat_id": r.chat_id, "quantity": r.quantity,
+              "status": WaitStatus.WAITING.value, "joined_at": now, "updated_at": now,
+              "draw_position": r.position, "entry_ref": r.public_ref} for r in rows])
+        return int(result.rowcount or 0)
+
+    async def second_chance(self, event_id: int) -> list[tuple[str, int, str, str]]:
+        w, o = t.waitlist.c, t.orders.c
+        rows = await self.conn.execute(
+            select(w.entry_ref, o.quantity, o.resale_of, w.status)
+            .join(t.orders, o.id == w.offer_order_id)
+            .where(w.event_id == event_id, w.draw_position.is_not(None))
+            .order_by(o.id))
+        return [(str(r.entry_ref), int(r.quantity),
+                 "return" if r.resale_of is not None else "unclaimed", str(r.status))
+                for r in rows]
 
     async def resell(self, ret: TicketReturn, *, now: datetime) -> None:
         assert ret.offer_order_id is not None

@@ -389,6 +389,10 @@ waitlist = Table(
     Column("offer_order_id", Integer, ForeignKey("orders.id")),
     Column("joined_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
+    # A drawn lottery's non-winner: their place in the published draw order, their entry's
+    # public reference (the second chance; None on a direct sale's waiting list).
+    Column("draw_position", Integer),
+    Column("entry_ref", String(16)),
     UniqueConstraint("ticket_type_id", "user_id", name="uq_waitlist_type_user"),
     Index("ix_waitlist_type_status", "ticket_type_id", "status", "id"),
     Index("ix_waitlist_offer", "offer_order_id"),

@@ -54,11 +54,15 @@ class EntryPayments(Protocol):
 class Resales(Protocol):
     """What the purchase service asks about a waiting-list offer's order (``resale_of``)."""
 
+    async def is_offer(self, uow: UnitOfWork, order: Order) -> bool:
+        """True if the order is a waiting-list or second-chance offer."""
+
     async def refusal(self, uow: UnitOfWork, order: Order, now: datetime) -> RefundReason | None:
         """None if the offer may be paid now, else why its payment goes back."""
 
     async def settle(self, uow: UnitOfWork, order: Order, now: datetime) -> None:
-        """The offer was paid and ticketed: settle its return in the same transaction."""
+        """The offer was paid and ticketed: settle it (and its return) in the same
+        transaction."""
 
 
 async def queue_refund(uow: UnitOfWork, payment: PaymentRecord, reason: RefundReason,

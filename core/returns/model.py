@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from core.catalog.model import Event, SaleMode
+from core.catalog.model import Event, EventStatus, LotteryState, SaleMode
 from core.kernel.errors import DomainError, ErrorCode
 from core.kernel.money import Money
 from core.sales.model import Order, OrderStatus
@@ -105,6 +105,15 @@ class WaitlistEntry:
     status: WaitStatus
     joined_at: datetime
     offer_order_id: int | None = None
+    # Lottery second chance: the non-winning entry's place in the published draw order and
+    # its public reference (None on a direct sale's waiting list).
+    draw_position: int | None = None
+    entry_ref: str | None = None
+
+    @property
+    def place(self) -> tuple[int, datetime, int]:
+        """Where it stands in the queue: draw order first (a lottery), then join order."""
+        return (self.draw_position or 0, self.joined_at, self.id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,13 +127,14 @@ class Match:
 def matches(returns: Sequence[TicketReturn],
             waiting: Sequence[WaitlistEntry]) -> list[Match]:
     """Who is offered which open return now: returns oldest first, each to the first person
-    in join order who is still waiting, asked for at least its seats and is not its returner.
+    in the queue (join order; a lottery's published draw order) who is still waiting, asked
+    for at least its seats and is not its returner.
 
     Args:
         returns: the open returns of one ticket type.
         waiting: its waiting-list entries in ``waiting`` state.
     """
-    free = sorted(waiting, key=lambda e: (e.joined_at, e.id))
+    free = sorted(waiting, key=lambda e: e.place)
     out: list[Match] = []
     for ret in sorted(returns, key=lambda r: r.id):
         taker = next((e for e in free if e.quantity >= ret.quantity
@@ -136,6 +146,35 @@ def matches(returns: Sequence[TicketReturn],
     return out
 
 
+def offers_open(event: Event, now: datetime) -> bool:
+    """Returns and offers run while a published event has not started: a direct sale, or a
+    lottery once drawn (its second chance)."""
+    return (event.status is EventStatus.PUBLISHED and now < event.starts_at
+            and (event.sale_mode is SaleMode.DIRECT
+                 or event.lottery_state is LotteryState.DRAWN))
+
+
+def unclaimed_offers(free: int, waiting: Sequence[WaitlistEntry],
+                     taken: set[int]) -> list[tuple[WaitlistEntry, int]]:
+    """A drawn lottery's unclaimed seats (never won, or given back by a lapsed offer): down
+    the draw order, each non-winner not offered yet is offered what is left of their entry's
+    seats, until no seat is left.
+
+    Returns:
+        ``(entry, seats)`` pairs, in draw order.
+    """
+    out: list[tuple[WaitlistEntry, int]] = []
+    for entry in sorted(waiting, key=lambda e: e.place):
+        if free <= 0:
+            break
+        if entry.id in taken:
+            continue
+        seats = min(entry.quantity, free)
+        out.append((entry, seats))
+        free -= seats
+    return out
+
+
 def return_refusal(event: Event, policy: ReturnPolicy | None, ticket: Ticket,
                    order: Order | None, *, admitted: bool, returned: bool,
                    now: datetime) -> ErrorCode | None:
@@ -144,8 +183,7 @@ def return_refusal(event: Event, policy: ReturnPolicy | None, ticket: Ticket,
     The organizer's policy decides (returns on, until when); only a direct sale's paid order
     still held whole by its buyer, unused at the door, can be returned, once.
     """
-    if (policy is None or event.sale_mode is not SaleMode.DIRECT or not event.is_on_sale(now)
-            or not policy.open_at(now, event.starts_at)):
+    if policy is None or not offers_open(event, now) or not policy.open_at(now, event.starts_at):
         return ErrorCode.RETURNS_CLOSED
     if returned:
         return ErrorCode.ALREADY_RETURNED

@@ -75,14 +75,43 @@ class ReturnsRepository(Protocol):
         """The return and the entry an offer order belongs to."""
         ...
 
-    async def lapsed_offers(self, *, now: datetime, limit: int) -> list[TicketReturn]:
-        """Offered returns whose offer was not paid in time (its hold expired or was
-        released), oldest first."""
+    async def add_seat_offer(self, entry: WaitlistEntry, *, quantity: int,
+                             unit_price_minor: int, currency: str, now: datetime,
+                             expires_at: datetime) -> Order:
+        """Offer free seats (a drawn lottery's unclaimed seats) to a waiting person: a held
+        order that holds them like any hold; the entry becomes ``offered``."""
         ...
 
-    async def lapse(self, ret: TicketReturn, *, now: datetime) -> None:
-        """The offer lapsed: its order is released, its entry ``lapsed``, the return
-        ``open`` again."""
+    async def offer_entry(self, offer_order_id: int) -> WaitlistEntry | None:
+        """The waiting-list entry an offer order was made to, if it is an offer."""
+        ...
+
+    async def lapsed_entries(self, *, now: datetime, limit: int) -> list[WaitlistEntry]:
+        """Entries holding an offer that was not paid in time (its hold expired, or it was
+        released or rejected), oldest offer first."""
+        ...
+
+    async def lapse(self, entry: WaitlistEntry, *, now: datetime) -> None:
+        """The entry's offer lapsed: its order is released, the entry ``lapsed``, the return
+        it offered (if any) ``open`` again."""
+        ...
+
+    async def mark_offer_paid(self, offer_order_id: int, *, now: datetime) -> None:
+        """The entry an offer order was made to took it (``paid``)."""
+        ...
+
+    async def lotteries_to_seed(self) -> list[int]:
+        """Drawn lotteries with a return policy whose non-winners are not queued yet."""
+        ...
+
+    async def seed_second_chance(self, event_id: int, *, now: datetime) -> int:
+        """Queue a drawn lottery's non-winners in the published draw order (their entry's
+        seats, position and public reference); returns how many were queued."""
+        ...
+
+    async def second_chance(self, event_id: int) -> list[tuple[str, int, str, str]]:
+        """The second-chance offers of a lottery in the order they were made:
+        ``(entry reference, seats, "return" | "unclaimed", entry status)``."""
         ...
 
     async def resell(self, ret: TicketReturn, *, now: datetime) -> None:

@@ -22,8 +22,11 @@ from core.returns.model import (
     ReturnStatus,
     TicketReturn,
     WaitlistEntry,
+    WaitStatus,
     check_join,
     matches,
+    offers_open,
+    unclaimed_offers,
 )
 from core.returns.ports import AfterSaleCounts
 from core.sales.model import Order, OrderStatus, invoice_payload
@@ -156,8 +159,8 @@ class ReturnsService:
                 assert order is not None
                 now = self._clock.now()
                 policy = await uow.returns.policy(event.id)
-                if (policy is None or event.sale_mode is not SaleMode.DIRECT
-                        or not event.is_on_sale(now) or not policy.open_at(now, event.starts_at)):
+                if (policy is None or not offers_open(event, now)
+                        or not policy.open_at(now, event.starts_at)):
                     raise DomainError(ErrorCode.RETURNS_CLOSED)
                 if await uow.returns.return_of(order_id) is not None:
                     raise DomainError(ErrorCode.ALREADY_RETURNED)
@@ -192,11 +195,10 @@ class ReturnsService:
                 event = await uow.events.get(order.event_id)
                 ticket_type = await uow.events.get_ticket_type(order.ticket_type_id)
                 policy = await uow.returns.policy(order.event_id)
-                if event is None or ticket_type is None or policy is None \
-                        or event.sale_mode is not SaleMode.DIRECT:
+                if event is None or ticket_type is None or policy is None:
                     continue
                 ret = await uow.returns.return_of(order.id)
-                if ret is None and (not event.is_on_sale(now)
+                if ret is None and (not offers_open(event, now)
                                     or not policy.open_at(now, event.starts_at)
                                     or not await _intact(uow, order)):
                     continue
@@ -228,10 +230,14 @@ class ReturnsService:
         """
         done = 0
         async with self._db.read() as uow:
-            lapsed = await uow.returns.lapsed_offers(now=self._clock.now(), limit=limit)
+            to_seed = await uow.returns.lotteries_to_seed()
+        for event_id in to_seed:
+            done += await self._seed(event_id)
+        async with self._db.read() as uow:
+            lapsed = await uow.returns.lapsed_entries(now=self._clock.now(), limit=limit)
             to_match = await uow.returns.types_to_match()
-        for ret in lapsed:
-            done += await self._lapse(ret)
+        for entry in lapsed:
+            done += await self._lapse(entry)
         for ticket_type_id in to_match:
             async for attempt in write_attempts(self._db):
                 async with attempt as uow:
@@ -241,33 +247,54 @@ class ReturnsService:
             done += offered
         return done
 
-    async def _lapse(self, stale: TicketReturn) -> int:
+    async def _seed(self, event_id: int) -> int:
+        """Queue a drawn lottery's non-winners in the published draw order (once) and offer
+        its unclaimed seats and open returns down that order."""
+        async for attempt in write_attempts(self._db):
+            async with attempt as uow:
+                event = await uow.events.lock(event_id, shared=True)
+                types = await uow.events.ticket_types(event_id)
+                await uow.locks.take(*(locking.ticket_type(t.id) for t in types))
+                if event is None:
+                    return 0
+                now = self._clock.now()
+                done = await uow.returns.seed_second_chance(event_id, now=now)
+                for ticket_type in types:
+                    done += len(await self._match(uow, event, ticket_type, now))
+                return done
+        raise after_attempts()
+
+    async def _lapse(self, stale: WaitlistEntry) -> int:
         async for attempt in write_attempts(self._db):
             async with attempt as uow:
                 assert stale.offer_order_id is not None
                 event, ticket_type = await _lock_type(uow, stale.ticket_type_id)
-                await uow.locks.take(locking.order(stale.offer_order_id))
-                now = self._clock.now()
                 found = await uow.returns.offer_of(stale.offer_order_id)
                 offer = await uow.orders.get(stale.offer_order_id)
-                if found is None or offer is None:
+                if offer is None:
                     return 0
-                ret, entry = found
-                if (ret.status is not ReturnStatus.OFFERED
-                        or ret.offer_order_id != offer.id or offer.status is OrderStatus.PAID
-                        or offer.hold_is_live(now)):
+                locks = [locking.order(offer.id)]
+                if offer.resale_of is not None:
+                    locks.append(locking.order(offer.resale_of))
+                await uow.locks.take(*locks)
+                now = self._clock.now()
+                offer = await uow.orders.get(stale.offer_order_id)
+                entry = await uow.returns.offer_entry(stale.offer_order_id)
+                if (offer is None or entry is None or entry.status is not WaitStatus.OFFERED
+                        or offer.status is OrderStatus.PAID or offer.hold_is_live(now)):
                     return 0  # paid, renewed at pre-checkout, or lapsed already
-                await uow.returns.lapse(ret, now=now)
+                await uow.returns.lapse(entry, now=now)
                 params = {"event": event.title, "ticket_type": ticket_type.name,
-                          "quantity": ret.quantity}
+                          "quantity": offer.quantity}
                 await uow.outbox.put(outbox.MESSAGE, {"key": "waitlist.lapsed", "params": params},
                                      dedupe_key=f"offer_lapsed:{offer.id}", now=now,
                                      chat_id=entry.chat_id)
                 offered = await self._match(uow, event, ticket_type, now)
-                if ret.id not in offered:
+                if found is not None and found[0].id not in offered:
                     await uow.outbox.put(
                         outbox.MESSAGE, {"key": "return.lapsed_kept", "params": params},
-                        dedupe_key=f"return_lapsed:{offer.id}", now=now, chat_id=ret.chat_id)
+                        dedupe_key=f"return_lapsed:{offer.id}", now=now,
+                        chat_id=found[0].chat_id)
                 return 1 + len(offered)
         raise after_attempts()
 
@@ -278,45 +305,42 @@ class ReturnsService:
         Returns:
             The ids of the returns offered.
         """
-        if not event.is_on_sale(now):
+        if not offers_open(event, now):
             return []
         policy = await uow.returns.policy(event.id)
         if policy is None:
             return []
+        lottery = event.sale_mode is SaleMode.LOTTERY
         returns = [r for r in await uow.returns.open_returns(ticket_type.id)
                    if await _intact_return(uow, r)]
-        if not returns:
-            return []
+        waiting = await uow.returns.waiting(ticket_type.id)
         offered: list[int] = []
-        for match in matches(returns, await uow.returns.waiting(ticket_type.id)):
+        taken: set[int] = set()
+        for match in matches(returns, waiting):
             ret, entry = match.ret, match.entry
             owned = await uow.orders.seats_owned(user_id=entry.user_id,
                                                  ticket_type_id=ticket_type.id)
-            if owned + ret.quantity > ticket_type.per_user_limit:
+            if not lottery and owned + ret.quantity > ticket_type.per_user_limit:
                 continue  # bought meanwhile; stays waiting for a return that fits
-            deadline = policy.offer_deadline(now)
             order = await uow.returns.add_offer(
                 ret, entry, unit_price_minor=ticket_type.price.amount,
-                currency=ticket_type.price.currency, now=now, expires_at=deadline)
-            params = {"event": event.title, "ticket_type": ticket_type.name,
-                      "quantity": order.quantity, "total": order.total,
-                      "minutes": policy.offer_minutes}
-            await uow.outbox.put(outbox.MESSAGE, {"key": "waitlist.offer", "params": params},
-                                 dedupe_key=f"offer:{order.id}", now=now, chat_id=entry.chat_id)
-            await uow.outbox.put(outbox.INVOICE, {
-                "title": {"key": "invoice.title", "params": {"event": event.title}},
-                "description": {"key": "invoice.offer_description", "params": {
-                    "quantity": order.quantity, "ticket_type": ticket_type.name,
-                    "when": event.local_start(), "venue": event.venue,
-                    "minutes": policy.offer_minutes}},
-                "label": {"key": "invoice.label", "params": {
-                    "quantity": order.quantity, "ticket_type": ticket_type.name}},
-                "payload": invoice_payload(order.id), "total": order.total,
-            }, dedupe_key=f"offer_invoice:{order.id}", now=now, chat_id=entry.chat_id)
-            await uow.outbox.put(outbox.MESSAGE, {"key": "return.offered", "params": params},
-                                 dedupe_key=f"return_offered:{order.id}", now=now,
-                                 chat_id=ret.chat_id)
+                currency=ticket_type.price.currency, now=now,
+                expires_at=policy.offer_deadline(now))
+            await _tell_offer(uow, event, ticket_type, policy, order, entry, now)
+            await uow.outbox.put(outbox.MESSAGE, {"key": "return.offered", "params": {
+                "event": event.title, "ticket_type": ticket_type.name,
+                "quantity": order.quantity, "minutes": policy.offer_minutes}},
+                dedupe_key=f"return_offered:{order.id}", now=now, chat_id=ret.chat_id)
             offered.append(ret.id)
+            taken.add(entry.id)
+        if lottery:  # a drawn lottery's unclaimed seats, down the draw order
+            free = (await uow.events.stock([ticket_type.id], now=now))[ticket_type.id].available
+            for entry, seats in unclaimed_offers(free, waiting, taken):
+                order = await uow.returns.add_seat_offer(
+                    entry, quantity=seats, unit_price_minor=ticket_type.price.amount,
+                    currency=ticket_type.price.currency, now=now,
+                    expires_at=policy.offer_deadline(now))
+                await _tell_offer(uow, event, ticket_type, policy, order, entry, now)
         return offered
 
     # --- Figures. -----------------------------------------------------------------------
@@ -337,10 +361,24 @@ class ResaleSettlement:
     it is refused unless the offer still stands, and once it is honoured the return is
     settled in the same transaction."""
 
+    async def is_offer(self, uow: UnitOfWork, order: Order) -> bool:
+        """True if the order is a waiting-list or second-chance offer."""
+        return order.resale_of is not None or \
+            await uow.returns.offer_entry(order.id) is not None
+
     async def refusal(self, uow: UnitOfWork, order: Order, now: datetime) -> RefundReason | None:
         """None if this offer order may be paid now, else why its payment goes back."""
+        event = await uow.events.get(order.event_id)
+        if event is None or not offers_open(event, now):
+            return RefundReason.EVENT_CANCELLED
+        entry = await uow.returns.offer_entry(order.id)
+        if entry is None or entry.status is not WaitStatus.OFFERED \
+                or not order.hold_is_live(now):
+            return RefundReason.SEATS_GONE
+        if order.resale_of is None:
+            return None  # unclaimed seats: the live hold holds them
         found = await uow.returns.offer_of(order.id)
-        if found is None or not order.hold_is_live(now):
+        if found is None:
             return RefundReason.SEATS_GONE
         ret, _entry = found
         returned = await uow.orders.get(ret.order_id)
@@ -351,8 +389,12 @@ class ResaleSettlement:
         return None
 
     async def settle(self, uow: UnitOfWork, order: Order, now: datetime) -> None:
-        """The offer order was paid (its tickets issued): resell the return, revoke the old
-        tickets (the door says REVOKED), refund the returner minus the fee, tell them."""
+        """The offer order was paid (its tickets issued): the entry took it; for a return,
+        resell it, revoke the old tickets (the door says REVOKED), refund the returner minus
+        the fee, tell them."""
+        await uow.returns.mark_offer_paid(order.id, now=now)
+        if order.resale_of is None:
+            return
         found = await uow.returns.offer_of(order.id)
         assert found is not None
         ret, _entry = found
@@ -380,6 +422,28 @@ class ResaleSettlement:
                                            reason=RefundReason.RETURNED, now=now)
         await uow.outbox.put(outbox.REFUND, {"refund_id": refund.id},
                              dedupe_key=f"refund:{refund.id}", now=now)
+
+
+async def _tell_offer(uow: UnitOfWork, event: Event, ticket_type: TicketType,
+                      policy: ReturnPolicy, order: Order, entry: WaitlistEntry,
+                      now: datetime) -> None:
+    """The offer's message and its invoice to the waiting person (each once)."""
+    params = {"event": event.title, "ticket_type": ticket_type.name,
+              "quantity": order.quantity, "total": order.total,
+              "minutes": policy.offer_minutes}
+    key = "waitlist.offer" if entry.draw_position is None else "waitlist.second_chance"
+    await uow.outbox.put(outbox.MESSAGE, {"key": key, "params": params},
+                         dedupe_key=f"offer:{order.id}", now=now, chat_id=entry.chat_id)
+    await uow.outbox.put(outbox.INVOICE, {
+        "title": {"key": "invoice.title", "params": {"event": event.title}},
+        "description": {"key": "invoice.offer_description", "params": {
+            "quantity": order.quantity, "ticket_type": ticket_type.name,
+            "when": event.local_start(), "venue": event.venue,
+            "minutes": policy.offer_minutes}},
+        "label": {"key": "invoice.label", "params": {
+            "quantity": order.quantity, "ticket_type": ticket_type.name}},
+        "payload": invoice_payload(order.id), "total": order.total,
+    }, dedupe_key=f"offer_invoice:{order.id}", now=now, chat_id=entry.chat_id)
 
 
 async def _lock_type(uow: UnitOfWork, ticket_type_id: int) -> tuple[Event, TicketType]:

@@ -306,13 +306,17 @@ class PurchaseService:
                 if amount != order.total:
                     raise DomainError(ErrorCode.AMOUNT_MISMATCH)
                 ticket_type, event = await _type_and_event(uow, order.ticket_type_id, lock=True)
-                if not event.is_on_sale(now):
-                    raise DomainError(ErrorCode.EVENT_NOT_ON_SALE, event_id=event.id)
-                if order.resale_of is not None:
-                    if (self._resales is None
-                            or await self._resales.refusal(uow, order, now) is not None):
+                if await self._is_offer(uow, order, event, now):
+                    # A waiting-list or second-chance offer: payable while it stands, never
+                    # re-acquired (its seats went to the next person).
+                    assert self._resales is not None
+                    if await self._resales.refusal(uow, order, now) is not None:
                         raise DomainError(ErrorCode.HOLD_EXPIRED)
                     deadline = max(order.hold_expires_at, now + PRE_CHECKOUT_GRACE)
+                elif not event.is_on_sale(now):
+                    raise DomainError(ErrorCode.EVENT_NOT_ON_SALE, event_id=event.id)
+                elif order.resale_of is not None:
+                    raise DomainError(ErrorCode.HOLD_EXPIRED)
                 elif order.hold_is_live(now):
                     deadline = max(order.hold_expires_at, now + PRE_CHECKOUT_GRACE)
                 else:
@@ -387,7 +391,8 @@ class PurchaseService:
                     await uow.outbox.put(outbox.TICKET, {"ticket_id": ticket.id},
                                          dedupe_key=f"ticket:{ticket.id}", now=now,
                                          chat_id=payment.chat_id)
-                if order.resale_of is not None and self._resales is not None:
+                if await self._is_offer(uow, order, event, now):
+                    assert self._resales is not None
                     await self._resales.settle(uow, order, now)
                 # Last: the tickets go out first, and the hold's message then says "paid" and
                 # loses its Cancel button (a screen already showing a newer hold is left alone).
@@ -407,6 +412,16 @@ class PurchaseService:
         await _close_screen(uow, order, screen, state, event, ticket_type, now,
                             from_states=from_states)
 
+    async def _is_offer(self, uow: UnitOfWork, order: Order, event: Event,
+                        now: datetime) -> bool:
+        """A waiting-list offer (``resale_of``) or a drawn lottery's second-chance offer;
+        asked of the returns feature only off the direct-sale hot path."""
+        if self._resales is None:
+            return False
+        if order.resale_of is None and event.is_on_sale(now):
+            return False
+        return await self._resales.is_offer(uow, order)
+
     async def _refund_reason(self, uow: UnitOfWork, order: Order | None,
                              payment: IncomingPayment, now: datetime) -> RefundReason | None:
         """None if the order can be honoured now, else why the payment goes back."""
@@ -415,16 +430,18 @@ class PurchaseService:
         if order.status in (OrderStatus.PAID, OrderStatus.REJECTED):
             return RefundReason.DUPLICATE_PAYMENT
         ticket_type, event = await _type_and_event(uow, order.ticket_type_id, lock=True)
-        if not event.is_on_sale(now):
+        offer = await self._is_offer(uow, order, event, now)
+        if not offer and not event.is_on_sale(now):
             return RefundReason.EVENT_CANCELLED
         owned = await uow.orders.seats_owned(user_id=order.user_id,
                                              ticket_type_id=ticket_type.id)
         if owned + order.quantity > ticket_type.per_user_limit:
             return RefundReason.LIMIT_EXCEEDED
-        if order.resale_of is not None:  # an offer is paid while it stands, or not at all
-            if self._resales is None:
-                return RefundReason.SEATS_GONE
+        if offer:  # an offer is paid while it stands, or not at all
+            assert self._resales is not None
             return await self._resales.refusal(uow, order, now)
+        if order.resale_of is not None:
+            return RefundReason.SEATS_GONE
         if order.hold_is_live(now):
             return None
         try:

@@ -42,6 +42,8 @@ def upgrade() -> None:
         sa.Column("offer_order_id", sa.Integer(), nullable=True),
         sa.Column("joined_at", TS, nullable=False),
         sa.Column("updated_at", TS, nullable=False),
+        sa.Column("draw_position", sa.Integer(), nullable=True),
+        sa.Column("entry_ref", sa.String(16), nullable=True),
         sa.ForeignKeyConstraint(["event_id"], ["events.id"],
                                 name=op.f("fk_waitlist_event_id_events")),
         sa.ForeignKeyConstraint(["ticket_type_id"], ["ticket_types.id"],
