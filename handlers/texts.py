@@ -914,7 +914,8 @@ OUTBOX_KEYS: frozenset[str] = frozenset(
      "admin.charge_refunded", "admin.charge_unexplained",
      "lottery_won", "lottery_not_selected", "event_cancelled", "reminder",
      "hold_screen.paid", "hold_screen.expired", "hold_screen.released", "hold_screen.rejected",
-     "waitlist.offer", "waitlist.second_chance", "waitlist.lapsed", "return.offered", "return.lapsed_kept",
+     "waitlist.offer", "waitlist.second_chance", "waitlist.lapsed", "return.offered",
+     "return.lapsed_kept",
      "return.resold", "invoice.title", "invoice.offer_description", "invoice.label",
      "transfer_received", "transfer_done", "ticket_refunded", "ticket_refunded_holder"}
     | {f"refund_started.{reason.value}" for reason in RefundReason}

@@ -1715,8 +1715,7 @@ class InMemoryReturnsRepository(_Repo):
                    if event_id is None or r.event_id == event_id]
         waits = [e for e in self._t.waitlist.values()
                  if event_id is None or e.event_id == event_id]
-        offers = [o for o in self._t.orders.values() if o.resale_of is not None
-                  and (event_id is None or o.event_id == event_id)]
+        offers = [e for e in waits if e.offer_order_id is not None]
         return AfterSaleCounts(
             returns=len(returns),
             resold=sum(r.status is ReturnStatus.RESOLD for r in returns),

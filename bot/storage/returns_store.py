@@ -218,14 +218,20 @@ class SqlReturnsRepository:
             .where(d.event_id == event_id, d.won.is_(False)).order_by(d.position))).all()
         if not rows:
             return 0
-        result = await self.conn.execute(
+        before = await self._queued(event_id)
+        await self.conn.execute(
             _insert(self.dialect, t.waitlist).on_conflict_do_nothing(
                 index_elements=["ticket_type_id", "user_id"]),
             [{"event_id": event_id, "ticket_type_id": r.ticket_type_id, "user_id": r.user_id,
               "chat_id": r.chat_id, "quantity": r.quantity,
               "status": WaitStatus.WAITING.value, "joined_at": now, "updated_at": now,
               "draw_position": r.position, "entry_ref": r.public_ref} for r in rows])
-        return int(result.rowcount or 0)
+        return await self._queued(event_id) - before
+
+    async def _queued(self, event_id: int) -> int:
+        return int((await self.conn.execute(select(func.count()).select_from(t.waitlist)
+                                            .where(t.waitlist.c.event_id == event_id))
+                    ).scalar_one())
 
     async def second_chance(self, event_id: int) -> list[tuple[str, int, str, str]]:
         w, o = t.waitlist.c, t.orders.c
@@ -259,13 +265,13 @@ class SqlReturnsRepository:
         return [int(x) for x in rows.scalars()]
 
     async def counts(self, event_id: int | None = None) -> AfterSaleCounts:
-        r, w, o = t.ticket_returns.c, t.waitlist.c, t.orders.c
+        r, w = t.ticket_returns.c, t.waitlist.c
         rq = select(r.status, func.count()).group_by(r.status)
         wq = select(w.status, func.count()).group_by(w.status)
-        oq = select(func.count()).where(o.resale_of.is_not(None))
+        oq = select(func.count()).select_from(t.waitlist).where(w.offer_order_id.is_not(None))
         if event_id is not None:
             rq, wq = rq.where(r.event_id == event_id), wq.where(w.event_id == event_id)
-            oq = oq.where(o.event_id == event_id)
+            oq = oq.where(w.event_id == event_id)
         returns = {s: int(n) for s, n in await self.conn.execute(rq)}
         waits = {s: int(n) for s, n in await self.conn.execute(wq)}
         offers = int((await self.conn.execute(oq)).scalar_one())

@@ -437,6 +437,7 @@ class LotteryService:
             rows = await uow.lottery.public_entries(event_id)
             seed = await uow.lottery.seed(event_id)
             types = await uow.events.ticket_types(event_id)
+            second_chance = await uow.returns.second_chance(event_id)
         beacon_value = bytes.fromhex(info.beacon_value) if info.beacon_value else None
         seats = {t.name: t.capacity for t in types} \
             if event.status is EventStatus.PUBLISHED else {}
@@ -454,7 +455,7 @@ class LotteryService:
             commitment_hex=info.commitment or commitment(seed), seed=seed, beacon=beacon,
             entries=sorted(entries, key=lambda e: e.ref), list_hash=result.list_hash,
             order=result.order, winners=result.winners,
-            drawn_at=self._clock.now().isoformat())
+            drawn_at=self._clock.now().isoformat(), second_chance=second_chance)
 
     # ------------------------------------------------------------------ figures
     async def figures(self, event_id: int) -> LotteryFigures:
