@@ -36,6 +36,7 @@ from core.kernel import outbox
 from core.kernel.clock import Clock, SystemClock
 from core.kernel.errors import DomainError
 from core.kernel.ports import OutboxItem
+from core.lottery.groups import GroupService
 from core.lottery.ports import Beacon
 from core.lottery.service import LotteryService
 from core.organizer.admin import AdminService
@@ -190,6 +191,7 @@ def build_services(db: Database, clock: Clock, *, admin_ids: frozenset[int],
         checkin=CheckinService(db, clock, access),
         wizard=EventWizardService(db, clock, access),
         returns=ReturnsService(db, clock),
+        groups=GroupService(db, clock),
         clock=clock,
         transfers=TransferService(db, clock),
         provider_token=provider_token,

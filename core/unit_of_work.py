@@ -12,7 +12,7 @@ from core.access.ports import RoleRepository
 from core.catalog.ports import EventRepository
 from core.door.ports import CheckinRepository
 from core.kernel.ports import Locks, Outbox, UserRepository
-from core.lottery.ports import LotteryRepository
+from core.lottery.ports import GroupRepository, LotteryRepository
 from core.organizer.ports import DraftRepository
 from core.payments.ports import PaymentRepository, RefundRepository
 from core.returns.ports import ReturnsRepository
@@ -82,6 +82,11 @@ class UnitOfWork(Protocol):
     @property
     def outbox(self) -> Outbox:
         """The outbox repository of this transaction."""
+        ...
+
+    @property
+    def groups(self) -> GroupRepository:
+        """Lottery group entries in this transaction."""
         ...
 
     @property

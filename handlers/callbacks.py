@@ -335,6 +335,15 @@ class WaitlistJoin(Action):
     quantity: Quantity
 
 
+@declare("gj")
+@dataclass(frozen=True, slots=True)
+class GroupConfirm(Action):
+    """``v1:gj:12``: a companion confirms joining the group of lottery entry 12 (their
+    invitation, made when they opened the lead's link, is checked by the service)."""
+
+    entry_id: Id
+
+
 @declare("rl")
 @dataclass(frozen=True, slots=True)
 class ReturnList(Action):

@@ -11,6 +11,7 @@ from core.access.service import AccessService
 from core.catalog.service import CatalogService
 from core.door.service import CheckinService
 from core.kernel.clock import Clock
+from core.lottery.groups import GroupService
 from core.lottery.service import LotteryService
 from core.organizer.admin import AdminService
 from core.organizer.editor import EventWizardService
@@ -39,6 +40,7 @@ class Services:
     checkin: CheckinService
     wizard: EventWizardService
     returns: ReturnsService
+    groups: GroupService
     clock: Clock
     transfers: TransferService
     provider_token: str

@@ -135,6 +135,40 @@ TEXTS: dict[str, str] = {
         "💸 Your returned tickets were resold: we are refunding {amount}. It may take a few "
         "days to show."
     ),
+    "error.groups_off": (
+        "This entry cannot take companions: the organizer does not allow groups, or it is "
+        "for one seat."
+    ),
+    "error.group_not_found": "This group link is not valid (any more).",
+    "error.group_full": "This group is full: every seat of the entry has a companion.",
+    "error.already_in_group": (
+        "You are already in a group for this lottery: one entry per person, alone or in one "
+        "group."
+    ),
+    "group.invite": (
+        "👥 <b>{event}</b>: your entry is for {quantity} people. Send this link to up to "
+        "{spots} friends; each confirms in their own chat and gets their own QR code if your "
+        "group is drawn. You paid for everyone: one refund if it is not.\n{link}\n"
+        "In your group now: {members}"
+    ),
+    "group.usage": "Usage: /group &lt;event id&gt; (the lottery you entered for several people)",
+    "group.ask": (
+        "👥 Join a group entry for <b>{event}</b>? The group wins or loses as one; if it is "
+        "drawn you get your own QR code here. You pay nothing: the lead paid. You cannot "
+        "also enter alone."
+    ),
+    "group.button_join": "✅ Join the group",
+    "group.joined": (
+        "✅ You are in the group for <b>{event}</b>. You will hear the result of the draw here."
+    ),
+    "group.joined_lead": "👥 A friend confirmed and joined your group for <b>{event}</b>.",
+    "group.won": (
+        "🎉 Your group was drawn for <b>{event}</b>! Your own QR code is in this chat."
+    ),
+    "group.lost": (
+        "😔 Your group was not drawn for <b>{event}</b>. The lead who paid is refunded in "
+        "full."
+    ),
     "error.not_sold_out": "Seats are still on sale: buy them directly, no waiting list needed.",
     "error.already_waiting": (
         "You are already on this waiting list (once per person). We will message you when "
@@ -915,7 +949,7 @@ OUTBOX_KEYS: frozenset[str] = frozenset(
      "lottery_won", "lottery_not_selected", "event_cancelled", "reminder",
      "hold_screen.paid", "hold_screen.expired", "hold_screen.released", "hold_screen.rejected",
      "waitlist.offer", "waitlist.second_chance", "waitlist.lapsed", "return.offered",
-     "return.lapsed_kept",
+     "return.lapsed_kept", "group.won", "group.lost", "group.joined_lead",
      "return.resold", "invoice.title", "invoice.offer_description", "invoice.label",
      "transfer_received", "transfer_done", "ticket_refunded", "ticket_refunded_holder"}
     | {f"refund_started.{reason.value}" for reason in RefundReason}

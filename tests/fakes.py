@@ -58,7 +58,9 @@ from core.kernel import outbox as outbox_codec
 from core.kernel.locking import Lock, LockLedger, LockOrderViolation
 from core.kernel.money import Money
 from core.kernel.ports import OutboxItem
+from core.lottery.group_model import GroupMember, MemberStatus, new_group_token
 from core.lottery.model import (
+    TICKET_KEY,
     Candidate,
     DrawResult,
     DrawSettlement,
@@ -252,6 +254,9 @@ class _Tables:
     return_policies: dict[int, ReturnPolicy] = field(default_factory=dict)  # by event id
     waitlist: dict[int, WaitlistEntry] = field(default_factory=dict)
     ticket_returns: dict[int, TicketReturn] = field(default_factory=dict)
+    lottery_groups: dict[int, int] = field(default_factory=dict)  # group size by event id
+    group_invites: dict[int, str] = field(default_factory=dict)  # token by entry id
+    group_members: dict[int, GroupMember] = field(default_factory=dict)
     transfers: dict[int, Transfer] = field(default_factory=dict)
 
     def copy(self) -> _Tables:
@@ -431,6 +436,8 @@ class InMemoryEventRepository(_Repo):
                 id=type_id, event_id=event_id, name=spec_type.name, price=spec_type.price,
                 capacity=spec_type.capacity, per_user_limit=spec_type.per_user_limit,
                 position=position)
+        if spec.group_size > 1:
+            tables.lottery_groups[event_id] = spec.group_size
         if spec.returns is not None:
             until = spec.returns.until
             tables.return_policies[event_id] = replace(
@@ -1724,6 +1731,92 @@ class InMemoryReturnsRepository(_Repo):
             paid=sum(e.status is WaitStatus.PAID for e in waits))
 
 
+class InMemoryGroupRepository(_Repo):
+    """Group sizes, invite links and companions (as ``SqlGroupRepository``)."""
+
+    async def group_size(self, event_id: int) -> int:
+        await _round_trip()
+        return self._t.lottery_groups.get(event_id, 1)
+
+    async def set_group_size(self, event_id: int, size: int) -> None:
+        await _round_trip()
+        self._tx.write().lottery_groups[event_id] = size
+
+    async def invite_token(self, entry: Entry, *, now: datetime) -> str:
+        await _round_trip()
+        tables = self._tx.write()
+        if entry.id not in tables.entries:
+            raise IntegrityError(f"group_invites.entry_id {entry.id} does not exist")
+        return tables.group_invites.setdefault(entry.id, new_group_token())
+
+    async def entry_for_token(self, token: str) -> int | None:
+        await _round_trip()
+        return next((e for e, tok in self._t.group_invites.items() if tok == token), None)
+
+    async def members(self, entry_id: int) -> list[GroupMember]:
+        await _round_trip()
+        return sorted((m for m in self._t.group_members.values() if m.entry_id == entry_id),
+                      key=lambda m: m.id)
+
+    async def member_of(self, event_id: int, user_id: int) -> GroupMember | None:
+        await _round_trip()
+        return next((m for m in self._t.group_members.values()
+                     if m.event_id == event_id and m.user_id == user_id), None)
+
+    async def add_member(self, entry: Entry, *, user_id: int, chat_id: int,
+                         now: datetime) -> GroupMember | None:
+        await _round_trip()
+        tables = self._tx.write()
+        if any(m.event_id == entry.event_id and m.user_id == user_id
+               for m in tables.group_members.values()):
+            return None
+        member_id = self._tx.seq.next("group_members")
+        member = GroupMember(id=member_id, event_id=entry.event_id, entry_id=entry.id,
+                             user_id=user_id, chat_id=chat_id, status=MemberStatus.INVITED,
+                             joined_at=_utc(now))
+        tables.group_members[member_id] = member
+        return member
+
+    async def confirm(self, member_id: int, *, phone_hash: str | None, now: datetime) -> None:
+        await _round_trip()
+        tables = self._tx.write()
+        tables.group_members[member_id] = replace(
+            tables.group_members[member_id], status=MemberStatus.CONFIRMED,
+            phone_hash=phone_hash)
+
+    async def phone_in_group(self, event_id: int, phone_hash: str) -> bool:
+        await _round_trip()
+        return any(m.event_id == event_id and m.phone_hash == phone_hash
+                   and m.status is MemberStatus.CONFIRMED
+                   for m in self._t.group_members.values())
+
+    async def groups_of(self, event_id: int) -> list[tuple[Entry, list[GroupMember]]]:
+        await _round_trip()
+        by_entry: dict[int, list[GroupMember]] = {}
+        for member in sorted(self._t.group_members.values(), key=lambda m: m.id):
+            if member.event_id == event_id and member.status is MemberStatus.CONFIRMED:
+                by_entry.setdefault(member.entry_id, []).append(member)
+        return [(self._t.entries[e].entry, members) for e, members in sorted(by_entry.items())]
+
+    async def give_ticket(self, ticket_id: int, user_id: int, *, chat_id: int) -> None:
+        await _round_trip()
+        tables = self._tx.write()
+        tables.tickets[ticket_id] = replace(tables.tickets[ticket_id], owner_user_id=user_id)
+        key = TICKET_KEY.of(ticket_id)
+        for row_id, row in list(tables.outbox.items()):
+            if row.dedupe_key == key:
+                tables.outbox[row_id] = replace(row, chat_id=chat_id)
+
+    async def group_counts(self, event_id: int | None = None) -> tuple[int, int]:
+        await _round_trip()
+        grouped = {m.entry_id for m in self._t.group_members.values()
+                   if m.status is MemberStatus.CONFIRMED}
+        statuses = [self._t.entries[e].entry.status for e in grouped
+                    if event_id is None or self._t.entries[e].entry.event_id == event_id]
+        return (sum(s is EntryStatus.WON for s in statuses),
+                sum(s is EntryStatus.LOST for s in statuses))
+
+
 class InMemoryUnitOfWork:
     """The repositories of one in-memory transaction (see :class:`InMemoryDatabase`)."""
 
@@ -1743,6 +1836,7 @@ class InMemoryUnitOfWork:
         self.lottery = InMemoryLotteryRepository(tx)
         self.drafts = InMemoryDraftRepository(tx)
         self.returns = InMemoryReturnsRepository(tx)
+        self.groups = InMemoryGroupRepository(tx)
 
 
 class InMemoryDatabase:

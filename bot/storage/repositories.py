@@ -25,6 +25,7 @@ from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.storage import tables as t
+from bot.storage.groups_store import SqlGroupRepository
 from bot.storage.locks import SqlLocks
 from bot.storage.returns_store import SqlReturnsRepository
 from bot.storage.wizard_store import SqlDraftRepository, update_event
@@ -189,6 +190,9 @@ class SqlEventRepository(_Repo):
              "per_user_limit": tt.per_user_limit, "position": i}
             for i, tt in enumerate(spec.ticket_types)
         ])
+        if spec.group_size > 1:
+            await self.conn.execute(t.lottery_groups.insert().values(
+                event_id=event_id, group_size=spec.group_size))
         if spec.returns is not None:
             await self.conn.execute(t.return_policies.insert().values(
                 event_id=event_id, returns_until=spec.returns.until,
@@ -775,6 +779,7 @@ class SqlUnitOfWork:
         self.roles = SqlRoleRepository(conn, dialect, locks)
         self.drafts = SqlDraftRepository(conn, dialect, locks)
         self.returns = SqlReturnsRepository(conn, dialect, locks)
+        self.groups = SqlGroupRepository(conn, dialect, locks)
 
 
 _PAID = (EntryStatus.ENTERED.value, EntryStatus.WON.value, EntryStatus.LOST.value)

@@ -415,3 +415,34 @@ ticket_returns = Table(
     Index("ix_ticket_returns_type_status", "ticket_type_id", "status", "id"),
     Index("ix_ticket_returns_offer", "offer_order_id"),
 )
+
+
+# Lottery group entries (core.lottery.groups; migration 0015).
+lottery_groups = Table(
+    "lottery_groups", metadata,
+    Column("event_id", Integer, ForeignKey("events.id"), primary_key=True, autoincrement=False),
+    Column("group_size", Integer, nullable=False),
+)
+
+group_invites = Table(
+    "group_invites", metadata,
+    Column("entry_id", Integer, ForeignKey("entries.id"), primary_key=True,
+           autoincrement=False),
+    Column("event_id", Integer, ForeignKey("events.id"), nullable=False),
+    Column("token", String(64), nullable=False, unique=True),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+group_members = Table(
+    "group_members", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("event_id", Integer, ForeignKey("events.id"), nullable=False),
+    Column("entry_id", Integer, ForeignKey("entries.id"), nullable=False),
+    Column("user_id", BigInteger, nullable=False),
+    Column("chat_id", BigInteger, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("phone_hash", String(64)),
+    Column("joined_at", UTCDateTime, nullable=False),
+    UniqueConstraint("event_id", "user_id", name="uq_group_members_event_user"),
+    Index("ix_group_members_entry", "entry_id", "id"),
+)

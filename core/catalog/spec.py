@@ -126,6 +126,8 @@ class EventSpec:
     lottery: LotteryWindow | None = None
     # The ``returns:`` block: returns with a waiting list (None: no returns).
     returns: ReturnPolicy | None = None
+    # A lottery's ``group_size``: one entry for up to this many people (1: no groups).
+    group_size: int = 1
     transfers: TransferPolicy = NO_TRANSFERS
 
 
@@ -390,6 +392,10 @@ def parse_event_spec(raw: object, *, now: datetime) -> EventSpec:
     types = _ticket_types(raw, errs)
     lottery = _lottery(raw, tz, starts_at, errs) if sale_mode is SaleMode.LOTTERY else None
     returns = _returns(raw, tz, types[0].price.currency if types else "", errs)
+    group_size = 1
+    if lottery is not None and isinstance(raw.get("lottery"), dict):
+        group_size = _int(raw["lottery"], "group_size", errs, low=1,
+                          high=lottery.max_per_entry, path="lottery.", default=1)
     transfers = _transfers(raw, sale_mode, tz, starts_at, lottery, errs)
     if errs.issues:
         raise DomainError(ErrorCode.INVALID_EVENT_SPEC, issues=errs.issues)
@@ -397,5 +403,5 @@ def parse_event_spec(raw: object, *, now: datetime) -> EventSpec:
     return EventSpec(
         title=title, description=description, venue=venue, starts_at=starts_at,
         timezone=tz.key, sale_mode=sale_mode, ticket_types=tuple(types), publish=publish,
-        lottery=lottery, transfers=transfers, returns=returns,
+        lottery=lottery, transfers=transfers, returns=returns, group_size=group_size,
     )

@@ -70,6 +70,11 @@ class ErrorCode(StrEnum):
     RETURNS_CLOSED = "returns_closed"
     NOT_RETURNABLE = "not_returnable"
     ALREADY_RETURNED = "already_returned"
+    # lottery groups
+    GROUPS_OFF = "groups_off"
+    GROUP_NOT_FOUND = "group_not_found"
+    GROUP_FULL = "group_full"
+    ALREADY_IN_GROUP = "already_in_group"
 
 
 class DomainError(Exception):

@@ -1,4 +1,5 @@
-"""returns and the waiting list: return policies, waiting-list entries, returns, offer orders
+"""returns, the waiting list and lottery groups: return policies, waiting-list entries (with
+the second chance's draw positions), returns, offer orders, group sizes, invites, companions
 
 Revision ID: 0015
 Revises: 0011 (0008 before merging i13; the lead re-chains)
@@ -82,9 +83,52 @@ def upgrade() -> None:
     op.create_index("ix_ticket_returns_type_status", "ticket_returns",
                     ["ticket_type_id", "status", "id"])
     op.create_index("ix_ticket_returns_offer", "ticket_returns", ["offer_order_id"])
+    op.create_table(
+        "lottery_groups",
+        sa.Column("event_id", sa.Integer(), autoincrement=False, nullable=False),
+        sa.Column("group_size", sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(["event_id"], ["events.id"],
+                                name=op.f("fk_lottery_groups_event_id_events")),
+        sa.PrimaryKeyConstraint("event_id", name=op.f("pk_lottery_groups")),
+    )
+    op.create_table(
+        "group_invites",
+        sa.Column("entry_id", sa.Integer(), autoincrement=False, nullable=False),
+        sa.Column("event_id", sa.Integer(), nullable=False),
+        sa.Column("token", sa.String(64), nullable=False),
+        sa.Column("created_at", TS, nullable=False),
+        sa.ForeignKeyConstraint(["entry_id"], ["entries.id"],
+                                name=op.f("fk_group_invites_entry_id_entries")),
+        sa.ForeignKeyConstraint(["event_id"], ["events.id"],
+                                name=op.f("fk_group_invites_event_id_events")),
+        sa.PrimaryKeyConstraint("entry_id", name=op.f("pk_group_invites")),
+        sa.UniqueConstraint("token", name=op.f("uq_group_invites_token")),
+    )
+    op.create_table(
+        "group_members",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("event_id", sa.Integer(), nullable=False),
+        sa.Column("entry_id", sa.Integer(), nullable=False),
+        sa.Column("user_id", sa.BigInteger(), nullable=False),
+        sa.Column("chat_id", sa.BigInteger(), nullable=False),
+        sa.Column("status", sa.String(16), nullable=False),
+        sa.Column("phone_hash", sa.String(64), nullable=True),
+        sa.Column("joined_at", TS, nullable=False),
+        sa.ForeignKeyConstraint(["event_id"], ["events.id"],
+                                name=op.f("fk_group_members_event_id_events")),
+        sa.ForeignKeyConstraint(["entry_id"], ["entries.id"],
+                                name=op.f("fk_group_members_entry_id_entries")),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_group_members")),
+        sa.UniqueConstraint("event_id", "user_id", name="uq_group_members_event_user"),
+    )
+    op.create_index("ix_group_members_entry", "group_members", ["entry_id", "id"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_group_members_entry", table_name="group_members")
+    op.drop_table("group_members")
+    op.drop_table("group_invites")
+    op.drop_table("lottery_groups")
     op.drop_index("ix_ticket_returns_offer", table_name="ticket_returns")
     op.drop_index("ix_ticket_returns_type_status", table_name="ticket_returns")
     op.drop_table("ticket_returns")
