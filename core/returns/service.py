@@ -211,11 +211,15 @@ class ReturnsService:
         """One returnable order (for the confirmation screen).
 
         Raises:
-            DomainError: ``order_not_found`` or ``returns_closed``.
+            DomainError: ``order_not_found`` (also someone else's) or ``returns_closed``.
         """
         for option in await self.returnable(user_id=user_id):
             if option.order.id == order_id:
                 return option
+        async with self._db.read() as uow:
+            order = await uow.orders.get(order_id)
+        if order is None or order.user_id != user_id:
+            raise DomainError(ErrorCode.ORDER_NOT_FOUND)
         raise DomainError(ErrorCode.RETURNS_CLOSED)
 
     # --- The sweep: lapsed offers go to the next in line. -------------------------------

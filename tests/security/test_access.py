@@ -45,7 +45,7 @@ from tests.security.conftest import (
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 PUBLIC_COMMANDS = {"start", "events", "mytickets", "help", "cancel", "back", "skip",
-                   "fairness", "audit"}
+                   "fairness", "audit", "return", "group"}
 # The least role each privileged command needs.
 COMMAND_ROLES = {
     "invite_organizer": "admin", "organizers": "admin", "import": "organizer",
@@ -53,9 +53,15 @@ COMMAND_ROLES = {
     "unpublish": "organizer", "stats": "organizer", "myevents": "organizer",
     "events_admin": "organizer", "export": "organizer", "cancel_event": "organizer",
     "staff_invite": "organizer", "staff": "organizer",
+    "refund_ticket": "organizer", "refund_order": "organizer",
     "checkin": "staff", "door": "staff",
 }
-PUBLIC_TAGS = {"ls", "ev", "tt", "q", "rel", "le", "lq", "tk", "my", "mp", "noop"}
+# Public, each checked against who taps it: a hold's buyer (rel), a ticket's holder (tk, tg:
+# give it to a friend), a claim link's creator (tw) or the code only its opener saw (ta); an
+# order's buyer (ra, rc: return it), a group's invited companion (gj); anyone may join a
+# sold-out type's waiting list (wl, wj) or list what they may return (rl).
+PUBLIC_TAGS = {"ls", "ev", "tt", "q", "rel", "le", "lq", "tk", "my", "mp", "noop",
+               "tg", "ta", "tw", "wl", "wj", "rl", "ra", "rc", "gj"}
 TAG_ROLES = {
     "cs": "organizer", "cx": "organizer", "ci": "organizer", "cl": "organizer",
     "cc": "organizer", "cy": "organizer", "cn": "organizer", "rs": "organizer",
@@ -194,7 +200,9 @@ async def test_other_peoples_orders_and_tickets_cannot_be_touched(world: World) 
     mallory = world.users["mallory"]
     before = await world.snapshot()
     for data in ([f"v1:rel:{i}" for i in world.order_ids]
-                 + [f"v1:tk:{i}" for i in world.ticket_ids]):
+                 + [f"v1:tk:{i}" for i in world.ticket_ids]
+                 + [f"v1:ra:{i}" for i in world.order_ids]
+                 + [f"v1:rc:{i}" for i in world.order_ids]):
         outcome = await world.tap(mallory, data)
         outcome.assert_clean(data)
         assert outcome.answer is not None and outcome.answer.show_alert, (data, outcome)
