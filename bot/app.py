@@ -47,6 +47,7 @@ from core.kernel import outbox
 from core.kernel.clock import Clock, SystemClock
 from core.kernel.errors import DomainError
 from core.kernel.ports import OutboxItem
+from core.lottery.groups import GroupService
 from core.lottery.ports import Beacon
 from core.lottery.service import LotteryService
 from core.organizer.admin import AdminService
@@ -54,6 +55,7 @@ from core.organizer.editor import EventWizardService
 from core.organizer.service import OrganizerService
 from core.payments.ports import RefundGateway
 from core.payments.refunds import RefundService
+from core.returns.service import ResaleSettlement, ReturnsService
 from core.sales.service import PurchaseService
 from core.tickets.service import TicketService
 from core.transfers.service import TransferService
@@ -237,6 +239,11 @@ class TicketQRuntime:
                                          payload["key"], payload.get("params", {}),
                                          payload.get("buttons"))
 
+        async def send_invoice(item: OutboxItem) -> None:
+            assert item.chat_id is not None
+            await messenger.send_invoice(item.chat_id, item.payload,
+                                         provider_token=self.services.provider_token)
+
         async def refund(item: OutboxItem) -> None:
             await self.refunds.execute(int(item.payload["refund_id"]))
 
@@ -245,7 +252,7 @@ class TicketQRuntime:
 
         self.worker.set_effects(
             {outbox.MESSAGE: send_message, outbox.TICKET: send_ticket, outbox.REFUND: refund,
-             outbox.EDIT: edit_screen},
+             outbox.EDIT: edit_screen, outbox.INVOICE: send_invoice},
             give_up={outbox.REFUND: refund_give_up},
         )
 
@@ -285,7 +292,8 @@ def build_services(db: Database, clock: Clock, *, admin_ids: frozenset[int],
     access = AccessService(db, clock, admin_ids)
     services = Services(
         catalog=CatalogService(db, clock),
-        purchase=PurchaseService(db, clock, hold_minutes=hold_minutes, lottery=lottery),
+        purchase=PurchaseService(db, clock, hold_minutes=hold_minutes, lottery=lottery,
+                                 resales=ResaleSettlement()),
         tickets=TicketService(db, clock),
         admin=AdminService(db, clock, access),
         lottery=lottery,
@@ -293,6 +301,8 @@ def build_services(db: Database, clock: Clock, *, admin_ids: frozenset[int],
         organizer=OrganizerService(db, clock, access, lottery),
         checkin=CheckinService(db, clock, access),
         wizard=EventWizardService(db, clock, access),
+        returns=ReturnsService(db, clock),
+        groups=GroupService(db, clock),
         clock=clock,
         transfers=TransferService(db, clock),
         provider_token=provider_token,

@@ -66,6 +66,9 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--json", action="store_true", help="print only a JSON summary")
     demo.add_argument("--lottery", action="store_true",
                       help="run a whole lottery instead of a direct sale")
+    demo.add_argument("--after-sale", action="store_true",
+                      help="play transfers, returns with a waiting list, a lottery's groups "
+                           "and second chance")
     demo.add_argument("--entrants", type=int, default=200,
                       help="lottery entrants (default 200)")
     demo.add_argument("--buyers", type=int, default=60, help="racing buyers (default 60)")
@@ -86,8 +89,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "demo":
             # Development tools load only for `ticketq demo` (the one way into them).
-            from bot.sandbox.demos import run_demo, run_lottery_demo
+            from bot.sandbox.demos import run_after_sale_demo, run_demo, run_lottery_demo
 
+            if args.after_sale:
+                return asyncio.run(run_after_sale_demo(as_json=args.json, keep_dir=args.keep))
             if args.lottery:
                 return asyncio.run(run_lottery_demo(as_json=args.json,
                                                     entrants=args.entrants,

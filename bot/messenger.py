@@ -15,7 +15,7 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol, TypeVar
 
-from telegram import Bot, InlineKeyboardMarkup
+from telegram import Bot, InlineKeyboardMarkup, LabeledPrice
 from telegram.constants import ParseMode
 from telegram.error import (
     BadRequest,
@@ -57,6 +57,10 @@ class NoticeLook(Protocol):
 
     def ticket_photo(self, bot_username: str, token: str) -> bytes:
         """PNG of a ticket's QR code."""
+
+    def invoice_parts(self, item: Mapping[str, Any]) -> tuple[str, str, str]:
+        """Title, description and price label of an INVOICE item, plain and cut to
+        Telegram's limits; KeyError for a part without a text."""
 
     def ticket_caption(self, view: TicketView) -> str:
         """Caption under a ticket's QR code."""
@@ -111,6 +115,25 @@ class TelegramMessenger:
         await self._call(lambda: self._bot.send_photo(
             chat_id=chat_id, photo=png, caption=caption, parse_mode=ParseMode.HTML,
             **self._lane))
+
+    async def send_invoice(self, chat_id: int, item: Mapping[str, Any], *,
+                           provider_token: str) -> None:
+        """Send an invoice the bot decided on its own (a waiting-list offer): title,
+        description and price line rendered from their text keys, cut to Telegram's limits.
+
+        Raises:
+            DeliveryError: permanent for an unknown key or an unreachable chat, else transient.
+        """
+        try:
+            title, description, label = self._look.invoice_parts(item)
+        except KeyError as exc:
+            raise DeliveryError(f"no text for an invoice part: {exc}", permanent=True,
+                                code="unknown_key") from exc
+        total = item["total"]
+        await self._call(lambda: self._bot.send_invoice(
+            chat_id=chat_id, title=title, description=description, payload=item["payload"],
+            provider_token=provider_token or None, currency=total.currency,
+            prices=[LabeledPrice(label, total.amount)], **self._lane))
 
     async def edit_message(self, chat_id: int, message_id: int, key: str,
                            params: Mapping[str, Any], buttons: str | None = None) -> None:

@@ -12,9 +12,10 @@ from core.access.ports import RoleRepository
 from core.catalog.ports import EventRepository
 from core.door.ports import CheckinRepository
 from core.kernel.ports import Locks, Outbox, UserRepository
-from core.lottery.ports import LotteryRepository
+from core.lottery.ports import GroupRepository, LotteryRepository
 from core.organizer.ports import DraftRepository
 from core.payments.ports import PaymentRepository, RefundRepository
+from core.returns.ports import ReturnsRepository
 from core.sales.ports import OrderRepository
 from core.tickets.ports import TicketRepository
 from core.transfers.ports import TransferRepository
@@ -81,6 +82,16 @@ class UnitOfWork(Protocol):
     @property
     def outbox(self) -> Outbox:
         """The outbox repository of this transaction."""
+        ...
+
+    @property
+    def groups(self) -> GroupRepository:
+        """Lottery group entries in this transaction."""
+        ...
+
+    @property
+    def returns(self) -> ReturnsRepository:
+        """Returns and waiting lists in this transaction."""
         ...
 
     @property

@@ -25,8 +25,10 @@ from handlers import (
     door,
     fairness,
     fallback,
+    groups,
     my_tickets,
     purchase,
+    returns,
     router,
     start,
 )
@@ -39,6 +41,7 @@ from handlers.wizard import chat as wizard
 BOT_COMMANDS: list[tuple[str, str]] = [
     ("events", "Browse upcoming events"),
     ("mytickets", "Show my tickets"),
+    ("return", "Return tickets (resold to the waiting list)"),
     ("help", "How buying tickets works"),
     ("start", "Start over"),
 ]
@@ -71,6 +74,8 @@ def register(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
         CommandHandler("start", guarded(start.cmd_start)),
         CommandHandler("events", guarded(browse.cmd_events)),
         CommandHandler("mytickets", guarded(my_tickets.cmd_my_tickets)),
+        CommandHandler("return", guarded(returns.cmd_return)),
+        CommandHandler("group", guarded(groups.cmd_group)),
         CommandHandler("help", guarded(help_.cmd_help)),
         CommandHandler("import", guarded(admin.cmd_import)),
         CommandHandler("newevent", guarded(wizard.cmd_new_event)),

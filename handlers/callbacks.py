@@ -318,6 +318,54 @@ class Noop(Action):
     """``v1:noop``: a button that only shows information (e.g. a sold-out type)."""
 
 
+@declare("wl")
+@dataclass(frozen=True, slots=True)
+class WaitlistType(Action):
+    """``v1:wl:17``: a sold-out type's "Join the waiting list": offer the quantity picker."""
+
+    ticket_type_id: Id
+
+
+@declare("wj")
+@dataclass(frozen=True, slots=True)
+class WaitlistJoin(Action):
+    """``v1:wj:17:2``: join a sold-out type's waiting list for ``quantity`` seats."""
+
+    ticket_type_id: Id
+    quantity: Quantity
+
+
+@declare("gj")
+@dataclass(frozen=True, slots=True)
+class GroupConfirm(Action):
+    """``v1:gj:12``: a companion confirms joining the group of lottery entry 12 (their
+    invitation, made when they opened the lead's link, is checked by the service)."""
+
+    entry_id: Id
+
+
+@declare("rl")
+@dataclass(frozen=True, slots=True)
+class ReturnList(Action):
+    """``v1:rl``: the holder's orders they may return now (``/return``)."""
+
+
+@declare("ra")
+@dataclass(frozen=True, slots=True)
+class ReturnAsk(Action):
+    """``v1:ra:99``: ask to confirm returning a paid order (what they get back, and when)."""
+
+    order_id: Id
+
+
+@declare("rc")
+@dataclass(frozen=True, slots=True)
+class ReturnConfirm(Action):
+    """``v1:rc:99``: return the order: offered to the waiting list, refunded once resold."""
+
+    order_id: Id
+
+
 # ----------------------------------------------------------------------------- organizer console
 # (every id is re-authorized by the service on use)
 

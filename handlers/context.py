@@ -11,10 +11,12 @@ from core.access.service import AccessService
 from core.catalog.service import CatalogService
 from core.door.service import CheckinService
 from core.kernel.clock import Clock
+from core.lottery.groups import GroupService
 from core.lottery.service import LotteryService
 from core.organizer.admin import AdminService
 from core.organizer.editor import EventWizardService
 from core.organizer.service import OrganizerService
+from core.returns.service import ReturnsService
 from core.sales.service import PurchaseService
 from core.tickets.service import TicketService
 from core.transfers.service import TransferService
@@ -37,6 +39,8 @@ class Services:
     organizer: OrganizerService
     checkin: CheckinService
     wizard: EventWizardService
+    returns: ReturnsService
+    groups: GroupService
     clock: Clock
     transfers: TransferService
     provider_token: str

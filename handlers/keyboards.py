@@ -10,6 +10,7 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, WebAppInfo
 from core.catalog.model import Event
 from core.catalog.service import EventCard, EventPage
 from core.lottery.service import EntryView, LotteryInfo
+from core.returns.service import ReturnOption
 from core.tickets.actions import HolderAction
 from core.tickets.model import format_short_code
 from core.tickets.service import TicketView
@@ -103,6 +104,10 @@ def event_card(card: EventCard) -> InlineKeyboardMarkup:
             action: cb.Action
             if offer.stock.sold_out:
                 text, action = label_cutting("card.button_sold_out", "name", name=name), cb.Noop()
+                rows.append([button(text, action)])
+                # Returned seats of a sold-out type go to its waiting list, in join order.
+                text = label_cutting("card.button_waitlist", "name", name=name)
+                action = cb.WaitlistType(offer.ticket_type.id)
             elif offer.max_for_user <= 0:
                 text, action = label_cutting("card.button_limit", "name", name=name), cb.Noop()
             else:
@@ -138,6 +143,33 @@ def quantity_picker(ticket_type_id: int, max_quantity: int,
                     event_id: int | None = None) -> InlineKeyboardMarkup:
     """Buttons 1..max_quantity (at most 10) in rows of five, then Back to the event."""
     return _number_picker(lambda n: cb.HoldSeats(ticket_type_id, n), max_quantity, event_id)
+
+
+def waitlist_picker(ticket_type_id: int, max_quantity: int,
+                    event_id: int | None = None) -> InlineKeyboardMarkup:
+    """Waiting list: how many seats to wait for (1..max, at most 10), then Back."""
+    return _number_picker(lambda n: cb.WaitlistJoin(ticket_type_id, n), max_quantity, event_id)
+
+
+def returnable(options: Sequence[ReturnOption]) -> InlineKeyboardMarkup:
+    """One button per order the holder may return (or returned, pending), then My tickets."""
+    rows = []
+    for option in options:
+        key = "return.button" if option.ret is None else "return.button_pending"
+        rows.append([button(label_cutting(key, "event", quantity=option.order.quantity,
+                                          ticket_type=option.ticket_type.name,
+                                          event=option.event.title),
+                            cb.ReturnAsk(option.order.id))])
+    rows.append([button(label("button.my_tickets"), cb.MyTickets())])
+    return InlineKeyboardMarkup(rows)
+
+
+def return_confirm(order_id: int) -> InlineKeyboardMarkup:
+    """Return them / Keep them."""
+    return InlineKeyboardMarkup([
+        [button(label("return.button_confirm"), cb.ReturnConfirm(order_id))],
+        [button(label("return.button_keep"), cb.ReturnList())],
+    ])
 
 
 def entry_picker(ticket_type_id: int, max_quantity: int,
@@ -208,6 +240,9 @@ def holder_action_rows(view: TicketView) -> list[list[InlineKeyboardButton]]:
         if action is HolderAction.TRANSFER:
             rows.append([button(label("mytickets.give_button", code=code),
                                 cb.GiveTicket(view.ticket.id))])
+        elif action is HolderAction.RETURN:
+            rows.append([button(label("mytickets.return_button", code=code),
+                                cb.ReturnAsk(view.ticket.order_id))])
     return rows
 
 

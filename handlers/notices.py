@@ -9,9 +9,10 @@ from typing import Any
 from telegram import InlineKeyboardMarkup
 
 from core.tickets.service import TicketView
+from handlers.common import INVOICE_DESCRIPTION_MAX, INVOICE_TITLE_MAX, cut
 from handlers.keyboards import screen_markup
 from handlers.qr import ticket_qr_png
-from handlers.texts import render_outbox_message, ticket_caption
+from handlers.texts import plain, render_outbox_message, ticket_caption
 
 
 class NoticeLook:
@@ -28,6 +29,15 @@ class NoticeLook:
     def ticket_photo(self, bot_username: str, token: str) -> bytes:
         """PNG of a ticket's QR code (its deep link)."""
         return ticket_qr_png(bot_username, token)
+
+    def invoice_parts(self, item: Mapping[str, Any]) -> tuple[str, str, str]:
+        """Title, description and price label of an INVOICE item (a waiting-list offer),
+        plain and cut to Telegram's limits, as ``handlers.common.send_invoice`` does."""
+        title, description, label = (
+            plain(render_outbox_message(item[part]["key"], item[part]["params"]))
+            for part in ("title", "description", "label"))
+        return (cut(title, INVOICE_TITLE_MAX), cut(description, INVOICE_DESCRIPTION_MAX),
+                label)
 
     def ticket_caption(self, view: TicketView) -> str:
         """Caption under a ticket's QR code."""

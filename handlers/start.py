@@ -8,8 +8,9 @@ import re
 from telegram import Update
 
 from core.access.model import INVITE_PREFIX
+from core.lottery.group_model import GROUP_PREFIX
 from core.transfers.model import CLAIM_PREFIX
-from handlers import console, door, keyboards, transfers
+from handlers import console, door, groups, keyboards, transfers
 from handlers.browse import send_event_card
 from handlers.common import reply, user_id
 from handlers.context import TicketQContext
@@ -32,6 +33,9 @@ async def cmd_start(update: Update, context: TicketQContext) -> None:
         return
     if payload.startswith(INVITE_PREFIX):
         await console.accept_invite(update, context, payload)
+        return
+    if payload.startswith(GROUP_PREFIX):  # a lead's group invite
+        await groups.open_group_link(update, context, payload)
         return
     if payload.startswith(CLAIM_PREFIX):  # before "t_": a claim link is not a ticket
         await transfers.open_claim(update, context, payload)

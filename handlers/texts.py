@@ -53,6 +53,135 @@ class Html(str):
 
 
 TEXTS: dict[str, str] = {
+    # --- returns and the waiting list -------------------------------------------------------
+    "card.button_waitlist": "📝 Join the waiting list · {name}",
+    "waitlist.picker": (
+        "📝 <b>{ticket_type}</b> for <b>{event}</b> is sold out. How many seats do you want "
+        "when some come back? People on the waiting list are offered returned seats in the "
+        "order they joined."
+    ),
+    "waitlist.joined": (
+        "📝 You are on the waiting list for {quantity} × <b>{ticket_type}</b> "
+        "(<b>{event}</b>). People ahead of you: {ahead}.\n"
+        "When seats come back you get a message and an invoice held for you for a short "
+        "time. Nothing is charged until you pay it."
+    ),
+    "waitlist.offer": (
+        "🎟 Seats came back for <b>{event}</b>: {quantity} × {ticket_type} for {total}, "
+        "offered to you from the waiting list.\nThey are held for you for {minutes} "
+        "minutes — pay the invoice below to get your tickets. After that they go to the "
+        "next person."
+    ),
+    "waitlist.second_chance": (
+        "🎟 Second chance for <b>{event}</b>: seats came back after the draw, and your entry "
+        "is next in the published draw order. {quantity} × {ticket_type} for {total}, held "
+        "for you for {minutes} minutes — pay the invoice below to get your tickets. After that "
+        "they go to the next entry in the order."
+    ),
+    "waitlist.lapsed": (
+        "⌛ Your waiting-list offer for {quantity} × {ticket_type} (<b>{event}</b>) was not "
+        "paid in time and went to the next person. You are no longer on the waiting list."
+    ),
+    "return.none": (
+        "You have no tickets you can return now. Returns are possible only where the "
+        "organizer allows them, before their deadline, for unused tickets."
+    ),
+    "return.list": (
+        "<b>Return tickets</b>\nA returned order is offered to the waiting list. Your tickets "
+        "stay valid until someone pays for them; then they stop working and you are "
+        "refunded. If nobody takes them, you keep them."
+    ),
+    "mytickets.return_button": "↩️ Return {code} (to the waiting list)",
+    "return.button": "↩️ {quantity} × {ticket_type} · {event}",
+    "return.button_pending": "⏳ {quantity} × {ticket_type} · {event} (returned)",
+    "return.ask": (
+        "Return {quantity} × <b>{ticket_type}</b> for <b>{event}</b>?\n"
+        "• Your tickets stay valid until someone from the waiting list pays for them.\n"
+        "• Then they stop working and you get <b>{refund}</b> back (the organizer keeps "
+        "{fee}).\n• If nobody takes them, you keep your tickets."
+    ),
+    "return.pending": (
+        "⏳ Your return of {quantity} × <b>{ticket_type}</b> for <b>{event}</b> is waiting "
+        "for someone on the waiting list to pay. Your tickets stay valid until then; if "
+        "nobody takes them, you keep them."
+    ),
+    "return.button_confirm": "↩️ Return them",
+    "return.button_keep": "Keep them",
+    "return.made": (
+        "↩️ Return registered: {quantity} × <b>{ticket_type}</b> for <b>{event}</b>.\n"
+        "Your tickets stay valid until someone from the waiting list pays for them; then "
+        "they stop working and you get {refund} back (the organizer keeps {fee}). If nobody "
+        "takes them, you keep your tickets. We tell you at each step."
+    ),
+    "return.offered": (
+        "🔁 Your returned tickets ({quantity} × {ticket_type}, <b>{event}</b>) were offered "
+        "to the next person on the waiting list, who has {minutes} minutes to pay. Your "
+        "tickets stay valid until then."
+    ),
+    "return.lapsed_kept": (
+        "⌛ The person offered your returned tickets ({quantity} × {ticket_type}, "
+        "<b>{event}</b>) did not pay in time, and nobody else is waiting for them now. You "
+        "keep your tickets; they go to the next person who joins the waiting list."
+    ),
+    "return.resold": (
+        "✅ Your returned tickets ({quantity} × {ticket_type}, <b>{event}</b>) were bought "
+        "by someone from the waiting list. Those tickets no longer admit anyone. We are "
+        "refunding {refund} (the organizer keeps {fee})."
+    ),
+    "invoice.offer_description": (
+        "Waiting-list offer, held {minutes} min: {quantity} × {ticket_type} · {when} · {venue}"
+    ),
+    "refund_started.returned": (
+        "💸 Your returned tickets were resold: we are refunding {amount}. It may take a few "
+        "days to show."
+    ),
+    "error.groups_off": (
+        "This entry cannot take companions: the organizer does not allow groups, or it is "
+        "for one seat."
+    ),
+    "error.group_not_found": "This group link is not valid (any more).",
+    "error.group_full": "This group is full: every seat of the entry has a companion.",
+    "error.already_in_group": (
+        "You are already in a group for this lottery: one entry per person, alone or in one "
+        "group."
+    ),
+    "group.invite": (
+        "👥 <b>{event}</b>: your entry is for {quantity} people. Send this link to up to "
+        "{spots} friends; each confirms in their own chat and gets their own QR code if your "
+        "group is drawn. You paid for everyone: one refund if it is not.\n{link}\n"
+        "In your group now: {members}"
+    ),
+    "group.usage": "Usage: /group &lt;event id&gt; (the lottery you entered for several people)",
+    "group.ask": (
+        "👥 Join a group entry for <b>{event}</b>? The group wins or loses as one; if it is "
+        "drawn you get your own QR code here. You pay nothing: the lead paid. You cannot "
+        "also enter alone."
+    ),
+    "group.button_join": "✅ Join the group",
+    "group.joined": (
+        "✅ You are in the group for <b>{event}</b>. You will hear the result of the draw here."
+    ),
+    "group.joined_lead": "👥 A friend confirmed and joined your group for <b>{event}</b>.",
+    "group.won": (
+        "🎉 Your group was drawn for <b>{event}</b>! Your own QR code is in this chat."
+    ),
+    "group.lost": (
+        "😔 Your group was not drawn for <b>{event}</b>. The lead who paid is refunded in "
+        "full."
+    ),
+    "error.not_sold_out": "Seats are still on sale: buy them directly, no waiting list needed.",
+    "error.already_waiting": (
+        "You are already on this waiting list (once per person). We will message you when "
+        "seats come back."
+    ),
+    "error.returns_closed": (
+        "These tickets cannot be returned now: the organizer does not allow returns for "
+        "this event, or the return deadline has passed."
+    ),
+    "error.not_returnable": (
+        "These tickets cannot be returned: they were used, passed on, or are no longer valid."
+    ),
+    "error.already_returned": "You returned these tickets already; we tell you when they sell.",
     # --- start / help / fallback ------------------------------------------------------------
     "welcome": (
         "👋 Hi {name}! I sell tickets for upcoming events.\n\n"
@@ -364,6 +493,10 @@ TEXTS: dict[str, str] = {
         "{failed} failed ({failed_amount})"
     ),
     "stats.checkins": "🚪 Check-ins: {checked_in} of {sold} checked in",
+    "stats.after_sale": (
+        "🔁 Returns: {returns} ({resold} resold) · waiting list {waiting} · "
+        "offers {offers} ({paid} paid, {lapsed} lapsed)"
+    ),
     "stats.cancelled": "<b>🛑 Cancelled</b>",
     "stats.transfers": (
         "🎁 Transfers: {count} tickets changed hands (allowed until {until}, at most {most} "
@@ -454,6 +587,11 @@ TEXTS: dict[str, str] = {
     "door.revoked.transferred": (
         "⛔⛔⛔ <b>REVOKED</b> ⛔⛔⛔\n\nThis ticket is no longer valid: it was transferred to "
         "someone else, whose new QR code replaces it. Do not admit.\n\n"
+        "<b>{event}</b>\n🎫 {ticket_type}"
+    ),
+    "door.revoked.returned": (
+        "⛔⛔⛔ <b>REVOKED</b> ⛔⛔⛔\n\nThis ticket is no longer valid: its holder returned it "
+        "and the seat was resold to someone on the waiting list. Do not admit.\n\n"
         "<b>{event}</b>\n🎫 {ticket_type}"
     ),
     "door.revoked.cancelled": (
@@ -832,6 +970,9 @@ OUTBOX_KEYS: frozenset[str] = frozenset(
      "admin.charge_refunded", "admin.charge_unexplained",
      "lottery_won", "lottery_not_selected", "event_cancelled", "reminder",
      "hold_screen.paid", "hold_screen.expired", "hold_screen.released", "hold_screen.rejected",
+     "waitlist.offer", "waitlist.second_chance", "waitlist.lapsed", "return.offered",
+     "return.lapsed_kept", "group.won", "group.lost", "group.joined_lead",
+     "return.resold", "invoice.title", "invoice.offer_description", "invoice.label",
      "transfer_received", "transfer_done", "ticket_refunded", "ticket_refunded_holder"}
     | {f"refund_started.{reason.value}" for reason in RefundReason}
 )
@@ -1269,6 +1410,11 @@ def event_figures_text(figures: EventFigures) -> str:
         lines.append(t("stats.total", sold=figures.sold, revenue=total))
     lines.append(t("stats.checkins", checked_in=figures.checked_in, sold=figures.sold))
     lines.append(_transfers_line(event, figures.transfers))
+    after = figures.after_sale
+    if after.returns or after.waiting or after.offers:
+        lines.append(t("stats.after_sale", returns=after.returns, resold=after.resold,
+                       waiting=after.waiting, offers=after.offers, lapsed=after.lapsed,
+                       paid=after.paid))
     currency = total.currency if total is not None else "EUR"
     if figures.lottery is not None:
         lines.append("")

@@ -22,6 +22,8 @@ JOB_DEFAULTS = {"misfire_grace_time": None, "coalesce": True, "max_instances": 1
 LOTTERY_TICK_SECONDS = 1.0
 # How often holds whose deadline passed get their message edited ("expired", no Cancel).
 HOLD_SCREENS_SECONDS = 10.0
+# How often lapsed waiting-list offers pass to the next person in line.
+WAITLIST_SECONDS = 10.0
 
 
 def build_scheduler(runtime: Any, *, tick_seconds: float = LOTTERY_TICK_SECONDS,
@@ -33,6 +35,8 @@ def build_scheduler(runtime: Any, *, tick_seconds: float = LOTTERY_TICK_SECONDS,
     * ``reminders`` queues the 24 h / 2 h reminders that are due (each once, ever);
     * ``holds:screens`` edits the message of every hold that expired (or was replaced by a
       newer hold) to say so and drop its Cancel button, once per hold;
+    * ``waitlist:offers`` lapses waiting-list offers not paid in time and offers the seats
+      to the next person in line (each lapse and offer once);
     * ``outbox:wake`` nudges the outbox worker for retries that became due;
     * ``reconcile:charges`` matches Stripe's charges to payments and refunds, exactly once,
       a charge nothing explains after the grace period (``bot.reconcile``). Its first pass
@@ -89,6 +93,16 @@ def build_scheduler(runtime: Any, *, tick_seconds: float = LOTTERY_TICK_SECONDS,
 
     scheduler.add_job(hold_screens, "interval", seconds=HOLD_SCREENS_SECONDS,
                       id="holds:screens", replace_existing=True)
+
+    async def waitlist_offers() -> None:
+        try:
+            if await runtime.services.returns.sweep():
+                runtime.worker.wake()
+        except Exception:
+            log.exception("waiting-list job failed; the next run retries")
+
+    scheduler.add_job(waitlist_offers, "interval", seconds=WAITLIST_SECONDS,
+                      id="waitlist:offers", replace_existing=True)
     scheduler.add_job(runtime.worker.wake, "interval", seconds=5, id="outbox:wake",
                       replace_existing=True)
 

@@ -59,7 +59,9 @@ from core.kernel import outbox as outbox_codec
 from core.kernel.locking import Lock, LockLedger, LockOrderViolation
 from core.kernel.money import Money
 from core.kernel.ports import OutboxItem
+from core.lottery.group_model import GroupMember, MemberStatus, new_group_token
 from core.lottery.model import (
+    TICKET_KEY,
     Candidate,
     DrawResult,
     DrawSettlement,
@@ -77,6 +79,14 @@ from core.organizer.draft import Draft  # the type DraftRepository (core/organiz
 from core.organizer.plans import CancellationPlan, ReminderPlan
 from core.payments.model import IncomingPayment, PaymentRecord, Refund, RefundStatus
 from core.payments.plans import RefundPlan, RefundReason
+from core.returns.model import (
+    ReturnPolicy,
+    ReturnStatus,
+    TicketReturn,
+    WaitlistEntry,
+    WaitStatus,
+)
+from core.returns.ports import AfterSaleCounts
 from core.sales.model import HoldScreen, Order, OrderStatus, ScreenState, Stock
 from core.tickets.model import (
     RevokeReason,
@@ -244,6 +254,12 @@ class _Tables:
     verified_phones: dict[int, _PhoneRow] = field(default_factory=dict)  # by user id
     draw_order: dict[tuple[int, int], _DrawRow] = field(default_factory=dict)  # (event, pos)
     event_drafts: dict[int, _DraftRow] = field(default_factory=dict)  # by user id
+    return_policies: dict[int, ReturnPolicy] = field(default_factory=dict)  # by event id
+    waitlist: dict[int, WaitlistEntry] = field(default_factory=dict)
+    ticket_returns: dict[int, TicketReturn] = field(default_factory=dict)
+    lottery_groups: dict[int, int] = field(default_factory=dict)  # group size by event id
+    group_invites: dict[int, str] = field(default_factory=dict)  # token by entry id
+    group_members: dict[int, GroupMember] = field(default_factory=dict)
     transfers: dict[int, Transfer] = field(default_factory=dict)
 
     def copy(self) -> _Tables:
@@ -423,6 +439,12 @@ class InMemoryEventRepository(_Repo):
                 id=type_id, event_id=event_id, name=spec_type.name, price=spec_type.price,
                 capacity=spec_type.capacity, per_user_limit=spec_type.per_user_limit,
                 position=position)
+        if spec.group_size > 1:
+            tables.lottery_groups[event_id] = spec.group_size
+        if spec.returns is not None:
+            until = spec.returns.until
+            tables.return_policies[event_id] = replace(
+                spec.returns, until=_utc(until) if until else None)
         return event
 
     async def get(self, event_id: int) -> Event | None:
@@ -610,7 +632,7 @@ class InMemoryEventRepository(_Repo):
             if order.status is OrderStatus.PAID:
                 sold[order.ticket_type_id] += order.quantity - order.refunded_quantity
             elif (order.status is OrderStatus.HELD and order.hold_expires_at > now
-                  and order.user_id != exclude_user_id):
+                  and order.user_id != exclude_user_id and order.resale_of is None):
                 held[order.ticket_type_id] += order.quantity
         return {i: Stock(tt.capacity, sold[i], held[i]) for i, tt in wanted.items()}
 
@@ -645,7 +667,7 @@ class InMemoryOrderRepository(_Repo):
         live = [o for o in tables.orders.values()
                 if o.user_id == user_id and o.event_id == event_id
                 and o.status is OrderStatus.HELD and o.hold_expires_at > now
-                and o.id != except_order_id]
+                and o.id != except_order_id and o.resale_of is None]
         for order in live:
             tables.orders[order.id] = replace(order, status=OrderStatus.RELEASED)
         return len(live)
@@ -1551,6 +1573,315 @@ class InMemoryDraftRepository(_Repo):
         return self._tx.write().event_drafts.pop(user_id, None) is not None
 
 
+class InMemoryReturnsRepository(_Repo):
+    """Return policies, returns, waiting lists and offers (as ``SqlReturnsRepository``)."""
+
+    async def policy(self, event_id: int) -> ReturnPolicy | None:
+        await _round_trip()
+        return self._t.return_policies.get(event_id)
+
+    async def set_policy(self, event_id: int, policy: ReturnPolicy) -> None:
+        await _round_trip()
+        tables = self._tx.write()
+        if event_id not in tables.events:
+            raise IntegrityError(f"return_policies.event_id {event_id} does not exist")
+        tables.return_policies[event_id] = replace(
+            policy, until=_utc(policy.until) if policy.until else None)
+
+    async def join(self, *, ticket_type: TicketType, user_id: int, chat_id: int,
+                   quantity: int, now: datetime) -> WaitlistEntry | None:
+        await _round_trip()
+        tables = self._tx.write()
+        if any(e.ticket_type_id == ticket_type.id and e.user_id == user_id
+               for e in tables.waitlist.values()):
+            return None  # ON CONFLICT (ticket_type_id, user_id) DO NOTHING
+        entry_id = self._tx.seq.next("waitlist")
+        entry = WaitlistEntry(
+            id=entry_id, event_id=ticket_type.event_id, ticket_type_id=ticket_type.id,
+            user_id=user_id, chat_id=chat_id, quantity=quantity, status=WaitStatus.WAITING,
+            joined_at=_utc(now))
+        tables.waitlist[entry_id] = entry
+        return entry
+
+    async def entry_for(self, *, user_id: int, ticket_type_id: int) -> WaitlistEntry | None:
+        await _round_trip()
+        return next((e for e in self._t.waitlist.values()
+                     if e.user_id == user_id and e.ticket_type_id == ticket_type_id), None)
+
+    async def waiting(self, ticket_type_id: int) -> list[WaitlistEntry]:
+        await _round_trip()
+        return sorted((e for e in self._t.waitlist.values()
+                       if e.ticket_type_id == ticket_type_id
+                       and e.status is WaitStatus.WAITING), key=lambda e: e.place)
+
+    async def add_return(self, order: Order, *, chat_id: int,
+                         now: datetime) -> TicketReturn | None:
+        await _round_trip()
+        tables = self._tx.write()
+        if order.id not in tables.orders:
+            raise IntegrityError(f"ticket_returns.order_id {order.id} does not exist")
+        if any(r.order_id == order.id for r in tables.ticket_returns.values()):
+            return None
+        ret_id = self._tx.seq.next("ticket_returns")
+        ret = TicketReturn(
+            id=ret_id, order_id=order.id, event_id=order.event_id,
+            ticket_type_id=order.ticket_type_id, user_id=order.user_id, chat_id=chat_id,
+            quantity=order.quantity, status=ReturnStatus.OPEN, created_at=_utc(now))
+        tables.ticket_returns[ret_id] = ret
+        return ret
+
+    async def return_of(self, order_id: int) -> TicketReturn | None:
+        await _round_trip()
+        return next((r for r in self._t.ticket_returns.values() if r.order_id == order_id),
+                    None)
+
+    async def open_returns(self, ticket_type_id: int) -> list[TicketReturn]:
+        await _round_trip()
+        return sorted((r for r in self._t.ticket_returns.values()
+                       if r.ticket_type_id == ticket_type_id
+                       and r.status is ReturnStatus.OPEN), key=lambda r: r.id)
+
+    async def add_offer(self, ret: TicketReturn, entry: WaitlistEntry, *, unit_price_minor: int,
+                        currency: str, now: datetime, expires_at: datetime) -> Order:
+        await _round_trip()
+        tables = self._tx.write()
+        order_id = self._tx.seq.next("orders")
+        order = Order(
+            id=order_id, user_id=entry.user_id, event_id=ret.event_id,
+            ticket_type_id=ret.ticket_type_id, quantity=ret.quantity,
+            unit_price=Money(unit_price_minor, currency), status=OrderStatus.HELD,
+            created_at=_utc(now), hold_expires_at=_utc(expires_at), resale_of=ret.order_id)
+        tables.orders[order_id] = order
+        tables.ticket_returns[ret.id] = replace(tables.ticket_returns[ret.id],
+                                                status=ReturnStatus.OFFERED,
+                                                offer_order_id=order_id)
+        tables.waitlist[entry.id] = replace(tables.waitlist[entry.id],
+                                            status=WaitStatus.OFFERED, offer_order_id=order_id)
+        return order
+
+    async def offer_of(self, offer_order_id: int) -> tuple[TicketReturn, WaitlistEntry] | None:
+        await _round_trip()
+        ret = next((r for r in self._t.ticket_returns.values()
+                    if r.offer_order_id == offer_order_id), None)
+        entry = next((e for e in self._t.waitlist.values()
+                      if e.offer_order_id == offer_order_id), None)
+        return (ret, entry) if ret is not None and entry is not None else None
+
+    async def add_seat_offer(self, entry: WaitlistEntry, *, quantity: int,
+                             unit_price_minor: int, currency: str, now: datetime,
+                             expires_at: datetime) -> Order:
+        await _round_trip()
+        tables = self._tx.write()
+        order_id = self._tx.seq.next("orders")
+        order = Order(
+            id=order_id, user_id=entry.user_id, event_id=entry.event_id,
+            ticket_type_id=entry.ticket_type_id, quantity=quantity,
+            unit_price=Money(unit_price_minor, currency), status=OrderStatus.HELD,
+            created_at=_utc(now), hold_expires_at=_utc(expires_at))
+        tables.orders[order_id] = order
+        tables.waitlist[entry.id] = replace(tables.waitlist[entry.id],
+                                            status=WaitStatus.OFFERED, offer_order_id=order_id)
+        return order
+
+    async def offer_entry(self, offer_order_id: int) -> WaitlistEntry | None:
+        await _round_trip()
+        return next((e for e in self._t.waitlist.values()
+                     if e.offer_order_id == offer_order_id), None)
+
+    async def lapsed_entries(self, *, now: datetime, limit: int) -> list[WaitlistEntry]:
+        await _round_trip()
+        stale = []
+        for entry in self._t.waitlist.values():
+            if entry.status is not WaitStatus.OFFERED or entry.offer_order_id is None:
+                continue
+            order = self._t.orders[entry.offer_order_id]
+            if order.status in (OrderStatus.RELEASED, OrderStatus.REJECTED) or (
+                    order.status is OrderStatus.HELD and order.hold_expires_at <= now):
+                stale.append(entry)
+        return sorted(stale, key=lambda e: e.offer_order_id or 0)[:limit]
+
+    async def lapse(self, entry: WaitlistEntry, *, now: datetime) -> None:
+        await _round_trip()
+        tables = self._tx.write()
+        assert entry.offer_order_id is not None
+        order = tables.orders[entry.offer_order_id]
+        if order.status is OrderStatus.HELD:
+            tables.orders[order.id] = replace(order, status=OrderStatus.RELEASED)
+        tables.waitlist[entry.id] = replace(tables.waitlist[entry.id],
+                                            status=WaitStatus.LAPSED)
+        for ret in list(tables.ticket_returns.values()):
+            if ret.offer_order_id == entry.offer_order_id \
+                    and ret.status is ReturnStatus.OFFERED:
+                tables.ticket_returns[ret.id] = replace(ret, status=ReturnStatus.OPEN,
+                                                        offer_order_id=None)
+
+    async def mark_offer_paid(self, offer_order_id: int, *, now: datetime) -> None:
+        await _round_trip()
+        tables = self._tx.write()
+        for entry in list(tables.waitlist.values()):
+            if entry.offer_order_id == offer_order_id:
+                tables.waitlist[entry.id] = replace(entry, status=WaitStatus.PAID)
+
+    async def lotteries_to_seed(self) -> list[int]:
+        await _round_trip()
+        queued = {e.event_id for e in self._t.waitlist.values()}
+        return sorted(event_id for event_id, row in self._t.events.items()
+                      if row.event.lottery_state is LotteryState.DRAWN
+                      and row.event.status is EventStatus.PUBLISHED
+                      and event_id in self._t.return_policies and event_id not in queued)
+
+    async def seed_second_chance(self, event_id: int, *, now: datetime) -> int:
+        await _round_trip()
+        tables = self._tx.write()
+        queued = 0
+        for (event, position), row in sorted(tables.draw_order.items()):
+            if event != event_id or row.won:
+                continue
+            entry = tables.entries[row.entry_id].entry
+            if any(w.ticket_type_id == entry.ticket_type_id and w.user_id == entry.user_id
+                   for w in tables.waitlist.values()):
+                continue
+            waitlist_id = self._tx.seq.next("waitlist")
+            tables.waitlist[waitlist_id] = WaitlistEntry(
+                id=waitlist_id, event_id=event_id, ticket_type_id=entry.ticket_type_id,
+                user_id=entry.user_id, chat_id=entry.chat_id, quantity=entry.quantity,
+                status=WaitStatus.WAITING, joined_at=_utc(now), draw_position=position,
+                entry_ref=entry.ref)
+            queued += 1
+        return queued
+
+    async def second_chance(self, event_id: int) -> list[tuple[str, int, str, str]]:
+        await _round_trip()
+        offers = []
+        for entry in self._t.waitlist.values():
+            if entry.event_id != event_id or entry.draw_position is None \
+                    or entry.offer_order_id is None:
+                continue
+            order = self._t.orders[entry.offer_order_id]
+            offers.append((order.id, (str(entry.entry_ref), order.quantity,
+                                      "return" if order.resale_of is not None else "unclaimed",
+                                      entry.status.value)))
+        return [offer for _, offer in sorted(offers)]
+
+    async def resell(self, ret: TicketReturn, *, now: datetime) -> None:
+        await _round_trip()
+        tables = self._tx.write()
+        tables.ticket_returns[ret.id] = replace(tables.ticket_returns[ret.id],
+                                                status=ReturnStatus.RESOLD)
+        for entry in list(tables.waitlist.values()):
+            if entry.offer_order_id == ret.offer_order_id:
+                tables.waitlist[entry.id] = replace(entry, status=WaitStatus.PAID)
+        tables.orders[ret.order_id] = replace(tables.orders[ret.order_id],
+                                              status=OrderStatus.RETURNED)
+
+    async def types_to_match(self) -> list[int]:
+        await _round_trip()
+        waiting = {e.ticket_type_id for e in self._t.waitlist.values()
+                   if e.status is WaitStatus.WAITING}
+        return sorted({r.ticket_type_id for r in self._t.ticket_returns.values()
+                       if r.status is ReturnStatus.OPEN and r.ticket_type_id in waiting})
+
+    async def counts(self, event_id: int | None = None) -> AfterSaleCounts:
+        await _round_trip()
+        returns = [r for r in self._t.ticket_returns.values()
+                   if event_id is None or r.event_id == event_id]
+        waits = [e for e in self._t.waitlist.values()
+                 if event_id is None or e.event_id == event_id]
+        offers = [e for e in waits if e.offer_order_id is not None]
+        return AfterSaleCounts(
+            returns=len(returns),
+            resold=sum(r.status is ReturnStatus.RESOLD for r in returns),
+            waiting=sum(e.status is WaitStatus.WAITING for e in waits), offers=len(offers),
+            lapsed=sum(e.status is WaitStatus.LAPSED for e in waits),
+            paid=sum(e.status is WaitStatus.PAID for e in waits))
+
+
+class InMemoryGroupRepository(_Repo):
+    """Group sizes, invite links and companions (as ``SqlGroupRepository``)."""
+
+    async def group_size(self, event_id: int) -> int:
+        await _round_trip()
+        return self._t.lottery_groups.get(event_id, 1)
+
+    async def set_group_size(self, event_id: int, size: int) -> None:
+        await _round_trip()
+        self._tx.write().lottery_groups[event_id] = size
+
+    async def invite_token(self, entry: Entry, *, now: datetime) -> str:
+        await _round_trip()
+        tables = self._tx.write()
+        if entry.id not in tables.entries:
+            raise IntegrityError(f"group_invites.entry_id {entry.id} does not exist")
+        return tables.group_invites.setdefault(entry.id, new_group_token())
+
+    async def entry_for_token(self, token: str) -> int | None:
+        await _round_trip()
+        return next((e for e, tok in self._t.group_invites.items() if tok == token), None)
+
+    async def members(self, entry_id: int) -> list[GroupMember]:
+        await _round_trip()
+        return sorted((m for m in self._t.group_members.values() if m.entry_id == entry_id),
+                      key=lambda m: m.id)
+
+    async def member_of(self, event_id: int, user_id: int) -> GroupMember | None:
+        await _round_trip()
+        return next((m for m in self._t.group_members.values()
+                     if m.event_id == event_id and m.user_id == user_id), None)
+
+    async def add_member(self, entry: Entry, *, user_id: int, chat_id: int,
+                         now: datetime) -> GroupMember | None:
+        await _round_trip()
+        tables = self._tx.write()
+        if any(m.event_id == entry.event_id and m.user_id == user_id
+               for m in tables.group_members.values()):
+            return None
+        member_id = self._tx.seq.next("group_members")
+        member = GroupMember(id=member_id, event_id=entry.event_id, entry_id=entry.id,
+                             user_id=user_id, chat_id=chat_id, status=MemberStatus.INVITED,
+                             joined_at=_utc(now))
+        tables.group_members[member_id] = member
+        return member
+
+    async def confirm(self, member_id: int, *, phone_hash: str | None, now: datetime) -> None:
+        await _round_trip()
+        tables = self._tx.write()
+        tables.group_members[member_id] = replace(
+            tables.group_members[member_id], status=MemberStatus.CONFIRMED,
+            phone_hash=phone_hash)
+
+    async def phone_in_group(self, event_id: int, phone_hash: str) -> bool:
+        await _round_trip()
+        return any(m.event_id == event_id and m.phone_hash == phone_hash
+                   and m.status is MemberStatus.CONFIRMED
+                   for m in self._t.group_members.values())
+
+    async def groups_of(self, event_id: int) -> list[tuple[Entry, list[GroupMember]]]:
+        await _round_trip()
+        by_entry: dict[int, list[GroupMember]] = {}
+        for member in sorted(self._t.group_members.values(), key=lambda m: m.id):
+            if member.event_id == event_id and member.status is MemberStatus.CONFIRMED:
+                by_entry.setdefault(member.entry_id, []).append(member)
+        return [(self._t.entries[e].entry, members) for e, members in sorted(by_entry.items())]
+
+    async def give_ticket(self, ticket_id: int, user_id: int, *, chat_id: int) -> None:
+        await _round_trip()
+        tables = self._tx.write()
+        tables.tickets[ticket_id] = replace(tables.tickets[ticket_id], owner_user_id=user_id)
+        key = TICKET_KEY.of(ticket_id)
+        for row_id, row in list(tables.outbox.items()):
+            if row.dedupe_key == key:
+                tables.outbox[row_id] = replace(row, chat_id=chat_id)
+
+    async def group_counts(self, event_id: int | None = None) -> tuple[int, int]:
+        await _round_trip()
+        grouped = {m.entry_id for m in self._t.group_members.values()
+                   if m.status is MemberStatus.CONFIRMED}
+        statuses = [self._t.entries[e].entry.status for e in grouped
+                    if event_id is None or self._t.entries[e].entry.event_id == event_id]
+        return (sum(s is EntryStatus.WON for s in statuses),
+                sum(s is EntryStatus.LOST for s in statuses))
+
+
 class InMemoryUnitOfWork:
     """The repositories of one in-memory transaction (see :class:`InMemoryDatabase`)."""
 
@@ -1569,6 +1900,8 @@ class InMemoryUnitOfWork:
         self.outbox = InMemoryOutbox(tx)
         self.lottery = InMemoryLotteryRepository(tx)
         self.drafts = InMemoryDraftRepository(tx)
+        self.returns = InMemoryReturnsRepository(tx)
+        self.groups = InMemoryGroupRepository(tx)
 
 
 class InMemoryDatabase:

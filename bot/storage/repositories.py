@@ -26,7 +26,9 @@ from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.storage import tables as t
+from bot.storage.groups_store import SqlGroupRepository
 from bot.storage.locks import SqlLocks
+from bot.storage.returns_store import SqlReturnsRepository
 from bot.storage.wizard_store import SqlDraftRepository, update_event
 from core.access.model import Grant, Invite, Role, new_invite_token
 from core.catalog.model import (
@@ -121,6 +123,7 @@ def _order(row: Row[Any]) -> Order:
         ticket_type_id=row.ticket_type_id, quantity=row.quantity,
         unit_price=Money(row.unit_price_minor, row.currency), status=OrderStatus(row.status),
         created_at=row.created_at, hold_expires_at=row.hold_expires_at, paid_at=row.paid_at,
+        resale_of=row.resale_of,
         refunded_quantity=row.refunded_quantity,
     )
 
@@ -189,6 +192,13 @@ class SqlEventRepository(_Repo):
              "per_user_limit": tt.per_user_limit, "position": i}
             for i, tt in enumerate(spec.ticket_types)
         ])
+        if spec.group_size > 1:
+            await self.conn.execute(t.lottery_groups.insert().values(
+                event_id=event_id, group_size=spec.group_size))
+        if spec.returns is not None:
+            await self.conn.execute(t.return_policies.insert().values(
+                event_id=event_id, returns_until=spec.returns.until,
+                fee_minor=spec.returns.fee_minor, offer_minutes=spec.returns.offer_minutes))
         event = await self.get(event_id)
         assert event is not None
         return event
@@ -333,7 +343,9 @@ class SqlEventRepository(_Repo):
         if not ticket_type_ids:
             return {}
         o, tt = t.orders.c, t.ticket_types.c
-        live_hold = and_(o.status == OrderStatus.HELD.value, o.hold_expires_at > now)
+        # A waiting-list offer holds a returned seat, still counted as sold: not the stock's.
+        live_hold = and_(o.status == OrderStatus.HELD.value, o.hold_expires_at > now,
+                         o.resale_of.is_(None))
         if exclude_user_id is not None:
             live_hold = and_(live_hold, o.user_id != exclude_user_id)
         # One round trip: capacity with sold and live-held seats (a hot path under a crowd).
@@ -379,7 +391,8 @@ class SqlOrderRepository(_Repo):
                                  except_order_id: int | None = None) -> int:
         o = t.orders.c
         where = and_(o.user_id == user_id, o.event_id == event_id,
-                     o.status == OrderStatus.HELD.value, o.hold_expires_at > now)
+                     o.status == OrderStatus.HELD.value, o.hold_expires_at > now,
+                     o.resale_of.is_(None))  # a waiting-list offer is not a cart
         if except_order_id is not None:
             where = and_(where, o.id != except_order_id)
         result = await self.conn.execute(
@@ -790,6 +803,8 @@ class SqlUnitOfWork:
         self.checkins = SqlCheckinRepository(conn, dialect, locks)
         self.roles = SqlRoleRepository(conn, dialect, locks)
         self.drafts = SqlDraftRepository(conn, dialect, locks)
+        self.returns = SqlReturnsRepository(conn, dialect, locks)
+        self.groups = SqlGroupRepository(conn, dialect, locks)
 
 
 _PAID = (EntryStatus.ENTERED.value, EntryStatus.WON.value, EntryStatus.LOST.value)

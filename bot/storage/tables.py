@@ -19,6 +19,7 @@ from sqlalchemy import (
     Table,
     Text,
     TypeDecorator,
+    UniqueConstraint,
     text,
 )
 from sqlalchemy.engine import Dialect
@@ -121,6 +122,8 @@ orders = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("hold_expires_at", UTCDateTime, nullable=False),
     Column("paid_at", UTCDateTime),
+    # A waiting-list offer: the returned order whose seats it buys (migration 0015).
+    Column("resale_of", Integer, ForeignKey("orders.id")),
     # Seats of a paid order refunded one by one by the organizer: back in stock (0011).
     Column("refunded_quantity", Integer, nullable=False, server_default="0"),
     Index("ix_orders_type_status", "ticket_type_id", "status", "hold_expires_at"),
@@ -397,4 +400,85 @@ inbox = Table(
     Index("ix_inbox_lane", "lane", "update_id", sqlite_where=text("handled_at IS NULL"),
           postgresql_where=text("handled_at IS NULL")),
     Index("ix_inbox_handled", "handled_at"),
+)
+
+
+# Returns and the waiting list (core.returns; migration 0015). Written under the ticket
+# type's lock: no lock level of their own.
+return_policies = Table(
+    "return_policies", metadata,
+    Column("event_id", Integer, ForeignKey("events.id"), primary_key=True, autoincrement=False),
+    Column("returns_until", UTCDateTime),
+    Column("fee_minor", BigInteger, nullable=False),
+    Column("offer_minutes", Integer, nullable=False),
+)
+
+waitlist = Table(
+    "waitlist", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("event_id", Integer, ForeignKey("events.id"), nullable=False),
+    Column("ticket_type_id", Integer, ForeignKey("ticket_types.id"), nullable=False),
+    Column("user_id", BigInteger, nullable=False),
+    Column("chat_id", BigInteger, nullable=False),
+    Column("quantity", Integer, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("offer_order_id", Integer, ForeignKey("orders.id")),
+    Column("joined_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    # A drawn lottery's non-winner: their place in the published draw order, their entry's
+    # public reference (the second chance; None on a direct sale's waiting list).
+    Column("draw_position", Integer),
+    Column("entry_ref", String(16)),
+    UniqueConstraint("ticket_type_id", "user_id", name="uq_waitlist_type_user"),
+    Index("ix_waitlist_type_status", "ticket_type_id", "status", "id"),
+    Index("ix_waitlist_offer", "offer_order_id"),
+)
+
+ticket_returns = Table(
+    "ticket_returns", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("order_id", Integer, ForeignKey("orders.id"), nullable=False,
+           unique=True),
+    Column("event_id", Integer, ForeignKey("events.id"), nullable=False),
+    Column("ticket_type_id", Integer, ForeignKey("ticket_types.id"), nullable=False),
+    Column("user_id", BigInteger, nullable=False),
+    Column("chat_id", BigInteger, nullable=False),
+    Column("quantity", Integer, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("offer_order_id", Integer, ForeignKey("orders.id")),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index("ix_ticket_returns_type_status", "ticket_type_id", "status", "id"),
+    Index("ix_ticket_returns_offer", "offer_order_id"),
+)
+
+
+# Lottery group entries (core.lottery.groups; migration 0015).
+lottery_groups = Table(
+    "lottery_groups", metadata,
+    Column("event_id", Integer, ForeignKey("events.id"), primary_key=True, autoincrement=False),
+    Column("group_size", Integer, nullable=False),
+)
+
+group_invites = Table(
+    "group_invites", metadata,
+    Column("entry_id", Integer, ForeignKey("entries.id"), primary_key=True,
+           autoincrement=False),
+    Column("event_id", Integer, ForeignKey("events.id"), nullable=False),
+    Column("token", String(64), nullable=False, unique=True),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+group_members = Table(
+    "group_members", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("event_id", Integer, ForeignKey("events.id"), nullable=False),
+    Column("entry_id", Integer, ForeignKey("entries.id"), nullable=False),
+    Column("user_id", BigInteger, nullable=False),
+    Column("chat_id", BigInteger, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("phone_hash", String(64)),
+    Column("joined_at", UTCDateTime, nullable=False),
+    UniqueConstraint("event_id", "user_id", name="uq_group_members_event_user"),
+    Index("ix_group_members_entry", "entry_id", "id"),
 )

@@ -27,6 +27,7 @@ from core.catalog.model import (
 )
 from core.kernel.errors import DomainError, ErrorCode
 from core.kernel.money import Money, currency_exponent
+from core.returns.model import DEFAULT_OFFER_MINUTES, ReturnPolicy
 
 
 class UnreadableEventFile(ValueError):
@@ -123,6 +124,10 @@ class EventSpec:
     ticket_types: tuple[TicketTypeSpec, ...]
     publish: bool
     lottery: LotteryWindow | None = None
+    # The ``returns:`` block: returns with a waiting list (None: no returns).
+    returns: ReturnPolicy | None = None
+    # A lottery's ``group_size``: one entry for up to this many people (1: no groups).
+    group_size: int = 1
     transfers: TransferPolicy = NO_TRANSFERS
 
 
@@ -203,12 +208,13 @@ def _datetime(raw: dict[str, Any], key: str, tz: ZoneInfo | None, errs: _Collect
     return parsed.astimezone(UTC)
 
 
-def _price(raw: dict[str, Any], currency: str, errs: _Collector, path: str) -> int:
+def _price(raw: dict[str, Any], currency: str, errs: _Collector, path: str,
+           key: str = "price") -> int:
     """Price from ``price_minor`` (int) or ``price`` (decimal "25.00"); never float math."""
-    if "price_minor" in raw:
-        return _int(raw, "price_minor", errs, low=0, high=MAX_PRICE_MINOR, path=path)
-    value = raw.get("price")
-    where = f"{path}price"
+    if f"{key}_minor" in raw:
+        return _int(raw, f"{key}_minor", errs, low=0, high=MAX_PRICE_MINOR, path=path)
+    value = raw.get(key)
+    where = f"{path}{key}"
     if value is None:
         errs.add(where, "required")
         return 0
@@ -303,6 +309,22 @@ def _lottery(raw: dict[str, Any], tz: ZoneInfo | None, starts_at: datetime | Non
     return None
 
 
+def _returns(raw: dict[str, Any], tz: ZoneInfo | None, currency: str,
+             errs: _Collector) -> ReturnPolicy | None:
+    """The optional ``returns:`` block: ``until`` (default: the start), ``fee`` per ticket
+    (default 0), ``offer_minutes`` (how long a waiting-list offer stands, default 30)."""
+    block = raw.get("returns")
+    if block is None:
+        return None
+    if not isinstance(block, dict):
+        errs.add("returns", "not_mapping")
+        return None
+    p = "returns."
+    until = _datetime(block, "until", tz, errs, p) if "until" in block else None
+    fee = _price({"fee": "0", **block}, currency, errs, p, key="fee")
+    minutes = _int(block, "offer_minutes", errs, low=1, high=7 * 24 * 60, path=p,
+                   default=DEFAULT_OFFER_MINUTES)
+    return ReturnPolicy(until=until, fee_minor=fee, offer_minutes=minutes)
 def _transfers(raw: dict[str, Any], sale_mode: SaleMode, tz: ZoneInfo | None,
                starts_at: datetime | None, lottery: LotteryWindow | None,
                errs: _Collector) -> TransferPolicy:
@@ -369,6 +391,11 @@ def parse_event_spec(raw: object, *, now: datetime) -> EventSpec:
         publish = False
     types = _ticket_types(raw, errs)
     lottery = _lottery(raw, tz, starts_at, errs) if sale_mode is SaleMode.LOTTERY else None
+    returns = _returns(raw, tz, types[0].price.currency if types else "", errs)
+    group_size = 1
+    if lottery is not None and isinstance(raw.get("lottery"), dict):
+        group_size = _int(raw["lottery"], "group_size", errs, low=1,
+                          high=lottery.max_per_entry, path="lottery.", default=1)
     transfers = _transfers(raw, sale_mode, tz, starts_at, lottery, errs)
     if errs.issues:
         raise DomainError(ErrorCode.INVALID_EVENT_SPEC, issues=errs.issues)
@@ -376,5 +403,5 @@ def parse_event_spec(raw: object, *, now: datetime) -> EventSpec:
     return EventSpec(
         title=title, description=description, venue=venue, starts_at=starts_at,
         timezone=tz.key, sale_mode=sale_mode, ticket_types=tuple(types), publish=publish,
-        lottery=lottery, transfers=transfers,
+        lottery=lottery, transfers=transfers, returns=returns, group_size=group_size,
     )

@@ -64,6 +64,17 @@ class ErrorCode(StrEnum):
     NOTHING_TO_REFUND = "nothing_to_refund"
     # access
     NOT_ALLOWED = "not_allowed"
+    # returns and the waiting list
+    NOT_SOLD_OUT = "not_sold_out"
+    ALREADY_WAITING = "already_waiting"
+    RETURNS_CLOSED = "returns_closed"
+    NOT_RETURNABLE = "not_returnable"
+    ALREADY_RETURNED = "already_returned"
+    # lottery groups
+    GROUPS_OFF = "groups_off"
+    GROUP_NOT_FOUND = "group_not_found"
+    GROUP_FULL = "group_full"
+    ALREADY_IN_GROUP = "already_in_group"
 
 
 class DomainError(Exception):

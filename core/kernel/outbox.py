@@ -25,6 +25,9 @@ REFUND = "refund"
 # named (``core.orders.SCREEN_BUTTONS``) and drawn by the bot. "Not modified" and "message
 # not found" count as done: the edit is idempotent.
 EDIT = "edit"
+# An invoice sent by the bot on its own (a waiting-list offer): {"title": {"key", "params"},
+# "description": {...}, "label": {...}, "payload": str, "total": Money}.
+INVOICE = "invoice"
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,6 +8,7 @@ from the file alone; ``ticketq verify-draw FILE`` is a thin wrapper.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from core.lottery.model import PublicEntry, commitment, entry_list_hash, public_draw
@@ -20,15 +21,22 @@ RULES = (
     "that key drives an unbiased Fisher-Yates shuffle of the frozen list (rejection sampling). "
     "Seats are allocated down the resulting order: an entry wins all its tickets or none; an "
     "entry that does not fit the seats left for its ticket type is skipped. Everyone else is "
-    "refunded in full. Full algorithm: docs/draw.md."
+    "refunded in full. Second chance: seats that come back (a winner's return) or were never "
+    "won are offered to the other entries down the same order, each entry at most once: a "
+    "return to the first entry not offered yet that asked for at least its seats, unclaimed "
+    "seats to the first entry not offered yet (up to its own seats). Full algorithm: "
+    "docs/draw.md."
 )
 
 
 def build_audit(*, event: dict[str, Any], seats: dict[str, int], max_per_entry: int,
                 commitment_hex: str, seed: bytes, beacon: dict[str, Any] | None,
                 entries: list[PublicEntry], list_hash: str, order: list[PublicEntry],
-                winners: frozenset[str], drawn_at: str) -> dict[str, Any]:
-    """The audit document (JSON-ready)."""
+                winners: frozenset[str], drawn_at: str,
+                second_chance: Sequence[tuple[str, int, str, str]] = ()) -> dict[str, Any]:
+    """The audit document (JSON-ready); ``second_chance`` lists the offers made after the
+    draw, in the order they were made: ``(reference, seats, "return" | "unclaimed",
+    status)``."""
     return {
         "format": AUDIT_FORMAT,
         "event": event,
@@ -43,6 +51,7 @@ def build_audit(*, event: dict[str, Any], seats: dict[str, int], max_per_entry: 
         "order": [e.ref for e in order],
         "winners": sorted(winners),
         "drawn_at": drawn_at,
+        "second_chance": [list(offer) for offer in second_chance],
     }
 
 
@@ -76,4 +85,37 @@ def verify_audit(doc: Any) -> list[str]:
         problems.append("the draw order does not follow from the seed, list and beacon")
     if set(result.winners) != published_winners:
         problems.append("the winners do not follow from the order and the seats")
+    problems += second_chance_problems(doc.get("second_chance", []), entries,
+                                       published_order, published_winners)
+    return problems
+
+
+def second_chance_problems(offers: Any, entries: Sequence[PublicEntry], order: Sequence[str],
+                           winners: set[str]) -> list[str]:
+    """Check the second-chance offers against the published draw order: replayed one by
+    one, each must have gone to the entry the rule names (see :data:`RULES`)."""
+    if not isinstance(offers, list):
+        return ["second_chance is not a list"]
+    asked = {e.ref: e.quantity for e in entries}
+    offered: set[str] = set()
+    problems: list[str] = []
+    for number, offer in enumerate(offers, start=1):
+        try:
+            ref, seats, kind = str(offer[0]), int(offer[1]), str(offer[2])
+        except (IndexError, TypeError, ValueError):
+            return [f"second-chance offer #{number} is malformed"]
+        left = [r for r in order if r not in winners and r not in offered]
+        if kind == "return":
+            expected = next((r for r in left if asked.get(r, 0) >= seats), None)
+        elif kind == "unclaimed":
+            expected = left[0] if left else None
+        else:
+            return [f"second-chance offer #{number} has an unknown kind {kind!r}"]
+        if ref != expected:
+            problems.append(f"second-chance offer #{number} ({kind}, {seats} seats) went to "
+                            f"{ref}, but the draw order gives it to {expected}")
+        elif not 1 <= seats <= asked.get(ref, 0):
+            problems.append(f"second-chance offer #{number} gives {ref} {seats} seats, more "
+                            "than its entry asked for")
+        offered.add(ref)
     return problems

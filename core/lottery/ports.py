@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Protocol
 
 from core.catalog.model import Event, LotteryState, TicketType
+from core.lottery.group_model import GroupMember
 from core.lottery.model import (
     Candidate,
     DrawResult,
@@ -131,4 +132,60 @@ class Beacon(Protocol):
     @property
     def url(self) -> str:
         """Where the beacon is read (recorded in the audit)."""
+        ...
+
+
+class GroupRepository(Protocol):
+    """Group entries (``core.lottery.groups``): the organizer's group size, invite links and
+    companions. Written under the event's exclusive lock (entry paths) or in the draw."""
+
+    async def group_size(self, event_id: int) -> int:
+        """How many people one entry may be for (1: no groups)."""
+        ...
+
+    async def set_group_size(self, event_id: int, size: int) -> None:
+        """Record the organizer's group size."""
+        ...
+
+    async def invite_token(self, entry: Entry, *, now: datetime) -> str:
+        """The entry's invite token, made on first use."""
+        ...
+
+    async def entry_for_token(self, token: str) -> int | None:
+        """The entry an invite token belongs to."""
+        ...
+
+    async def members(self, entry_id: int) -> list[GroupMember]:
+        """The companions of an entry (invited or confirmed), in join order."""
+        ...
+
+    async def member_of(self, event_id: int, user_id: int) -> GroupMember | None:
+        """A person's place in a group of this lottery, if any."""
+        ...
+
+    async def add_member(self, entry: Entry, *, user_id: int, chat_id: int,
+                         now: datetime) -> GroupMember | None:
+        """Record a companion who opened the link (``invited``); None if they are in a group
+        of this lottery already."""
+        ...
+
+    async def confirm(self, member_id: int, *, phone_hash: str | None, now: datetime) -> None:
+        """The companion confirmed (in their own chat)."""
+        ...
+
+    async def phone_in_group(self, event_id: int, phone_hash: str) -> bool:
+        """A confirmed companion of this lottery verified this phone."""
+        ...
+
+    async def groups_of(self, event_id: int) -> list[tuple[Entry, list[GroupMember]]]:
+        """Every entry of the lottery with its confirmed companions (join order)."""
+        ...
+
+    async def give_ticket(self, ticket_id: int, user_id: int, *, chat_id: int) -> None:
+        """A winning group's ticket becomes a companion's; its queued QR code goes to their
+        chat instead of the lead's (same transaction as the draw that queued it)."""
+        ...
+
+    async def group_counts(self, event_id: int | None = None) -> tuple[int, int]:
+        """(groups won, groups lost): entries with confirmed companions."""
         ...

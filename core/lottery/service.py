@@ -20,6 +20,8 @@ from core.kernel.clock import Clock
 from core.kernel.errors import DomainError, ErrorCode
 from core.kernel.money import Money
 from core.lottery.audit import build_audit
+from core.lottery.group_model import MemberStatus
+from core.lottery.groups import settle_groups
 from core.lottery.identity import phone_hash
 from core.lottery.model import (
     DrawResult,
@@ -127,7 +129,8 @@ class LotteryService:
         digest = await uow.lottery.verified_phone(user_id)
         if digest is None:
             raise DomainError(ErrorCode.PHONE_REQUIRED)
-        if await uow.lottery.phone_entered(event.id, digest):
+        if await uow.lottery.phone_entered(event.id, digest) or \
+                await uow.groups.phone_in_group(event.id, digest):
             raise DomainError(ErrorCode.PHONE_ALREADY_ENTERED)
         return digest
 
@@ -166,6 +169,8 @@ class LotteryService:
             _require_open(event, now)
             if await uow.lottery.active_for_user(event_id=event.id, user_id=user_id):
                 raise DomainError(ErrorCode.ALREADY_ENTERED)
+            if await _in_a_group(uow, event.id, user_id):
+                raise DomainError(ErrorCode.ALREADY_IN_GROUP)
             await self._phone_for_entry(uow, event, user_id)
         assert event.lottery is not None
         return EntryChoice(event, ticket_type,
@@ -193,6 +198,8 @@ class LotteryService:
                     raise DomainError(ErrorCode.ENTRY_QUANTITY_TOO_HIGH, limit=most)
                 if await uow.lottery.active_for_user(event_id=event.id, user_id=user_id):
                     raise DomainError(ErrorCode.ALREADY_ENTERED)
+                if await _in_a_group(uow, event.id, user_id):
+                    raise DomainError(ErrorCode.ALREADY_IN_GROUP)
                 await self._phone_for_entry(uow, event, user_id)
                 entry = await uow.lottery.add_pending(user_id=user_id, chat_id=chat_id,
                                                       ticket_type=ticket_type, quantity=quantity,
@@ -378,6 +385,7 @@ class LotteryService:
                     return False
                 outcome = DrawResult([r[0] for r in result.order], result.winners)
                 counts = await uow.lottery.record_draw(DrawSettlement(event), outcome, now=now)
+                await settle_groups(uow, event, now=now)
                 if beacon_value is not None:
                     await uow.lottery.record_beacon_value(event_id, beacon_value.hex())
                 await uow.lottery.set_state(event_id, LotteryState.DRAWN, now=now)
@@ -437,6 +445,7 @@ class LotteryService:
             rows = await uow.lottery.public_entries(event_id)
             seed = await uow.lottery.seed(event_id)
             types = await uow.events.ticket_types(event_id)
+            second_chance = await uow.returns.second_chance(event_id)
         beacon_value = bytes.fromhex(info.beacon_value) if info.beacon_value else None
         seats = {t.name: t.capacity for t in types} \
             if event.status is EventStatus.PUBLISHED else {}
@@ -454,7 +463,7 @@ class LotteryService:
             commitment_hex=info.commitment or commitment(seed), seed=seed, beacon=beacon,
             entries=sorted(entries, key=lambda e: e.ref), list_hash=result.list_hash,
             order=result.order, winners=result.winners,
-            drawn_at=self._clock.now().isoformat())
+            drawn_at=self._clock.now().isoformat(), second_chance=second_chance)
 
     # ------------------------------------------------------------------ figures
     async def figures(self, event_id: int) -> LotteryFigures:
@@ -536,3 +545,9 @@ async def _entry_refund_reason(uow: UnitOfWork, entry: Entry | None, event: Even
     if await uow.lottery.active_for_user(event_id=event.id, user_id=entry.user_id):
         return RefundReason.DUPLICATE_PAYMENT
     return None
+
+
+async def _in_a_group(uow: UnitOfWork, event_id: int, user_id: int) -> bool:
+    """A confirmed companion in someone's group entry of this lottery (one entry each)."""
+    member = await uow.groups.member_of(event_id, user_id)
+    return member is not None and member.status is MemberStatus.CONFIRMED

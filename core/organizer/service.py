@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from core.access.service import AccessService
@@ -20,6 +20,7 @@ from core.organizer.dashboard import DuplicateAdmission, Series, cumulative, sal
 from core.organizer.plans import REMINDERS, cancellation_plan, reminder_plan, reminder_window
 from core.payments.model import RefundStatus
 from core.payments.plans import REFUND_ITEM, REFUND_NOTICE, RefundPlan, RefundReason
+from core.returns.ports import AfterSaleCounts
 from core.sales.model import OrderStatus, TicketTypeSales
 from core.tickets.model import (
     RevokeReason,
@@ -47,6 +48,8 @@ class EventFigures:
     checked_in: int
     lottery: LotteryFigures | None
     transfers: int = 0
+    # Returns and the waiting list (core.returns).
+    after_sale: AfterSaleCounts = field(default_factory=AfterSaleCounts)
 
     @property
     def sold(self) -> int:
@@ -129,8 +132,9 @@ class OrganizerService:
             refunds = await uow.refunds.counts(event_id)
             checked_in, _ = await uow.checkins.counts(event_id)
             transfers = await uow.transfers.claimed_count(event_id)
+            after_sale = await uow.returns.counts(event_id)
         lottery = await self._lottery.figures(event_id) if event.is_lottery else None
-        return EventFigures(event, rows, refunds, checked_in, lottery, transfers)
+        return EventFigures(event, rows, refunds, checked_in, lottery, transfers, after_sale)
 
     async def dashboard(self, *, actor_id: int, event_id: int) -> Dashboard:
         """The dashboard's figures and series, under the same access rule as ``/stats``.
@@ -166,14 +170,18 @@ class OrganizerService:
         await self._access.require_manager(actor_id, event_id)
         async with self._db.read() as uow:
             rows = await uow.tickets.export_rows(event_id)
+            returned = {order_id: await uow.returns.return_of(int(str(order_id)))
+                        for order_id in {row[6] for row in rows if row[6] is not None}}
         out = io.StringIO()
         writer = csv.writer(out)
         writer.writerow(["ticket_id", "short_code", "ticket_type", "status", "holder_user_id",
                          "holder_first_name", "order_id", "paid_at", "amount_minor",
                          "currency", "checked_in_at", "checked_in_by", "revoked_reason",
-                         "transferred_from", "transfer_count"])
+                         "transferred_from", "transfer_count", "returned"])
         for row in rows:
-            writer.writerow([_csv_safe(v) for v in row])
+            ret = returned.get(row[6])
+            writer.writerow([_csv_safe(v) for v in row]
+                            + [ret.status.value if ret is not None else ""])
         return out.getvalue().encode("utf-8")
 
     async def refund_ticket(self, *, actor_id: int, code: str, reason: str) -> RefundStarted:

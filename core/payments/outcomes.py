@@ -16,6 +16,7 @@ from core.kernel import outbox
 from core.kernel.money import Money
 from core.payments.model import IncomingPayment, PaymentRecord
 from core.payments.plans import RefundReason, refund_for
+from core.sales.model import Order
 from core.tickets.model import Ticket
 from core.unit_of_work import UnitOfWork
 
@@ -48,6 +49,20 @@ class EntryPayments(Protocol):
 
     async def confirm_payment(self, payment: IncomingPayment, entry_id: int) -> Confirmation:
         """Put a paid entry into the draw, exactly once per charge."""
+
+
+class Resales(Protocol):
+    """What the purchase service asks about a waiting-list offer's order (``resale_of``)."""
+
+    async def is_offer(self, uow: UnitOfWork, order: Order) -> bool:
+        """True if the order is a waiting-list or second-chance offer."""
+
+    async def refusal(self, uow: UnitOfWork, order: Order, now: datetime) -> RefundReason | None:
+        """None if the offer may be paid now, else why its payment goes back."""
+
+    async def settle(self, uow: UnitOfWork, order: Order, now: datetime) -> None:
+        """The offer was paid and ticketed: settle it (and its return) in the same
+        transaction."""
 
 
 async def queue_refund(uow: UnitOfWork, payment: PaymentRecord, reason: RefundReason,

@@ -33,6 +33,8 @@ class RefundReason(StrEnum):
     # A Stripe charge that no payment explains (its successful_payment never got recorded):
     # found and refunded by reconciliation (bot.reconcile).
     UNCLAIMED_CHARGE = "unclaimed_charge"
+    # A returned order whose seats a person from the waiting list paid for (minus the fee).
+    RETURNED = "returned"
     # The organizer refunded one ticket or one order from the console (with their reason).
     ORGANIZER_REFUND = "organizer_refund"
 

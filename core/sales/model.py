@@ -23,12 +23,15 @@ class OrderStatus(StrEnum):
     ``paid``: payment confirmed, tickets issued.
     ``released``: the buyer gave the seats back or replaced the hold.
     ``rejected``: a payment arrived that could not be honoured; it is refunded.
+    ``returned``: the buyer returned it and a person from the waiting list paid for its
+    seats: its tickets are revoked and its payment refunded (minus the return fee).
     """
 
     HELD = "held"
     PAID = "paid"
     RELEASED = "released"
     REJECTED = "rejected"
+    RETURNED = "returned"
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +48,8 @@ class Order:
     created_at: datetime
     hold_expires_at: datetime
     paid_at: datetime | None = None
+    # A waiting-list offer: the returned order whose seats this one buys (core.returns).
+    resale_of: int | None = None
     # Seats of a paid order the organizer refunded: back in stock, no longer sold.
     refunded_quantity: int = 0
 

@@ -11,12 +11,18 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from core.catalog.model import Event, TicketType
-from core.kernel import outbox
+from core.kernel import locking, outbox
 from core.kernel.clock import Clock
 from core.kernel.errors import DomainError, ErrorCode
 from core.kernel.money import Money
 from core.payments.model import IncomingPayment
-from core.payments.outcomes import Confirmation, EntryPayments, PaymentOutcome, queue_refund
+from core.payments.outcomes import (
+    Confirmation,
+    EntryPayments,
+    PaymentOutcome,
+    Resales,
+    queue_refund,
+)
 from core.payments.plans import RefundReason
 from core.payments.reconciliation import tell_late_payer
 from core.sales.model import (
@@ -67,12 +73,16 @@ class PurchaseService:
     """First come, first served ticket sales with holds."""
 
     def __init__(self, db: Database, clock: Clock, *, hold_minutes: int = 10,
-                 lottery: EntryPayments | None = None) -> None:
+                 lottery: EntryPayments | None = None,
+                 resales: Resales | None = None) -> None:
         self._db = db
         self._clock = clock
         self.hold_minutes = hold_minutes
         # Lottery entries are paid through the same invoice flow; their payloads go there.
         self._lottery = lottery
+        # Waiting-list offers (orders with ``resale_of``) are paid like holds; their rules
+        # and their settlement are the returns feature's (core.returns).
+        self._resales = resales
         self._type_locks: dict[int, asyncio.Lock] = {}
 
     async def quantity_choice(self, *, user_id: int, ticket_type_id: int) -> QuantityChoice:
@@ -277,7 +287,8 @@ class PurchaseService:
             if order.user_id != user_id:  # a forwarded invoice: only its buyer may pay it
                 raise DomainError(ErrorCode.INVOICE_NOT_YOURS)
             now = self._clock.now()
-            if (order.hold_is_live(now + PRE_CHECKOUT_GRACE) and amount == order.total
+            if (order.resale_of is None and order.hold_is_live(now + PRE_CHECKOUT_GRACE)
+                    and amount == order.total
                     and (await _type_and_event(uow, order.ticket_type_id))[1].is_on_sale(now)):
                 return
         async for attempt in write_attempts(self._db):
@@ -295,9 +306,18 @@ class PurchaseService:
                 if amount != order.total:
                     raise DomainError(ErrorCode.AMOUNT_MISMATCH)
                 ticket_type, event = await _type_and_event(uow, order.ticket_type_id, lock=True)
-                if not event.is_on_sale(now):
+                if await self._is_offer(uow, order, event, now):
+                    # A waiting-list or second-chance offer: payable while it stands, never
+                    # re-acquired (its seats went to the next person).
+                    assert self._resales is not None
+                    if await self._resales.refusal(uow, order, now) is not None:
+                        raise DomainError(ErrorCode.HOLD_EXPIRED)
+                    deadline = max(order.hold_expires_at, now + PRE_CHECKOUT_GRACE)
+                elif not event.is_on_sale(now):
                     raise DomainError(ErrorCode.EVENT_NOT_ON_SALE, event_id=event.id)
-                if order.hold_is_live(now):
+                elif order.resale_of is not None:
+                    raise DomainError(ErrorCode.HOLD_EXPIRED)
+                elif order.hold_is_live(now):
                     deadline = max(order.hold_expires_at, now + PRE_CHECKOUT_GRACE)
                 else:
                     await _check_reacquire(uow, order, ticket_type, now)
@@ -327,6 +347,9 @@ class PurchaseService:
                     # order cannot both see it unpaid.
                     await uow.events.lock(order.event_id, shared=True)
                     await uow.events.get_ticket_type(order.ticket_type_id, lock=True)
+                    if order.resale_of is not None:  # the returned order first: lower id
+                        await uow.locks.take(locking.order(order.resale_of),
+                                             locking.order(order.id))
                     order = await uow.orders.get(order.id, lock=True)
                 now = self._clock.now()  # after the locks: a hold must not outlive its deadline
                 record, created = await uow.payments.record(
@@ -368,6 +391,9 @@ class PurchaseService:
                     await uow.outbox.put(outbox.TICKET, {"ticket_id": ticket.id},
                                          dedupe_key=f"ticket:{ticket.id}", now=now,
                                          chat_id=payment.chat_id)
+                if await self._is_offer(uow, order, event, now):
+                    assert self._resales is not None
+                    await self._resales.settle(uow, order, now)
                 # Last: the tickets go out first, and the hold's message then says "paid" and
                 # loses its Cancel button (a screen already showing a newer hold is left alone).
                 screen = await uow.orders.screen(order.id)
@@ -386,6 +412,16 @@ class PurchaseService:
         await _close_screen(uow, order, screen, state, event, ticket_type, now,
                             from_states=from_states)
 
+    async def _is_offer(self, uow: UnitOfWork, order: Order, event: Event,
+                        now: datetime) -> bool:
+        """A waiting-list offer (``resale_of``) or a drawn lottery's second-chance offer;
+        asked of the returns feature only off the direct-sale hot path."""
+        if self._resales is None:
+            return False
+        if order.resale_of is None and event.is_on_sale(now):
+            return False
+        return await self._resales.is_offer(uow, order)
+
     async def _refund_reason(self, uow: UnitOfWork, order: Order | None,
                              payment: IncomingPayment, now: datetime) -> RefundReason | None:
         """None if the order can be honoured now, else why the payment goes back."""
@@ -394,12 +430,18 @@ class PurchaseService:
         if order.status in (OrderStatus.PAID, OrderStatus.REJECTED):
             return RefundReason.DUPLICATE_PAYMENT
         ticket_type, event = await _type_and_event(uow, order.ticket_type_id, lock=True)
-        if not event.is_on_sale(now):
+        offer = await self._is_offer(uow, order, event, now)
+        if not offer and not event.is_on_sale(now):
             return RefundReason.EVENT_CANCELLED
         owned = await uow.orders.seats_owned(user_id=order.user_id,
                                              ticket_type_id=ticket_type.id)
         if owned + order.quantity > ticket_type.per_user_limit:
             return RefundReason.LIMIT_EXCEEDED
+        if offer:  # an offer is paid while it stands, or not at all
+            assert self._resales is not None
+            return await self._resales.refusal(uow, order, now)
+        if order.resale_of is not None:
+            return RefundReason.SEATS_GONE
         if order.hold_is_live(now):
             return None
         try:

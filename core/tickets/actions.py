@@ -15,6 +15,8 @@ from datetime import datetime
 from enum import StrEnum
 
 from core.catalog.model import Event
+from core.returns.model import ReturnPolicy, return_refusal
+from core.sales.model import Order
 from core.tickets.model import Ticket
 from core.transfers.model import transfer_refusal
 
@@ -23,6 +25,7 @@ class HolderAction(StrEnum):
     """Something a holder may do with a ticket (in the order the buttons show them)."""
 
     TRANSFER = "transfer"
+    RETURN = "return"
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,12 +37,19 @@ class HolderSituation:
     event: Event
     admitted: bool
     now: datetime
+    # Returns (core.returns): the event's policy, the ticket's order, whether it was returned.
+    return_policy: ReturnPolicy | None = None
+    order: Order | None = None
+    returned: bool = False
 
 
 # One rule per action: True if the holder may take it now.
 RULES: dict[HolderAction, Callable[[HolderSituation], bool]] = {
     HolderAction.TRANSFER: lambda s: transfer_refusal(
         s.event, s.ticket, admitted=s.admitted, now=s.now) is None,
+    HolderAction.RETURN: lambda s: return_refusal(
+        s.event, s.return_policy, s.ticket, s.order, admitted=s.admitted,
+        returned=s.returned, now=s.now) is None,
 }
 
 

@@ -31,6 +31,7 @@ class RevokeReason(StrEnum):
     TRANSFERRED = "transferred"   # its holder gave it away: a new ticket replaced it
     REFUNDED = "refunded"         # the organizer refunded it
     CANCELLED = "cancelled"       # the event was cancelled
+    RETURNED = "returned"         # returned, and its seat resold to the waiting list
 
 
 @dataclass(frozen=True, slots=True)

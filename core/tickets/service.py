@@ -104,5 +104,8 @@ async def _view(uow: UnitOfWork, ticket: Ticket, *, now: datetime | None = None)
     actions: tuple[HolderAction, ...] = ()
     if now is not None:
         admitted = await uow.checkins.first_admission(ticket.id) is not None
-        actions = holder_actions(HolderSituation(ticket, event, admitted, now))
+        actions = holder_actions(HolderSituation(
+            ticket, event, admitted, now, return_policy=await uow.returns.policy(event.id),
+            order=await uow.orders.get(ticket.order_id),
+            returned=await uow.returns.return_of(ticket.order_id) is not None))
     return TicketView(ticket=ticket, event=event, ticket_type=ticket_type, actions=actions)

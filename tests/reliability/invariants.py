@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, func, select
 
 from bot.reconcile import money_report
 from bot.sandbox import Sandbox
@@ -53,15 +53,15 @@ async def assert_nothing_parked(db: SqlDatabase) -> None:
 
 
 async def assert_nothing_oversold(db: SqlDatabase) -> None:
-    """Per ticket type: tickets issued and seats of paid orders never exceed capacity. A
-    ticket given to a friend is replaced by exactly one new ticket of the same order, so the
-    tickets counted are those not transferred away: one per seat."""
+    """Per ticket type: tickets that admit (issued and not revoked: a returned ticket is
+    revoked when its seat is resold) and seats of paid orders never exceed capacity."""
     tt, tk, o = t.ticket_types.c, t.tickets.c, t.orders.c
+    # A paid order's seats: its tickets not given away (a transfer replaces one by one).
     seat = or_(tk.revoked_reason.is_(None), tk.revoked_reason != "transferred")
     async with db.read() as uow:
         capacity = dict((await uow.conn.execute(select(tt.id, tt.capacity))).all())
         issued = dict((await uow.conn.execute(
-            select(tk.ticket_type_id, func.count()).where(seat)
+            select(tk.ticket_type_id, func.count()).where(tk.status != "revoked")
             .group_by(tk.ticket_type_id))).all())
         paid = dict((await uow.conn.execute(
             select(o.ticket_type_id, func.sum(o.quantity)).where(o.status == "paid")
@@ -78,15 +78,18 @@ async def assert_nothing_oversold(db: SqlDatabase) -> None:
 
 
 async def settle_charges(db: SqlDatabase, sandbox: Sandbox) -> dict[str, str]:
-    """Every charge in the Stripe ledger is ticketed (no refund) or refunded exactly once.
+    """Every charge in the Stripe ledger is ticketed (no refund) or refunded exactly once:
+    in full, or, for an order returned and resold to the waiting list, its refund's amount
+    (the price minus the organizer's fee).
 
     Returns:
-        ``{charge_id: "ticketed" | "refunded"}``.
+        ``{charge_id: "ticketed" | "refunded" | "returned"}``.
     """
     p, r, o, e = t.payments.c, t.refunds.c, t.orders.c, t.entries.c
     async with db.read() as uow:
         rows = (await uow.conn.execute(
             select(p.provider_charge_id, p.amount_minor, r.status.label("refund"),
+                   r.amount_minor.label("refund_minor"),
                    o.status.label("order"), e.status.label("entry"))
             .select_from(t.payments.outerjoin(t.refunds, r.payment_id == p.id)
                          .outerjoin(t.orders, o.id == p.order_id)
@@ -108,6 +111,11 @@ async def settle_charges(db: SqlDatabase, sandbox: Sandbox) -> dict[str, str]:
             if refunds != 0:
                 problems.append(f"{charge_id}: ticketed but refunded {refunds}x")
             fate[charge_id] = "ticketed"
+        elif row.refund == "succeeded" and row.order == "returned":
+            if refunds != 1 or stripe.refunded_total(charge_id) != row.refund_minor:
+                problems.append(f"{charge_id}: returned, refunded {refunds}x, "
+                                f"{stripe.refunded_total(charge_id)} of {row.refund_minor}")
+            fate[charge_id] = "returned"
         elif row.refund == "succeeded":
             if refunds != 1 or stripe.refunded_total(charge_id) != charge["amount"]:
                 problems.append(f"{charge_id}: refunded {refunds}x, "

@@ -117,3 +117,52 @@ async def scan_until_verdict(staff: VirtualUser, payload: str, holder: str, *,
             continue
         return verdict.text or ""
     raise TimeoutError(f"no verdict for {holder}'s ticket; " + staff.dump())
+
+
+def join_waitlist(title: str, quantity: int = 1):
+    """One try at joining the GA waiting list of ``title`` (done once the bot says so)."""
+    async def attempt(user: VirtualUser) -> SandboxMessage | None:
+        card = await _card(user, title)
+        label = next((b for b in card.button_texts() if "waiting list · GA" in b), None)
+        if label is None:
+            raise GaveUp("no waiting list")
+        picker = await _step(user, lambda: user.tap(card, text=label, timeout=STEP),
+                             predicate=lambda m: "How many seats" in (m.text or "")
+                             or "already on this waiting list" in (m.text or ""))
+        if "already on" in (picker.text or ""):
+            return picker
+        return await _step(user, lambda: user.tap(picker, text=str(quantity), timeout=STEP),
+                           predicate=lambda m: "waiting list for" in (m.text or "")
+                           or "already on this waiting list" in (m.text or ""))
+    return attempt
+
+
+def return_tickets():
+    """One try at returning the person's first returnable order through ``/return`` (done
+    once the bot registered it, now or on an earlier try)."""
+    async def attempt(user: VirtualUser) -> SandboxMessage | None:
+        listing = await _step(user, lambda: user.send("/return"), predicate=lambda m: any(
+            word in (m.text or "") for word in ("Return tickets", "no tickets you can return")))
+        offer = next((b for b in listing.button_texts() if b.startswith("↩️")), None)
+        if offer is None:
+            if any(b.startswith("⏳") for b in listing.button_texts()):
+                return listing  # returned on an earlier try whose answer was lost
+            raise GaveUp("nothing to return")
+        ask = await _step(user, lambda: user.tap(listing, text=offer, timeout=STEP),
+                          contains="Return 1 ×")
+        return await _step(user, lambda: user.tap(ask, text="Return them", timeout=STEP),
+                           predicate=lambda m: "Return registered" in (m.text or "")
+                           or "returned these tickets already" in (m.text or ""))
+    return attempt
+
+
+def pay_offer():
+    """One try at paying the latest waiting-list invoice the person received."""
+    async def attempt(user: VirtualUser) -> PaymentOutcome | None:
+        invoices = [m for m in user.messages if m.invoice is not None]
+        if not invoices:
+            await user.wait_for_message(predicate=lambda m: m.invoice is not None,
+                                        since=user.mark(), timeout=STEP)
+            return None
+        return await _pay_until_answered(user, invoices[-1], lambda: False)
+    return attempt

@@ -230,6 +230,9 @@ async def assert_buyers_told(tr: Trial, fate: dict[str, str]) -> None:
             texts = [m.text or "" for m in user.messages]
             if fate[payment.charge_id] == "refunded":
                 assert any("refund of" in x and "issued" in x for x in texts), user.dump()
+            elif fate[payment.charge_id] == "returned":  # resold to the waiting list
+                assert any("were bought by someone" in x for x in texts), user.dump()
+                assert any("refund of" in x and "issued" in x for x in texts), user.dump()
             else:
                 assert any("Payment received" in x for x in texts), user.dump()
                 assert any(m.photo is not None for m in user.messages), user.dump()
@@ -370,6 +373,62 @@ async def checkin(database_url: str, tmp_path: Path, seed: int, kills: int,
             assert said_valid <= {admitted[ticket_id]}
 
 
+async def returns(database_url: str, tmp_path: Path, seed: int, kills: int, holders: int,
+                  windows: tuple[str, ...] = ("time",)) -> None:
+    """A sold-out event: people join its waiting list, then holders return their tickets and
+    the waiting people pay the offers while the bot keeps dying. Each return is resold at
+    most once, each resale refunds its returner once (minus the fee) and revokes the old
+    ticket, every other payment is ticketed or refunded once, nothing is oversold."""
+    async with trial(database_url, tmp_path, seed, kills, scenario="returns",
+                     windows=windows) as tr:
+        await import_event(tr, event_doc(capacity=holders, per_user_limit=2,
+                                         returns={"fee": "2.00", "offer_minutes": 10}))
+        await tr.bot.start()
+        await tr.bot.wait_ready()
+        owners = buyers(tr, holders, 6000)
+        paid = await asyncio.gather(*(
+            people.patiently(u, people.buy_one("Night Market"),
+                             deadline=time.monotonic() + 20) for u in owners))
+        assert all(paid), "setup: every holder buys one ticket"
+        waiting = buyers(tr, holders + 1, 6100)
+        for user in waiting:  # in a known order: the waiting list serves it
+            joined = await people.patiently(user, people.join_waitlist("Night Market"),
+                                            deadline=time.monotonic() + 20)
+            assert joined, "setup: everyone joins the waiting list"
+        await tr.bot.kill()
+        chaos = tr.chaos()
+        chaos.start()
+        deadline = time.monotonic() + 60
+        returned, offers_paid = await asyncio.gather(
+            asyncio.gather(*(people.patiently(u, people.return_tickets(), deadline=deadline)
+                             for u in owners)),
+            asyncio.gather(*(people.patiently(u, people.pay_offer(), deadline=deadline,
+                                              stop=chaos.calm_for(15.0)) for u in waiting)))
+        await chaos.finish()
+        await tr.settle()
+        await assert_nothing_oversold(tr.db)
+        fate = await settle_charges(tr.db, tr.sandbox)
+        async with tr.db.read() as uow:
+            rows = (await uow.conn.execute(select(
+                t.ticket_returns.c.user_id, t.ticket_returns.c.status))).all()
+            revoked = set((await uow.conn.execute(select(t.tickets.c.owner_user_id).where(
+                t.tickets.c.status == "revoked"))).scalars())
+        resold = {r.user_id for r in rows if r.status == "resold"}
+        assert list(fate.values()).count("returned") == len(resold)
+        assert revoked == resold, (revoked, resold)
+        for user_id in resold:
+            user = tr.sandbox.users[user_id]
+            assert any("were bought by someone" in (m.text or "") for m in user.messages), \
+                user.dump()
+            assert any("refund of €23.00 has been issued" in (m.text or "")
+                       for m in user.messages), user.dump()
+        await assert_buyers_told(tr, fate)
+        assert any(returned), "nobody managed to return a ticket"
+        assert resold, "no return was resold"
+        assert len(resold) == sum(1 for o in offers_paid if o is not None and
+                                  fate.get(o.charge_id or "") == "ticketed")
+
+
 # --------------------------------------------------------------------------- a pinned crash
 async def test_a_payment_whose_handler_was_killed_is_recorded_after_restart(tmp_path) -> None:
     """The crash the random trials found: the bot had fetched the successful_payment update
@@ -487,6 +546,12 @@ async def test_cancellation_refunds_everyone_once_through_kills(database_url, tm
 
 
 @QUICK
+async def test_returns_and_the_waiting_list_settle_once_through_kills(database_url, tmp_path,
+                                                                      trial_no):
+    await returns(database_url, tmp_path, 50 + trial_no, kills=2, holders=3)
+
+
+@QUICK
 async def test_checkin_admits_each_ticket_once_through_kills(database_url, tmp_path, trial_no):
     await checkin(database_url, tmp_path, 40 + trial_no, kills=2, holders=4)
 
@@ -514,6 +579,13 @@ async def test_full_lottery_through_kills(database_url, tmp_path, trial_no):
 async def test_full_cancellation_through_kills(database_url, tmp_path, trial_no):
     await cancellation(database_url, tmp_path, 3000 + trial_no, kills=5, people_count=16,
                        windows=crash_windows())
+
+
+@pytest.mark.slow
+@FULL
+async def test_full_returns_through_kills(database_url, tmp_path, trial_no):
+    await returns(database_url, tmp_path, 5000 + trial_no, kills=5, holders=6,
+                  windows=crash_windows())
 
 
 @pytest.mark.slow

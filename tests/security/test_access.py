@@ -45,7 +45,7 @@ from tests.security.conftest import (
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 PUBLIC_COMMANDS = {"start", "events", "mytickets", "help", "cancel", "back", "skip",
-                   "fairness", "audit"}
+                   "fairness", "audit", "return", "group"}
 # The least role each privileged command needs.
 COMMAND_ROLES = {
     "invite_organizer": "admin", "organizers": "admin", "import": "organizer",
@@ -57,9 +57,11 @@ COMMAND_ROLES = {
     "checkin": "staff", "door": "staff",
 }
 # Public, each checked against who taps it: a hold's buyer (rel), a ticket's holder (tk, tg:
-# give it to a friend), a claim link's creator (tw) or the code only its opener saw (ta).
+# give it to a friend), a claim link's creator (tw) or the code only its opener saw (ta); an
+# order's buyer (ra, rc: return it), a group's invited companion (gj); anyone may join a
+# sold-out type's waiting list (wl, wj) or list what they may return (rl).
 PUBLIC_TAGS = {"ls", "ev", "tt", "q", "rel", "le", "lq", "tk", "my", "mp", "noop",
-               "tg", "ta", "tw"}
+               "tg", "ta", "tw", "wl", "wj", "rl", "ra", "rc", "gj"}
 TAG_ROLES = {
     "cs": "organizer", "cx": "organizer", "ci": "organizer", "cl": "organizer",
     "cc": "organizer", "cy": "organizer", "cn": "organizer", "rs": "organizer",
@@ -203,6 +205,8 @@ async def test_other_peoples_orders_and_tickets_cannot_be_touched(world: World) 
     for data in ([f"v1:rel:{i}" for i in world.order_ids]
                  + [f"v1:tk:{i}" for i in world.ticket_ids]
                  + [f"v1:tg:{i}" for i in world.ticket_ids]
+                 + [f"v1:ra:{i}" for i in world.order_ids]
+                 + [f"v1:rc:{i}" for i in world.order_ids]
                  + ["v1:tw:1", "v1:ta:1:1", "v1:ta:1:4611686018427387904"]):
         outcome = await world.tap(mallory, data)
         outcome.assert_clean(data)

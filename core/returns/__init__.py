@@ -1,0 +1,1 @@
+"""Returns of paid tickets and the waiting list of sold-out ticket types."""
