@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import and_, func, or_, select
 
 from bot.reconcile import money_report
 from bot.sandbox import Sandbox
