@@ -11,6 +11,7 @@ from sqlalchemy import delete, func, literal, not_, or_, select, update
 
 from bot.storage import tables as t
 from bot.storage.database import SqlDatabase
+from bot.storage.locks import claiming
 from bot.storage.repositories import _upsert
 
 PAYMENT, PRE_CHECKOUT, TAP, MESSAGE, OTHER = "payment", "pre_checkout", "tap", "message", "other"
@@ -185,8 +186,7 @@ class SqlInbox:
                    i.c.kind.in_(kinds) if payments
                    else or_(i.c.kind.is_(None), i.c.kind.not_in(kinds)))
             .order_by(i.c.update_id).limit(limit))
-        if self._db.dialect == "postgresql":
-            query = query.with_for_update(skip_locked=True, of=i)
+        query = claiming(query, i, self._db.dialect)
         c = t.inbox.c
         async with self._db.write() as uow:
             ids = list((await uow.conn.execute(query)).scalars())

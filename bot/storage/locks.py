@@ -38,6 +38,19 @@ def locking(query: Select[Any], mode: Mode) -> Select[Any]:
     return query.with_for_update(key_share=True)
 
 
+def claiming(query: Select[Any], of: Any, dialect: str) -> Select[Any]:
+    """``query`` locking the queue rows of ``of`` it reads, skipping rows another transaction
+    holds (``FOR UPDATE SKIP LOCKED`` on PostgreSQL), for claims on a work queue such as the
+    inbox: two workers claiming at once take different rows and never wait for each other.
+
+    Queue rows are outside the domain's lock order: a claim transaction locks nothing else
+    and holds its rows only until it has marked them claimed. SQLite has one writer.
+    """
+    if dialect != "postgresql":
+        return query
+    return query.with_for_update(skip_locked=True, of=of)
+
+
 class SqlLocks:
     """Takes the locks of one transaction, in the order, on its connection."""
 
