@@ -494,7 +494,7 @@ TEXTS: dict[str, str] = {
     ),
     "stats.checkins": "🚪 Check-ins: {checked_in} of {sold} checked in",
     "stats.after_sale": (
-        "🔁 Returns: {returns} ({resold} resold) · waiting list {waiting} · "
+        "🔁 After the sale: {returns} returned ({resold} resold) · waiting list {waiting} · "
         "offers {offers} ({paid} paid, {lapsed} lapsed)"
     ),
     "stats.cancelled": "<b>🛑 Cancelled</b>",

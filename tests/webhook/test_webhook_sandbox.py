@@ -267,3 +267,15 @@ async def test_webhook_an_unknown_host_fails_like_dns_and_nothing_leaves_the_mac
         info = await bot.get_webhook_info()
         assert info.pending_update_count == 1
         assert info.last_error_message == "Failed to resolve host: Name or service not known"
+
+
+async def test_webhook_the_balancer_can_be_set_over_http_for_a_sandbox_in_its_own_process(
+        sandbox: Sandbox) -> None:
+    import aiohttp
+
+    async with aiohttp.ClientSession() as http, http.post(
+            sandbox.base_url + "/sandbox/webhook-backends",
+            json={"origin": ORIGIN, "backends": ["http://127.0.0.1:9001",
+                                                 "http://127.0.0.1:9002/"]}) as resp:
+        assert resp.status == 200
+    assert sandbox.balancer.backends(URL) == ["http://127.0.0.1:9001", "http://127.0.0.1:9002"]
