@@ -158,7 +158,7 @@ async def leader_pid(database_url: str) -> int | None:
     try:
         name = await conn.fetchval(
             "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a USING (pid) "
-            "WHERE l.locktype = 'advisory' AND l.granted "
+            "WHERE l.locktype = 'advisory' AND l.granted AND a.datname = current_database() "
             "AND a.application_name LIKE 'ticketq-leader-%' LIMIT 1")
     finally:
         await conn.close()
