@@ -20,8 +20,13 @@ import logging
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
+
+from babel.dates import format_skeleton, format_time, get_timezone_gmt
+from babel.dates import format_datetime as babel_format_datetime
+from babel.numbers import format_decimal, parse_pattern
 
 from core.catalog.model import Event, EventStatus, LotteryState, SaleMode
 from core.catalog.service import EventCard, EventPage, EventSummary, Offer
@@ -36,7 +41,7 @@ from core.payments.model import RefundStatus
 from core.payments.plans import RefundReason
 from core.tickets.model import TicketStatus, format_short_code
 from core.tickets.service import TicketView
-from handlers import lengths
+from handlers import i18n, lengths
 from handlers.paging import TICKETS_PER_PAGE, paginate
 
 log = logging.getLogger(__name__)
@@ -723,6 +728,9 @@ OUTBOX_KEYS: frozenset[str] = frozenset(
     | {f"refund_started.{reason.value}" for reason in RefundReason}
 )
 
+_PLURALS: dict[str, tuple[str, str]] = i18n.plural_groups(TEXTS)
+_PLURAL_MEMBER: dict[str, str] = i18n.plural_member(TEXTS)
+
 SPEC_CODES: frozenset[str] = frozenset({
     "required", "not_text", "too_long", "not_integer", "out_of_range", "unknown_timezone",
     "bad_datetime", "bad_price", "too_many_decimals", "required_list", "too_many",
@@ -732,13 +740,6 @@ SPEC_CODES: frozenset[str] = frozenset({
     "draw_before_close", "draw_after_start",
 })
 
-_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
-_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
-# Currencies written with a leading symbol; all others get the ISO code after the amount.
-_PREFIX_SYMBOLS: dict[str, str] = {
-    "EUR": "€", "USD": "$", "GBP": "£", "JPY": "¥", "INR": "₹", "KRW": "₩", "ILS": "₪",
-    "UAH": "₴", "TRY": "₺", "NGN": "₦", "VND": "₫", "PHP": "₱",
-}
 _TAG = re.compile(r"<[^>]*>")
 
 
@@ -753,28 +754,48 @@ class _Params(dict[str, str]):
 
 
 def t(key: str, /, **params: Any) -> str:
-    """Render the text ``key`` with ``params`` escaped for Telegram HTML.
+    """Render the text ``key`` in the current reader's language (:mod:`handlers.i18n`) with
+    ``params`` escaped for Telegram HTML.
 
     Money renders with :func:`format_money`, aware datetimes with :func:`format_local`,
-    sequences as comma-separated lists; :class:`Html` values are inserted as they are.
+    numbers with the reader's digit grouping, sequences as comma-separated lists;
+    :class:`Html` values are inserted as they are. In a right-to-left language every
+    inserted value is bidi-isolated (codes, numbers and names keep their own direction).
 
     Raises:
         KeyError: for an unknown key (a programming error).
     """
-    template = TEXTS[key]
-    values = _Params({name: _render(value) for name, value in params.items()})
+    return _fill(key, _template(key, None), params)
+
+
+def tn(key: str, count: int, /, **params: Any) -> str:
+    """Render the counted text ``key`` (``key.one`` / ``key.other``, or ``key.one`` next to
+    ``key``) in the form the reader's language uses for ``count``."""
+    return _fill(key, _template(key, count), params)
+
+
+def _template(key: str, count: int | None) -> str:
+    base = _PLURAL_MEMBER.get(key, key if key in _PLURALS else None)
+    if base is None:
+        return i18n.template(key, TEXTS[key])
+    one, other = _PLURALS[base]
+    if count is None:
+        count = 1 if key == one else 2
+    return i18n.plural_template(base, TEXTS[one], TEXTS[other], count)
+
+
+def _fill(key: str, template: str, params: Mapping[str, Any]) -> str:
+    isolate = i18n.get().rtl
+    values = _Params({name: _render(value, name, isolate) for name, value in params.items()})
     values.key = key
     return template.format_map(values)
 
 
 def plural(key: str, count: int, /, **params: Any) -> Html:
-    """The text ``key.one`` for a count of one, else ``key.other``, filled with ``count``.
-
-    The one plural rule of the product (English: "1 minute", "2 minutes"); every counted
-    text goes through here, so issue 14 can swap in ``ngettext`` in one place.
-    """
-    form = "one" if count == 1 else "other"
-    return Html(t(f"{key}.{form}", count=count, **params))
+    """The counted text ``key`` for ``count`` in the reader's language (gettext plural forms:
+    English "1 minute" / "2 minutes", Russian three forms, Japanese one), filled with
+    ``count``."""
+    return Html(tn(key, count, count=count, **params))
 
 
 def page_suffix(page: int, pages: int) -> Html:
@@ -795,10 +816,26 @@ def plain(text: str) -> str:
 _to_plain = plain
 
 
-def _render(value: Any) -> str:
+# Parameters that are identifiers, not quantities: shown as they are, never grouped.
+_VERBATIM = frozenset({"event_id", "user_id", "round", "id", "max_kb", "size_kb", "code"})
+FSI, PDI = "\u2068", "\u2069"
+
+
+def _render(value: Any, name: str = "", isolate: bool = False) -> str:
     if isinstance(value, Html):
         return str(value)
-    return html.escape(_to_str(value), quote=False)
+    if isinstance(value, int) and not isinstance(value, bool) and name not in _VERBATIM \
+            and not name.endswith("_id"):
+        text = html.escape(format_number(value), quote=False)
+    else:
+        text = html.escape(_to_str(value), quote=False)
+    return f"{FSI}{text}{PDI}" if isolate and text else text
+
+
+def isolate(text: str) -> str:
+    """``text`` bidi-isolated when the reader's language is written right to left (a code,
+    a number or a name in a button or a line of the other direction)."""
+    return f"{FSI}{text}{PDI}" if i18n.get().rtl and text else text
 
 
 def _to_str(value: Any) -> str:
@@ -813,22 +850,28 @@ def _to_str(value: Any) -> str:
     return str(value)
 
 
-def format_money(money: Money) -> str:
-    """Human form of an amount: ``€25.00``, ``$10.00``, ``¥500``, ``12.50 CHF``, ``500 ⭐``.
+def format_number(number: int | float | Decimal) -> str:
+    """A number as the reader writes it (``1,234`` / ``1.234`` / ``1 234``), with Babel."""
+    return format_decimal(number, locale=i18n.get().locale)
 
-    Minor units are split with the currency's exponent by integer arithmetic, never floats.
+
+def format_money(money: Money) -> str:
+    """An amount as the reader writes it, with Babel (CLDR): ``€25.00`` in English,
+    ``25,00 €`` in German, ``¥500``, ``12,50 CHF``; Telegram Stars (XTR, no ISO currency)
+    as the reader's number and a star: ``500 ⭐``.
+
+    Minor units are turned into a decimal with the currency's exponent (exact, never a
+    float), and exactly that many decimals are shown.
     """
     currency = money.currency.upper()
     exponent = currency_exponent(currency)
-    whole, frac = divmod(abs(money.amount), 10**exponent)
-    number = f"{whole:,}" + (f".{frac:0{exponent}d}" if exponent else "")
-    sign = "-" if money.amount < 0 else ""
+    value = Decimal(money.amount).scaleb(-exponent)
+    locale = i18n.get().locale
     if currency == "XTR":
-        return f"{sign}{number} ⭐"
-    symbol = _PREFIX_SYMBOLS.get(currency)
-    if symbol:
-        return f"{sign}{symbol}{number}"
-    return f"{sign}{number} {currency}"
+        return f"{format_decimal(value, locale=locale)} ⭐"
+    pattern = parse_pattern(locale.currency_formats["standard"].pattern)
+    pattern.frac_prec = (exponent, exponent)
+    return pattern.apply(value, locale, currency=currency, currency_digits=False)
 
 
 def format_price_range(low: Money | None, high: Money | None) -> str:
@@ -841,24 +884,38 @@ def format_price_range(low: Money | None, high: Money | None) -> str:
 
 
 def format_local(dt: datetime, zone: str | ZoneInfo | None = None) -> str:
-    """A time as people read it: ``Sat 12 Dec 2026, 21:00 CET``.
+    """A time as the reader writes it, with Babel (CLDR), and its zone:
+    ``Sat, 12 Dec 2026, 21:00 CET``, ``Sa., 12. Dez. 2026, 21:00 MEZ``,
+    ``2026年12月12日(土) 21:00 GMT+01:00``.
 
     Args:
         dt: an aware datetime (naive ones are shown without a zone).
         zone: convert to this IANA zone first; by default ``dt``'s own zone is kept (use
-            ``event.local_start()`` for an event's start).
+            ``event.local_start()`` for an event's start: the event's time zone).
     """
     if zone is not None and dt.tzinfo is not None:
         dt = dt.astimezone(zone if isinstance(zone, ZoneInfo) else ZoneInfo(zone))
-    text = (f"{_DAYS[dt.weekday()]} {dt.day} {_MONTHS[dt.month - 1]} {dt.year}, "
-            f"{dt.hour:02d}:{dt.minute:02d}")
-    name = dt.tzname() if dt.tzinfo is not None else None
-    return f"{text} {name}" if name else text
+    locale = i18n.get().locale
+    date = format_skeleton("yMMMEd", dt, locale=locale)
+    time = format_time(dt, "short", locale=locale)
+    text = str(locale.datetime_formats["medium"]).replace("{1}", date).replace("{0}", time)
+    if dt.tzinfo is None:
+        return text
+    return f"{text} {_zone_name(dt)}"
+
+
+def _zone_name(dt: datetime) -> str:
+    locale = i18n.get().locale
+    name = babel_format_datetime(dt, "z", locale=locale)
+    if not name or name[0] in "+-":  # no abbreviation in this language: GMT+01:00
+        name = get_timezone_gmt(dt, "long", locale=locale)
+    return name
 
 
 def format_day(dt: datetime) -> str:
-    """A day as a button shows it: ``Fri 18 Jul`` (in ``dt``'s own zone)."""
-    return f"{_DAYS[dt.weekday()]} {dt.day} {_MONTHS[dt.month - 1]}"
+    """A day as a button shows it: ``Fri 18 Jul`` / ``Fr., 18. Juli`` (in ``dt``'s own
+    zone), with Babel."""
+    return format_skeleton("MMMEd", dt, locale=i18n.get().locale)
 
 
 def error_text(error: DomainError) -> str:
@@ -866,8 +923,8 @@ def error_text(error: DomainError) -> str:
     code = error.code.value if isinstance(error.code, ErrorCode) else str(error.code)
     params = dict(error.params)
     if error.code is ErrorCode.USER_LIMIT_REACHED and params.get("remaining") is not None:
-        return t(_singular("error.user_limit_reached.remaining", params.get("limit")),
-                 **params)
+        return tn("error.user_limit_reached.remaining", _count(params.get("limit")),
+                  **params)
     if error.code is ErrorCode.INVALID_EVENT_SPEC:
         issues = params.get("issues") or []
         return t("error.invalid_event_spec", issues=Html(spec_issues_text(issues)))
@@ -876,8 +933,8 @@ def error_text(error: DomainError) -> str:
         log.error("no text for error code %r", code)
         return t("error.unexpected")
     counted = _COUNTED_BY.get(error.code) if isinstance(error.code, ErrorCode) else None
-    if counted is not None:
-        key = _singular(key, params.get(counted))
+    if counted is not None and key in _PLURALS:
+        return tn(key, _count(params.get(counted)), **params)
     return t(key, **params)
 
 
@@ -889,9 +946,8 @@ _COUNTED_BY: dict[ErrorCode, str] = {
 }
 
 
-def _singular(key: str, count: object) -> str:
-    """``key.one`` when ``count`` is one and that text exists, else ``key``."""
-    return f"{key}.one" if count == 1 and f"{key}.one" in TEXTS else key
+def _count(value: object) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 2
 
 
 def spec_issue_text(issue: SpecIssue, *, plain: bool = False) -> str:
@@ -903,8 +959,9 @@ def spec_issue_text(issue: SpecIssue, *, plain: bool = False) -> str:
     """
     key = f"spec.{issue.code}" if issue.code in SPEC_CODES else "spec.unknown"
     params = {**issue.params, "code": issue.code}
-    message = TEXTS[key].format_map(_Params({k: _to_str(v) for k, v in params.items()}))
-    line = f"{issue.path or TEXTS['spec.document']}: {message}"
+    message = _template(key, None).format_map(
+        _Params({k: _to_str(v) for k, v in params.items()}))
+    line = f"{issue.path or _template('spec.document', None)}: {message}"
     return line if plain else html.escape(line, quote=False)
 
 
@@ -940,7 +997,7 @@ def event_list_text(page: EventPage) -> str:
 
 def _summary_text(item: EventSummary) -> str:
     event = item.event
-    price = format_price_range(item.price_min, item.price_max) or TEXTS["events.no_price"]
+    price = format_price_range(item.price_min, item.price_max) or t("events.no_price")
     seats = (t("events.sold_out") if item.sold_out
              else plural("events.seats_left", item.available))
     return t("events.item", title=event.title, when=event.local_start(), venue=event.venue,
