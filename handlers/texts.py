@@ -1187,13 +1187,18 @@ def _lottery_figures_lines(figures: LotteryFigures, currency: str) -> list[str]:
     return [
         t("stats.lottery", state=figures.state.value),
         t("stats.lottery_entries", entries=figures.entries, tickets_asked=figures.tickets_asked,
-          seats=figures.seats, oversubscription=f"{figures.oversubscription:.1f}×"),
+          seats=figures.seats, oversubscription=_times(figures.oversubscription)),
         t("stats.lottery_winners", winners=figures.winners, tickets_won=figures.tickets_won),
         t("stats.lottery_paid", paid=figures.paid or money(0), held=money(figures.money_held)),
         t("stats.lottery_refunds", done=done[0], done_amount=money(done[1]),
           pending=pending[0], pending_amount=money(pending[1]),
           failed=failed[0], failed_amount=money(failed[1])),
     ]
+
+
+def _times(factor: float) -> str:
+    """``2.5×`` in the reader's digits."""
+    return format_decimal(factor, format="0.0", locale=i18n.get().locale) + "×"
 
 
 def event_figures_text(figures: EventFigures) -> str:

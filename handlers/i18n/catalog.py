@@ -174,12 +174,14 @@ def _check_entry(code: str, key: str, source: Message, entry: Message, nplurals:
         return [Problem(code, key, f"needs {nplurals} plural forms")]
     one, other = source.id
     want = i18n.placeholders(other) | i18n.placeholders(one)
+    # The number itself ({count}, {limit} ...): what the other form has and the one form not.
+    counted = i18n.placeholders(other) - i18n.placeholders(one)
     out = []
     for index, form in enumerate(forms):
         got = i18n.placeholders(form)
-        # A form may leave out {count} only if it is used for exactly the number 1.
+        # A form may leave out the number only if it is used for exactly the number 1.
         only_one = _numbers_of_form(locale, index, nplurals) == {1}
-        allowed = {want, want - {"count"}} if only_one else {want}
+        allowed = {want, want - counted} if only_one else {want}
         if got not in allowed:
             out.append(Problem(code, key,
                                f"plural form {index}: placeholders {sorted(got)} != "
