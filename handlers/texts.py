@@ -716,6 +716,7 @@ TEXTS: dict[str, str] = {
     "spec.close_before_open": "must be after entries_open_at",
     "spec.draw_before_close": "must not be before entries_close_at",
     "spec.draw_after_start": "must be before the event starts",
+    "spec.bad_language": "must be a language code like en or de (got {value})",
     "spec.unknown": "is invalid ({code})",
 }
 
@@ -737,7 +738,7 @@ SPEC_CODES: frozenset[str] = frozenset({
     "not_mapping", "duplicate_name", "bad_currency", "unsupported_currency",
     "mixed_currencies", "bad_choice",
     "not_boolean", "in_past", "required_for_lottery", "close_before_open",
-    "draw_before_close", "draw_after_start",
+    "draw_before_close", "draw_after_start", "bad_language",
 })
 
 _TAG = re.compile(r"<[^>]*>")

@@ -387,7 +387,8 @@ class InMemoryEventRepository(_Repo):
             starts_at=_utc(spec.starts_at), timezone=spec.timezone,
             status=EventStatus.PUBLISHED if spec.publish else EventStatus.DRAFT,
             sale_mode=spec.sale_mode, lottery=lottery,
-            lottery_state=LotteryState.OPEN if lottery else None)
+            lottery_state=LotteryState.OPEN if lottery else None, language=spec.language,
+            translations=spec.translations)
         tables.events[event_id] = _EventRow(
             event, created_by=created_by, created_at=_utc(now),
             lottery_seed=seed.hex() if seed else None,
@@ -486,7 +487,8 @@ class InMemoryEventRepository(_Repo):
         event = replace(old, title=spec.title, description=spec.description,
                         venue=spec.venue, starts_at=_utc(spec.starts_at),
                         timezone=spec.timezone, sale_mode=spec.sale_mode, lottery=window,
-                        lottery_state=state)
+                        lottery_state=state, language=spec.language,
+                        translations=spec.translations)
         tables.events[event_id] = replace(row, event=event, **values)
         mine = sorted((tt for tt in tables.ticket_types.values() if tt.event_id == event_id),
                       key=lambda tt: (tt.position, tt.id))

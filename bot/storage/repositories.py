@@ -25,10 +25,12 @@ from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.storage import tables as t
+from bot.storage.event_texts import translations_from_json, translations_to_json
 from bot.storage.locks import SqlLocks
 from bot.storage.wizard_store import SqlDraftRepository, update_event
 from core.access.model import Grant, Invite, Role, new_invite_token
 from core.catalog.model import (
+    DEFAULT_LANGUAGE,
     Event,
     EventStatus,
     LotteryState,
@@ -86,7 +88,10 @@ def _event(row: Row[Any]) -> Event:
         starts_at=row.starts_at, timezone=row.timezone, status=EventStatus(row.status),
         sale_mode=SaleMode(row.sale_mode), lottery=lottery,
         lottery_state=LotteryState(row.lottery_state) if row.lottery_state else None,
+        language=row.language or DEFAULT_LANGUAGE,
+        translations=translations_from_json(row.translations),
     )
+
 
 
 def _ticket_type(row: Row[Any]) -> TicketType:
@@ -158,7 +163,8 @@ class SqlEventRepository(_Repo):
             lottery_commitment=commitment(seed) if seed else None,
             uses_beacon=bool(lottery and lottery.beacon),
             require_phone=bool(lottery and lottery.require_phone),
-            created_by=created_by, created_at=now,
+            created_by=created_by, created_at=now, language=spec.language,
+            translations=translations_to_json(spec.translations),
         ).returning(t.events.c.id))
         event_id = result.scalar_one()
         await self.conn.execute(t.ticket_types.insert(), [

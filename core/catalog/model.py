@@ -45,9 +45,24 @@ class LotteryWindow:
     require_phone: bool = False
 
 
+DEFAULT_LANGUAGE = "en"
+
+
+@dataclass(frozen=True, slots=True)
+class EventText:
+    """An event's title and description in one language."""
+
+    title: str
+    description: str = ""
+
+
 @dataclass(frozen=True, slots=True)
 class Event:
-    """Something people buy tickets for."""
+    """Something people buy tickets for.
+
+    ``title`` and ``description`` are in the event's ``language``; ``translations`` holds
+    them in other languages (``(("de", EventText(...)), ...)``), see :meth:`text_for`.
+    """
 
     id: int
     title: str
@@ -59,6 +74,18 @@ class Event:
     sale_mode: SaleMode
     lottery: LotteryWindow | None = None
     lottery_state: LotteryState | None = None
+    language: str = DEFAULT_LANGUAGE
+    translations: tuple[tuple[str, EventText], ...] = ()
+
+    def text_for(self, language: str) -> EventText:
+        """Title and description for a reader of ``language``: its translation if the
+        organizer gave one, else the event's own (default language). A translation without
+        a description borrows the default one."""
+        if language != self.language:
+            for code, text in self.translations:
+                if code == language:
+                    return EventText(text.title, text.description or self.description)
+        return EventText(self.title, self.description)
 
     @property
     def tz(self) -> ZoneInfo:

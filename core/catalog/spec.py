@@ -10,6 +10,7 @@ its field path, so an organizer can fix the whole file in one go. Nothing here t
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
@@ -18,7 +19,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
-from core.catalog.model import LotteryWindow, SaleMode
+from core.catalog.model import DEFAULT_LANGUAGE, EventText, LotteryWindow, SaleMode
 from core.kernel.errors import DomainError, ErrorCode
 from core.kernel.money import Money, currency_exponent
 
@@ -116,6 +117,8 @@ class EventSpec:
     ticket_types: tuple[TicketTypeSpec, ...]
     publish: bool
     lottery: LotteryWindow | None = None
+    language: str = DEFAULT_LANGUAGE
+    translations: tuple[tuple[str, EventText], ...] = ()
 
 
 class _Collector:
@@ -295,6 +298,45 @@ def _lottery(raw: dict[str, Any], tz: ZoneInfo | None, starts_at: datetime | Non
     return None
 
 
+_LANGUAGE = re.compile(r"^[a-z]{2,3}(-[a-z0-9]{2,8})?$")
+TRANSLATIONS_MAX = 20
+
+
+def _language(value: object, where: str, errs: _Collector) -> str | None:
+    code = str(value).strip().lower().replace("_", "-") if isinstance(value, str) else ""
+    if not _LANGUAGE.match(code):
+        errs.add(where, "bad_language", value=str(value))
+        return None
+    return code
+
+
+def _translations(raw: dict[str, Any], language: str,
+                  errs: _Collector) -> tuple[tuple[str, EventText], ...]:
+    """``translations: {de: {title: ..., description: ...}, ...}``: the title and description
+    in other languages (the event's own are ``title`` and ``description`` in ``language``)."""
+    value = raw.get("translations")
+    if value is None:
+        return ()
+    if not isinstance(value, dict):
+        errs.add("translations", "not_mapping")
+        return ()
+    if len(value) > TRANSLATIONS_MAX:
+        errs.add("translations", "too_many", max=TRANSLATIONS_MAX)
+    out: list[tuple[str, EventText]] = []
+    for key, item in value.items():
+        where = f"translations.{key}"
+        code = _language(key, where, errs)
+        if not isinstance(item, dict):
+            errs.add(where, "not_mapping")
+            continue
+        title = _text(item, "title", errs, limit=TITLE_MAX, path=f"{where}.")
+        description = _text(item, "description", errs, limit=TEXT_MAX, required=False,
+                            path=f"{where}.")
+        if code is not None and code != language:
+            out.append((code, EventText(title, description)))
+    return tuple(sorted(out))
+
+
 def parse_event_spec(raw: object, *, now: datetime) -> EventSpec:
     """Validate an event description.
 
@@ -332,11 +374,14 @@ def parse_event_spec(raw: object, *, now: datetime) -> EventSpec:
         publish = False
     types = _ticket_types(raw, errs)
     lottery = _lottery(raw, tz, starts_at, errs) if sale_mode is SaleMode.LOTTERY else None
+    language = (_language(raw["language"], "language", errs) if raw.get("language")
+                is not None else None) or DEFAULT_LANGUAGE
+    translations = _translations(raw, language, errs)
     if errs.issues:
         raise DomainError(ErrorCode.INVALID_EVENT_SPEC, issues=errs.issues)
     assert starts_at is not None and tz is not None
     return EventSpec(
         title=title, description=description, venue=venue, starts_at=starts_at,
         timezone=tz.key, sale_mode=sale_mode, ticket_types=tuple(types), publish=publish,
-        lottery=lottery,
+        lottery=lottery, language=language, translations=translations,
     )

@@ -24,7 +24,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from core.catalog.model import Event, LotteryWindow, SaleMode, TicketType
+from core.catalog.model import DEFAULT_LANGUAGE, Event, LotteryWindow, SaleMode, TicketType
 from core.catalog.spec import EventSpec, SpecIssue, TicketTypeSpec, parse_event_spec
 from core.kernel.errors import DomainError, ErrorCode
 from core.kernel.money import currency_exponent
@@ -140,6 +140,10 @@ def draft_from_event(event: Event, types: list[TicketType], *, beacon: bool = Fa
              "currency": t.price.currency, "capacity": t.capacity,
              "per_user_limit": t.per_user_limit} for t in types],
     }
+    if event.language != DEFAULT_LANGUAGE or event.translations:
+        doc["language"] = event.language
+        doc["translations"] = {code: {"title": text.title, "description": text.description}
+                               for code, text in event.translations}
     if event.lottery is not None:
         window = event.lottery
         doc["lottery"] = {
