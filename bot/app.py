@@ -36,6 +36,7 @@ from core.kernel import outbox
 from core.kernel.clock import Clock, SystemClock
 from core.kernel.errors import DomainError
 from core.kernel.ports import OutboxItem
+from core.language.service import LanguageService
 from core.lottery.ports import Beacon
 from core.lottery.service import LotteryService
 from core.organizer.admin import AdminService
@@ -46,7 +47,7 @@ from core.payments.refunds import RefundService
 from core.sales.service import PurchaseService
 from core.tickets.service import TicketService
 from core.unit_of_work import Database
-from handlers import delivery, notices
+from handlers import delivery, i18n, notices
 from handlers.context import Services, TicketQContext
 from handlers.texts import error_text, plain, spec_issue_text
 from scheduler.jobs import build_scheduler
@@ -78,9 +79,10 @@ class TicketQRuntime:
         # Same Bot, so the outbox shares the application's one sending path (bot.sending).
         messenger = TelegramMessenger(
             bot=app.bot, tickets=self.services.tickets, bot_username=app.bot.username,
-            look=notices.LOOK)
+            look=notices.LOOK,
+            language_of=self.services.languages.of if self.services.languages else None)
         self._wire_effects(messenger)
-        await app.bot.set_my_commands([BotCommand(c, d) for c, d in handlers.BOT_COMMANDS])
+        await register_profile(app.bot)
         # Not PTB's Updater: it confirms updates before they are stored (see bot.polling).
         self._poller = InboxPoller(
             app, SqlInbox(self.db), self.clock, timeout=int(poll_timeout),
@@ -160,6 +162,18 @@ def sending_path_for(settings: Settings) -> SendingPath:
                        before_waiting=delivery.waiting_hook)
 
 
+async def register_profile(bot: Any) -> None:
+    """The command menu and the bot's descriptions, once per language: Telegram shows a
+    user the ones of their ``language_code``, and the default (English) to everyone else
+    (``setMyCommands``, ``setMyDescription``, ``setMyShortDescription``)."""
+    for code, profile in handlers.bot_profiles().items():
+        language = {} if code == i18n.DEFAULT else {"language_code": code}
+        await bot.set_my_commands([BotCommand(c, d) for c, d in profile.commands], **language)
+        await bot.set_my_description(description=profile.description, **language)
+        await bot.set_my_short_description(short_description=profile.short_description,
+                                           **language)
+
+
 def build_services(db: Database, clock: Clock, *, admin_ids: frozenset[int],
                    hold_minutes: int = 10, beacon: Beacon | None = None,
                    phone_key: bytes = b"", provider_token: str = "",
@@ -183,6 +197,7 @@ def build_services(db: Database, clock: Clock, *, admin_ids: frozenset[int],
         wizard=EventWizardService(db, clock, access),
         clock=clock,
         provider_token=provider_token,
+        languages=LanguageService(db, clock, i18n.supported(), i18n.DEFAULT),
     )
     if wake_outbox is not None:
         services.wake_outbox = wake_outbox

@@ -284,6 +284,15 @@ class MyTicketsPage(Action):
     page: PageNo
 
 
+@declare("lg")
+@dataclass(frozen=True, slots=True)
+class ChooseLanguage(Action):
+    """``v1:lg:2``: /language: read the bot in the language at ``index`` of the supported
+    ones (``handlers.i18n.supported()``)."""
+
+    index: Annotated[int, Range(0, 99)]
+
+
 @declare("noop")
 @dataclass(frozen=True, slots=True)
 class Noop(Action):

@@ -24,8 +24,8 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from babel.dates import format_skeleton, format_time, get_timezone_gmt
 from babel.dates import format_datetime as babel_format_datetime
+from babel.dates import format_skeleton, format_time, get_timezone_gmt
 from babel.numbers import format_decimal, parse_pattern
 
 from core.catalog.model import Event, EventStatus, LotteryState, SaleMode
@@ -101,6 +101,23 @@ TEXTS: dict[str, str] = {
     "fallback.unsupported": (
         "I can't do anything with that kind of message. I work with buttons and commands: "
         "/events shows what is on sale, /mytickets your tickets, /help everything else."
+    ),
+    # --- language (handlers/language.py) and the bot's profile per language --------------------
+    "language.prompt": "🌐 Which language should I use with you?",
+    "language.button": "{name}",
+    "language.button_current": "✅ {name}",
+    "language.changed": "✅ Done: I will write to you in English from now on.",
+    "command.events": "Browse upcoming events",
+    "command.mytickets": "Show my tickets",
+    "command.help": "How buying tickets works",
+    "command.start": "Start over",
+    "command.language": "Change the language",
+    "bot.short_description": "Tickets for upcoming events: browse, pay in the chat, get QR codes.",
+    "bot.description": (
+        "I sell tickets for upcoming events. Browse the events, pick a ticket type and pay "
+        "right here in the chat; your tickets arrive as QR codes to show at the door. Some "
+        "events are sold by a fair lottery: you pay to enter and get every cent back if you "
+        "are not drawn."
     ),
     # --- counts (one plural helper: :func:`plural`; issue 14 moves these to ngettext) -----
     "count.minutes.one": "{count} minute",
@@ -681,6 +698,7 @@ TEXTS: dict[str, str] = {
     "error.invite_expired": "This invite link has expired. Ask for a new one.",
     "error.invite_revoked": "This invite link was withdrawn.",
     "error.event_already_cancelled": "This event is already cancelled.",
+    "error.invalid_language": "I do not speak that language yet.",
     "error.capacity_below_sold": (
         "{name} already has {sold} tickets sold, so its capacity cannot go below {sold}."
     ),
@@ -872,7 +890,7 @@ def format_money(money: Money) -> str:
         return f"{format_decimal(value, locale=locale)} ⭐"
     pattern = parse_pattern(locale.currency_formats["standard"].pattern)
     pattern.frac_prec = (exponent, exponent)
-    return pattern.apply(value, locale, currency=currency, currency_digits=False)
+    return str(pattern.apply(value, locale, currency=currency, currency_digits=False))
 
 
 def format_price_range(low: Money | None, high: Money | None) -> str:

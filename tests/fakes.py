@@ -185,6 +185,7 @@ class _UserRow:
     language_code: str | None
     created_at: datetime
     seen_at: datetime
+    language: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -1017,12 +1018,41 @@ class InMemoryUserRepository(_Repo):
         known = tables.users.get(user_id)
         tables.users[user_id] = _UserRow(
             user_id, first_name[:128], language_code,
-            known.created_at if known else _utc(now), _utc(now))
+            known.created_at if known else _utc(now), _utc(now),
+            known.language if known else None)
 
     async def first_name(self, user_id: int) -> str | None:
         await _round_trip()
         user = self._t.users.get(user_id)
         return user.first_name if user else None
+
+    async def language(self, user_id: int) -> str | None:
+        await _round_trip()
+        user = self._t.users.get(user_id)
+        return user.language if user else None
+
+    async def remember_language(self, *, user_id: int, first_name: str, language: str,
+                                language_code: str | None, now: datetime) -> str:
+        await _round_trip()
+        tables = self._tx.write()
+        known = tables.users.get(user_id)
+        if known is None:
+            tables.users[user_id] = _UserRow(user_id, first_name[:128], language_code,
+                                             _utc(now), _utc(now), language)
+            return language
+        if known.language is None:
+            tables.users[user_id] = replace(known, language=language)
+            return language
+        return known.language
+
+    async def choose_language(self, *, user_id: int, first_name: str, language: str,
+                              now: datetime) -> None:
+        await _round_trip()
+        tables = self._tx.write()
+        known = tables.users.get(user_id)
+        tables.users[user_id] = (
+            replace(known, language=language) if known is not None
+            else _UserRow(user_id, first_name[:128], None, _utc(now), _utc(now), language))
 
 
 class InMemoryOutbox(_Repo):

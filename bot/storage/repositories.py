@@ -608,6 +608,31 @@ class SqlUserRepository(_Repo):
             t.users.c.id == user_id))
         return result.scalar_one_or_none()
 
+    async def language(self, user_id: int) -> str | None:
+        result = await self.conn.execute(select(t.users.c.language).where(
+            t.users.c.id == user_id))
+        return result.scalar_one_or_none()
+
+    async def remember_language(self, *, user_id: int, first_name: str, language: str,
+                                language_code: str | None, now: datetime) -> str:
+        u = t.users.c
+        stmt = _upsert(self.dialect, t.users).values(
+            id=user_id, first_name=first_name[:128], language_code=language_code,
+            language=language, created_at=now, seen_at=now)
+        stmt = stmt.on_conflict_do_update(index_elements=["id"], set_={
+            "language": func.coalesce(u.language, stmt.excluded.language)})
+        result = await self.conn.execute(stmt.returning(u.language))
+        return str(result.scalar_one())
+
+    async def choose_language(self, *, user_id: int, first_name: str, language: str,
+                              now: datetime) -> None:
+        stmt = _upsert(self.dialect, t.users).values(
+            id=user_id, first_name=first_name[:128], language=language, created_at=now,
+            seen_at=now)
+        stmt = stmt.on_conflict_do_update(index_elements=["id"], set_={
+            "language": stmt.excluded.language})
+        await self.conn.execute(stmt)
+
 
 class SqlOutbox(_Repo):
     """Outbox writes, inside the caller's transaction."""

@@ -35,6 +35,8 @@ from babel.messages.catalog import Catalog
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 
+from core.language.model import negotiate as core_negotiate
+
 log = logging.getLogger(__name__)
 
 DEFAULT = "en"
@@ -136,14 +138,7 @@ def supported() -> tuple[str, ...]:
 def negotiate(language_code: str | None) -> str:
     """The supported language for a Telegram ``language_code`` (an IETF tag such as ``de``,
     ``pt-br``, ``en-US``); the default when there is none or it is not supported."""
-    if not language_code:
-        return DEFAULT
-    tag = language_code.replace("_", "-").lower()
-    available = supported()
-    if tag in available:
-        return tag
-    base = tag.split("-", 1)[0]
-    return base if base in available else DEFAULT
+    return core_negotiate(language_code, supported(), DEFAULT)
 
 
 def get() -> Language:

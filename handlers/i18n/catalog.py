@@ -67,7 +67,7 @@ def _comments(names: Iterable[str], counted: bool = False) -> list[str]:
     out = []
     names = list(names)
     if names:
-        out.append("placeholders: " + ", ".join("{%s}" % n for n in names))
+        out.append("placeholders: " + ", ".join("{" + n + "}" for n in names))
     if counted:
         out.append("counted: one entry per plural form of your language")
     return out
@@ -169,10 +169,11 @@ def _check_entry(code: str, key: str, source: Message, entry: Message, nplurals:
         if want != got:
             return [Problem(code, key, f"placeholders {sorted(got)} != {sorted(want)}")]
         return []
-    forms = list(entry.string) if isinstance(entry.string, tuple | list) else [entry.string]
+    forms = [str(f or "") for f in (entry.string if isinstance(entry.string, tuple | list)
+                                    else [entry.string])]
     if len(forms) != nplurals or not all(forms):
         return [Problem(code, key, f"needs {nplurals} plural forms")]
-    one, other = source.id
+    one, other = (str(part) for part in source.id)
     want = i18n.placeholders(other) | i18n.placeholders(one)
     # The number itself ({count}, {limit} ...): what the other form has and the one form not.
     counted = i18n.placeholders(other) - i18n.placeholders(one)
