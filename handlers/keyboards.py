@@ -16,7 +16,7 @@ from handlers import callbacks as cb
 from handlers import i18n
 from handlers.lengths import ELLIPSIS, cut, utf16_len
 from handlers.paging import TICKETS_PER_PAGE, Page, paginate
-from handlers.texts import format_day, lottery_stage, plain, t
+from handlers.texts import format_day, lottery_stage, plain, t, title_of
 
 # Telegram shows long button labels cut off anyway; keep them readable. Lengths are counted
 # as Telegram counts them: UTF-16 code units.
@@ -100,7 +100,7 @@ def event_list(page: EventPage) -> InlineKeyboardMarkup:
 def event_label(event: Event) -> str:
     """An event's button in the list: its title (cut first) and its day, so two events of
     the same name can be told apart."""
-    return label_cutting("button.event", "title", title=event.title,
+    return label_cutting("button.event", "title", title=title_of(event),
                          day=format_day(event.local_start()))
 
 
@@ -178,7 +178,7 @@ def label_cutting(key: str, part: str, /, **params: object) -> str:
 def ticket_label(view: TicketView) -> str:
     """A ticket's button: event · type · code, the title cut first so the type and the code
     (what tells two tickets apart) always show."""
-    return label_cutting("mytickets.button", "event", event=view.event.title,
+    return label_cutting("mytickets.button", "event", event=title_of(view.event),
                          ticket_type=cut(view.ticket_type.name, TYPE_IN_LABEL_MAX),
                          code=format_short_code(view.ticket.short_code))
 
@@ -199,7 +199,7 @@ def my_tickets(views: Sequence[TicketView], entries: Sequence[EntryView] = (),
         if isinstance(item, TicketView):
             rows.append([button(ticket_label(item), cb.ShowTicket(item.ticket.id))])
         else:
-            rows.append([button(label("mytickets.entry_button", event=item.event.title),
+            rows.append([button(label("mytickets.entry_button", event=title_of(item.event)),
                                 cb.ShowEvent(item.event.id))])
     nav = pager(shown, cb.MyTicketsPage)
     if nav:

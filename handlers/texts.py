@@ -32,6 +32,7 @@ from core.catalog.model import Event, EventStatus, LotteryState, SaleMode
 from core.catalog.service import EventCard, EventPage, EventSummary, Offer
 from core.catalog.spec import SpecIssue
 from core.kernel.errors import DomainError, ErrorCode
+from core.kernel.localized import LocalText
 from core.kernel.money import Money, currency_exponent
 from core.lottery.model import EntryStatus, LotteryFigures, WindowPhase
 from core.lottery.service import EntryView, LotteryInfo
@@ -857,7 +858,20 @@ def isolate(text: str) -> str:
     return f"{FSI}{text}{PDI}" if i18n.get().rtl and text else text
 
 
+def title_of(event: Event) -> str:
+    """An event's title in the reader's language (the organizer's translation, else the
+    event's own)."""
+    return event.text_for(i18n.current.get()).title
+
+
+def description_of(event: Event) -> str:
+    """An event's description in the reader's language (else the event's own)."""
+    return event.text_for(i18n.current.get()).description
+
+
 def _to_str(value: Any) -> str:
+    if isinstance(value, LocalText):
+        return value.for_language(i18n.current.get())
     if isinstance(value, Money):
         return format_money(value)
     if isinstance(value, datetime):
@@ -877,7 +891,7 @@ def format_number(number: int | float | Decimal) -> str:
 def format_money(money: Money) -> str:
     """An amount as the reader writes it, with Babel (CLDR): ``€25.00`` in English,
     ``25,00 €`` in German, ``¥500``, ``12,50 CHF``; Telegram Stars (XTR, no ISO currency)
-    as the reader's number and a star: ``500 ⭐``.
+    as the reader's number, a no-break space and a star: ``500 ⭐``.
 
     Minor units are turned into a decimal with the currency's exponent (exact, never a
     float), and exactly that many decimals are shown.
@@ -887,7 +901,7 @@ def format_money(money: Money) -> str:
     value = Decimal(money.amount).scaleb(-exponent)
     locale = i18n.get().locale
     if currency == "XTR":
-        return f"{format_decimal(value, locale=locale)} ⭐"
+        return f"{format_decimal(value, locale=locale)}\u00a0⭐"
     pattern = parse_pattern(locale.currency_formats["standard"].pattern)
     pattern.frac_prec = (exponent, exponent)
     return str(pattern.apply(value, locale, currency=currency, currency_digits=False))
@@ -1019,7 +1033,7 @@ def _summary_text(item: EventSummary) -> str:
     price = format_price_range(item.price_min, item.price_max) or t("events.no_price")
     seats = (t("events.sold_out") if item.sold_out
              else plural("events.seats_left", item.available))
-    return t("events.item", title=event.title, when=event.local_start(), venue=event.venue,
+    return t("events.item", title=title_of(event), when=event.local_start(), venue=event.venue,
              price=price, seats=Html(seats))
 
 
@@ -1029,9 +1043,9 @@ CARD_DESCRIPTION_MAX = 2000
 
 
 def _card_head(event: Event) -> list[str]:
-    parts = [t("card.header", title=event.title)]
-    if event.description:
-        description = lengths.cut(event.description, CARD_DESCRIPTION_MAX)
+    parts = [t("card.header", title=title_of(event))]
+    if description_of(event):
+        description = lengths.cut(description_of(event), CARD_DESCRIPTION_MAX)
         parts.append(html.escape(description, quote=False))
     parts.append(t("card.where_when", venue=event.venue, when=event.local_start()))
     return parts
@@ -1122,7 +1136,7 @@ def lottery_card_text(card: EventCard, info: LotteryInfo) -> str:
 def ticket_caption(view: TicketView) -> str:
     """Caption under a ticket's QR code (shared by the outbox and /mytickets)."""
     ticket, event = view.ticket, view.event
-    text = t("ticket.caption", event=event.title, ticket_type=view.ticket_type.name,
+    text = t("ticket.caption", event=title_of(event), ticket_type=view.ticket_type.name,
              when=event.local_start(), venue=event.venue,
              code=format_short_code(ticket.short_code))
     if ticket.status is TicketStatus.REVOKED:
@@ -1150,7 +1164,7 @@ def my_tickets_text(views: Sequence[TicketView], entries: Sequence[EntryView] = 
             lines.append("")
     if page_views:
         lines.append(t("mytickets.title"))
-        lines += [t("mytickets.item", event=v.event.title, ticket_type=v.ticket_type.name,
+        lines += [t("mytickets.item", event=title_of(v.event), ticket_type=v.ticket_type.name,
                     when=v.event.local_start(), code=format_short_code(v.ticket.short_code))
                   for v in page_views]
         lines.append(t("mytickets.hint"))
@@ -1168,7 +1182,7 @@ def _entry_line(view: EntryView) -> str:
         status = t("mytickets.entry.entered", draw=draw)
     if entry.draw_position:
         status += t("mytickets.entry.position", position=entry.draw_position)
-    return t("mytickets.entry", event=event.title, quantity=entry.quantity,
+    return t("mytickets.entry", event=title_of(event), quantity=entry.quantity,
              ticket_type=view.ticket_type.name, status=Html(status))
 
 

@@ -7,6 +7,7 @@ from datetime import datetime
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
+from core.kernel.localized import LocalText
 from core.kernel.money import Money
 
 
@@ -76,6 +77,14 @@ class Event:
     lottery_state: LotteryState | None = None
     language: str = DEFAULT_LANGUAGE
     translations: tuple[tuple[str, EventText], ...] = ()
+
+    def title_text(self) -> str | LocalText:
+        """The title as a message parameter: in every language the organizer gave (a
+        :class:`LocalText`, rendered in each recipient's), or just the title."""
+        if not self.translations:
+            return self.title
+        return LocalText(self.title, tuple((code, text.title)
+                                           for code, text in self.translations))
 
     def text_for(self, language: str) -> EventText:
         """Title and description for a reader of ``language``: its translation if the

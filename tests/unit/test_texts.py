@@ -169,7 +169,7 @@ def test_error_without_params_does_not_crash() -> None:
     (Money(500, "JPY"), "JP¥500"), (Money(1250, "CHF"), "CHF12.50"),
     (Money(1234, "KWD"), "KWD1.234"),
     (Money(5, "EUR"), "€0.05"), (Money(123456789, "EUR"), "€1,234,567.89"),
-    (Money(-250, "GBP"), "-£2.50"), (Money(500, "XTR"), "500 ⭐"), (Money(0, "EUR"), "€0.00"),
+    (Money(-250, "GBP"), "-£2.50"), (Money(500, "XTR"), "500\u00a0⭐"), (Money(0, "EUR"), "€0.00"),
 ])
 def test_money_is_formatted_with_the_currency_exponent(money: Money, text: str) -> None:
     assert format_money(money) == text
