@@ -61,6 +61,8 @@ def _parser() -> argparse.ArgumentParser:
                       help="where the lottery demo writes the draw's audit file")
     demo.add_argument("--keep", type=Path, default=None,
                       help="keep the demo database in this directory")
+    demo.add_argument("--lang", default="en",
+                      help="the attendees' language: en, de, ru, es or ja (default en)")
     return parser
 
 
@@ -79,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
                                                     audit_out=args.audit_out,
                                                     verify_draw=verify_draw))
             return asyncio.run(run_demo(as_json=args.json, buyers=args.buyers,
-                                        keep_dir=args.keep))
+                                        keep_dir=args.keep, lang=args.lang))
         if args.command == "verify-draw":
             return verify_draw(args.file)
         settings = load_settings()
