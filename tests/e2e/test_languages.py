@@ -48,7 +48,8 @@ GERMAN = Reader(
     "30,00\xa0€", "Do., 12. Dez. 2030, 21:00 MEZ", "ie viele", "Zahlung erhalten",
     "Zeig diesen QR-Code am Einlass vor", "Du bist in der Ziehung",
     "Du hast bei der Verlosung", "Dieses Mal leider nicht gezogen",
-    "Deine 30,00\xa0€ wurden vollständig erstattet", "Erinnerung: Nachtmarkt beginnt in 24 Stunden")
+    "Deine 30,00\xa0€ wurden vollständig erstattet",
+    "Erinnerung: Nachtmarkt beginnt in 24 Stunden")
 RUSSIAN = Reader(
     "ru", 802, "Ночной рынок", "Аншлаговое шоу", "Ближайшие мероприятия", "25,00\xa0€",
     "30,00\xa0€", "чт, 12 дек. 2030\u202fг., 21:00 GMT+01:00", "колько билетов",
