@@ -272,3 +272,30 @@ def test_locale_right_to_left_dummy_renders_every_key_as_valid_html(rtl: str) ->
     with i18n.use(rtl):
         for key, source in tx.TEXTS.items():
             parse_html(tx.fit(tx.t(key, **_hostile_params(source))))
+
+
+@pytest.mark.parametrize("code", i18n.LANGUAGES)
+def test_translation_invoices_fit_telegrams_limits_and_keep_the_refund_promise(
+        code: str) -> None:
+    """Title (32) and description (255) as Telegram counts them (UTF-16 code units), with
+    the longest event texts; a lottery's refund promise comes first and survives the cut."""
+    from handlers.common import INVOICE_DESCRIPTION_MAX, INVOICE_TITLE_MAX, invoice_texts
+
+    long_title, venue, type_name = "🎆" * 120, "🏟" * 120, "🎫" * 64
+    when = datetime(2026, 12, 12, 20, tzinfo=ZoneInfo("Europe/Berlin"))
+    with i18n.use(code):
+        promise = tx.plain(tx.t("invoice.lottery_description", quantity=1, ticket_type="",
+                                draw=when, venue="")).split(":")[0].split("：")[0]
+        for description in (
+                tx.t("invoice.description", quantity=4, ticket_type=type_name, when=when,
+                     venue=venue),
+                tx.t("invoice.lottery_description", quantity=4, ticket_type=type_name,
+                     draw=when, venue=venue)):
+            title, text, label = invoice_texts(tx.t("invoice.title", event=long_title),
+                                               description,
+                                               tx.t("invoice.label", quantity=4,
+                                                    ticket_type=type_name))
+            assert 1 <= utf16_len(title) <= INVOICE_TITLE_MAX
+            assert 1 <= utf16_len(text) <= INVOICE_DESCRIPTION_MAX
+            assert label and type_name[:4] in label
+        assert text.startswith(promise[:20])
