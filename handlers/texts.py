@@ -83,6 +83,7 @@ TEXTS: dict[str, str] = {
         "4. Your tickets arrive here as QR codes. /mytickets shows them again.\n\n"
         "At the door, show the QR code (or read out the short code under it)."
     ),
+    "help.language": "\n🌐 /language — choose the language I write to you in.",
     "help.admin": (
         "\n\n<b>Organizers</b>\n"
         "/import — how to add an event from a YAML or JSON file\n"
