@@ -62,7 +62,7 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--keep", type=Path, default=None,
                       help="keep the demo database in this directory")
     demo.add_argument("--lang", default="en",
-                      help="the attendees' language: en, de, ru, es or ja (default en)")
+                      help="the attendees' language in the sale demo: en, de, ru, es or ja")
     return parser
 
 
