@@ -15,6 +15,7 @@ Keys:
 
 from __future__ import annotations
 
+import functools
 import html
 import logging
 import re
@@ -24,9 +25,10 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from babel import Locale
 from babel.dates import format_datetime as babel_format_datetime
-from babel.dates import format_skeleton, format_time, get_timezone_gmt
-from babel.numbers import format_decimal, parse_pattern
+from babel.dates import format_time, get_timezone_gmt, match_skeleton
+from babel.numbers import NumberPattern, format_decimal, parse_pattern
 
 from core.catalog.model import Event, EventStatus, LotteryState, SaleMode
 from core.catalog.service import EventCard, EventPage, EventSummary, Offer
@@ -903,9 +905,31 @@ def format_money(money: Money) -> str:
     locale = i18n.get().locale
     if currency == "XTR":
         return f"{format_decimal(value, locale=locale)}\u00a0⭐"
-    pattern = parse_pattern(locale.currency_formats["standard"].pattern)
-    pattern.frac_prec = (exponent, exponent)
+    pattern = _money_pattern(str(locale), exponent)
     return str(pattern.apply(value, locale, currency=currency, currency_digits=False))
+
+
+@functools.lru_cache(maxsize=64)
+def _money_pattern(locale: str, exponent: int) -> NumberPattern:
+    """The locale's currency pattern with exactly ``exponent`` decimals."""
+    pattern = parse_pattern(Locale.parse(locale).currency_formats["standard"].pattern)
+    pattern.frac_prec = (exponent, exponent)
+    return pattern
+
+
+@functools.lru_cache(maxsize=64)
+def _skeleton_pattern(locale: str, skeleton: str) -> str:
+    """The CLDR pattern a skeleton resolves to in ``locale`` (what ``format_skeleton`` does
+    on every call, once)."""
+    formats = Locale.parse(locale).datetime_skeletons
+    match = match_skeleton(skeleton, formats) or skeleton
+    return str(formats[match].pattern) if match in formats else skeleton
+
+
+def _skeleton(skeleton: str, dt: datetime) -> str:
+    locale = i18n.get().locale
+    return str(babel_format_datetime(dt, _skeleton_pattern(str(locale), skeleton),
+                                     locale=locale))
 
 
 def format_price_range(low: Money | None, high: Money | None) -> str:
@@ -930,7 +954,7 @@ def format_local(dt: datetime, zone: str | ZoneInfo | None = None) -> str:
     if zone is not None and dt.tzinfo is not None:
         dt = dt.astimezone(zone if isinstance(zone, ZoneInfo) else ZoneInfo(zone))
     locale = i18n.get().locale
-    date = format_skeleton("yMMMEd", dt, locale=locale)
+    date = _skeleton("yMMMEd", dt)
     time = format_time(dt, "short", locale=locale)
     text = str(locale.datetime_formats["medium"]).replace("{1}", date).replace("{0}", time)
     if dt.tzinfo is None:
@@ -949,7 +973,7 @@ def _zone_name(dt: datetime) -> str:
 def format_day(dt: datetime) -> str:
     """A day as a button shows it: ``Fri 18 Jul`` / ``Fr., 18. Juli`` (in ``dt``'s own
     zone), with Babel."""
-    return format_skeleton("MMMEd", dt, locale=i18n.get().locale)
+    return _skeleton("MMMEd", dt)
 
 
 def error_text(error: DomainError) -> str:
