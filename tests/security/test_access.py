@@ -45,7 +45,7 @@ from tests.security.conftest import (
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 PUBLIC_COMMANDS = {"start", "events", "mytickets", "help", "cancel", "back", "skip",
-                   "fairness", "audit"}
+                   "fairness", "audit", "language"}
 # The least role each privileged command needs.
 COMMAND_ROLES = {
     "invite_organizer": "admin", "organizers": "admin", "import": "organizer",
@@ -55,7 +55,7 @@ COMMAND_ROLES = {
     "staff_invite": "organizer", "staff": "organizer",
     "checkin": "staff", "door": "staff",
 }
-PUBLIC_TAGS = {"ls", "ev", "tt", "q", "rel", "le", "lq", "tk", "my", "mp", "noop"}
+PUBLIC_TAGS = {"ls", "ev", "tt", "q", "rel", "le", "lq", "tk", "my", "mp", "noop", "lg"}
 TAG_ROLES = {
     "cs": "organizer", "cx": "organizer", "ci": "organizer", "cl": "organizer",
     "cc": "organizer", "cy": "organizer", "cn": "organizer", "rs": "organizer",
