@@ -963,11 +963,15 @@ def format_local(dt: datetime, zone: str | ZoneInfo | None = None) -> str:
 
 
 def _zone_name(dt: datetime) -> str:
+    """The zone's abbreviation as the reader knows it (CET, MEZ, EST); the GMT offset where
+    the language has none (GMT+01:00)."""
     locale = i18n.get().locale
-    name = babel_format_datetime(dt, "z", locale=locale)
-    if not name or name[0] in "+-":  # no abbreviation in this language: GMT+01:00
-        name = get_timezone_gmt(dt, "long", locale=locale)
-    return name
+    candidates = [locale] + ([Locale("en")] if locale.language == "en" else [])
+    for candidate in candidates:
+        name = str(babel_format_datetime(dt, "z", locale=candidate))
+        if name and name[0] not in "+-" and " " not in name:
+            return name
+    return str(get_timezone_gmt(dt, "long", locale=locale))
 
 
 def format_day(dt: datetime) -> str:
