@@ -77,7 +77,7 @@ class LanguageService:
                     await uow.users.remember_language(
                         user_id=user_id, first_name=first_name, language=language,
                         language_code=code, now=self._clock.now())
-        except Exception:  # noqa: BLE001 - retried at the reader's next contact
+        except Exception:
             log.warning("could not store %d first-contact languages", len(pending),
                         exc_info=True)
             for user_id in pending:
