@@ -808,7 +808,7 @@ def _template(key: str, count: int | None) -> str:
 
 
 def _fill(key: str, template: str, params: Mapping[str, Any]) -> str:
-    isolate = i18n.get().rtl
+    isolate = i18n.get().rtl if params else False
     values = _Params({name: _render(value, name, isolate) for name, value in params.items()})
     values.key = key
     return template.format_map(values)
@@ -888,10 +888,25 @@ def _to_str(value: Any) -> str:
 
 def format_number(number: int | float | Decimal) -> str:
     """A number as the reader writes it (``1,234`` / ``1.234`` / ``1 234``), with Babel."""
-    return format_decimal(number, locale=i18n.get().locale)
+    language = i18n.get()
+    if isinstance(number, int) and -1000 < number < 1000 and language.latin_digits:
+        return str(number)  # no grouping below a thousand, in every Latin-digit locale
+    return format_decimal(number, locale=language.locale)
+
+
+# Rendering a screen formats the same few prices and start times again and again: the
+# formatted texts are kept per reader's language (keys carry the zone: two aware datetimes
+# of the same instant in different zones are equal).
+_CACHE = 4096
 
 
 def format_money(money: Money) -> str:
+    """An amount as the reader writes it (see :func:`_money_text`)."""
+    return _money_text(money.amount, money.currency.upper(), i18n.current.get())
+
+
+@functools.lru_cache(maxsize=_CACHE)
+def _money_text(amount: int, currency: str, language: str) -> str:
     """An amount as the reader writes it, with Babel (CLDR): ``€25.00`` in English,
     ``25,00 €`` in German, ``¥500``, ``12,50 CHF``; Telegram Stars (XTR, no ISO currency)
     as the reader's number, a no-break space and a star: ``500 ⭐``.
@@ -899,10 +914,9 @@ def format_money(money: Money) -> str:
     Minor units are turned into a decimal with the currency's exponent (exact, never a
     float), and exactly that many decimals are shown.
     """
-    currency = money.currency.upper()
     exponent = currency_exponent(currency)
-    value = Decimal(money.amount).scaleb(-exponent)
-    locale = i18n.get().locale
+    value = Decimal(amount).scaleb(-exponent)
+    locale = i18n.language(language).locale
     if currency == "XTR":
         return f"{format_decimal(value, locale=locale)}\u00a0⭐"
     pattern = _money_pattern(str(locale), exponent)
@@ -953,6 +967,16 @@ def format_local(dt: datetime, zone: str | ZoneInfo | None = None) -> str:
     """
     if zone is not None and dt.tzinfo is not None:
         dt = dt.astimezone(zone if isinstance(zone, ZoneInfo) else ZoneInfo(zone))
+    return _local_text(dt, str(dt.tzinfo), i18n.current.get())
+
+
+@functools.lru_cache(maxsize=_CACHE)
+def _local_text(dt: datetime, _zone: str, language: str) -> str:
+    with i18n.use(language):
+        return _local_text_now(dt)
+
+
+def _local_text_now(dt: datetime) -> str:
     locale = i18n.get().locale
     date = _skeleton("yMMMEd", dt)
     time = format_time(dt, "short", locale=locale)
@@ -977,7 +1001,13 @@ def _zone_name(dt: datetime) -> str:
 def format_day(dt: datetime) -> str:
     """A day as a button shows it: ``Fri 18 Jul`` / ``Fr., 18. Juli`` (in ``dt``'s own
     zone), with Babel."""
-    return _skeleton("MMMEd", dt)
+    return _day_text(dt, str(dt.tzinfo), i18n.current.get())
+
+
+@functools.lru_cache(maxsize=_CACHE)
+def _day_text(dt: datetime, _zone: str, language: str) -> str:
+    with i18n.use(language):
+        return _skeleton("MMMEd", dt)
 
 
 def error_text(error: DomainError) -> str:

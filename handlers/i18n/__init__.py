@@ -71,11 +71,8 @@ class Language:
     code: str
     translations: gettext.NullTranslations
     locale: Locale
-
-    @property
-    def rtl(self) -> bool:
-        """Written right to left."""
-        return self.locale.character_order == "right-to-left"
+    rtl: bool  # written right to left
+    latin_digits: bool  # numbers in 0-9 (so small ones need no formatting)
 
 
 _extra: dict[str, Catalog] = {}
@@ -127,7 +124,9 @@ def language(code: str) -> Language:
     catalog = None if code == DEFAULT else read_catalog(code)
     translations = (compile_catalog(catalog) if catalog is not None
                     else gettext.NullTranslations())
-    return Language(code, translations, locale)
+    return Language(code, translations, locale,
+                    rtl=locale.character_order == "right-to-left",
+                    latin_digits=locale.default_numbering_system == "latn")
 
 
 def supported() -> tuple[str, ...]:
