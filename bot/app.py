@@ -47,6 +47,7 @@ from core.kernel import outbox
 from core.kernel.clock import Clock, SystemClock
 from core.kernel.errors import DomainError
 from core.kernel.ports import OutboxItem
+from core.language.service import LanguageService
 from core.lottery.groups import GroupService
 from core.lottery.ports import Beacon
 from core.lottery.service import LotteryService
@@ -60,7 +61,7 @@ from core.sales.service import PurchaseService
 from core.tickets.service import TicketService
 from core.transfers.service import TransferService
 from core.unit_of_work import Database
-from handlers import delivery, notices
+from handlers import delivery, i18n, notices
 from handlers.context import Services, TicketQContext
 from handlers.texts import error_text, plain, spec_issue_text
 from scheduler.jobs import build_scheduler
@@ -107,9 +108,10 @@ class TicketQRuntime:
         # Same Bot, so the outbox shares the application's one sending path (bot.sending).
         messenger = TelegramMessenger(
             bot=app.bot, tickets=self.services.tickets, bot_username=app.bot.username,
-            look=notices.LOOK)
+            look=notices.LOOK,
+            language_of=self.services.languages.of if self.services.languages else None)
         self._wire_effects(messenger)
-        await app.bot.set_my_commands([BotCommand(c, d) for c, d in handlers.BOT_COMMANDS])
+        await register_profile(app.bot)
         policy = RetryPolicy(payment_window=self.settings.payment_retry_minutes * 60)
         inbox = SqlInbox(self.db)
         await app.start()
@@ -279,6 +281,18 @@ def sending_path_for(settings: Settings, db: SqlDatabase | None = None) -> Sendi
                        before_waiting=delivery.waiting_hook, shared=shared)
 
 
+async def register_profile(bot: Any) -> None:
+    """The command menu and the bot's descriptions, once per language: Telegram shows a
+    user the ones of their ``language_code``, and the default (English) to everyone else
+    (``setMyCommands``, ``setMyDescription``, ``setMyShortDescription``)."""
+    for code, profile in handlers.bot_profiles().items():
+        language = {} if code == i18n.DEFAULT else {"language_code": code}
+        await bot.set_my_commands([BotCommand(c, d) for c, d in profile.commands], **language)
+        await bot.set_my_description(description=profile.description, **language)
+        await bot.set_my_short_description(short_description=profile.short_description,
+                                           **language)
+
+
 def build_services(db: Database, clock: Clock, *, admin_ids: frozenset[int],
                    hold_minutes: int = 10, beacon: Beacon | None = None,
                    phone_key: bytes = b"", provider_token: str = "",
@@ -306,6 +320,7 @@ def build_services(db: Database, clock: Clock, *, admin_ids: frozenset[int],
         clock=clock,
         transfers=TransferService(db, clock),
         provider_token=provider_token,
+        languages=LanguageService(db, clock, i18n.supported(), i18n.DEFAULT),
     )
     if wake_outbox is not None:
         services.wake_outbox = wake_outbox

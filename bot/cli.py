@@ -80,6 +80,8 @@ def _parser() -> argparse.ArgumentParser:
                       default=None, metavar="PORT",
                       help="afterwards serve the Mini App on 127.0.0.1:PORT (default 8080) and "
                       "print URLs that open the door scanner and the dashboard in a browser")
+    demo.add_argument("--lang", default="en",
+                      help="the attendees' language in the sale demo: en, de, ru, es or ja")
     return parser
 
 
@@ -100,7 +102,8 @@ def main(argv: list[str] | None = None) -> int:
                                                     audit_out=args.audit_out,
                                                     verify_draw=verify_draw))
             return asyncio.run(run_demo(as_json=args.json, buyers=args.buyers,
-                                        keep_dir=args.keep, mini_app_port=args.mini_app))
+                                        keep_dir=args.keep, mini_app_port=args.mini_app,
+                                        lang=args.lang))
         if args.command == "verify-draw":
             return verify_draw(args.file)
         settings = load_settings()

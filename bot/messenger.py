@@ -49,29 +49,39 @@ class DeliveryError(GatewayError):
 class NoticeLook(Protocol):
     """How notices look in the chat: texts, buttons, ticket QR codes (``handlers.notices``)."""
 
-    def text(self, key: str, params: Mapping[str, Any]) -> str:
-        """HTML text of message ``key``; KeyError for a key without a text."""
+    def text(self, key: str, params: Mapping[str, Any], language: str) -> str:
+        """HTML text of message ``key`` in ``language``; KeyError for a key without a text."""
 
-    def buttons(self, name: str | None) -> InlineKeyboardMarkup | None:
+    def buttons(self, name: str | None, language: str) -> InlineKeyboardMarkup | None:
         """The named set of buttons of an edited screen (None: no buttons)."""
 
     def ticket_photo(self, bot_username: str, token: str) -> bytes:
         """PNG of a ticket's QR code."""
 
-    def invoice_parts(self, item: Mapping[str, Any]) -> tuple[str, str, str]:
-        """Title, description and price label of an INVOICE item, plain and cut to
-        Telegram's limits; KeyError for a part without a text."""
+    def invoice_parts(self, item: Mapping[str, Any], language: str) -> tuple[str, str, str]:
+        """Title, description and price label of an INVOICE item in ``language``, plain and
+        cut to Telegram's limits; KeyError for a part without a text."""
 
-    def ticket_caption(self, view: TicketView) -> str:
-        """Caption under a ticket's QR code."""
+    def ticket_caption(self, view: TicketView, language: str) -> str:
+        """Caption under a ticket's QR code, in ``language``."""
+
+
+LanguageOf = Callable[[int], Awaitable[str]]
+
+
+async def _english(_chat_id: int) -> str:
+    return "en"
 
 
 class TelegramMessenger:
     """Sends outbox messages and ticket QR codes through the Bot API (bulk lane)."""
 
     def __init__(self, bot: Bot, tickets: TicketService, bot_username: str,
-                 look: NoticeLook) -> None:
+                 look: NoticeLook, language_of: LanguageOf | None = None) -> None:
         self._look = look
+        # Every notice is rendered at send time in its recipient's language (stored per
+        # user: ``core.language``), never in the language of whoever caused it.
+        self._language_of = language_of or _english
         self._bot = bot
         self._tickets = tickets
         self.bot_username = bot_username
@@ -85,8 +95,9 @@ class TelegramMessenger:
         Raises:
             DeliveryError: permanent for an unknown key or an unreachable chat, else transient.
         """
+        language = await self._language_of(chat_id)
         try:
-            text = self._look.text(key, params)
+            text = self._look.text(key, params, language)
         except KeyError as exc:
             raise DeliveryError(f"no text for message key {key!r}", permanent=True,
                                 code="unknown_key") from exc
@@ -111,7 +122,7 @@ class TelegramMessenger:
             log.info("ticket %s is revoked; not sending its QR code", ticket_id)
             return
         png = self._look.ticket_photo(self.bot_username, view.ticket.token)
-        caption = self._look.ticket_caption(view)
+        caption = self._look.ticket_caption(view, await self._language_of(chat_id))
         await self._call(lambda: self._bot.send_photo(
             chat_id=chat_id, photo=png, caption=caption, parse_mode=ParseMode.HTML,
             **self._lane))
@@ -125,7 +136,8 @@ class TelegramMessenger:
             DeliveryError: permanent for an unknown key or an unreachable chat, else transient.
         """
         try:
-            title, description, label = self._look.invoice_parts(item)
+            title, description, label = self._look.invoice_parts(
+                item, await self._language_of(chat_id))
         except KeyError as exc:
             raise DeliveryError(f"no text for an invoice part: {exc}", permanent=True,
                                 code="unknown_key") from exc
@@ -144,17 +156,19 @@ class TelegramMessenger:
         Raises:
             DeliveryError: permanent for an unknown key or an unreachable chat, else transient.
         """
+        language = await self._language_of(chat_id)
         try:
-            text = self._look.text(key, params)
+            text = self._look.text(key, params, language)
         except KeyError as exc:
             raise DeliveryError(f"no text for message key {key!r}", permanent=True,
                                 code="unknown_key") from exc
+        markup = self._look.buttons(buttons, language)
 
         async def edit() -> None:
             try:
                 await self._bot.edit_message_text(
                     chat_id=chat_id, message_id=message_id, text=text,
-                    parse_mode=ParseMode.HTML, reply_markup=self._look.buttons(buttons),
+                    parse_mode=ParseMode.HTML, reply_markup=markup,
                     **self._lane)
             except BadRequest as exc:
                 if not any(done in str(exc).lower() for done in _EDIT_DONE):

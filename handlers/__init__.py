@@ -7,14 +7,17 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
+from telegram import Update
 from telegram.ext import (
     Application,
     CallbackQueryHandler,
     CommandHandler,
     MessageHandler,
     PreCheckoutQueryHandler,
+    TypeHandler,
     filters,
 )
 
@@ -26,25 +29,49 @@ from handlers import (
     fairness,
     fallback,
     groups,
+    i18n,
+    language,
     my_tickets,
     purchase,
     returns,
     router,
     start,
+    texts,
 )
 from handlers import help as help_
 from handlers.common import guarded
 from handlers.errors import on_error
 from handlers.wizard import chat as wizard
 
-# (command, description) for setMyCommands; organizer commands are left out of the menu.
-BOT_COMMANDS: list[tuple[str, str]] = [
-    ("events", "Browse upcoming events"),
-    ("mytickets", "Show my tickets"),
-    ("return", "Return tickets (resold to the waiting list)"),
-    ("help", "How buying tickets works"),
-    ("start", "Start over"),
-]
+# The command menu (setMyCommands); organizer commands are left out of the menu. Each
+# description is the text ``command.<name>`` in the menu's language.
+MENU_COMMANDS: tuple[str, ...] = ("events", "mytickets", "return", "help", "language",
+                                   "start")
+
+
+@dataclass(frozen=True, slots=True)
+class BotProfile:
+    """What Telegram shows of the bot to users of one language."""
+
+    commands: list[tuple[str, str]]
+    description: str
+    short_description: str
+
+
+def bot_profiles() -> dict[str, BotProfile]:
+    """The command menu and descriptions in every supported language (plain text)."""
+    profiles = {}
+    for code in i18n.supported():
+        with i18n.use(code):
+            profiles[code] = BotProfile(
+                commands=[(c, texts.plain(texts.t(f"command.{c}"))) for c in MENU_COMMANDS],
+                description=texts.plain(texts.t("bot.description")),
+                short_description=texts.plain(texts.t("bot.short_description")))
+    return profiles
+
+
+# English menu, for callers that want the plain list.
+BOT_COMMANDS: list[tuple[str, str]] = bot_profiles()[i18n.DEFAULT].commands
 
 # A message that is neither text nor a payment nor a service message (members joining, a
 # pinned message ...): a photo, a file, a sticker, a voice message, a location, a contact ...
@@ -58,6 +85,8 @@ MAIN_GROUP = 0
 
 def register(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
     """Add every TicketQ handler and the error handler to ``application``."""
+    # First of all, for every update: the reader's language (handlers.language).
+    application.add_handler(TypeHandler(Update, language.on_any_update), group=language.GROUP)
     application.add_handlers([
         PreCheckoutQueryHandler(purchase.on_pre_checkout),
         MessageHandler(filters.SUCCESSFUL_PAYMENT, guarded(purchase.on_successful_payment)),
@@ -77,6 +106,7 @@ def register(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
         CommandHandler("return", guarded(returns.cmd_return)),
         CommandHandler("group", guarded(groups.cmd_group)),
         CommandHandler("help", guarded(help_.cmd_help)),
+        CommandHandler("language", guarded(language.cmd_language)),
         CommandHandler("import", guarded(admin.cmd_import)),
         CommandHandler("newevent", guarded(wizard.cmd_new_event)),
         CommandHandler("editevent", guarded(wizard.cmd_edit_event)),

@@ -310,6 +310,13 @@ class WithdrawGift(Action):
     """``v1:tw:7``: the giver withdraws claim link 7 before anyone used it."""
 
     transfer_id: Id
+@declare("lg")
+@dataclass(frozen=True, slots=True)
+class ChooseLanguage(Action):
+    """``v1:lg:2``: /language: read the bot in the language at ``index`` of the supported
+    ones (``handlers.i18n.supported()``)."""
+
+    index: Annotated[int, Range(0, 99)]
 
 
 @declare("noop")

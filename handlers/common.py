@@ -82,6 +82,13 @@ async def show(update: Update, context: TicketQContext, text: str,
     return await reply(update, context, text, markup)
 
 
+def invoice_texts(title: str, description: str, label: str) -> tuple[str, str, str]:
+    """Rendered invoice texts as Telegram takes them: plain, the title cut to 32 and the
+    description to 255 UTF-16 code units (Telegram's count), in any language."""
+    return (cut(plain(title), INVOICE_TITLE_MAX),
+            cut(plain(description), INVOICE_DESCRIPTION_MAX), plain(label))
+
+
 async def send_invoice(context: TicketQContext, chat_id: int, *, title: str, description: str,
                        label: str, payload: str, total: Money) -> None:
     """Send a one-line invoice for ``total`` (purchases and lottery entries alike).
@@ -99,14 +106,15 @@ async def send_invoice(context: TicketQContext, chat_id: int, *, title: str, des
     Raises:
         TelegramError: Telegram refused the invoice.
     """
+    title, description, label = invoice_texts(title, description, label)
     await context.bot.send_invoice(
         chat_id=chat_id,
-        title=cut(plain(title), INVOICE_TITLE_MAX),
-        description=cut(plain(description), INVOICE_DESCRIPTION_MAX),
+        title=title,
+        description=description,
         payload=payload,
         provider_token=context.services.provider_token or None,
         currency=total.currency,
-        prices=[LabeledPrice(plain(label), total.amount)],
+        prices=[LabeledPrice(label, total.amount)],
     )
 
 

@@ -38,6 +38,7 @@ from core.catalog.model import Event, EventStatus
 from core.kernel.errors import DomainError, ErrorCode
 from core.organizer.service import RefundStarted
 from handlers import callbacks as cb
+from handlers import keyboards
 from handlers.common import reply, show, user_id
 from handlers.context import TicketQContext
 from handlers.keyboards import button, label, label_cutting, pager, web_app_button
@@ -150,7 +151,7 @@ async def _event_title(context: TicketQContext, uid: int, event_id: int | None) 
 
 
 def _withdraw_keyboard(invite: Invite) -> InlineKeyboardMarkup:
-    return InlineKeyboardMarkup([[button(label("console.button.withdraw_invite"),
+    return keyboards.markup([[button(label("console.button.withdraw_invite"),
                                          cb.WithdrawInvite(invite.id))]])
 
 
@@ -220,7 +221,7 @@ async def _organizers_view(context: TicketQContext, uid: int,
     rows = [[button(label("console.button.revoke", name=_name(g)),
                     cb.RevokeOrganizer(g.user_id))] for g in shown.items]
     _append(rows, pager(shown, cb.OrganizersPage))
-    return fit("\n".join(lines)), InlineKeyboardMarkup(rows)
+    return fit("\n".join(lines)), keyboards.markup(rows)
 
 
 def _append(rows: list[list[InlineKeyboardButton]], row: list[InlineKeyboardButton]) -> None:
@@ -286,7 +287,7 @@ def event_keyboard(event: Event, back_page: int | None = None,
     if back_page is not None:
         rows.append([button(label("console.button.back_to_events"),
                             cb.MyEventsPage(back_page))])
-    return InlineKeyboardMarkup(rows)
+    return keyboards.markup(rows)
 
 
 def _event_text(event: Event) -> str:
@@ -336,7 +337,7 @@ async def _events_view(context: TicketQContext, uid: int,
         rows.append(row)
     _append(rows, pager(shown, cb.MyEventsPage))
     return fit("\n\n".join([head, *(_event_text(e) for e in shown.items)])), \
-        InlineKeyboardMarkup(rows)
+        keyboards.markup(rows)
 
 
 @cb.handles(cb.ConsoleEvent)
@@ -496,13 +497,13 @@ async def _staff_view(context: TicketQContext, uid: int, event_id: int,
     back = [button(label("console.button.back_to_event"), cb.ConsoleEvent(event_id, 0))]
     if not grants:
         lines.append(t("console.staff_empty"))
-        return "\n".join(lines), InlineKeyboardMarkup([back])
+        return "\n".join(lines), keyboards.markup([back])
     lines += [_person_line(g, event.tz) for g in shown.items]
     rows = [[button(label("console.button.revoke", name=_name(g)),
                     cb.RevokeStaff(event_id, g.user_id))] for g in shown.items]
     _append(rows, pager(shown, lambda n: cb.StaffPage(event_id, n)))
     rows.append(back)
-    return fit("\n".join(lines)), InlineKeyboardMarkup(rows)
+    return fit("\n".join(lines)), keyboards.markup(rows)
 
 
 @cb.handles(cb.RevokeStaff)
@@ -554,7 +555,7 @@ async def _cancel_question(context: TicketQContext, uid: int,
     event = figures.event
     if event.status is EventStatus.CANCELLED:
         raise DomainError(ErrorCode.EVENT_ALREADY_CANCELLED)
-    markup = InlineKeyboardMarkup([
+    markup = keyboards.markup([
         [button(label("console.cancel_yes"), cb.CancelConfirm(event_id))],
         [button(label("console.cancel_no"), cb.CancelKeep(event_id))],
     ])

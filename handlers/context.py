@@ -11,6 +11,7 @@ from core.access.service import AccessService
 from core.catalog.service import CatalogService
 from core.door.service import CheckinService
 from core.kernel.clock import Clock
+from core.language.service import LanguageService
 from core.lottery.groups import GroupService
 from core.lottery.service import LotteryService
 from core.organizer.admin import AdminService
@@ -49,6 +50,8 @@ class Services:
     miniapp_url: str = ""
     # Wakes the outbox worker right after a handler committed new outbox items.
     wake_outbox: Callable[[], None] = field(default=_nothing)
+    # Who reads which language (None: everyone reads their Telegram language, unstored).
+    languages: LanguageService | None = None
 
 
 class TicketQContext(CallbackContext[ExtBot[None], dict, dict, dict]):  # type: ignore[type-arg]

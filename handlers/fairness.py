@@ -9,7 +9,7 @@ from telegram.constants import ParseMode
 
 from handlers.common import reply, user_id
 from handlers.context import TicketQContext
-from handlers.texts import fit, plain, t
+from handlers.texts import fit, plain, t, title_of
 
 
 def _event_id_arg(context: TicketQContext) -> int | None:
@@ -32,7 +32,7 @@ async def cmd_fairness(update: Update, context: TicketQContext) -> None:
         return
     info = await context.services.lottery.fairness_info(event_id)
     event = info["event"]
-    lines = [t("fairness.title", event=event.title),
+    lines = [t("fairness.title", event=title_of(event)),
              t("fairness.commitment", commitment=info["commitment"])]
     if info.get("beacon_round") is not None:
         lines.append(t("fairness.beacon", round=info["beacon_round"],

@@ -15,9 +15,10 @@ from core.tickets.actions import HolderAction
 from core.tickets.model import format_short_code
 from core.tickets.service import TicketView
 from handlers import callbacks as cb
+from handlers import i18n
 from handlers.lengths import ELLIPSIS, cut, utf16_len
 from handlers.paging import TICKETS_PER_PAGE, Page, paginate
-from handlers.texts import format_day, lottery_stage, plain, t
+from handlers.texts import format_day, lottery_stage, plain, t, title_of
 
 # Telegram shows long button labels cut off anyway; keep them readable. Lengths are counted
 # as Telegram counts them: UTF-16 code units.
@@ -26,6 +27,21 @@ LABEL_MAX = 48
 TYPE_IN_LABEL_MAX = 16
 PICKER_MAX = 10
 PICKER_ROW = 5
+
+
+def markup(rows: Sequence[Sequence[InlineKeyboardButton]]) -> InlineKeyboardMarkup:
+    """An inline keyboard in the reader's reading order: rows are declared in reading order
+    (first = where a reader starts: Previous before Next, 1 before 2) and laid out right to
+    left for a language written right to left. Every keyboard is built through here, so no
+    button order is hard-coded left to right."""
+    rtl = i18n.get().rtl
+    return InlineKeyboardMarkup([list(reversed(row)) if rtl else list(row) for row in rows])
+
+
+def chunked(buttons: Sequence[InlineKeyboardButton],
+         per_row: int) -> list[list[InlineKeyboardButton]]:
+    """``buttons`` in rows of ``per_row`` (reading order; :func:`markup` lays them out)."""
+    return [list(buttons[i:i + per_row]) for i in range(0, len(buttons), per_row)]
 
 
 def fitted(head: str, tail: str, limit: int = LABEL_MAX) -> str:
@@ -67,7 +83,7 @@ def pager(page: Page[Any], make: Callable[[int], cb.Action]) -> list[InlineKeybo
 
 def main_menu() -> InlineKeyboardMarkup:
     """Browse events / my tickets (welcome message)."""
-    return InlineKeyboardMarkup([
+    return markup([
         [button(label("button.browse"), cb.ListPage(0))],
         [button(label("button.my_tickets"), cb.MyTickets())],
     ])
@@ -85,13 +101,13 @@ def event_list(page: EventPage) -> InlineKeyboardMarkup:
     if nav:
         rows.append(nav)
     rows.append([button(label("button.my_tickets"), cb.MyTickets())])
-    return InlineKeyboardMarkup(rows)
+    return markup(rows)
 
 
 def event_label(event: Event) -> str:
     """An event's button in the list: its title (cut first) and its day, so two events of
     the same name can be told apart."""
-    return label_cutting("button.event", "title", title=event.title,
+    return label_cutting("button.event", "title", title=title_of(event),
                          day=format_day(event.local_start()))
 
 
@@ -115,7 +131,7 @@ def event_card(card: EventCard) -> InlineKeyboardMarkup:
                 action = cb.ChooseType(offer.ticket_type.id)
             rows.append([button(text, action)])
     rows.append([button(label("button.back_to_list"), cb.ListPage(0))])
-    return InlineKeyboardMarkup(rows)
+    return markup(rows)
 
 
 def lottery_card(card: EventCard, info: LotteryInfo) -> InlineKeyboardMarkup:
@@ -126,7 +142,7 @@ def lottery_card(card: EventCard, info: LotteryInfo) -> InlineKeyboardMarkup:
                                       price=o.ticket_type.price),
                         cb.EnterLottery(o.ticket_type.id))] for o in card.offers]
     rows.append([button(label("button.back_to_list"), cb.ListPage(0))])
-    return InlineKeyboardMarkup(rows)
+    return markup(rows)
 
 
 def _number_picker(make: Callable[[int], cb.Action], max_quantity: int,
@@ -136,7 +152,7 @@ def _number_picker(make: Callable[[int], cb.Action], max_quantity: int,
     rows = [numbers[i:i + PICKER_ROW] for i in range(0, len(numbers), PICKER_ROW)]
     back = cb.ShowEvent(event_id) if event_id else cb.ListPage(0)
     rows.append([button(label("button.back_to_event"), back)])
-    return InlineKeyboardMarkup(rows)
+    return markup(rows)
 
 
 def quantity_picker(ticket_type_id: int, max_quantity: int,
@@ -180,7 +196,7 @@ def entry_picker(ticket_type_id: int, max_quantity: int,
 
 def hold_followup(order_id: int) -> InlineKeyboardMarkup:
     """Under the "seats held" message: cancel the hold."""
-    return InlineKeyboardMarkup([[button(label("button.cancel_hold"), cb.Release(order_id))]])
+    return markup([[button(label("button.cancel_hold"), cb.Release(order_id))]])
 
 
 def label_cutting(key: str, part: str, /, **params: object) -> str:
@@ -200,7 +216,7 @@ def label_cutting(key: str, part: str, /, **params: object) -> str:
 def ticket_label(view: TicketView) -> str:
     """A ticket's button: event · type · code, the title cut first so the type and the code
     (what tells two tickets apart) always show."""
-    return label_cutting("mytickets.button", "event", event=view.event.title,
+    return label_cutting("mytickets.button", "event", event=title_of(view.event),
                          ticket_type=cut(view.ticket_type.name, TYPE_IN_LABEL_MAX),
                          code=format_short_code(view.ticket.short_code))
 
@@ -222,13 +238,13 @@ def my_tickets(views: Sequence[TicketView], entries: Sequence[EntryView] = (),
             rows.append([button(ticket_label(item), cb.ShowTicket(item.ticket.id))])
             rows += holder_action_rows(item)
         else:
-            rows.append([button(label("mytickets.entry_button", event=item.event.title),
+            rows.append([button(label("mytickets.entry_button", event=title_of(item.event)),
                                 cb.ShowEvent(item.event.id))])
     nav = pager(shown, cb.MyTicketsPage)
     if nav:
         rows.append(nav)
     rows.append([button(label("button.browse"), cb.ListPage(0))])
-    return InlineKeyboardMarkup(rows)
+    return markup(rows)
 
 
 def holder_action_rows(view: TicketView) -> list[list[InlineKeyboardButton]]:
@@ -248,12 +264,12 @@ def holder_action_rows(view: TicketView) -> list[list[InlineKeyboardButton]]:
 
 def back_to_list() -> InlineKeyboardMarkup:
     """A single "All events" button."""
-    return InlineKeyboardMarkup([[button(label("button.back_to_list"), cb.ListPage(0))]])
+    return markup([[button(label("button.back_to_list"), cb.ListPage(0))]])
 
 
 def back_to_event(event_id: int) -> InlineKeyboardMarkup:
     """A single "Back" button to an event's card."""
-    return InlineKeyboardMarkup([[button(label("button.back_to_event"), cb.ShowEvent(event_id))]])
+    return markup([[button(label("button.back_to_event"), cb.ShowEvent(event_id))]])
 
 
 # The buttons an outbox edit may put under a message (core names them; the bot draws them).
@@ -263,7 +279,7 @@ SCREEN_BUTTONS = frozenset({"my_tickets", "events"})
 def screen_markup(name: str | None) -> InlineKeyboardMarkup | None:
     """Buttons for a screen edited by the outbox: ``my_tickets``, ``events`` or none."""
     if name == "my_tickets":
-        return InlineKeyboardMarkup([[button(label("button.my_tickets"), cb.MyTickets())]])
+        return markup([[button(label("button.my_tickets"), cb.MyTickets())]])
     if name == "events":
         return back_to_list()
     return None

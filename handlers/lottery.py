@@ -16,7 +16,7 @@ from handlers import keyboards
 from handlers.common import send_invoice, show, user_id
 from handlers.context import TicketQContext
 from handlers.fairness import ask_for_phone
-from handlers.texts import t
+from handlers.texts import t, title_of
 
 
 @cb.handles(cb.EnterLottery)
@@ -37,7 +37,7 @@ async def on_enter(update: Update, context: TicketQContext, action: cb.EnterLott
         if err.code is ErrorCode.PHONE_REQUIRED:
             await ask_for_phone(update, context)
         raise
-    text = t("lottery.picker", event=choice.event.title, ticket_type=choice.ticket_type.name,
+    text = t("lottery.picker", event=title_of(choice.event), ticket_type=choice.ticket_type.name,
              price=choice.ticket_type.price, max=choice.max_quantity)
     markup = keyboards.entry_picker(choice.ticket_type.id, choice.max_quantity,
                                     event_id=choice.event.id)
@@ -65,10 +65,10 @@ async def on_entry_quantity(update: Update, context: TicketQContext,
     draw = event.lottery.draw_at.astimezone(event.tz) if event.lottery else None
     await show(update, context,
                t("lottery.entry_started", quantity=entry.quantity, ticket_type=ticket_type.name,
-                 event=event.title, total=entry.total, draw=draw))
+                 event=title_of(event), total=entry.total, draw=draw))
     await send_invoice(
         context, chat.id,
-        title=t("invoice.title", event=event.title),
+        title=t("invoice.title", event=title_of(event)),
         description=t("invoice.lottery_description", quantity=entry.quantity,
                       ticket_type=ticket_type.name, draw=draw, venue=event.venue),
         label=t("invoice.lottery_label", quantity=entry.quantity,

@@ -23,7 +23,7 @@ from handlers import callbacks as cb
 from handlers.common import ShownOnScreen, cut, reply, send_invoice, show, user_id
 from handlers.context import TicketQContext
 from handlers.delivery import first_attempt, record_failure
-from handlers.texts import error_text, plain, plural, t
+from handlers.texts import error_text, plain, plural, t, title_of
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +58,7 @@ async def on_choose_type(update: Update, context: TicketQContext,
                 update, context, action.ticket_type_id, err):
             raise ShownOnScreen(err) from err
         raise
-    text = t("picker.prompt", event=choice.event.title, ticket_type=choice.ticket_type.name,
+    text = t("picker.prompt", event=title_of(choice.event), ticket_type=choice.ticket_type.name,
              price=choice.ticket_type.price, max=choice.max_quantity)
     markup = keyboards.quantity_picker(choice.ticket_type.id, choice.max_quantity,
                                        event_id=choice.event.id)
@@ -96,7 +96,7 @@ async def _redraw_picker(update: Update, context: TicketQContext, uid: int,
     back = keyboards.back_to_event(event.id)
     if choice.available == 0:
         await show(update, context, t("picker.sold_out", ticket_type=ticket_type.name,
-                                      event=event.title), back)
+                                      event=title_of(event)), back)
     elif choice.max_quantity == 0:
         await show(update, context, error_text(DomainError(
             ErrorCode.USER_LIMIT_REACHED, limit=ticket_type.per_user_limit)), back)
@@ -104,12 +104,12 @@ async def _redraw_picker(update: Update, context: TicketQContext, uid: int,
         picker = keyboards.quantity_picker(ticket_type.id, choice.max_quantity,
                                            event_id=event.id)
         if err.code is ErrorCode.NOT_ENOUGH_SEATS:
-            text = t("picker.fewer_left", event=event.title,
+            text = t("picker.fewer_left", event=title_of(event),
                      seats=plural("count.seats", choice.available),
                      ticket_type=ticket_type.name, price=ticket_type.price)
         else:  # the user's own limit is what binds
             text = error_text(err) + "\n\n" + t(
-                "picker.prompt", event=event.title, ticket_type=ticket_type.name,
+                "picker.prompt", event=title_of(event), ticket_type=ticket_type.name,
                 price=ticket_type.price, max=choice.max_quantity)
         await show(update, context, text, picker)
 
@@ -144,7 +144,7 @@ async def on_hold(update: Update, context: TicketQContext, action: cb.HoldSeats)
     order, event, ticket_type = hold.order, hold.event, hold.ticket_type
     shown = await show(update, context,
                        t("hold.placed", quantity=order.quantity, ticket_type=ticket_type.name,
-                         event=event.title, total=order.total,
+                         event=title_of(event), total=order.total,
                          duration=plural("count.minutes", services.purchase.hold_minutes)),
                        keyboards.hold_followup(order.id))
     if shown is not None and (screen is None or shown.message_id != screen[1]):
@@ -153,7 +153,7 @@ async def on_hold(update: Update, context: TicketQContext, action: cb.HoldSeats)
     try:
         await send_invoice(
             context, chat.id,
-            title=t("invoice.title", event=event.title),
+            title=t("invoice.title", event=title_of(event)),
             description=t("invoice.description", quantity=order.quantity,
                           ticket_type=ticket_type.name, when=event.local_start(),
                           venue=event.venue),

@@ -15,18 +15,26 @@ Keys:
 
 from __future__ import annotations
 
+import functools
 import html
 import logging
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
+
+from babel import Locale
+from babel.dates import format_datetime as babel_format_datetime
+from babel.dates import format_time, get_timezone_gmt, match_skeleton
+from babel.numbers import NumberPattern, format_decimal, parse_pattern
 
 from core.catalog.model import Event, EventStatus, LotteryState, SaleMode
 from core.catalog.service import EventCard, EventPage, EventSummary, Offer
 from core.catalog.spec import SpecIssue
 from core.kernel.errors import DomainError, ErrorCode
+from core.kernel.localized import LocalText
 from core.kernel.money import Money, currency_exponent
 from core.lottery.model import EntryStatus, LotteryFigures, WindowPhase
 from core.lottery.service import EntryView, LotteryInfo
@@ -36,7 +44,7 @@ from core.payments.model import RefundStatus
 from core.payments.plans import RefundReason
 from core.tickets.model import TicketStatus, format_short_code
 from core.tickets.service import TicketView
-from handlers import lengths
+from handlers import i18n, lengths
 from handlers.paging import TICKETS_PER_PAGE, paginate
 
 log = logging.getLogger(__name__)
@@ -206,6 +214,7 @@ TEXTS: dict[str, str] = {
         "4. Your tickets arrive here as QR codes. /mytickets shows them again.\n\n"
         "At the door, show the QR code (or read out the short code under it)."
     ),
+    "help.language": "\n🌐 /language — choose the language I write to you in.",
     "help.admin": (
         "\n\n<b>Organizers</b>\n"
         "/import — how to add an event from a YAML or JSON file\n"
@@ -227,6 +236,24 @@ TEXTS: dict[str, str] = {
     "fallback.unsupported": (
         "I can't do anything with that kind of message. I work with buttons and commands: "
         "/events shows what is on sale, /mytickets your tickets, /help everything else."
+    ),
+    # --- language (handlers/language.py) and the bot's profile per language --------------------
+    "language.prompt": "🌐 Which language should I use with you?",
+    "language.button": "{name}",
+    "language.button_current": "✅ {name}",
+    "language.changed": "✅ Done: I will write to you in English from now on.",
+    "command.events": "Browse upcoming events",
+    "command.mytickets": "Show my tickets",
+    "command.return": "Return tickets (resold to the waiting list)",
+    "command.help": "How buying tickets works",
+    "command.start": "Start over",
+    "command.language": "Change the language",
+    "bot.short_description": "Tickets for upcoming events: browse, pay in the chat, get QR codes.",
+    "bot.description": (
+        "I sell tickets for upcoming events. Browse the events, pick a ticket type and pay "
+        "right here in the chat; your tickets arrive as QR codes to show at the door. Some "
+        "events are sold by a fair lottery: you pay to enter and get every cent back if you "
+        "are not drawn."
     ),
     # --- counts (one plural helper: :func:`plural`; issue 14 moves these to ngettext) -----
     "count.minutes.one": "{count} minute",
@@ -922,6 +949,7 @@ TEXTS: dict[str, str] = {
     "error.invite_expired": "This invite link has expired. Ask for a new one.",
     "error.invite_revoked": "This invite link was withdrawn.",
     "error.event_already_cancelled": "This event is already cancelled.",
+    "error.invalid_language": "I do not speak that language yet.",
     "error.capacity_below_sold": (
         "{name} already has {sold} tickets sold, so its capacity cannot go below {sold}."
     ),
@@ -961,6 +989,7 @@ TEXTS: dict[str, str] = {
         "must be false: this lottery verifies phones, so its tickets stay with the winners"
     ),
     "spec.transfer_after_start": "must not be after the event starts",
+    "spec.bad_language": "must be a language code like en or de (got {value})",
     "spec.unknown": "is invalid ({code})",
 }
 
@@ -977,6 +1006,9 @@ OUTBOX_KEYS: frozenset[str] = frozenset(
     | {f"refund_started.{reason.value}" for reason in RefundReason}
 )
 
+_PLURALS: dict[str, tuple[str, str]] = i18n.plural_groups(TEXTS)
+_PLURAL_MEMBER: dict[str, str] = i18n.plural_member(TEXTS)
+
 SPEC_CODES: frozenset[str] = frozenset({
     "required", "not_text", "too_long", "not_integer", "out_of_range", "unknown_timezone",
     "bad_datetime", "bad_price", "too_many_decimals", "required_list", "too_many",
@@ -984,15 +1016,9 @@ SPEC_CODES: frozenset[str] = frozenset({
     "mixed_currencies", "bad_choice",
     "not_boolean", "in_past", "required_for_lottery", "close_before_open",
     "draw_before_close", "draw_after_start", "phone_bound", "transfer_after_start",
+    "bad_language",
 })
 
-_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
-_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
-# Currencies written with a leading symbol; all others get the ISO code after the amount.
-_PREFIX_SYMBOLS: dict[str, str] = {
-    "EUR": "€", "USD": "$", "GBP": "£", "JPY": "¥", "INR": "₹", "KRW": "₩", "ILS": "₪",
-    "UAH": "₴", "TRY": "₺", "NGN": "₦", "VND": "₫", "PHP": "₱",
-}
 _TAG = re.compile(r"<[^>]*>")
 
 
@@ -1007,28 +1033,48 @@ class _Params(dict[str, str]):
 
 
 def t(key: str, /, **params: Any) -> str:
-    """Render the text ``key`` with ``params`` escaped for Telegram HTML.
+    """Render the text ``key`` in the current reader's language (:mod:`handlers.i18n`) with
+    ``params`` escaped for Telegram HTML.
 
     Money renders with :func:`format_money`, aware datetimes with :func:`format_local`,
-    sequences as comma-separated lists; :class:`Html` values are inserted as they are.
+    numbers with the reader's digit grouping, sequences as comma-separated lists;
+    :class:`Html` values are inserted as they are. In a right-to-left language every
+    inserted value is bidi-isolated (codes, numbers and names keep their own direction).
 
     Raises:
         KeyError: for an unknown key (a programming error).
     """
-    template = TEXTS[key]
-    values = _Params({name: _render(value) for name, value in params.items()})
+    return _fill(key, _template(key, None), params)
+
+
+def tn(key: str, count: int, /, **params: Any) -> str:
+    """Render the counted text ``key`` (``key.one`` / ``key.other``, or ``key.one`` next to
+    ``key``) in the form the reader's language uses for ``count``."""
+    return _fill(key, _template(key, count), params)
+
+
+def _template(key: str, count: int | None) -> str:
+    base = _PLURAL_MEMBER.get(key, key if key in _PLURALS else None)
+    if base is None:
+        return i18n.template(key, TEXTS[key])
+    one, other = _PLURALS[base]
+    if count is None:
+        count = 1 if key == one else 2
+    return i18n.plural_template(base, TEXTS[one], TEXTS[other], count)
+
+
+def _fill(key: str, template: str, params: Mapping[str, Any]) -> str:
+    isolate = i18n.get().rtl if params else False
+    values = _Params({name: _render(value, name, isolate) for name, value in params.items()})
     values.key = key
     return template.format_map(values)
 
 
 def plural(key: str, count: int, /, **params: Any) -> Html:
-    """The text ``key.one`` for a count of one, else ``key.other``, filled with ``count``.
-
-    The one plural rule of the product (English: "1 minute", "2 minutes"); every counted
-    text goes through here, so issue 14 can swap in ``ngettext`` in one place.
-    """
-    form = "one" if count == 1 else "other"
-    return Html(t(f"{key}.{form}", count=count, **params))
+    """The counted text ``key`` for ``count`` in the reader's language (gettext plural forms:
+    English "1 minute" / "2 minutes", Russian three forms, Japanese one), filled with
+    ``count``."""
+    return Html(tn(key, count, count=count, **params))
 
 
 def page_suffix(page: int, pages: int) -> Html:
@@ -1049,13 +1095,42 @@ def plain(text: str) -> str:
 _to_plain = plain
 
 
-def _render(value: Any) -> str:
+# Parameters that are identifiers, not quantities: shown as they are, never grouped.
+_VERBATIM = frozenset({"event_id", "user_id", "round", "id", "max_kb", "size_kb", "code"})
+FSI, PDI = "\u2068", "\u2069"
+
+
+def _render(value: Any, name: str = "", isolate: bool = False) -> str:
     if isinstance(value, Html):
         return str(value)
-    return html.escape(_to_str(value), quote=False)
+    if isinstance(value, int) and not isinstance(value, bool) and name not in _VERBATIM \
+            and not name.endswith("_id"):
+        text = html.escape(format_number(value), quote=False)
+    else:
+        text = html.escape(_to_str(value), quote=False)
+    return f"{FSI}{text}{PDI}" if isolate and text else text
+
+
+def isolate(text: str) -> str:
+    """``text`` bidi-isolated when the reader's language is written right to left (a code,
+    a number or a name in a button or a line of the other direction)."""
+    return f"{FSI}{text}{PDI}" if i18n.get().rtl and text else text
+
+
+def title_of(event: Event) -> str:
+    """An event's title in the reader's language (the organizer's translation, else the
+    event's own)."""
+    return event.text_for(i18n.current.get()).title
+
+
+def description_of(event: Event) -> str:
+    """An event's description in the reader's language (else the event's own)."""
+    return event.text_for(i18n.current.get()).description
 
 
 def _to_str(value: Any) -> str:
+    if isinstance(value, LocalText):
+        return value.for_language(i18n.current.get())
     if isinstance(value, Money):
         return format_money(value)
     if isinstance(value, datetime):
@@ -1067,22 +1142,64 @@ def _to_str(value: Any) -> str:
     return str(value)
 
 
-def format_money(money: Money) -> str:
-    """Human form of an amount: ``€25.00``, ``$10.00``, ``¥500``, ``12.50 CHF``, ``500 ⭐``.
+def format_number(number: int | float | Decimal) -> str:
+    """A number as the reader writes it (``1,234`` / ``1.234`` / ``1 234``), with Babel."""
+    language = i18n.get()
+    if isinstance(number, int) and -1000 < number < 1000 and language.latin_digits:
+        return str(number)  # no grouping below a thousand, in every Latin-digit locale
+    return format_decimal(number, locale=language.locale)
 
-    Minor units are split with the currency's exponent by integer arithmetic, never floats.
+
+# Rendering a screen formats the same few prices and start times again and again: the
+# formatted texts are kept per reader's language (keys carry the zone: two aware datetimes
+# of the same instant in different zones are equal).
+_CACHE = 4096
+
+
+def format_money(money: Money) -> str:
+    """An amount as the reader writes it (see :func:`_money_text`)."""
+    return _money_text(money.amount, money.currency.upper(), i18n.current.get())
+
+
+@functools.lru_cache(maxsize=_CACHE)
+def _money_text(amount: int, currency: str, language: str) -> str:
+    """An amount as the reader writes it, with Babel (CLDR): ``€25.00`` in English,
+    ``25,00 €`` in German, ``¥500``, ``12,50 CHF``; Telegram Stars (XTR, no ISO currency)
+    as the reader's number, a no-break space and a star: ``500 ⭐``.
+
+    Minor units are turned into a decimal with the currency's exponent (exact, never a
+    float), and exactly that many decimals are shown.
     """
-    currency = money.currency.upper()
     exponent = currency_exponent(currency)
-    whole, frac = divmod(abs(money.amount), 10**exponent)
-    number = f"{whole:,}" + (f".{frac:0{exponent}d}" if exponent else "")
-    sign = "-" if money.amount < 0 else ""
+    value = Decimal(amount).scaleb(-exponent)
+    locale = i18n.language(language).locale
     if currency == "XTR":
-        return f"{sign}{number} ⭐"
-    symbol = _PREFIX_SYMBOLS.get(currency)
-    if symbol:
-        return f"{sign}{symbol}{number}"
-    return f"{sign}{number} {currency}"
+        return f"{format_decimal(value, locale=locale)}\u00a0⭐"
+    pattern = _money_pattern(str(locale), exponent)
+    return str(pattern.apply(value, locale, currency=currency, currency_digits=False))
+
+
+@functools.lru_cache(maxsize=64)
+def _money_pattern(locale: str, exponent: int) -> NumberPattern:
+    """The locale's currency pattern with exactly ``exponent`` decimals."""
+    pattern = parse_pattern(Locale.parse(locale).currency_formats["standard"].pattern)
+    pattern.frac_prec = (exponent, exponent)
+    return pattern
+
+
+@functools.lru_cache(maxsize=64)
+def _skeleton_pattern(locale: str, skeleton: str) -> str:
+    """The CLDR pattern a skeleton resolves to in ``locale`` (what ``format_skeleton`` does
+    on every call, once)."""
+    formats = Locale.parse(locale).datetime_skeletons
+    match = match_skeleton(skeleton, formats) or skeleton
+    return str(formats[match].pattern) if match in formats else skeleton
+
+
+def _skeleton(skeleton: str, dt: datetime) -> str:
+    locale = i18n.get().locale
+    return str(babel_format_datetime(dt, _skeleton_pattern(str(locale), skeleton),
+                                     locale=locale))
 
 
 def format_price_range(low: Money | None, high: Money | None) -> str:
@@ -1095,24 +1212,58 @@ def format_price_range(low: Money | None, high: Money | None) -> str:
 
 
 def format_local(dt: datetime, zone: str | ZoneInfo | None = None) -> str:
-    """A time as people read it: ``Sat 12 Dec 2026, 21:00 CET``.
+    """A time as the reader writes it, with Babel (CLDR), and its zone:
+    ``Sat, 12 Dec 2026, 21:00 CET``, ``Sa., 12. Dez. 2026, 21:00 MEZ``,
+    ``2026年12月12日(土) 21:00 GMT+01:00``.
 
     Args:
         dt: an aware datetime (naive ones are shown without a zone).
         zone: convert to this IANA zone first; by default ``dt``'s own zone is kept (use
-            ``event.local_start()`` for an event's start).
+            ``event.local_start()`` for an event's start: the event's time zone).
     """
     if zone is not None and dt.tzinfo is not None:
         dt = dt.astimezone(zone if isinstance(zone, ZoneInfo) else ZoneInfo(zone))
-    text = (f"{_DAYS[dt.weekday()]} {dt.day} {_MONTHS[dt.month - 1]} {dt.year}, "
-            f"{dt.hour:02d}:{dt.minute:02d}")
-    name = dt.tzname() if dt.tzinfo is not None else None
-    return f"{text} {name}" if name else text
+    return _local_text(dt, str(dt.tzinfo), i18n.current.get())
+
+
+@functools.lru_cache(maxsize=_CACHE)
+def _local_text(dt: datetime, _zone: str, language: str) -> str:
+    with i18n.use(language):
+        return _local_text_now(dt)
+
+
+def _local_text_now(dt: datetime) -> str:
+    locale = i18n.get().locale
+    date = _skeleton("yMMMEd", dt)
+    time = format_time(dt, "short", locale=locale)
+    text = str(locale.datetime_formats["medium"]).replace("{1}", date).replace("{0}", time)
+    if dt.tzinfo is None:
+        return text
+    return f"{text} {_zone_name(dt)}"
+
+
+def _zone_name(dt: datetime) -> str:
+    """The zone's abbreviation as the reader knows it (CET, MEZ, EST); the GMT offset where
+    the language has none (GMT+01:00)."""
+    locale = i18n.get().locale
+    candidates = [locale] + ([Locale("en")] if locale.language == "en" else [])
+    for candidate in candidates:
+        name = str(babel_format_datetime(dt, "z", locale=candidate))
+        if name and name[0] not in "+-" and " " not in name:
+            return name
+    return str(get_timezone_gmt(dt, "long", locale=locale))
 
 
 def format_day(dt: datetime) -> str:
-    """A day as a button shows it: ``Fri 18 Jul`` (in ``dt``'s own zone)."""
-    return f"{_DAYS[dt.weekday()]} {dt.day} {_MONTHS[dt.month - 1]}"
+    """A day as a button shows it: ``Fri 18 Jul`` / ``Fr., 18. Juli`` (in ``dt``'s own
+    zone), with Babel."""
+    return _day_text(dt, str(dt.tzinfo), i18n.current.get())
+
+
+@functools.lru_cache(maxsize=_CACHE)
+def _day_text(dt: datetime, _zone: str, language: str) -> str:
+    with i18n.use(language):
+        return _skeleton("MMMEd", dt)
 
 
 def error_text(error: DomainError) -> str:
@@ -1120,8 +1271,8 @@ def error_text(error: DomainError) -> str:
     code = error.code.value if isinstance(error.code, ErrorCode) else str(error.code)
     params = dict(error.params)
     if error.code is ErrorCode.USER_LIMIT_REACHED and params.get("remaining") is not None:
-        return t(_singular("error.user_limit_reached.remaining", params.get("limit")),
-                 **params)
+        return tn("error.user_limit_reached.remaining", _count(params.get("limit")),
+                  **params)
     if error.code is ErrorCode.INVALID_EVENT_SPEC:
         issues = params.get("issues") or []
         return t("error.invalid_event_spec", issues=Html(spec_issues_text(issues)))
@@ -1130,8 +1281,8 @@ def error_text(error: DomainError) -> str:
         log.error("no text for error code %r", code)
         return t("error.unexpected")
     counted = _COUNTED_BY.get(error.code) if isinstance(error.code, ErrorCode) else None
-    if counted is not None:
-        key = _singular(key, params.get(counted))
+    if counted is not None and key in _PLURALS:
+        return tn(key, _count(params.get(counted)), **params)
     return t(key, **params)
 
 
@@ -1143,9 +1294,8 @@ _COUNTED_BY: dict[ErrorCode, str] = {
 }
 
 
-def _singular(key: str, count: object) -> str:
-    """``key.one`` when ``count`` is one and that text exists, else ``key``."""
-    return f"{key}.one" if count == 1 and f"{key}.one" in TEXTS else key
+def _count(value: object) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 2
 
 
 def spec_issue_text(issue: SpecIssue, *, plain: bool = False) -> str:
@@ -1157,8 +1307,9 @@ def spec_issue_text(issue: SpecIssue, *, plain: bool = False) -> str:
     """
     key = f"spec.{issue.code}" if issue.code in SPEC_CODES else "spec.unknown"
     params = {**issue.params, "code": issue.code}
-    message = TEXTS[key].format_map(_Params({k: _to_str(v) for k, v in params.items()}))
-    line = f"{issue.path or TEXTS['spec.document']}: {message}"
+    message = _template(key, None).format_map(
+        _Params({k: _to_str(v) for k, v in params.items()}))
+    line = f"{issue.path or _template('spec.document', None)}: {message}"
     return line if plain else html.escape(line, quote=False)
 
 
@@ -1194,10 +1345,10 @@ def event_list_text(page: EventPage) -> str:
 
 def _summary_text(item: EventSummary) -> str:
     event = item.event
-    price = format_price_range(item.price_min, item.price_max) or TEXTS["events.no_price"]
+    price = format_price_range(item.price_min, item.price_max) or t("events.no_price")
     seats = (t("events.sold_out") if item.sold_out
              else plural("events.seats_left", item.available))
-    return t("events.item", title=event.title, when=event.local_start(), venue=event.venue,
+    return t("events.item", title=title_of(event), when=event.local_start(), venue=event.venue,
              price=price, seats=Html(seats))
 
 
@@ -1207,9 +1358,9 @@ CARD_DESCRIPTION_MAX = 2000
 
 
 def _card_head(event: Event) -> list[str]:
-    parts = [t("card.header", title=event.title)]
-    if event.description:
-        description = lengths.cut(event.description, CARD_DESCRIPTION_MAX)
+    parts = [t("card.header", title=title_of(event))]
+    if description_of(event):
+        description = lengths.cut(description_of(event), CARD_DESCRIPTION_MAX)
         parts.append(html.escape(description, quote=False))
     parts.append(t("card.where_when", venue=event.venue, when=event.local_start()))
     return parts
@@ -1300,7 +1451,7 @@ def lottery_card_text(card: EventCard, info: LotteryInfo) -> str:
 def ticket_caption(view: TicketView) -> str:
     """Caption under a ticket's QR code (shared by the outbox and /mytickets)."""
     ticket, event = view.ticket, view.event
-    text = t("ticket.caption", event=event.title, ticket_type=view.ticket_type.name,
+    text = t("ticket.caption", event=title_of(event), ticket_type=view.ticket_type.name,
              when=event.local_start(), venue=event.venue,
              code=format_short_code(ticket.short_code))
     if ticket.status is TicketStatus.REVOKED:
@@ -1328,7 +1479,7 @@ def my_tickets_text(views: Sequence[TicketView], entries: Sequence[EntryView] = 
             lines.append("")
     if page_views:
         lines.append(t("mytickets.title"))
-        lines += [t("mytickets.item", event=v.event.title, ticket_type=v.ticket_type.name,
+        lines += [t("mytickets.item", event=title_of(v.event), ticket_type=v.ticket_type.name,
                     when=v.event.local_start(), code=format_short_code(v.ticket.short_code))
                   for v in page_views]
         lines.append(t("mytickets.hint"))
@@ -1346,7 +1497,7 @@ def _entry_line(view: EntryView) -> str:
         status = t("mytickets.entry.entered", draw=draw)
     if entry.draw_position:
         status += t("mytickets.entry.position", position=entry.draw_position)
-    return t("mytickets.entry", event=event.title, quantity=entry.quantity,
+    return t("mytickets.entry", event=title_of(event), quantity=entry.quantity,
              ticket_type=view.ticket_type.name, status=Html(status))
 
 
@@ -1384,13 +1535,18 @@ def _lottery_figures_lines(figures: LotteryFigures, currency: str) -> list[str]:
     return [
         t("stats.lottery", state=figures.state.value),
         t("stats.lottery_entries", entries=figures.entries, tickets_asked=figures.tickets_asked,
-          seats=figures.seats, oversubscription=f"{figures.oversubscription:.1f}×"),
+          seats=figures.seats, oversubscription=_times(figures.oversubscription)),
         t("stats.lottery_winners", winners=figures.winners, tickets_won=figures.tickets_won),
         t("stats.lottery_paid", paid=figures.paid or money(0), held=money(figures.money_held)),
         t("stats.lottery_refunds", done=done[0], done_amount=money(done[1]),
           pending=pending[0], pending_amount=money(pending[1]),
           failed=failed[0], failed_amount=money(failed[1])),
     ]
+
+
+def _times(factor: float) -> str:
+    """``2.5×`` in the reader's digits."""
+    return format_decimal(factor, format="0.0", locale=i18n.get().locale) + "×"
 
 
 def event_figures_text(figures: EventFigures) -> str:

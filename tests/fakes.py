@@ -204,6 +204,7 @@ class _UserRow:
     language_code: str | None
     created_at: datetime
     seen_at: datetime
+    language: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -427,7 +428,8 @@ class InMemoryEventRepository(_Repo):
             status=EventStatus.PUBLISHED if spec.publish else EventStatus.DRAFT,
             sale_mode=spec.sale_mode, lottery=lottery,
             lottery_state=LotteryState.OPEN if lottery else None,
-            transfers=_stored_policy(spec.transfers))
+            transfers=_stored_policy(spec.transfers), language=spec.language,
+            translations=spec.translations)
         tables.events[event_id] = _EventRow(
             event, created_by=created_by, created_at=_utc(now),
             lottery_seed=seed.hex() if seed else None,
@@ -537,7 +539,8 @@ class InMemoryEventRepository(_Repo):
         event = replace(old, title=spec.title, description=spec.description,
                         venue=spec.venue, starts_at=_utc(spec.starts_at),
                         timezone=spec.timezone, sale_mode=spec.sale_mode, lottery=window,
-                        lottery_state=state, transfers=_stored_policy(spec.transfers))
+                        lottery_state=state, transfers=_stored_policy(spec.transfers),
+                        language=spec.language, translations=spec.translations)
         tables.events[event_id] = replace(row, event=event, **values)
         mine = sorted((tt for tt in tables.ticket_types.values() if tt.event_id == event_id),
                       key=lambda tt: (tt.position, tt.id))
@@ -1236,12 +1239,41 @@ class InMemoryUserRepository(_Repo):
         known = tables.users.get(user_id)
         tables.users[user_id] = _UserRow(
             user_id, first_name[:128], language_code,
-            known.created_at if known else _utc(now), _utc(now))
+            known.created_at if known else _utc(now), _utc(now),
+            known.language if known else None)
 
     async def first_name(self, user_id: int) -> str | None:
         await _round_trip()
         user = self._t.users.get(user_id)
         return user.first_name if user else None
+
+    async def language(self, user_id: int) -> str | None:
+        await _round_trip()
+        user = self._t.users.get(user_id)
+        return user.language if user else None
+
+    async def remember_language(self, *, user_id: int, first_name: str, language: str,
+                                language_code: str | None, now: datetime) -> str:
+        await _round_trip()
+        tables = self._tx.write()
+        known = tables.users.get(user_id)
+        if known is None:
+            tables.users[user_id] = _UserRow(user_id, first_name[:128], language_code,
+                                             _utc(now), _utc(now), language)
+            return language
+        if known.language is None:
+            tables.users[user_id] = replace(known, language=language)
+            return language
+        return known.language
+
+    async def choose_language(self, *, user_id: int, first_name: str, language: str,
+                              now: datetime) -> None:
+        await _round_trip()
+        tables = self._tx.write()
+        known = tables.users.get(user_id)
+        tables.users[user_id] = (
+            replace(known, language=language) if known is not None
+            else _UserRow(user_id, first_name[:128], None, _utc(now), _utc(now), language))
 
 
 class InMemoryOutbox(_Repo):

@@ -63,8 +63,13 @@ def _chat_of(update: dict[str, Any]) -> int | None:
         if isinstance(sender, dict) and isinstance(sender.get("id"), int):
             return int(sender["id"])
     return None
+
+
 # Telegram opens a Mini App only over HTTPS, on a host with a dot (no loopback, no bare names).
 _WEB_APP_URL = re.compile(r"^https://[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+(:\d+)?(/\S*)?$")
+_LANGUAGE_CODE_RE = re.compile(r"[a-z]{2}")
+MAX_BOT_DESCRIPTION = 512
+MAX_BOT_SHORT_DESCRIPTION = 120
 _CURRENCY_RE = re.compile(r"^[A-Z]{3}$")
 # Lengths as Telegram counts them: UTF-16 code units of the text after entity parsing.
 MAX_TEXT = 4096
@@ -241,6 +246,9 @@ class TelegramBotApi:
         self.pre_checkout_queries: dict[str, _PendingQuery] = {}
         self.commands: dict[tuple[str, str], list[dict[str, Any]]] = {}
         self.menu_buttons: dict[int, dict[str, Any]] = {}  # chat id (0: the default)
+        # The bot's descriptions by language_code ("" = everyone without their own).
+        self.descriptions: dict[str, str] = {}
+        self.short_descriptions: dict[str, str] = {}
         self._global_window: deque[float] = deque()
         self._chat_flood: dict[int, _ChatFlood] = {}
         self.photo_groups: dict[str, list[StoredFile]] = {}
@@ -263,6 +271,10 @@ class TelegramBotApi:
             "getmycommands": self.get_my_commands,
             "setchatmenubutton": self.set_chat_menu_button,
             "deletemycommands": self.delete_my_commands,
+            "setmydescription": self.set_my_description,
+            "getmydescription": self.get_my_description,
+            "setmyshortdescription": self.set_my_short_description,
+            "getmyshortdescription": self.get_my_short_description,
             "getupdates": self.get_updates,
             "sendmessage": self.send_message,
             "editmessagetext": self.edit_message_text,
@@ -686,9 +698,53 @@ class TelegramBotApi:
         """getWebhookInfo: url, pending_update_count, last error, max_connections..."""
         return self.webhook.info(self.pending_updates())
 
+    @staticmethod
+    def _language_code(params: Params) -> str:
+        """``language_code``: a two-letter ISO 639-1 code, or empty for everyone else."""
+        code = params.get_str("language_code") or ""
+        if code and not _LANGUAGE_CODE_RE.fullmatch(code):
+            raise bad_request("LANG_CODE_INVALID")
+        return code
+
     def _commands_key(self, params: Params) -> tuple[str, str]:
         scope = params.get_json("scope") or {"type": "default"}
-        return json.dumps(scope, sort_keys=True), params.get_str("language_code") or ""
+        return json.dumps(scope, sort_keys=True), self._language_code(params)
+
+    async def set_my_description(self, params: Params) -> Any:
+        """setMyDescription: 0-512 characters per language (empty removes it)."""
+        language = self._language_code(params)
+        text = params.get_str("description") or ""
+        if utf16_len(text) > MAX_BOT_DESCRIPTION:
+            raise bad_request("BOT_DESCRIPTION_INVALID")
+        if text:
+            self.descriptions[language] = text
+        else:
+            self.descriptions.pop(language, None)
+        return True
+
+    async def get_my_description(self, params: Params) -> Any:
+        """getMyDescription: the language's own, else the default one."""
+        language = self._language_code(params)
+        return {"description": self.descriptions.get(language,
+                                                     self.descriptions.get("", ""))}
+
+    async def set_my_short_description(self, params: Params) -> Any:
+        """setMyShortDescription: 0-120 characters per language (empty removes it)."""
+        language = self._language_code(params)
+        text = params.get_str("short_description") or ""
+        if utf16_len(text) > MAX_BOT_SHORT_DESCRIPTION:
+            raise bad_request("BOT_ABOUT_INVALID")
+        if text:
+            self.short_descriptions[language] = text
+        else:
+            self.short_descriptions.pop(language, None)
+        return True
+
+    async def get_my_short_description(self, params: Params) -> Any:
+        """getMyShortDescription: the language's own, else the default one."""
+        language = self._language_code(params)
+        return {"short_description": self.short_descriptions.get(
+            language, self.short_descriptions.get("", ""))}
 
     async def set_my_commands(self, params: Params) -> Any:
         """setMyCommands with Telegram's validation."""

@@ -26,12 +26,14 @@ from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.storage import tables as t
+from bot.storage.event_texts import translations_from_json, translations_to_json
 from bot.storage.groups_store import SqlGroupRepository
 from bot.storage.locks import SqlLocks
 from bot.storage.returns_store import SqlReturnsRepository
 from bot.storage.wizard_store import SqlDraftRepository, update_event
 from core.access.model import Grant, Invite, Role, new_invite_token
 from core.catalog.model import (
+    DEFAULT_LANGUAGE,
     Event,
     EventStatus,
     LotteryState,
@@ -100,6 +102,8 @@ def _event(row: Row[Any]) -> Event:
         lottery_state=LotteryState(row.lottery_state) if row.lottery_state else None,
         transfers=TransferPolicy(allowed=bool(row.transfers_allowed), until=row.transfer_until,
                                  max_per_ticket=row.transfer_max),
+        language=row.language or DEFAULT_LANGUAGE,
+        translations=translations_from_json(row.translations),
     )
 
 
@@ -107,6 +111,7 @@ def transfer_columns(policy: TransferPolicy) -> dict[str, Any]:
     """The ``events`` columns of a transfer policy (an event's creation and its edits)."""
     return {"transfers_allowed": policy.allowed, "transfer_until": policy.until,
             "transfer_max": policy.max_per_ticket}
+
 
 
 def _ticket_type(row: Row[Any]) -> TicketType:
@@ -183,7 +188,8 @@ class SqlEventRepository(_Repo):
             uses_beacon=bool(lottery and lottery.beacon),
             require_phone=bool(lottery and lottery.require_phone),
             **transfer_columns(spec.transfers),
-            created_by=created_by, created_at=now,
+            created_by=created_by, created_at=now, language=spec.language,
+            translations=translations_to_json(spec.translations),
         ).returning(t.events.c.id))
         event_id = result.scalar_one()
         await self.conn.execute(t.ticket_types.insert(), [
@@ -764,6 +770,31 @@ class SqlUserRepository(_Repo):
         result = await self.conn.execute(select(t.users.c.first_name).where(
             t.users.c.id == user_id))
         return result.scalar_one_or_none()
+
+    async def language(self, user_id: int) -> str | None:
+        result = await self.conn.execute(select(t.users.c.language).where(
+            t.users.c.id == user_id))
+        return result.scalar_one_or_none()
+
+    async def remember_language(self, *, user_id: int, first_name: str, language: str,
+                                language_code: str | None, now: datetime) -> str:
+        u = t.users.c
+        stmt = _upsert(self.dialect, t.users).values(
+            id=user_id, first_name=first_name[:128], language_code=language_code,
+            language=language, created_at=now, seen_at=now)
+        stmt = stmt.on_conflict_do_update(index_elements=["id"], set_={
+            "language": func.coalesce(u.language, stmt.excluded.language)})
+        result = await self.conn.execute(stmt.returning(u.language))
+        return str(result.scalar_one())
+
+    async def choose_language(self, *, user_id: int, first_name: str, language: str,
+                              now: datetime) -> None:
+        stmt = _upsert(self.dialect, t.users).values(
+            id=user_id, first_name=first_name[:128], language=language, created_at=now,
+            seen_at=now)
+        stmt = stmt.on_conflict_do_update(index_elements=["id"], set_={
+            "language": stmt.excluded.language})
+        await self.conn.execute(stmt)
 
 
 class SqlOutbox(_Repo):

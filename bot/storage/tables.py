@@ -58,6 +58,7 @@ users = Table(
     Column("id", BigInteger, primary_key=True, autoincrement=False),
     Column("first_name", String(128), nullable=False),
     Column("language_code", String(16)),
+    Column("language", String(16)),  # chosen with /language or set at first contact
     Column("created_at", UTCDateTime, nullable=False),
     Column("seen_at", UTCDateTime, nullable=False),
 )
@@ -94,6 +95,8 @@ events = Table(
     Column("transfers_allowed", Boolean, nullable=False, server_default=text("false")),
     Column("transfer_until", UTCDateTime),
     Column("transfer_max", Integer, nullable=False, server_default="1"),
+    Column("language", String(16), nullable=False, server_default="en"),
+    Column("translations", Text),  # JSON {"de": {"title": ..., "description": ...}}
     Index("ix_events_status_starts", "status", "starts_at"),
 )
 

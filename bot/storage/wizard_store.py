@@ -11,6 +11,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.storage import tables as t
+from bot.storage.event_texts import translations_to_json
 from bot.storage.locks import SqlLocks
 from core.catalog.model import LotteryState
 from core.catalog.spec import EventSpec
@@ -70,7 +71,8 @@ async def update_event(conn: AsyncConnection, event_id: int, spec: EventSpec, *,
     lottery = spec.lottery
     values: dict[str, Any] = {
         "title": spec.title, "description": spec.description, "venue": spec.venue,
-        "starts_at": spec.starts_at, "timezone": spec.timezone,
+        "starts_at": spec.starts_at, "timezone": spec.timezone, "language": spec.language,
+        "translations": translations_to_json(spec.translations),
         "sale_mode": spec.sale_mode.value,
         "entries_open_at": lottery.entries_open_at if lottery else None,
         "entries_close_at": lottery.entries_close_at if lottery else None,

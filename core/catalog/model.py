@@ -7,6 +7,7 @@ from datetime import datetime
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
+from core.kernel.localized import LocalText
 from core.kernel.money import Money
 
 
@@ -45,6 +46,17 @@ class LotteryWindow:
     require_phone: bool = False
 
 
+DEFAULT_LANGUAGE = "en"
+
+
+@dataclass(frozen=True, slots=True)
+class EventText:
+    """An event's title and description in one language."""
+
+    title: str
+    description: str = ""
+
+
 @dataclass(frozen=True, slots=True)
 class TransferPolicy:
     """What the organizer allows holders to do with a ticket they cannot use: give it to a
@@ -73,7 +85,11 @@ NO_TRANSFERS = TransferPolicy(allowed=False)
 
 @dataclass(frozen=True, slots=True)
 class Event:
-    """Something people buy tickets for."""
+    """Something people buy tickets for.
+
+    ``title`` and ``description`` are in the event's ``language``; ``translations`` holds
+    them in other languages (``(("de", EventText(...)), ...)``), see :meth:`text_for`.
+    """
 
     id: int
     title: str
@@ -86,6 +102,26 @@ class Event:
     lottery: LotteryWindow | None = None
     lottery_state: LotteryState | None = None
     transfers: TransferPolicy = NO_TRANSFERS
+    language: str = DEFAULT_LANGUAGE
+    translations: tuple[tuple[str, EventText], ...] = ()
+
+    def title_text(self) -> str | LocalText:
+        """The title as a message parameter: in every language the organizer gave (a
+        :class:`LocalText`, rendered in each recipient's), or just the title."""
+        if not self.translations:
+            return self.title
+        return LocalText(self.title, tuple((code, text.title)
+                                           for code, text in self.translations))
+
+    def text_for(self, language: str) -> EventText:
+        """Title and description for a reader of ``language``: its translation if the
+        organizer gave one, else the event's own (default language). A translation without
+        a description borrows the default one."""
+        if language != self.language:
+            for code, text in self.translations:
+                if code == language:
+                    return EventText(text.title, text.description or self.description)
+        return EventText(self.title, self.description)
 
     @property
     def tz(self) -> ZoneInfo:

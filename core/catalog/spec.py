@@ -10,6 +10,7 @@ its field path, so an organizer can fix the whole file in one go. Nothing here t
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
@@ -19,8 +20,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 
 from core.catalog.model import (
+    DEFAULT_LANGUAGE,
     DIRECT_TRANSFERS,
     NO_TRANSFERS,
+    EventText,
     LotteryWindow,
     SaleMode,
     TransferPolicy,
@@ -129,6 +132,8 @@ class EventSpec:
     # A lottery's ``group_size``: one entry for up to this many people (1: no groups).
     group_size: int = 1
     transfers: TransferPolicy = NO_TRANSFERS
+    language: str = DEFAULT_LANGUAGE
+    translations: tuple[tuple[str, EventText], ...] = ()
 
 
 class _Collector:
@@ -325,6 +330,8 @@ def _returns(raw: dict[str, Any], tz: ZoneInfo | None, currency: str,
     minutes = _int(block, "offer_minutes", errs, low=1, high=7 * 24 * 60, path=p,
                    default=DEFAULT_OFFER_MINUTES)
     return ReturnPolicy(until=until, fee_minor=fee, offer_minutes=minutes)
+
+
 def _transfers(raw: dict[str, Any], sale_mode: SaleMode, tz: ZoneInfo | None,
                starts_at: datetime | None, lottery: LotteryWindow | None,
                errs: _Collector) -> TransferPolicy:
@@ -352,6 +359,46 @@ def _transfers(raw: dict[str, Any], sale_mode: SaleMode, tz: ZoneInfo | None,
     most = _int(block, "max_per_ticket", errs, low=1, high=MAX_TRANSFERS_PER_TICKET, path=p,
                 default=default.max_per_ticket)
     return TransferPolicy(allowed=allowed, until=until, max_per_ticket=most)
+
+
+_LANGUAGE = re.compile(r"^[a-z]{2,3}(-[a-z0-9]{2,8})?$")
+TRANSLATIONS_MAX = 20
+
+
+def _language(value: object, where: str, errs: _Collector) -> str | None:
+    code = str(value).strip().lower().replace("_", "-") if isinstance(value, str) else ""
+    if not _LANGUAGE.match(code):
+        errs.add(where, "bad_language", value=str(value))
+        return None
+    return code
+
+
+def _translations(raw: dict[str, Any], language: str,
+                  errs: _Collector) -> tuple[tuple[str, EventText], ...]:
+    """``translations: {de: {title: ..., description: ...}, ...}``: the title and description
+    in other languages (the event's own are ``title`` and ``description`` in ``language``)."""
+    value = raw.get("translations")
+    if value is None:
+        return ()
+    if not isinstance(value, dict):
+        errs.add("translations", "not_mapping")
+        return ()
+    if len(value) > TRANSLATIONS_MAX:
+        errs.add("translations", "too_many", max=TRANSLATIONS_MAX)
+    out: list[tuple[str, EventText]] = []
+    for key, item in value.items():
+        where = f"translations.{key}"
+        code = _language(key, where, errs)
+        if not isinstance(item, dict):
+            errs.add(where, "not_mapping")
+            continue
+        title = _text(item, "title", errs, limit=TITLE_MAX, path=f"{where}.")
+        description = _text(item, "description", errs, limit=TEXT_MAX, required=False,
+                            path=f"{where}.")
+        if code is not None and code != language:
+            out.append((code, EventText(title, description)))
+    return tuple(sorted(out))
+
 
 
 def parse_event_spec(raw: object, *, now: datetime) -> EventSpec:
@@ -397,6 +444,9 @@ def parse_event_spec(raw: object, *, now: datetime) -> EventSpec:
         group_size = _int(raw["lottery"], "group_size", errs, low=1,
                           high=lottery.max_per_entry, path="lottery.", default=1)
     transfers = _transfers(raw, sale_mode, tz, starts_at, lottery, errs)
+    language = (_language(raw["language"], "language", errs) if raw.get("language")
+                is not None else None) or DEFAULT_LANGUAGE
+    translations = _translations(raw, language, errs)
     if errs.issues:
         raise DomainError(ErrorCode.INVALID_EVENT_SPEC, issues=errs.issues)
     assert starts_at is not None and tz is not None
@@ -404,4 +454,5 @@ def parse_event_spec(raw: object, *, now: datetime) -> EventSpec:
         title=title, description=description, venue=venue, starts_at=starts_at,
         timezone=tz.key, sale_mode=sale_mode, ticket_types=tuple(types), publish=publish,
         lottery=lottery, transfers=transfers, returns=returns, group_size=group_size,
+        language=language, translations=translations,
     )

@@ -42,6 +42,8 @@ class ErrorCode(StrEnum):
     INVITE_USED = "invite_used"
     INVITE_EXPIRED = "invite_expired"
     INVITE_REVOKED = "invite_revoked"
+    # language
+    INVALID_LANGUAGE = "invalid_language"
     # organizer console
     EVENT_ALREADY_CANCELLED = "event_already_cancelled"
     CAPACITY_BELOW_SOLD = "capacity_below_sold"

@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from core.kernel.localized import LocalText
 from core.kernel.money import Money
 
 # A chat message rendered from a text key: {"key": str, "params": {...}}.
@@ -61,6 +62,8 @@ def encode(value: Any) -> Any:
     """Make ``value`` JSON-safe, tagging Money and datetimes."""
     if isinstance(value, Money):
         return {"$money": [value.amount, value.currency]}
+    if isinstance(value, LocalText):
+        return {"$text": [value.default, [list(pair) for pair in value.translations]]}
     if isinstance(value, datetime):
         tz = value.tzinfo.key if isinstance(value.tzinfo, ZoneInfo) else None
         return {"$dt": value.isoformat(), "tz": tz}
@@ -77,6 +80,9 @@ def decode(value: Any) -> Any:
         if "$money" in value:
             amount, currency = value["$money"]
             return Money(int(amount), str(currency))
+        if "$text" in value:
+            default, pairs = value["$text"]
+            return LocalText(str(default), tuple((str(c), str(t)) for c, t in pairs))
         if "$dt" in value:
             parsed = datetime.fromisoformat(value["$dt"])
             tz = value.get("tz")

@@ -32,6 +32,21 @@ class UserRepository(Protocol):
         """A user's first name as Telegram last told us."""
         ...
 
+    async def language(self, user_id: int) -> str | None:
+        """The language a user reads (None: unknown user or none stored)."""
+        ...
+
+    async def remember_language(self, *, user_id: int, first_name: str, language: str,
+                                language_code: str | None, now: datetime) -> str:
+        """First contact: store ``language`` as the user's unless one is stored already
+        (creating the user if needed); returns the user's language."""
+        ...
+
+    async def choose_language(self, *, user_id: int, first_name: str, language: str,
+                              now: datetime) -> None:
+        """The user chose ``language`` (creating the user if needed)."""
+        ...
+
 
 class Outbox(Protocol):
     """Side effects recorded in the same transaction as the change that causes them."""

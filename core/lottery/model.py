@@ -216,7 +216,7 @@ class DrawSettlement:
         """What one winner reads."""
         event = self.event
         return Message("lottery_won", {
-            "event": event.title, "ticket_type": ticket_type, "quantity": quantity,
+            "event": event.title_text(), "ticket_type": ticket_type, "quantity": quantity,
             "total": total, "starts": event.local_start(), "venue": event.venue})
 
 

@@ -269,7 +269,7 @@ class LotteryService:
                 await uow.outbox.put(
                     outbox.MESSAGE,
                     {"key": "lottery_entered", "params": {
-                        "event": event.title, "ticket_type": ticket_type.name,
+                        "event": event.title_text(), "ticket_type": ticket_type.name,
                         "quantity": entry.quantity, "total": entry.total,
                         "draw_at": event.lottery.draw_at.astimezone(event.tz),
                         "entry_id": entry.id}},

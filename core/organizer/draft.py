@@ -25,6 +25,7 @@ from decimal import Decimal
 from typing import Any
 
 from core.catalog.model import (
+    DEFAULT_LANGUAGE,
     DIRECT_TRANSFERS,
     NO_TRANSFERS,
     Event,
@@ -147,6 +148,10 @@ def draft_from_event(event: Event, types: list[TicketType], *, beacon: bool = Fa
              "currency": t.price.currency, "capacity": t.capacity,
              "per_user_limit": t.per_user_limit} for t in types],
     }
+    if event.language != DEFAULT_LANGUAGE or event.translations:
+        doc["language"] = event.language
+        doc["translations"] = {code: {"title": text.title, "description": text.description}
+                               for code, text in event.translations}
     if event.lottery is not None:
         window = event.lottery
         doc["lottery"] = {

@@ -35,7 +35,7 @@ def cancellation_plan(event: Event) -> CancellationPlan:
     """What cancelling ``event`` does."""
     return CancellationPlan(
         event_id=event.id,
-        notice=Message("event_cancelled", {"event": event.title,
+        notice=Message("event_cancelled", {"event": event.title_text(),
                                            "starts": event.local_start()}),
         notice_key=KeyPattern(f"cancelled:{event.id}:"),
     )
@@ -69,7 +69,7 @@ def reminder_plan(event: Event, before: timedelta) -> ReminderPlan:
     return ReminderPlan(
         event_id=event.id,
         issued_by=event.starts_at - before,
-        message=Message("reminder", {"event": event.title, "starts": event.local_start(),
+        message=Message("reminder", {"event": event.title_text(), "starts": event.local_start(),
                                      "venue": event.venue, "hours": hours}),
         holder_key=KeyPattern(f"reminder:{hours}:{event.id}:"),
         ticket_key=KeyPattern(f"reminder:{hours}:ticket:"),

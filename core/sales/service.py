@@ -382,7 +382,7 @@ class PurchaseService:
                 await uow.outbox.put(
                     outbox.MESSAGE,
                     {"key": "payment_confirmed", "params": {
-                        "event": event.title, "ticket_type": ticket_type.name,
+                        "event": event.title_text(), "ticket_type": ticket_type.name,
                         "quantity": order.quantity, "total": order.total,
                         "starts": event.local_start(), "venue": event.venue}},
                     dedupe_key=f"paid:{record.id}", now=now, chat_id=payment.chat_id,
@@ -478,7 +478,7 @@ async def _close_screen(uow: UnitOfWork, order: Order, screen: HoldScreen, state
     await uow.outbox.put(
         outbox.EDIT,
         {"message_id": screen.message_id, "key": f"hold_screen.{state.value}",
-         "params": {"event": event.title, "ticket_type": ticket_type.name,
+         "params": {"event": event.title_text(), "ticket_type": ticket_type.name,
                     "quantity": order.quantity, "total": order.total},
          "buttons": SCREEN_BUTTONS.get(state)},
         dedupe_key=f"screen:{order.id}:{state.value}", now=now, chat_id=screen.chat_id)

@@ -22,6 +22,7 @@ from core.catalog.spec import NAME_MAX, TEXT_MAX, TITLE_MAX, SpecIssue
 from core.kernel.errors import DomainError, ErrorCode
 from core.organizer.editor import WizardPreview
 from handlers import callbacks as cb
+from handlers import keyboards
 from handlers.common import reply, show, user_id
 from handlers.context import TicketQContext
 from handlers.keyboards import button, label
@@ -108,7 +109,7 @@ def question_keyboard(state: WizardState) -> InlineKeyboardMarkup:
         nav.append(button(label("wizard.button.skip"), cb.WizardNav(cb.WIZARD_SKIP)))
     nav.append(button(label("wizard.button.cancel"), cb.WizardNav(cb.WIZARD_CANCEL)))
     rows.append(nav)
-    return InlineKeyboardMarkup(rows)
+    return keyboards.markup(rows)
 
 
 def preview_text(preview: WizardPreview) -> str:
@@ -138,7 +139,7 @@ def card_only(text: str) -> str:
 def preview_keyboard(transfers_allowed: bool = False) -> InlineKeyboardMarkup:
     """Publish / Save as draft, then Back / Cancel, then the transfers switch."""
     switch = "wizard.button.transfers_off" if transfers_allowed else "wizard.button.transfers_on"
-    return InlineKeyboardMarkup([
+    return keyboards.markup([
         [button(label("wizard.button.publish"), cb.WizardNav(cb.WIZARD_PUBLISH)),
          button(label("wizard.button.save_draft"), cb.WizardNav(cb.WIZARD_DRAFT))],
         [button(label("wizard.button.back"), cb.WizardNav(cb.WIZARD_BACK)),

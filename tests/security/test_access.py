@@ -45,7 +45,7 @@ from tests.security.conftest import (
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 PUBLIC_COMMANDS = {"start", "events", "mytickets", "help", "cancel", "back", "skip",
-                   "fairness", "audit", "return", "group"}
+                   "fairness", "audit", "return", "group", "language"}
 # The least role each privileged command needs.
 COMMAND_ROLES = {
     "invite_organizer": "admin", "organizers": "admin", "import": "organizer",
@@ -59,9 +59,10 @@ COMMAND_ROLES = {
 # Public, each checked against who taps it: a hold's buyer (rel), a ticket's holder (tk, tg:
 # give it to a friend), a claim link's creator (tw) or the code only its opener saw (ta); an
 # order's buyer (ra, rc: return it), a group's invited companion (gj); anyone may join a
-# sold-out type's waiting list (wl, wj) or list what they may return (rl).
+# sold-out type's waiting list (wl, wj), list what they may return (rl) or pick their
+# language (lg).
 PUBLIC_TAGS = {"ls", "ev", "tt", "q", "rel", "le", "lq", "tk", "my", "mp", "noop",
-               "tg", "ta", "tw", "wl", "wj", "rl", "ra", "rc", "gj"}
+               "tg", "ta", "tw", "wl", "wj", "rl", "ra", "rc", "gj", "lg"}
 TAG_ROLES = {
     "cs": "organizer", "cx": "organizer", "ci": "organizer", "cl": "organizer",
     "cc": "organizer", "cy": "organizer", "cn": "organizer", "rs": "organizer",

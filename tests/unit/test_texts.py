@@ -165,10 +165,11 @@ def test_error_without_params_does_not_crash() -> None:
 
 
 @pytest.mark.parametrize(("money", "text"), [
-    (Money(2500, "EUR"), "€25.00"), (Money(1000, "USD"), "$10.00"), (Money(500, "JPY"), "¥500"),
-    (Money(1250, "CHF"), "12.50 CHF"), (Money(1234, "KWD"), "1.234 KWD"),
+    (Money(2500, "EUR"), "€25.00"), (Money(1000, "USD"), "US$10.00"),
+    (Money(500, "JPY"), "JP¥500"), (Money(1250, "CHF"), "CHF12.50"),
+    (Money(1234, "KWD"), "KWD1.234"),
     (Money(5, "EUR"), "€0.05"), (Money(123456789, "EUR"), "€1,234,567.89"),
-    (Money(-250, "GBP"), "-£2.50"), (Money(500, "XTR"), "500 ⭐"), (Money(0, "EUR"), "€0.00"),
+    (Money(-250, "GBP"), "-£2.50"), (Money(500, "XTR"), "500\u00a0⭐"), (Money(0, "EUR"), "€0.00"),
 ])
 def test_money_is_formatted_with_the_currency_exponent(money: Money, text: str) -> None:
     assert format_money(money) == text
@@ -176,16 +177,16 @@ def test_money_is_formatted_with_the_currency_exponent(money: Money, text: str) 
 
 @given(st.integers(min_value=0, max_value=10**15))
 def test_money_formatting_is_exact_for_any_amount(amount: int) -> None:
-    shown = format_money(Money(amount, "CHF")).removesuffix(" CHF").replace(",", "")
+    shown = format_money(Money(amount, "CHF")).removeprefix("CHF").replace(",", "")
     whole, frac = shown.split(".")
     assert int(whole) * 100 + int(frac) == amount
 
 
 def test_local_time_shows_the_events_zone() -> None:
     utc = datetime(2026, 12, 12, 20, 0, tzinfo=UTC)
-    assert format_local(utc, "Europe/Berlin") == "Sat 12 Dec 2026, 21:00 CET"
+    assert format_local(utc, "Europe/Berlin") == "Sat, 12 Dec 2026, 21:00 CET"
     summer = datetime(2026, 7, 4, 18, 30, tzinfo=UTC).astimezone(ZoneInfo("Europe/Berlin"))
-    assert format_local(summer) == "Sat 4 Jul 2026, 20:30 CEST"
+    assert format_local(summer) == "Sat, 4 Jul 2026, 20:30 CEST"
 
 
 def test_spec_issue_lines_name_the_field_in_html_and_plain() -> None:
@@ -240,7 +241,7 @@ def test_event_card_shows_prices_seats_and_sold_out() -> None:
     assert "Winter &lt;Gala&gt; &amp; Co" in text
     assert "GA — €25.00 · 12 left" in text
     assert "VIP — €80.00 · <b>SOLD OUT</b>" in text
-    assert "Sat 12 Dec 2026, 21:00 CET" in text
+    assert "Sat, 12 Dec 2026, 21:00 CET" in text
 
 
 def test_event_list_shows_price_range_and_availability() -> None:
@@ -316,10 +317,10 @@ def test_lottery_card_shows_window_draw_seats_tally_and_how_it_works() -> None:
     text = lottery_card_text(_lottery_card(), _info())
     assert_telegram_html(text)
     shown = plain(text)
-    assert ("🎲 Lottery: entries open Mon 1 Jun 2026, 12:00 CEST – close Mon 8 Jun 2026, "
-            "12:00 CEST; draw Mon 8 Jun 2026, 13:00 CEST") in shown
+    assert ("🎲 Lottery: entries open Mon, 1 Jun 2026, 12:00 CEST – close Mon, 8 Jun 2026, "
+            "12:00 CEST; draw Mon, 8 Jun 2026, 13:00 CEST") in shown
     assert "Winter <Gala> & Co" in shown and "Black tie & <dancing>" in shown
-    assert "Town Hall" in shown and "Sat 12 Dec 2026, 21:00 CET" in shown
+    assert "Town Hall" in shown and "Sat, 12 Dec 2026, 21:00 CET" in shown
     assert "• G<A> — €30.00 · 100 seats" in shown and "• VIP — €80.00 · 100 seats" in shown
     assert "42 entries so far (97 tickets asked)" in shown
     assert "every cent back automatically, with no action needed" in shown
@@ -335,8 +336,8 @@ def test_lottery_card_counts_read_naturally_for_one() -> None:
 
 
 @pytest.mark.parametrize(("phase", "state", "expected"), [
-    (WindowPhase.NOT_YET_OPEN, LotteryState.OPEN, "Entries open on Mon 1 Jun 2026, 12:00 CEST"),
-    (WindowPhase.CLOSED, LotteryState.OPEN, "Entries are closed. The draw is on Mon 8 Jun"),
+    (WindowPhase.NOT_YET_OPEN, LotteryState.OPEN, "Entries open on Mon, 1 Jun 2026, 12:00 CEST"),
+    (WindowPhase.CLOSED, LotteryState.OPEN, "Entries are closed. The draw is on Mon, 8 Jun"),
     (WindowPhase.CLOSED, LotteryState.CLOSED, "Entries are closed. The draw is on"),
     (WindowPhase.CLOSED, LotteryState.DRAWN, "the draw has taken place"),
 ])
@@ -366,7 +367,7 @@ def test_a_cancelled_lottery_says_so() -> None:
 
 
 @pytest.mark.parametrize(("status", "position", "expected"), [
-    (EntryStatus.ENTERED, None, "2 × G<A>: in the draw on Mon 8 Jun 2026, 13:00 CEST"),
+    (EntryStatus.ENTERED, None, "2 × G<A>: in the draw on Mon, 8 Jun 2026, 13:00 CEST"),
     (EntryStatus.WON, 3, "2 × G<A>: won — your tickets are below (draw position #3)"),
     (EntryStatus.LOST, 17, "2 × G<A>: not selected — refunded €60.00 (draw position #17)"),
 ])

@@ -29,7 +29,12 @@ from bot.web.miniapp.init_data import init_data_for
 from core.kernel.clock import OffsetClock
 from core.kernel.money import Money
 from core.tickets.model import deep_link_payload, format_short_code
-from handlers.texts import format_money
+from handlers import i18n
+from handlers.texts import format_money, plain, t, tn
+
+# The attendees' language (``ticketq demo --lang de``); the organizer and door staff keep
+# English, as an organizer's Telegram would.
+_LANG = i18n.DEFAULT
 
 ORGANIZER_ID = 9000
 SAM_ID = 9100  # door staff
@@ -67,11 +72,41 @@ class Transcript:
         return "\n".join(self.lines)
 
 
+def set_language(code: str) -> None:
+    """Play the attendees' side in ``code`` (one of ``handlers.i18n.LANGUAGES``)."""
+    global _LANG
+    _LANG = i18n.negotiate(code)
+
+
+def said(key: str, /, count: int | None = None, **params: object) -> str:
+    """What the bot writes for ``key`` to an attendee, in plain text (the demo waits for it)."""
+    with i18n.use(_LANG):
+        return plain(t(key, **params) if count is None else tn(key, count, **params))
+
+
+def head(key: str) -> str:
+    """The fixed start of a text (before its first placeholder): "🎉 Payment received: "."""
+    with i18n.use(_LANG):
+        return plain(t(key, **{name: "\x00" for name in i18n.placeholders(
+            i18n.template(key, _source(key)))})).split("\x00", 1)[0].strip()
+
+
+def _source(key: str) -> str:
+    from handlers.texts import TEXTS
+
+    return TEXTS[key]
+
+
+def _is_picker(msg: SandboxMessage) -> bool:
+    return "1" in msg.button_texts()
+
+
 def render_message(msg: SandboxMessage, *, edited: bool = False) -> str:
     """A bot message as a phone would show it, in plain text."""
     if msg.invoice:
         inv = msg.invoice
-        total = format_money(Money(int(inv["total_amount"]), str(inv["currency"])))
+        with i18n.use(_LANG):
+            total = format_money(Money(int(inv["total_amount"]), str(inv["currency"])))
         body = f"[invoice] {inv.get('title')} — {inv.get('description')} — {total}  [ Pay ]"
     elif msg.photo is not None:
         body = f"[QR image]\n{msg.text or ''}"
@@ -109,11 +144,15 @@ async def open_event(user: VirtualUser, log: Transcript | None = None, *,
     if log:
         log.did("/events")
     await user.send("/events")
-    listing = await user.wait_for_message(contains="Upcoming events", since=mark, timeout=15)
+    listing = await user.wait_for_message(contains=said("events.title"), since=mark,
+                                          timeout=15)
+    # The event's button is its title in the reader's language and its day.
+    label = next((b for b in listing.button_texts() if b.startswith(title)),
+                 listing.button_texts()[0])
     if log:
-        log.did(f"taps [ {title} ]")
+        log.did(f"taps [ {label} ]")
     mark = user.mark()
-    await user.tap(listing, text=title, timeout=15)
+    await user.tap(listing, text=label, timeout=15)
     return await user.wait_for_message(contains="📍", since=mark, timeout=15)
 
 
@@ -123,15 +162,16 @@ async def buy(user: VirtualUser, type_name: str, quantity: int,
     card = await open_event(user, log)
     labels = card.button_texts()
     label = next((x for x in labels if x.startswith(f"{type_name} ·")), None)
-    if label is None or "sold out" in label:
+    if label is None or label == said("card.button_sold_out", name=type_name):
         return "sold_out"
     if log:
         log.did(f"taps [ {label} ]")
     mark = user.mark()
     answer = await user.tap(card, text=label, timeout=15)
-    if answer.text and "sold out" in answer.text.lower():
+    sold_out = said("error.sold_out")
+    if answer.text and answer.text == sold_out:
         return "sold_out"
-    picker = await user.wait_for_message(contains="How many", since=mark, timeout=15)
+    picker = await user.wait_for_message(predicate=_is_picker, since=mark, timeout=15)
     numbers = [int(x) for x in picker.button_texts() if x.isdigit()]
     if not numbers:
         return "sold_out"
@@ -141,10 +181,10 @@ async def buy(user: VirtualUser, type_name: str, quantity: int,
             log.did(f"taps [ {quantity} ]")
         mark = user.mark()
         answer = await user.tap(picker, text=str(quantity), timeout=15)
-        reply = (answer.text or "").lower()
-        if "sold out" in reply:
+        reply = answer.text or ""
+        if reply == sold_out:
             return "sold_out"
-        fewer = re.search(r"only (\d+) seats", reply)
+        fewer = re.search(r"(\d+)", reply)  # "Only 2 seats are left", in any language
         if fewer:
             quantity = int(fewer.group(1))
             continue
@@ -156,7 +196,8 @@ async def buy(user: VirtualUser, type_name: str, quantity: int,
 
 
 async def _buyer(bot: SandboxedBot, index: int, rng: random.Random) -> BuyerResult:
-    user = bot.sandbox.user(user_id=20_000 + index, first_name=_NAMES[index % len(_NAMES)])
+    user = bot.sandbox.user(user_id=20_000 + index, first_name=_NAMES[index % len(_NAMES)],
+                            language_code=_LANG)
     type_name = "VIP" if rng.random() < 0.3 else "GA"
     wanted = rng.randint(1, 2 if type_name == "VIP" else 3)
     result = BuyerResult(user.user_id, wanted, type_name)
@@ -173,20 +214,23 @@ async def _buyer(bot: SandboxedBot, index: int, rng: random.Random) -> BuyerResu
     if not payment.ok:
         result.error = f"payment refused: {payment.error_message}"
         return result
-    await user.wait_for_message(contains="Payment received", timeout=15)
+    await user.wait_for_message(contains=head("payment_confirmed"), timeout=15)
     result.got = quantity
     return result
 
 
 async def run_demo(*, as_json: bool = False, buyers: int = 60,
                    keep_dir: Path | None = None, seed: int = 7,
-                   mini_app_port: int | None = None) -> int:
+                   mini_app_port: int | None = None, lang: str = "en") -> int:
     """Play the scripted sale; print a transcript and summary (or JSON). Exit code 0 if sound.
 
-    ``mini_app_port``: afterwards, keep serving the Mini App on that loopback port and print
-    the URLs that open the door scanner (as door staff Sam) and the dashboard (as organizer
-    Olga) in a desktop browser, until Ctrl-C.
+    Args:
+        mini_app_port: afterwards, keep serving the Mini App on that loopback port and print
+            the URLs that open the door scanner (as door staff Sam) and the dashboard (as
+            organizer Olga) in a desktop browser, until Ctrl-C.
+        lang: the attendees' Telegram language (their chats are in it).
     """
+    set_language(lang)
     started = time.perf_counter()
     rng = random.Random(seed)
     clock = OffsetClock()
@@ -275,7 +319,7 @@ async def _play(bot: SandboxedBot, clock: OffsetClock, rng: random.Random,
     await organizer.wait_for_message(contains="created", timeout=15)
 
     # 2. Lena holds two GA seats and pays, but her payment is delayed past the hold...
-    lena = sandbox.user(user_id=10_001, first_name="Lena")
+    lena = sandbox.user(user_id=10_001, first_name="Lena", language_code=_LANG)
     lena_log = Transcript(lena)
     late = await buy(lena, "GA", 2, lena_log, deliver=False)
     assert not isinstance(late, str) and late[0].ok, late
@@ -283,17 +327,17 @@ async def _play(bot: SandboxedBot, clock: OffsetClock, rng: random.Random,
     clock.advance(timedelta(minutes=11))  # ...her hold expires
 
     # 3. A crowd races for the remaining seats; Ann's chat is recorded.
-    ann = sandbox.user(user_id=10_002, first_name="Ann")
+    ann = sandbox.user(user_id=10_002, first_name="Ann", language_code=_LANG)
     ann_log = Transcript(ann)
     ann_outcome = await buy(ann, "VIP", 2, ann_log)
     if not isinstance(ann_outcome, str):
-        await ann.wait_for_message(contains="Payment received", timeout=15)
+        await ann.wait_for_message(contains=head("payment_confirmed"), timeout=15)
     results = await asyncio.gather(*(_buyer(bot, i, rng) for i in range(buyers)))
 
     # 4. Lena's payment finally lands: her seats are gone, so she is refunded automatically.
     lena_log.did("(payment confirmation arrives 11 minutes late)")
     await lena.deliver_successful_payment(late_payment)
-    await lena.wait_for_message(contains="refund of", timeout=20)
+    await lena.wait_for_message(contains=head("refund_done"), timeout=20)
     await bot.settle()
     await asyncio.sleep(0.2)
     for who in (ann, lena):
