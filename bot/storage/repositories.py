@@ -434,8 +434,10 @@ class SqlPaymentRepository(_Repo):
             amount_minor=payment.amount.amount, currency=payment.amount.currency,
             payload=payment.payload[:128], received_at=now,
         ).on_conflict_do_nothing()  # same Telegram charge, or a Stripe charge already claimed
-        result = await self.conn.execute(stmt)
-        created = result.rowcount == 1
+        inserted = (await self.conn.execute(stmt.returning(t.payments))).first()
+        if inserted is not None:  # one round trip in the usual case
+            return _payment(inserted), True
+        created = False
         p = t.payments.c
         match = p.telegram_charge_id == payment.telegram_charge_id
         if payment.provider_charge_id:
@@ -515,9 +517,11 @@ class SqlTicketRepository(_Repo):
             "token": new_token(), "short_code": code,
             "status": TicketStatus.VALID.value, "issued_at": now,
         } for code in await self._free_short_codes(order.quantity)]
-        if rows:  # one multi-row INSERT, not one statement per ticket
-            await self.conn.execute(t.tickets.insert().values(rows))
-        return await self.for_order(order.id)
+        if not rows:
+            return []
+        # One multi-row INSERT that returns the rows (ids ascending, as for_order reads them).
+        result = await self.conn.execute(t.tickets.insert().values(rows).returning(t.tickets))
+        return sorted((_ticket(r) for r in result), key=lambda ticket: ticket.id)
 
     async def _free_short_codes(self, count: int) -> list[str]:
         # 31^8 codes: a clash is rare, but checking costs one indexed lookup for them all.
@@ -781,10 +785,10 @@ class SqlLotteryRepository(_Repo):
         sql = ("SELECT e.id, e.public_ref, e.quantity, tt.name FROM entries e "
                "JOIN ticket_types tt ON tt.id = e.ticket_type_id "
                f"WHERE e.event_id = {{}} AND e.status IN ({statuses}) ORDER BY e.public_ref")
-        driver = await _driver(self.conn)
         if self.dialect == "postgresql":
+            driver = await _driver(self.conn)
             return [tuple(r) for r in await driver.fetch(sql.format("$1"), event_id)]
-        return list(await driver.execute_fetchall(sql.format("?"), (event_id,)))
+        return await self.conn.run_sync(_fetch_plain, sql.format("?"), (event_id,))
 
     async def void_pending(self, event_id: int) -> int:
         en = t.entries.c
@@ -1000,6 +1004,16 @@ async def _driver(conn: AsyncConnection) -> Any:
     """The driver's own connection (aiosqlite or asyncpg) under ``conn``, in its transaction."""
     raw = await conn.get_raw_connection()
     return raw.driver_connection
+
+
+def _fetch_plain(conn: Any, sql: str, params: tuple[Any, ...]) -> list[Any]:
+    """Plain driver tuples of ``sql`` (a sync connection: run through ``run_sync``)."""
+    cursor = conn.connection.dbapi_connection.cursor()
+    try:
+        cursor.execute(sql, params)
+        return list(cursor.fetchall())
+    finally:
+        cursor.close()
 
 
 def _chunks(items: list[Any], size: int) -> list[list[Any]]:
