@@ -85,7 +85,7 @@ async def run_engine(url: str, *, buyers: int, seats: int, concurrency: int) -> 
         else:
             per_buyer[buyer] = per_buyer.get(buyer, 0) + 1
 
-    engines = db.sync_engines
+    engines = getattr(db, "sync_engines", [db.engine.sync_engine])  # older code: one engine
     for engine in engines:
         sa_event.listen(engine, "before_cursor_execute", count)
     purchase = services.purchase

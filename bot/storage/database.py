@@ -99,6 +99,7 @@ class _LoopConnection:
     def __init__(self, conn: Connection) -> None:
         self.sync_connection = conn
         self.dialect = conn.dialect
+        self.bulk = False  # some work left the loop: so does the commit (it may be large)
 
     async def execute(self, statement: Any, parameters: Any = None, *,
                       execution_options: Any = None) -> Any:
@@ -107,12 +108,14 @@ class _LoopConnection:
         bulk = (isinstance(parameters, list) and len(parameters) > BULK_ROWS) or bool(
             options.get("tq_bulk"))
         if bulk:
+            self.bulk = True
             return await asyncio.to_thread(conn.execute, statement, parameters,
                                            execution_options=execution_options)
         return conn.execute(statement, parameters, execution_options=execution_options)
 
     async def exec_driver_sql(self, statement: str, parameters: Any = None,
                               execution_options: Any = None) -> Any:
+        self.bulk = True
         return await asyncio.to_thread(self.sync_connection.exec_driver_sql, statement,
                                        parameters, execution_options)
 
@@ -124,6 +127,7 @@ class _LoopConnection:
 
     async def run_sync(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
         """``fn(sync_connection, ...)`` on a worker thread (bulk work)."""
+        self.bulk = True
         return await asyncio.to_thread(fn, self.sync_connection, *args, **kwargs)
 
 
@@ -197,13 +201,16 @@ class SqlDatabase:
                 await self._begin_immediate(conn)
             else:
                 conn.begin()
+            loop_conn = _LoopConnection(conn)
             try:
-                yield SqlUnitOfWork(cast(AsyncConnection, _LoopConnection(conn)),
-                                    self.dialect)
+                yield SqlUnitOfWork(cast(AsyncConnection, loop_conn), self.dialect)
             except BaseException:
                 conn.rollback()
                 raise
-            conn.commit()
+            if loop_conn.bulk:
+                await asyncio.to_thread(conn.commit)
+            else:
+                conn.commit()
         except DBAPIError as exc:
             if is_concurrency_conflict(exc):
                 raise ConcurrencyConflict(str(exc.orig)) from exc

@@ -25,6 +25,11 @@ REFUND = "refund"
 # named (``core.orders.SCREEN_BUTTONS``) and drawn by the bot. "Not modified" and "message
 # not found" count as done: the edit is idempotent.
 EDIT = "edit"
+# The losers of a lottery draw still to be refunded: {"event_id": int}. The worker settles
+# them a batch at a time (each batch its own transaction: marked lost, refunds owed, REFUND
+# items queued, and the next batch's item when more remain), so the draw's own transaction
+# writes one item instead of a refund and an item per loser.
+REFUND_LOSERS = "refund_losers"
 
 
 @dataclass(frozen=True, slots=True)
