@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
@@ -372,7 +373,7 @@ async def test_a_beacon_lottery_fixes_its_round_while_open_and_draws_once_it_is_
 
 
 async def test_a_draw_queues_one_item_for_its_losers_who_are_settled_in_batches_exactly_once(
-        services, organizer, db, outbox_store, clock) -> None:
+        services: Any, organizer: Any, db: Any, outbox_store: Any, clock: Any) -> None:
     _, lottery, _ = services
     admin, _, purchase = services
     event_id, tt = await lottery_type(admin, clock, seats=2)
