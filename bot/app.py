@@ -249,12 +249,18 @@ class TicketQRuntime:
         async def refund(item: OutboxItem) -> None:
             await self.refunds.execute(int(item.payload["refund_id"]))
 
+        async def settle_losers(item: OutboxItem) -> None:
+            # One batch; a full batch queued the next one in its transaction.
+            if await self.services.lottery.settle_losers(int(item.payload["event_id"])):
+                self.worker.wake()
+
         async def refund_give_up(item: OutboxItem, error: str) -> None:
             await self.refunds.give_up(int(item.payload["refund_id"]), error)
 
         self.worker.set_effects(
             {outbox.MESSAGE: send_message, outbox.TICKET: send_ticket, outbox.REFUND: refund,
-             outbox.EDIT: edit_screen, outbox.INVOICE: send_invoice},
+             outbox.EDIT: edit_screen, outbox.INVOICE: send_invoice,
+             outbox.REFUND_LOSERS: settle_losers},
             give_up={outbox.REFUND: refund_give_up},
         )
 
@@ -296,13 +302,15 @@ async def register_profile(bot: Any) -> None:
 def build_services(db: Database, clock: Clock, *, admin_ids: frozenset[int],
                    hold_minutes: int = 10, beacon: Beacon | None = None,
                    phone_key: bytes = b"", provider_token: str = "",
-                   wake_outbox: Callable[[], None] | None = None) -> Services:
+                   wake_outbox: Callable[[], None] | None = None,
+                   loser_batch: int | None = None) -> Services:
     """The use cases, wired to each other: the one place that builds core's services.
 
     The bot (:func:`build_runtime`), the command line, the demos, the benchmarks and the
     tests all get their services here.
     """
-    lottery = LotteryService(db, clock, beacon, phone_key=phone_key)
+    lottery = LotteryService(db, clock, beacon, phone_key=phone_key,
+                             **({"loser_batch": loser_batch} if loser_batch else {}))
     access = AccessService(db, clock, admin_ids)
     services = Services(
         catalog=CatalogService(db, clock),
@@ -382,7 +390,8 @@ async def build_runtime(settings: Settings, *, clock: Clock | None = None,
     services = build_services(
         db, clock, admin_ids=settings.admin_ids, hold_minutes=settings.hold_minutes,
         beacon=beacon_for(settings), phone_key=_phone_key(settings),
-        provider_token=settings.secret("payment_provider_token"), wake_outbox=worker.wake)
+        provider_token=settings.secret("payment_provider_token"), wake_outbox=worker.wake,
+        loser_batch=settings.loser_refund_batch)
     builder = (
         ApplicationBuilder()
         .token(settings.secret("bot_token"))

@@ -51,6 +51,10 @@ class Settings(BaseSettings):
         default=60.0, gt=0, le=3600,
         description="A reply Telegram keeps refusing (flood control, network) is given up and "
         "logged after this long.")
+    loser_refund_batch: int = Field(
+        default=2_000, ge=1, le=100_000,
+        description="After a lottery draw, losers are refunded this many per transaction by "
+        "the outbox worker (the draw itself writes one work item for all of them).")
     log_level: str = Field(default="INFO", description="Python logging level.")
     payment_retry_minutes: float = Field(
         default=60, gt=0, le=24 * 60,

@@ -1470,10 +1470,17 @@ class InMemoryLotteryRepository(_Repo):
 
     async def for_user(self, user_id: int) -> list[Entry]:
         await _round_trip()
-        positions = {row.entry_id: position
-                     for (_, position), row in self._t.draw_order.items()}
-        return [replace(r.entry, draw_position=positions.get(r.entry.id))
-                for _, r in sorted(self._t.entries.items(), reverse=True)
+        drawn = {row.entry_id: (position, row.won)
+                 for (_, position), row in self._t.draw_order.items()}
+
+        def seen(entry: Entry) -> Entry:
+            position, won = drawn.get(entry.id, (None, None))
+            status = entry.status
+            if status is EntryStatus.ENTERED and won is False:
+                status = EntryStatus.LOST  # as the SQL: drawn, its refund batch to come
+            return replace(entry, draw_position=position, status=status)
+
+        return [seen(r.entry) for _, r in sorted(self._t.entries.items(), reverse=True)
                 if r.entry.user_id == user_id and r.entry.status in _PAID]
 
     async def tally(self, event_id: int) -> EntryTally:
@@ -1491,10 +1498,9 @@ class InMemoryLotteryRepository(_Repo):
 
     async def record_draw(self, plan: DrawSettlement, result: DrawResult, *,
                           now: datetime) -> dict[str, int]:
-        """As the SQL: 1. the whole order into ``draw_order``; 2. entered entries become won
-        (drawn winners) or lost; 3. each winning entry (by id) a paid order, its tickets and
-        the winner's message and QR codes (a plain insert: a key queued before is an
-        error); 4. the losers' payments owed back by ``plan.loser_refund``."""
+        """As the SQL: 1. the whole order into ``draw_order``; 2. each winning entry (by id)
+        marked won, a paid order, its tickets and the winner's message and QR codes (a plain
+        insert: a key queued before is an error). The losers stay entered."""
         await _round_trip()
         event = plan.event
         tables = self._tx.write()
@@ -1507,26 +1513,32 @@ class InMemoryLotteryRepository(_Repo):
                 raise IntegrityError(f"draw_order.entry_id {entry_id}: missing or drawn")
             tables.draw_order[(event.id, position)] = _DrawRow(entry_id,
                                                                entry_id in result.winners)
-        # 2. Won or lost, from the stored order.
-        drawn_winners = {row.entry_id for (event_id, _), row in tables.draw_order.items()
-                         if event_id == event.id and row.won}
-        for row in list(tables.entries.values()):
-            if row.entry.event_id == event.id and row.entry.status is EntryStatus.ENTERED:
-                status = EntryStatus.WON if row.entry.id in drawn_winners else EntryStatus.LOST
-                tables.entries[row.entry.id] = replace(row, entry=replace(row.entry,
-                                                                          status=status))
         winners = sorted(result.winners)
         tickets = self._ticket_winners(plan, winners, now)
-        # 3. Every loser's payment goes back.
-
-        def lost(p: PaymentRecord) -> bool:
-            row = tables.entries.get(p.entry_id) if p.entry_id is not None else None
-            return (row is not None and row.entry.event_id == event.id
-                    and row.entry.status is EntryStatus.LOST)
-
-        refunds = _owe_back(self._tx, plan.loser_refund, event.id, (lost,), now)
         return {"entries": len(result.order), "winners": len(winners), "tickets": tickets,
-                "refunds": refunds}
+                "losers": len(result.order) - len(winners)}
+
+    async def settle_losers(self, plan: DrawSettlement, *, limit: int,
+                            now: datetime) -> tuple[int, int | None]:
+        """As the SQL: up to ``limit`` entered entries of the event (any of them) marked
+        lost, their payments owed back (skipping one refunded already), items queued."""
+        await _round_trip()
+        event_id = plan.event.id
+        self._tx.locks.require(locking.event(event_id))
+        tables = self._tx.write()
+        ids = [row.entry.id for row in tables.entries.values()
+               if row.entry.event_id == event_id
+               and row.entry.status is EntryStatus.ENTERED][:limit]
+        if not ids:
+            return 0, None
+        batch = set(ids)
+        _owe_back(self._tx, plan.loser_refund, event_id,
+                  (lambda p: p.entry_id in batch,), now)
+        for entry_id in ids:
+            row = tables.entries[entry_id]
+            tables.entries[entry_id] = replace(row, entry=replace(row.entry,
+                                                                  status=EntryStatus.LOST))
+        return len(ids), min(ids)
 
     def _ticket_winners(self, plan: DrawSettlement, winners: list[int], now: datetime) -> int:
         tables = self._tx.write()
@@ -1544,7 +1556,8 @@ class InMemoryLotteryRepository(_Repo):
                           unit_price=entry.unit_price, status=OrderStatus.PAID,
                           created_at=_utc(now), hold_expires_at=_utc(now), paid_at=_utc(now))
             tables.orders[order_id] = order
-            tables.entries[entry_id] = replace(row, entry=replace(entry, order_id=order_id))
+            tables.entries[entry_id] = replace(row, entry=replace(
+                entry, order_id=order_id, status=EntryStatus.WON))
             ticket_ids = []
             for _ in range(entry.quantity):
                 code = new_short_code()

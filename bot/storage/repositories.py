@@ -499,8 +499,10 @@ class SqlPaymentRepository(_Repo):
             amount_minor=payment.amount.amount, currency=payment.amount.currency,
             payload=payment.payload[:128], received_at=now,
         ).on_conflict_do_nothing()  # same Telegram charge, or a Stripe charge already claimed
-        result = await self.conn.execute(stmt)
-        created = result.rowcount == 1
+        inserted = (await self.conn.execute(stmt.returning(t.payments))).first()
+        if inserted is not None:  # one round trip in the usual case
+            return _payment(inserted), True
+        created = False
         p = t.payments.c
         match = p.telegram_charge_id == payment.telegram_charge_id
         if payment.provider_charge_id:
@@ -600,9 +602,11 @@ class SqlTicketRepository(_Repo):
             "token": new_token(), "short_code": code,
             "status": TicketStatus.VALID.value, "issued_at": now,
         } for code in await self._free_short_codes(order.quantity)]
-        if rows:  # one multi-row INSERT, not one statement per ticket
-            await self.conn.execute(t.tickets.insert().values(rows))
-        return await self.for_order(order.id)
+        if not rows:
+            return []
+        # One multi-row INSERT that returns the rows (ids ascending, as for_order reads them).
+        result = await self.conn.execute(t.tickets.insert().values(rows).returning(t.tickets))
+        return sorted((_ticket(r) for r in result), key=lambda ticket: ticket.id)
 
     async def _free_short_codes(self, count: int) -> list[str]:
         # 31^8 codes: a clash is rare, but checking costs one indexed lookup for them all.
@@ -841,11 +845,14 @@ class SqlUnitOfWork:
 _PAID = (EntryStatus.ENTERED.value, EntryStatus.WON.value, EntryStatus.LOST.value)
 
 
-def _entry(row: Row[Any], position: int | None = None) -> Entry:
+def _entry(row: Row[Any], position: int | None = None, won: bool | None = None) -> Entry:
+    status = EntryStatus(row.status)
+    if status is EntryStatus.ENTERED and won is False:
+        status = EntryStatus.LOST  # drawn, not a winner, its refund batch still to come
     return Entry(
         id=row.id, event_id=row.event_id, ticket_type_id=row.ticket_type_id,
         user_id=row.user_id, chat_id=row.chat_id, quantity=row.quantity,
-        unit_price=Money(row.unit_price_minor, row.currency), status=EntryStatus(row.status),
+        unit_price=Money(row.unit_price_minor, row.currency), status=status,
         created_at=row.created_at, paid_at=row.paid_at, draw_position=position,
         order_id=row.order_id, ref=row.public_ref,
     )
@@ -978,10 +985,10 @@ class SqlLotteryRepository(_Repo):
         sql = ("SELECT e.id, e.public_ref, e.quantity, tt.name FROM entries e "
                "JOIN ticket_types tt ON tt.id = e.ticket_type_id "
                f"WHERE e.event_id = {{}} AND e.status IN ({statuses}) ORDER BY e.public_ref")
-        driver = await _driver(self.conn)
         if self.dialect == "postgresql":
+            driver = await _driver(self.conn)
             return [tuple(r) for r in await driver.fetch(sql.format("$1"), event_id)]
-        return list(await driver.execute_fetchall(sql.format("?"), (event_id,)))
+        return await self.conn.run_sync(_fetch_plain, sql.format("?"), (event_id,))
 
     async def void_pending(self, event_id: int) -> int:
         en = t.entries.c
@@ -999,10 +1006,10 @@ class SqlLotteryRepository(_Repo):
     async def for_user(self, user_id: int) -> list[Entry]:
         en, d = t.entries.c, t.draw_order.c
         rows = await self.conn.execute(
-            select(t.entries, d.position).select_from(
+            select(t.entries, d.position, d.won).select_from(
                 t.entries.outerjoin(t.draw_order, d.entry_id == en.id))
             .where(en.user_id == user_id, en.status.in_(_PAID)).order_by(en.id.desc()))
-        return [_entry(r, r.position) for r in rows]
+        return [_entry(r, r.position, r.won) for r in rows]
 
     async def tally(self, event_id: int) -> EntryTally:
         en, p = t.entries.c, t.payments.c
@@ -1024,7 +1031,6 @@ class SqlLotteryRepository(_Repo):
     async def record_draw(self, plan: DrawSettlement, result: DrawResult, *,
                           now: datetime) -> dict[str, int]:
         event = plan.event
-        en, d = t.entries.c, t.draw_order.c
         # 1. The complete order, for audits, returns and a waiting list: plain tuples straight
         #    to the driver (COPY on PostgreSQL), no per-row bind processing.
         won = result.winners
@@ -1040,21 +1046,51 @@ class SqlLotteryRepository(_Repo):
                 await self.conn.exec_driver_sql(
                     f"INSERT INTO draw_order ({', '.join(columns)}) VALUES (?, ?, ?, ?)",
                     chunk)
-        # 2. Won or lost, in one statement from the stored order.
-        drawn_winners = select(d.entry_id).where(d.event_id == event.id, d.won.is_(True))
-        await self.conn.execute(update(t.entries).where(
-            en.event_id == event.id, en.status == EntryStatus.ENTERED.value)
-            .values(status=case((en.id.in_(drawn_winners), EntryStatus.WON.value),
-                                else_=EntryStatus.LOST.value)))
+        # 2. The winners: marked won, with their orders, tickets and messages. The losers
+        #    stay entered (read as lost through the stored order) until settle_losers.
         winners = sorted(won)
         tickets = await self._ticket_winners(plan, winners, now)
-        # 3. Every loser's payment goes back, set-based.
-        p = t.payments.c
-        refunds = await _owe_back(self.conn, plan.loser_refund, event.id, (
-            (t.payments.join(t.entries, en.id == p.entry_id),
-             and_(en.event_id == event.id, en.status == EntryStatus.LOST.value)),), now)
         return {"entries": len(result.order), "winners": len(winners), "tickets": tickets,
-                "refunds": refunds}
+                "losers": len(result.order) - len(winners)}
+
+    async def settle_losers(self, plan: DrawSettlement, *, limit: int,
+                            now: datetime) -> tuple[int, int | None]:
+        event_id = plan.event.id
+        self.locks.require(locking.event(event_id))
+        en, p, r, oc = t.entries.c, t.payments.c, t.refunds.c, t.outbox.c
+        # Every paid entry of a drawn lottery is in the order; the winners are marked won in
+        # the draw's transaction, so the entered ones left are losers not settled yet.
+        ids = list((await self.conn.execute(
+            select(en.id).where(en.event_id == event_id,
+                                en.status == EntryStatus.ENTERED.value).limit(limit)
+        )).scalars())
+        if not ids:
+            return 0, None
+        refund = plan.loser_refund
+        if refund.tell_payer:
+            raise ValueError(f"{refund.reason}: losers are told by the draw's result")
+        ts = literal(now, t.UTCDateTime)
+        await self.conn.execute(t.refunds.insert().from_select(
+            _REFUND_COLUMNS,
+            select(p.id, literal(event_id), p.user_id, p.chat_id, p.amount_minor, p.currency,
+                   literal(refund.reason.value), literal(RefundStatus.PENDING.value),
+                   p.provider_charge_id, literal(0), ts, ts)
+            .where(p.entry_id.in_(ids), ~select(r.id).where(r.payment_id == p.id).exists())
+            .order_by(p.id)))
+        key = literal(refund.item_key.prefix) + cast(r.id, String)
+        payload = literal('{"refund_id": ') + cast(r.id, String) + literal("}")
+        await self.conn.execute(t.outbox.insert().from_select(
+            _OUTBOX_COLUMNS,
+            select(literal(outbox_codec.REFUND), payload, key, null(), literal("pending"),
+                   literal(0), ts, ts)
+            .select_from(t.refunds.join(t.payments, p.id == r.payment_id))
+            .where(p.entry_id.in_(ids), r.reason == refund.reason.value,
+                   r.status == RefundStatus.PENDING.value,
+                   ~select(oc.id).where(oc.dedupe_key == key).exists())
+            .order_by(r.id)))
+        await self.conn.execute(update(t.entries).where(en.id.in_(ids))
+                                .values(status=EntryStatus.LOST.value))
+        return len(ids), min(ids)
 
     async def _ticket_winners(self, plan: DrawSettlement, winners: list[int],
                               now: datetime) -> int:
@@ -1074,7 +1110,7 @@ class SqlLotteryRepository(_Repo):
                   "hold_expires_at": now, "paid_at": now} for r in rows])
             await self.conn.execute(
                 update(t.entries).where(en.id == bindparam("b_entry"))
-                .values(order_id=bindparam("b_order")),
+                .values(order_id=bindparam("b_order"), status=EntryStatus.WON.value),
                 [{"b_entry": r.id, "b_order": o} for r, o in zip(rows, order_ids, strict=True)])
             ticket_rows = []
             codes = await self._free_codes(sum(r.quantity for r in rows))
@@ -1200,6 +1236,16 @@ async def _driver(conn: AsyncConnection) -> Any:
     """The driver's own connection (aiosqlite or asyncpg) under ``conn``, in its transaction."""
     raw = await conn.get_raw_connection()
     return raw.driver_connection
+
+
+def _fetch_plain(conn: Any, sql: str, params: tuple[Any, ...]) -> list[Any]:
+    """Plain driver tuples of ``sql`` (a sync connection: run through ``run_sync``)."""
+    cursor = conn.connection.dbapi_connection.cursor()
+    try:
+        cursor.execute(sql, params)
+        return list(cursor.fetchall())
+    finally:
+        cursor.close()
 
 
 def _chunks(items: list[Any], size: int) -> list[list[Any]]:

@@ -29,6 +29,11 @@ EDIT = "edit"
 # An invoice sent by the bot on its own (a waiting-list offer): {"title": {"key", "params"},
 # "description": {...}, "label": {...}, "payload": str, "total": Money}.
 INVOICE = "invoice"
+# The losers of a lottery draw still to be refunded: {"event_id": int}. The worker settles
+# them a batch at a time (each batch its own transaction: marked lost, refunds owed, REFUND
+# items queued, and the next batch's item when more remain), so the draw's own transaction
+# writes one item instead of a refund and an item per loser.
+REFUND_LOSERS = "refund_losers"
 
 
 @dataclass(frozen=True, slots=True)

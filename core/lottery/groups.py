@@ -178,7 +178,8 @@ async def settle_groups(uow: UnitOfWork, event: Event, *, now: datetime) -> tupl
                 await uow.outbox.put(outbox.MESSAGE, {"key": "group.won", "params": {
                     "event": event.title}}, dedupe_key=f"group_won:{member.id}", now=now,
                     chat_id=member.chat_id)
-        elif entry.status is EntryStatus.LOST:
+        elif entry.status in (EntryStatus.LOST, EntryStatus.ENTERED):
+            # Drawn and not won: lost (the losers' batches mark the entries later).
             lost += 1
             for member in members:
                 await uow.outbox.put(outbox.MESSAGE, {"key": "group.lost", "params": {

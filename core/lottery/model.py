@@ -195,6 +195,9 @@ def allocate(order: Sequence[tuple[K, Hashable, int]], seats: Mapping[Any, int])
 WON_KEY = KeyPattern("won:")
 # A ticket's QR code, once per ticket (as for a ticket bought directly).
 TICKET_KEY = KeyPattern("ticket:")
+# Refunding a draw's losers: the first batch's item (+ event id), then one per further batch
+# (+ event id, ":", the smallest entry id of the batch before it; batches are disjoint).
+LOSERS_KEY = KeyPattern("losers:")
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,13 +207,16 @@ class DrawSettlement:
     Each winning entry becomes a paid order with its tickets; its chat gets
     :meth:`winner_message` once (:attr:`winner_key` + entry id) and every ticket's QR code
     (:attr:`ticket_key` + ticket id, the key of any ticket's delivery). Every losing entry's
-    payment is owed back by :attr:`loser_refund`.
+    payment is owed back by :attr:`loser_refund`, in batches after the draw (one
+    ``REFUND_LOSERS`` item, :attr:`losers_key`); until its batch is settled a loser is still
+    stored as entered, and read as lost (its place in the stored order says it did not win).
     """
 
     event: Event
     winner_key: KeyPattern = WON_KEY
     ticket_key: KeyPattern = TICKET_KEY
     loser_refund: RefundPlan = LOTTERY_NOT_SELECTED
+    losers_key: KeyPattern = LOSERS_KEY
 
     def winner_message(self, *, ticket_type: str, quantity: int, total: Money) -> Message:
         """What one winner reads."""

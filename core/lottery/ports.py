@@ -112,9 +112,21 @@ class LotteryRepository(Protocol):
 
     async def record_draw(self, plan: DrawSettlement, result: DrawResult, *,
                           now: datetime) -> dict[str, int]:
-        """Store the whole order and carry out ``plan``: winners' orders and tickets, losers'
-        refunds and every outbox item, in the caller's transaction. Returns counts for
-        logging."""
+        """Store the whole order and carry out ``plan`` for the winners: marked won, their
+        orders, tickets and outbox items, in the caller's transaction. The losers stay
+        entered (read as lost) until :meth:`settle_losers` reaches them. Returns counts for
+        logging (``losers``: how many are left to settle)."""
+        ...
+
+    async def settle_losers(self, plan: DrawSettlement, *, limit: int,
+                            now: datetime) -> tuple[int, int | None]:
+        """Up to ``limit`` drawn losers of ``plan.event`` still stored as entered: mark them
+        lost and owe their payments back by ``plan.loser_refund`` (a refund and its item
+        each, skipping a payment refunded already), in the caller's transaction.
+
+        Returns:
+            How many were settled, and the smallest entry id among them (None for none).
+        """
         ...
 
 

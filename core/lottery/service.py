@@ -89,15 +89,20 @@ class LotteryInfo:
     list_hash: str | None = None
 
 
+# Losers settled per transaction after a draw (see LotteryService.settle_losers).
+LOSER_BATCH = 2_000
+
+
 class LotteryService:
     """Entries, the scheduled close and draw, and the organizer's figures."""
 
     def __init__(self, db: Database, clock: Clock, beacon: Beacon | None = None,
-                 phone_key: bytes = b"") -> None:
+                 phone_key: bytes = b"", *, loser_batch: int = LOSER_BATCH) -> None:
         self._db = db
         self._clock = clock
         self._beacon = beacon
         self._phone_key = phone_key
+        self.loser_batch = loser_batch
 
     # ------------------------------------------------------------------ one per person
     async def verify_phone(self, *, user_id: int, contact_user_id: int | None,
@@ -384,13 +389,44 @@ class LotteryService:
                                  "not drawing", event_id, result.list_hash, frozen)
                     return False
                 outcome = DrawResult([r[0] for r in result.order], result.winners)
-                counts = await uow.lottery.record_draw(DrawSettlement(event), outcome, now=now)
+                plan = DrawSettlement(event)
+                counts = await uow.lottery.record_draw(plan, outcome, now=now)
+                if counts["losers"]:
+                    # One item for every loser: the worker settles them in batches.
+                    await uow.outbox.put(outbox.REFUND_LOSERS, {"event_id": event_id},
+                                         dedupe_key=plan.losers_key.of(event_id), now=now)
                 await settle_groups(uow, event, now=now)
                 if beacon_value is not None:
                     await uow.lottery.record_beacon_value(event_id, beacon_value.hex())
                 await uow.lottery.set_state(event_id, LotteryState.DRAWN, now=now)
         log.info("lottery %s drawn: %s", event_id, counts)
         return True
+
+    async def settle_losers(self, event_id: int) -> int:
+        """One batch of a drawn lottery's losers (the ``REFUND_LOSERS`` item's work): up to
+        ``loser_batch`` of them marked lost, their payments owed back (refund + REFUND item
+        each) and, when the batch was full, the item for the next batch, all in one
+        transaction. Exactly once and resumable: a loser is settled in the transaction that
+        marks it lost, and a batch run again (after a crash) finds only the unsettled ones.
+
+        Returns:
+            How many losers this batch settled (0: none were left).
+        """
+        async for attempt in write_attempts(self._db):
+            async with attempt as uow:
+                event = await uow.events.lock(event_id)
+                if event is None or event.lottery_state is not LotteryState.DRAWN:
+                    return 0
+                now = self._clock.now()
+                settled, first = await uow.lottery.settle_losers(
+                    DrawSettlement(event), limit=self.loser_batch, now=now)
+                if settled == self.loser_batch and first is not None:
+                    await uow.outbox.put(
+                        outbox.REFUND_LOSERS, {"event_id": event_id},
+                        dedupe_key=f"{DrawSettlement(event).losers_key.of(event_id)}:{first}",
+                        now=now)
+        log.info("lottery %s: %s losers settled", event_id, settled)
+        return settled
 
     async def fix_beacon_round(self, event_id: int) -> int | None:
         """Fix the beacon round of a lottery that mixes one in: the first round after the

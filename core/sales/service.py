@@ -341,16 +341,22 @@ class PurchaseService:
         async for attempt in write_attempts(self._db):
             async with attempt as uow:
                 order = await uow.orders.get(order_id) if order_id is not None else None
+                locked: tuple[TicketType, Event] | None = None
                 if order is not None:
                     # In the lock order (core.kernel.locking): the event shared, its ticket type,
                     # then the order row, re-read under the lock so two payments for one
-                    # order cannot both see it unpaid.
-                    await uow.events.lock(order.event_id, shared=True)
-                    await uow.events.get_ticket_type(order.ticket_type_id, lock=True)
+                    # order cannot both see it unpaid. The event and type read under their
+                    # locks serve the whole transaction (no second read).
+                    event = await uow.events.lock(order.event_id, shared=True)
+                    ticket_type = await uow.events.get_ticket_type(order.ticket_type_id,
+                                                                   lock=True)
                     if order.resale_of is not None:  # the returned order first: lower id
                         await uow.locks.take(locking.order(order.resale_of),
                                              locking.order(order.id))
                     order = await uow.orders.get(order.id, lock=True)
+                    if event is None or ticket_type is None:
+                        raise DomainError(ErrorCode.TICKET_TYPE_NOT_FOUND)
+                    locked = (ticket_type, event)
                 now = self._clock.now()  # after the locks: a hold must not outlive its deadline
                 record, created = await uow.payments.record(
                     payment, order_id=order.id if order else None, now=now
@@ -364,7 +370,7 @@ class PurchaseService:
                                if record.order_id else [])
                     return Confirmation(PaymentOutcome.ALREADY_PROCESSED, record.id,
                                         record.order_id, tickets)
-                reason = await self._refund_reason(uow, order, payment, now)
+                reason = await self._refund_reason(uow, order, payment, now, locked)
                 if reason is not None:
                     if order is not None and order.status is OrderStatus.HELD:
                         await uow.orders.mark_rejected(order.id)
@@ -373,12 +379,10 @@ class PurchaseService:
                     await queue_refund(uow, record, reason, now)
                     return Confirmation(PaymentOutcome.REFUNDING, record.id,
                                         order.id if order else None, [], reason)
-                assert order is not None
+                assert order is not None and locked is not None
+                ticket_type, event = locked
                 await uow.orders.mark_paid(order.id, now=now)
                 tickets = await uow.tickets.issue(order, now=now)
-                event = await uow.events.get(order.event_id)
-                ticket_type = await uow.events.get_ticket_type(order.ticket_type_id)
-                assert event is not None and ticket_type is not None
                 await uow.outbox.put(
                     outbox.MESSAGE,
                     {"key": "payment_confirmed", "params": {
@@ -423,13 +427,16 @@ class PurchaseService:
         return await self._resales.is_offer(uow, order)
 
     async def _refund_reason(self, uow: UnitOfWork, order: Order | None,
-                             payment: IncomingPayment, now: datetime) -> RefundReason | None:
-        """None if the order can be honoured now, else why the payment goes back."""
+                             payment: IncomingPayment, now: datetime,
+                             locked: tuple[TicketType, Event] | None) -> RefundReason | None:
+        """None if the order can be honoured now, else why the payment goes back
+        (``locked``: the order's ticket type and event, read under their locks)."""
         if order is None or order.user_id != payment.user_id or payment.amount != order.total:
             return RefundReason.UNMATCHED_PAYMENT
         if order.status in (OrderStatus.PAID, OrderStatus.REJECTED):
             return RefundReason.DUPLICATE_PAYMENT
-        ticket_type, event = await _type_and_event(uow, order.ticket_type_id, lock=True)
+        assert locked is not None
+        ticket_type, event = locked
         offer = await self._is_offer(uow, order, event, now)
         if not offer and not event.is_on_sale(now):
             return RefundReason.EVENT_CANCELLED

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
@@ -40,7 +41,7 @@ class LedgerGateway:
 
 @pytest.fixture
 def services(db, clock):
-    lottery = LotteryService(db, clock)
+    lottery = LotteryService(db, clock, loser_batch=2)  # several batches even here
     purchase = PurchaseService(db, clock, lottery=lottery)
     return build_services(db, clock, admin_ids=frozenset({ADMIN})).admin, lottery, purchase
 
@@ -55,6 +56,14 @@ async def enter(lottery, purchase, user: int, type_id: int, quantity: int):
         amount=pending.entry.total)
     await purchase.pre_checkout(user_id=user, payload=payment.payload, amount=payment.amount)
     return pending, payment, await purchase.confirm_payment(payment)
+
+
+async def settle_all_losers(lottery: LotteryService, event_id: int) -> list[int]:
+    """What the outbox worker does with a draw's REFUND_LOSERS items: batch after batch."""
+    batches = []
+    while settled := await lottery.settle_losers(event_id):
+        batches.append(settled)
+    return batches
 
 
 async def lottery_type(admin, clock, **kwargs) -> tuple[int, int]:
@@ -73,6 +82,7 @@ async def test_a_full_lottery_tickets_winners_and_refunds_everyone_else(
     clock.advance(timedelta(hours=1, minutes=1))
     assert await lottery.run_due() == [event_id]
     assert await lottery.run_due() == []  # a second trigger is a no-op
+    await settle_all_losers(lottery, event_id)
     figures = await lottery.figures(event_id)
     assert figures.state is LotteryState.DRAWN
     assert figures.entries == 12 and figures.tickets_asked == 18
@@ -230,6 +240,7 @@ async def drawn_lottery(services, clock, *, seats: int, users: range, quantity: 
         await enter(lottery, purchase, user, tt, quantity)
     clock.advance(timedelta(hours=2))
     assert await lottery.run_due() == [event_id]
+    await settle_all_losers(lottery, event_id)
     return event_id
 
 
@@ -359,3 +370,42 @@ async def test_a_beacon_lottery_fixes_its_round_while_open_and_draws_once_it_is_
     assert verify_audit(audit) == []
     assert audit["beacon"]["round"] == round_number
     assert audit["beacon"]["value"] == bytes(range(32)).hex()
+
+
+async def test_a_draw_queues_one_item_for_its_losers_who_are_settled_in_batches_exactly_once(
+        services: Any, organizer: Any, db: Any, outbox_store: Any, clock: Any) -> None:
+    _, lottery, _ = services
+    admin, _, purchase = services
+    event_id, tt = await lottery_type(admin, clock, seats=2)
+    users = range(700, 709)
+    for user in users:
+        await enter(lottery, purchase, user, tt, 1)
+    clock.advance(timedelta(hours=2))
+    assert await lottery.run_due() == [event_id]
+    # The draw itself wrote one work item for all 7 losers, and no refund yet.
+    items = await outbox_store.claim_due(now=clock.now(), limit=1000)
+    assert [i.payload for i in items if i.kind == outbox.REFUND_LOSERS] == [
+        {"event_id": event_id}]
+    assert not [i for i in items if i.kind == outbox.REFUND]
+    assert (await lottery.figures(event_id)).refunds_pending[0] == 0
+    # A loser already reads "not selected" under "my entries".
+    views = {user: (await lottery.my_entries(user))[0].entry.status for user in users}
+    assert sorted(views.values()).count(EntryStatus.LOST) == 7
+    # One batch, then the organizer cancels before the next: the unsettled losers get their
+    # money back through the cancellation, and the later batches do not pay them twice.
+    assert await lottery.settle_losers(event_id) == 2
+    more = await outbox_store.claim_due(now=clock.now(), limit=1000)
+    # The draw's item (nobody marked it done here) and the next batch's.
+    assert [i.kind for i in more].count(outbox.REFUND_LOSERS) == 2
+    assert [i.kind for i in more].count(outbox.REFUND) == 2
+    await organizer.cancel_event(actor_id=ADMIN, event_id=event_id)
+    assert await settle_all_losers(lottery, event_id) == [2, 2, 1]
+    assert await lottery.settle_losers(event_id) == 0  # run again (a crash, a retry): nothing
+    async with db.read() as uow:
+        refunds = [r for r in [await uow.refunds.get(i) for i in range(1, 50)] if r]
+    assert len(refunds) == len({r.payment_id for r in refunds}) == 9  # once per payment
+    reasons = sorted(r.reason.value for r in refunds)
+    assert reasons == ["event_cancelled"] * 7 + ["lottery_not_selected"] * 2
+    for user in users:
+        assert (await lottery.my_entries(user))[0].entry.status in (EntryStatus.WON,
+                                                                   EntryStatus.LOST)

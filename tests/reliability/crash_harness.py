@@ -63,6 +63,9 @@ def bot_env(sandbox: Sandbox, database_url: str, admin_ids: frozenset[int]) -> d
         "TICKETQ_SEND_RATE": "1000",
         "TICKETQ_SEND_RATE_PER_CHAT": "100",
         "TICKETQ_LOG_LEVEL": "INFO",
+        # A draw's losers are refunded two per transaction, so the kills land between (and
+        # inside) the batches of that expansion, not only before or after it.
+        "TICKETQ_LOSER_REFUND_BATCH": "2",
         "PYTHONPATH": str(REPO),
     })
     return env

@@ -24,21 +24,25 @@ class DatabaseOutage:
         failed: statements refused so far.
     """
 
-    def __init__(self, engine: AsyncEngine) -> None:
-        self._engine = engine.sync_engine
+    def __init__(self, engine: AsyncEngine | Any) -> None:
+        # A SqlDatabase runs statements on more than one engine (SQLite: aiosqlite and the
+        # loop's own connections); every one of them goes down.
+        self._engines = list(getattr(engine, "sync_engines", None) or [engine.sync_engine])
         self._until = 0.0
         self._trigger: Callable[[str], bool] | None = None
         self._duration = 0.0
         self._only: Callable[[str], bool] | None = None
         self._error: Callable[[str], BaseException] | None = None
         self.failed = 0
-        event.listen(self._engine, "before_cursor_execute", self._before)
-        event.listen(self._engine, "after_cursor_execute", self._after)
+        for sync_engine in self._engines:
+            event.listen(sync_engine, "before_cursor_execute", self._before)
+            event.listen(sync_engine, "after_cursor_execute", self._after)
 
     def close(self) -> None:
         """Remove the hooks."""
-        event.remove(self._engine, "before_cursor_execute", self._before)
-        event.remove(self._engine, "after_cursor_execute", self._after)
+        for sync_engine in self._engines:
+            event.remove(sync_engine, "before_cursor_execute", self._before)
+            event.remove(sync_engine, "after_cursor_execute", self._after)
 
     @property
     def down(self) -> bool:

@@ -81,7 +81,7 @@ async def test_a_payment_is_ticketed_once_after_the_database_was_away_longer_tha
     database is back the payment is ticketed exactly once and the tickets arrive."""
     ann = live.sandbox.user(user_id=101, first_name="Ann")
     outcome = await paid_but_not_delivered(live, ann)
-    outage = DatabaseOutage(live.runtime.db.engine)
+    outage = DatabaseOutage(live.runtime.db)
     try:
         outage.after(inbox_insert, seconds=5.0)
         await ann.deliver_successful_payment(outcome)
@@ -118,7 +118,7 @@ async def test_a_payment_is_ticketed_once_after_postgres_refused_connections_for
     admin = await asyncpg.connect(POSTGRES_ADMIN_URL)
     ann = live.sandbox.user(user_id=104, first_name="Ann")
     outcome = await paid_but_not_delivered(live, ann)
-    outage = DatabaseOutage(live.runtime.db.engine)
+    outage = DatabaseOutage(live.runtime.db)
     try:
         # The statement-level fault bridges the moment between the store and the server
         # going away; from then on the errors are the server's.
@@ -200,7 +200,7 @@ async def test_a_payment_that_fails_for_good_is_parked_listed_and_run_again_by_h
     ann = live.sandbox.user(user_id=103, first_name="Ann")
     outcome = await paid_but_not_delivered(live, ann)
     live.runtime.poller._rescan_every = 0.5  # the operator's retry is picked up at once
-    outage = DatabaseOutage(live.runtime.db.engine)
+    outage = DatabaseOutage(live.runtime.db)
     outage.refuse(lambda sql: "INSERT INTO payments" in sql,
                   lambda sql: ValueError("payments table rejected the row (a bug)"))
     try:

@@ -33,7 +33,7 @@ async def live(database_url: str) -> AsyncIterator[SandboxedBot]:
 async def test_a_command_during_a_short_outage_is_answered_late_without_an_error(
         live) -> None:
     ann = live.sandbox.user(user_id=201, first_name="Ann")
-    outage = DatabaseOutage(live.runtime.db.engine)
+    outage = DatabaseOutage(live.runtime.db)
     try:
         outage.after(inbox_insert, seconds=1.0)
         await ann.send("/events")
@@ -48,7 +48,7 @@ async def test_a_command_during_a_short_outage_is_answered_late_without_an_error
 async def test_a_command_during_a_long_outage_gets_one_apology_and_is_not_run_later(
         live) -> None:
     ann = live.sandbox.user(user_id=202, first_name="Ann")
-    outage = DatabaseOutage(live.runtime.db.engine)
+    outage = DatabaseOutage(live.runtime.db)
     try:
         outage.after(inbox_insert, seconds=8.0)
         await ann.send("/events")
