@@ -37,10 +37,11 @@ async def copy_database(source: SqlDatabase, target: SqlDatabase, *,
             if count:
                 raise TargetNotEmpty(f"the target's table {table.name} has {count} row(s)")
     copied: dict[str, int] = {}
-    async with source.read() as src, target.write() as dst:
+    # raw(): a plain driver connection that can stream (the bot is stopped during a copy).
+    async with source.raw() as src_conn, target.write() as dst:
         for table in tables:
             order = list(table.primary_key.columns) or list(table.columns)
-            result = await src.conn.stream(select(table).order_by(*order))
+            result = await src_conn.stream(select(table).order_by(*order))
             total = 0
             async for chunk in result.partitions(batch):
                 rows = [dict(row._mapping) for row in chunk]

@@ -70,11 +70,12 @@ INSERT INTO send_chats AS c (chat_id, tokens, updated_at)
 VALUES (:chat, CAST(:burst AS float8) - 1, clock_timestamp())
 ON CONFLICT (chat_id) DO UPDATE
 SET tokens = {_LEVEL} - 1, updated_at = clock_timestamp()
-WHERE {_LEVEL} >= 1 AND (c.blocked_until IS NULL OR c.blocked_until <= clock_timestamp())
+WHERE {_LEVEL} >= 1 + CAST(:slack AS float8)
+  AND (c.blocked_until IS NULL OR c.blocked_until <= clock_timestamp())
 RETURNING 1
 """)
 _CHAT_WAIT = text(f"""
-SELECT GREATEST((1 - {_LEVEL}) / CAST(:rate AS float8),
+SELECT GREATEST((1 + CAST(:slack AS float8) - {_LEVEL}) / CAST(:rate AS float8),
                 COALESCE(EXTRACT(EPOCH FROM c.blocked_until - clock_timestamp())::float8, 0),
                 0)
 FROM send_chats c WHERE c.chat_id = :chat
@@ -88,6 +89,9 @@ SET tokens = LEAST(c.tokens, 0), updated_at = clock_timestamp(),
                              clock_timestamp() + make_interval(secs => :seconds))
 """)
 _MIN_POLL, _MAX_POLL = 0.005, 0.5
+# A chat's token is charged when its request leaves, but Telegram counts its arrival: keep
+# this much of a token in hand (50 ms at 1/s) for the jitter between workers' requests.
+_CHAT_SLACK_SECONDS = 0.05
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,7 +156,7 @@ class SharedSendBudget:
     async def acquire(self, chat_id: int | str | None, *, bulk: bool) -> Place | None:
         """Wait for the chat's token (if a chat) and a bot-wide place; returns the place to
         give back with :meth:`release` (None: the database could not be asked). One short
-        transaction per try: the chat's token first, then a place."""
+        transaction per try takes both, or neither."""
         started = time.monotonic()
         holder = secrets.token_hex(8)
         place_params = {"places": self.bulk_places if bulk else self.places,
@@ -160,25 +164,31 @@ class SharedSendBudget:
         chat_params: dict[str, Any] | None = None
         if chat_id is not None and not isinstance(chat_id, str):
             rate, burst = self._chat_rates(chat_id)
-            chat_params = {"chat": chat_id, "rate": rate, "burst": burst}
+            chat_params = {"chat": chat_id, "rate": rate, "burst": burst,
+                           "slack": _CHAT_SLACK_SECONDS * rate}
         try:
             await self._ensure_places()
             while True:
-                async with self._engine.begin() as conn:
-                    if chat_params is not None:
-                        if (await conn.execute(_TAKE_CHAT, chat_params)).first() is None:
-                            wait = (await conn.execute(_CHAT_WAIT, chat_params)
-                                    ).scalar_one_or_none()
-                            delay = min(max(float(wait or 0.0), _MIN_POLL), 5.0)
-                        else:
-                            chat_params = None  # the chat's token is ours
-                    if chat_params is None:
-                        row = (await conn.execute(_TAKE_PLACE, place_params)).one()
-                        if row.place is not None:
-                            self.waited += time.monotonic() - started
-                            self.taken += 1
-                            return Place(int(row.place), holder)
+                # One transaction takes the place and the chat's token together (or
+                # neither): a token taken while the request then waited for a place would
+                # let the chat's next request, from another worker, arrive too soon.
+                async with self._engine.connect() as conn:
+                    tx = await conn.begin()
+                    row = (await conn.execute(_TAKE_PLACE, place_params)).one()
+                    if row.place is None:
+                        await tx.rollback()
                         delay = min(max(float(row.wait or 0.0), _MIN_POLL), _MAX_POLL)
+                    elif chat_params is not None and (
+                            await conn.execute(_TAKE_CHAT, chat_params)).first() is None:
+                        wait = (await conn.execute(_CHAT_WAIT, chat_params)
+                                ).scalar_one_or_none()
+                        await tx.rollback()  # the place stays free for others
+                        delay = min(max(float(wait or 0.0), _MIN_POLL), 5.0)
+                    else:
+                        await tx.commit()
+                        self.waited += time.monotonic() - started
+                        self.taken += 1
+                        return Place(int(row.place), holder)
                 await asyncio.sleep(delay)
         except asyncio.CancelledError:
             raise

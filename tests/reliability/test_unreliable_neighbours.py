@@ -75,10 +75,12 @@ def expected(per_user: int) -> list[str]:
 
 # --------------------------------------------------------------------------- Telegram
 async def test_a_429_burst_delays_messages_but_loses_none(live) -> None:
-    """The sandbox allows 20 sends/s while the bot is configured for 1000/s: Telegram answers
-    429 with retry_after, and every message still arrives, in order, per chat."""
+    """The sandbox allows 8 sends/s while the bot is configured for 1000/s: Telegram answers
+    429 with retry_after, and every message still arrives, in order, per chat. (8, not 20:
+    on PostgreSQL every send also takes its place in the shared budget, which alone keeps
+    one process near 20/s here.)"""
     users = [live.sandbox.user(user_id=100 + i, first_name=f"U{i}") for i in range(30)]
-    live.sandbox.set_rate_limit(20)
+    live.sandbox.set_rate_limit(8)
     await queue_messages(live, users, 3)
     await delivered(live, users, 3)
     assert live.sandbox.rate_limited_count > 0, "the burst never hit the limit"
