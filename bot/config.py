@@ -85,9 +85,10 @@ class Settings(BaseSettings):
         "bot at, e.g. https://tickets.example.org (webhook and Mini App URLs hang off it).")
 
     outbox_lease_seconds: float = Field(
-        default=60, ge=2, le=3600, description="Several workers on PostgreSQL: how long an "
-        "outbox item claimed by a worker stays its own unless renewed; a dead worker's items "
-        "are sent by another worker after this long.")
+        default=20, ge=2, le=3600, description="Several workers on PostgreSQL: how long an "
+        "outbox item claimed by a worker stays its own unless renewed (every quarter of it); "
+        "a dead or restarted worker's items are sent by another worker, or by itself after "
+        "the restart, after this long.")
     database_pool_size: int = Field(
         default=20, ge=1, le=200, description="PostgreSQL: connections a worker keeps open "
         "(it may open as many again at peaks). N workers need 2 x N x this (plus one each "

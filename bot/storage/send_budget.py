@@ -164,8 +164,10 @@ class SharedSendBudget:
         chat_params: dict[str, Any] | None = None
         if chat_id is not None and not isinstance(chat_id, str):
             rate, burst = self._chat_rates(chat_id)
+            # Never more slack than the bucket can hold above one token (a chat without a
+            # burst, or a fast test rate, must still get its token).
             chat_params = {"chat": chat_id, "rate": rate, "burst": burst,
-                           "slack": _CHAT_SLACK_SECONDS * rate}
+                           "slack": min(_CHAT_SLACK_SECONDS * rate, max(0.0, burst - 1.0))}
         try:
             await self._ensure_places()
             while True:

@@ -66,6 +66,8 @@ def bot_env(sandbox: Sandbox, database_url: str, admin_ids: frozenset[int]) -> d
         # A draw's losers are refunded two per transaction, so the kills land between (and
         # inside) the batches of that expansion, not only before or after it.
         "TICKETQ_LOSER_REFUND_BATCH": "2",
+        # A killed bot's outbox claims pass to its successor after the lease (PostgreSQL).
+        "TICKETQ_OUTBOX_LEASE_SECONDS": "4",
         "PYTHONPATH": str(REPO),
     })
     return env

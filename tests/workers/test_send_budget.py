@@ -76,3 +76,19 @@ async def test_worker_a_chat_held_after_a_429_waits_on_every_worker(pg_url, pg) 
         assert time.monotonic() - started >= 0.7
     finally:
         await other.dispose()
+
+
+async def test_worker_budget_gives_a_fast_chat_its_whole_burst_at_once(pg) -> None:
+    """A chat allowed many messages a second (a test rate, a group's bucket of one) still gets
+    its tokens: the jitter slack never asks for more than the bucket can hold (it once asked
+    for 1 + 5 tokens of a bucket of 3, and every send waited forever)."""
+    for rate, burst in ((100.0, 3), (1.0, 1)):
+        budget = SharedSendBudget(pg.engine, rate_global=100, rate_per_chat=rate,
+                                  burst_per_chat=burst)
+        chat = 9000 + burst
+        started = time.monotonic()
+        for _ in range(burst):
+            place = await asyncio.wait_for(budget.acquire(chat, bulk=False), 5)
+            assert place is not None
+            await budget.release(place)
+        assert time.monotonic() - started < 1.0, (rate, burst)
